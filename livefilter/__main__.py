@@ -1,0 +1,3 @@
+from livefilter.cli import main
+
+main()

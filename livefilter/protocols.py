@@ -1,0 +1,67 @@
+"""The one small protocol per pipeline stage.
+
+The pipeline wires these together; a stage knows nothing of the others. CPU implementations pass
+NumPy arrays; GPU implementations (livefilter.gpu) pass device tensors behind the same shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from livefilter.types import CapturedFrame, Face, SourceInfo
+
+
+@runtime_checkable
+class Source(Protocol):
+    info: SourceInfo
+
+    def read(self) -> CapturedFrame | None:
+        """Next frame, or None at end of stream. Live sources return the newest frame only."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in an RGB uint8 frame, with box, score and five keypoints."""
+
+
+@runtime_checkable
+class Landmarker(Protocol):
+    def refine(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Re-estimate keypoints (and dense landmarks) for faces whose rough position is known."""
+
+
+@runtime_checkable
+class FaceTracker(Protocol):
+    def update(self, image: np.ndarray) -> list[Face]:
+        """Faces of this frame, with stable track ids and smoothed keypoints."""
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Runs the look generator on a batch of aligned face crops."""
+
+    input_size: int
+    name: str
+
+    def __call__(
+        self, crops: np.ndarray, style: np.ndarray | None, strength: np.ndarray
+    ) -> np.ndarray:
+        """crops (N,S,S,3) uint8 RGB; style (K,) look code or None; strength (N,) in [0,1].
+
+        Returns stylised crops (N,S,S,3) uint8 RGB.
+        """
+
+
+@runtime_checkable
+class Sink(Protocol):
+    def write(self, image: np.ndarray, frame: CapturedFrame) -> None:
+        """Send one RGB uint8 frame."""
+
+    def close(self) -> None: ...

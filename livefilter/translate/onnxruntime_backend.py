@@ -1,0 +1,97 @@
+"""onnxruntime translator (CPU, or CUDA when onnxruntime-gpu is installed)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from livefilter.errors import BackendUnavailable, ModelError
+from livefilter.looks.pack import Look
+from livefilter.translate.codec import CropCodec
+
+log = logging.getLogger(__name__)
+
+
+def ort_providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise BackendUnavailable(
+                "onnxruntime-cuda: CUDAExecutionProvider not available (pip install onnxruntime-gpu)"
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxRuntimeTranslator:
+    """Runs every face of a frame as one batch through an onnxruntime session."""
+
+    def __init__(
+        self,
+        look: Look,
+        device: str = "cpu",
+        threads: int | None = None,
+        max_batch: int = 8,
+        optimized_model_path: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.look = look
+        self.input_size = look.input_size
+        self.name = f"onnxruntime-{device}"
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if optimized_model_path:
+            opts.optimized_model_filepath = optimized_model_path
+        try:
+            self.session = ort.InferenceSession(str(look.model_path), opts, providers=ort_providers(device))
+        except BackendUnavailable:
+            raise
+        except Exception as e:
+            raise ModelError(f"look '{look.name}': onnxruntime cannot load {look.model}: {str(e).splitlines()[0]}") from None
+        self._image = look.input_names["image"]
+        self._style = look.input_names.get("style")
+        self._strength = look.input_names.get("strength")
+        outputs = [o.name for o in self.session.get_outputs()]
+        self._output = look.output_name or outputs[0]
+        self._codec = CropCodec(look.input_size, look.normalisation, max_batch)
+        self._style_buf = np.zeros((max_batch, len(look.style_code or [0])), dtype=np.float32)
+        self._strength_buf = np.zeros((max_batch, 1), dtype=np.float32)
+        strength_input = next((i for i in self.session.get_inputs() if i.name == self._strength), None)
+        self._strength_rank = len(strength_input.shape) if strength_input is not None else 2
+
+    def feeds(self, x: np.ndarray, style: np.ndarray | None, strength: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(x)
+        feeds = {self._image: x}
+        if self._style:
+            code = style if style is not None else np.asarray(self.look.style_code or [], np.float32)
+            if len(self._style_buf) < n or self._style_buf.shape[1] != code.shape[-1]:
+                self._style_buf = np.zeros((max(n, len(self._style_buf)), code.shape[-1]), np.float32)
+            self._style_buf[:n] = code
+            feeds[self._style] = self._style_buf[:n]
+        if self._strength:
+            if len(self._strength_buf) < n:
+                self._strength_buf = np.zeros((n, 1), np.float32)
+            self._strength_buf[:n, 0] = strength
+            s = self._strength_buf[:n]
+            feeds[self._strength] = s if self._strength_rank == 2 else s[:, 0]
+        return feeds
+
+    @property
+    def strength_in_network(self) -> bool:
+        """True when the generator itself interpolates between no look and the look."""
+        return self._strength is not None
+
+    def __call__(self, crops: np.ndarray, style: np.ndarray | None, strength: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return crops
+        x = self._codec.encode(crops)
+        y = self.session.run([self._output], self.feeds(x, style, strength))[0]
+        return self._codec.decode(y)
