@@ -25,7 +25,7 @@ MAX_PREVIEW_BYTES = 8 << 20
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ColorEdits:
     """Post-edits applied to the stylised face; each in [-1, 1], 0 = unchanged."""
 

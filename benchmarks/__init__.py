@@ -1,0 +1,1 @@
+"""Latency / throughput harness for livefilter (`livefilter bench`)."""

@@ -1,0 +1,238 @@
+"""`livefilter bench`: per-stage latency, end-to-end latency, sustained fps, drops and memory.
+
+Every configuration runs the real pipeline on real decoded video. In the same run it measures the
+naive baseline (benchmarks.naive) on the same frames and faces, so the ratios are like for like.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import device_slug, machine_info
+from benchmarks.naive import NaivePipeline
+from benchmarks.replay import RESOLUTIONS, PacedSource, ReplaySource, decode_frames, tile_faces
+from livefilter.errors import SettingError
+from livefilter.looks.registry import LookRegistry
+from livefilter.session import PipelineSettings, build_pipeline, make_translator
+from livefilter.sinks.null_sink import NullSink
+from livefilter.stats import StageStats
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class BenchConfig:
+    video: str
+    resolutions: list[str] = field(default_factory=lambda: ["720p"])
+    faces: list[int] = field(default_factory=lambda: [1])
+    backends: list[str] = field(default_factory=lambda: ["auto"])
+    frames: int = 120
+    warmup: int = 10
+    paced_fps: float = 30.0
+    paced_seconds: float = 3.0
+    baseline: bool = True
+    look: str | None = None
+    detect_every: int = 10
+
+    def validate(self) -> "BenchConfig":
+        for r in self.resolutions:
+            if r not in RESOLUTIONS:
+                raise SettingError(f"unknown resolution {r!r} (use {', '.join(RESOLUTIONS)})")
+        for f in self.faces:
+            if f not in (1, 4):
+                raise SettingError(f"face count must be 1 or 4, got {f}")
+        if not 10 <= self.frames <= 100000:
+            raise SettingError(f"--frames must be between 10 and 100000, got {self.frames}")
+        return self
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _gpu_peak_mb() -> float | None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+    except Exception:
+        return None
+    return None
+
+
+def _measure_pipeline(pipeline, frames, cfg: BenchConfig) -> dict:
+    """Throughput run (as fast as possible) then a paced run at camera rate for latency and drops."""
+    sink = NullSink()
+    warm = ReplaySource(frames, cfg.paced_fps, cfg.warmup)
+    pipeline.run(warm, sink)
+    pipeline.stats.__init__()  # forget warm-up samples
+    src = ReplaySource(frames, cfg.paced_fps, cfg.frames)
+    t0 = time.perf_counter()
+    n = pipeline.run(src, sink)
+    elapsed = time.perf_counter() - t0
+    result = {"stages": pipeline.stats.summary(), "frames": n, "fps": n / elapsed,
+              "faces_styled": len(pipeline.last_faces)}
+    pipeline.stats.__init__()
+    paced = PacedSource(frames, cfg.paced_fps, int(cfg.paced_fps * cfg.paced_seconds))
+    try:
+        pipeline.run(paced, sink)
+    finally:
+        paced.close()
+    result["paced"] = {"fps_in": cfg.paced_fps, "end_to_end": pipeline.stats.percentiles("end_to_end"),
+                       "dropped": paced.dropped, "processed": pipeline.stats.frames}
+    return result
+
+
+def _measure_naive(naive: NaivePipeline, frames, cfg: BenchConfig) -> dict:
+    for f in frames[: cfg.warmup]:
+        naive.process(f)
+    naive.stats.__init__()
+    t0 = time.perf_counter()
+    for i in range(cfg.frames):
+        ts = time.perf_counter()
+        naive.process(frames[i % len(frames)])
+        naive.stats.add("end_to_end", (time.perf_counter() - ts) * 1000.0)
+    elapsed = time.perf_counter() - t0
+    return {"stages": naive.stats.summary(), "frames": cfg.frames, "fps": cfg.frames / elapsed,
+            "faces_styled": len(naive.last_faces)}
+
+
+def run_bench(cfg: BenchConfig, progress=None) -> dict:
+    """Run every configuration; returns the result document (see ``validate_result``)."""
+    cfg.validate()
+    from livefilter.detect import create_detector
+
+    registry = LookRegistry()
+    look = registry.get(cfg.look) if cfg.look else registry.default()
+    runs = []
+    combos = [(r, f, b) for r in cfg.resolutions for f in cfg.faces for b in cfg.backends]
+    for i, (res, faces, backend) in enumerate(combos):
+        size = RESOLUTIONS[res]
+        base = decode_frames(cfg.video, (size[0] // 2 * 2, size[1] // 2 * 2), min(cfg.frames, 150))
+        frames = tile_faces(base, faces)
+        settings = PipelineSettings(look=look.name, backend=backend, max_faces=max(faces, 1), detect_every=cfg.detect_every)
+        pipeline = build_pipeline(settings, registry, StageStats())
+        rt = pipeline.runtime(look.name)
+        run = {"resolution": res, "faces": faces, "backend": rt.translator.name, "look": look.name,
+               "pipeline": _measure_pipeline(pipeline, frames, cfg)}
+        if cfg.baseline:
+            translator = make_translator(look, backend, max_faces=faces)
+            naive = NaivePipeline(create_detector(), translator, look, max_faces=faces)
+            run["naive"] = _measure_naive(naive, frames, cfg)
+            run["speedup_vs_naive"] = run["pipeline"]["fps"] / max(run["naive"]["fps"], 1e-9)
+        run["host_peak_rss_mb"] = _peak_rss_mb()
+        run["gpu_peak_mb"] = _gpu_peak_mb()
+        runs.append(run)
+        if progress:
+            progress(i + 1, len(combos))
+    info = machine_info()
+    return {"schema": SCHEMA_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": info,
+            "device": device_slug(info), "video": Path(cfg.video).name, "config": asdict(cfg), "runs": runs}
+
+
+RUN_KEYS = {"resolution", "faces", "backend", "look", "pipeline", "host_peak_rss_mb"}
+STAGE_KEYS = {"p50", "p95", "p99", "mean", "n"}
+
+
+def validate_result(doc: dict) -> None:
+    """Raise ValueError when a result document does not follow the schema."""
+    for key in ("schema", "created", "machine", "device", "runs", "config"):
+        if key not in doc:
+            raise ValueError(f"missing key {key!r}")
+    if doc["schema"] != SCHEMA_VERSION or not doc["runs"]:
+        raise ValueError("wrong schema version or no runs")
+    for run in doc["runs"]:
+        missing = RUN_KEYS - set(run)
+        if missing:
+            raise ValueError(f"run lacks {sorted(missing)}")
+        for part in ("pipeline", "naive"):
+            if part not in run:
+                continue
+            p = run[part]
+            if not (p["fps"] > 0 and p["frames"] > 0):
+                raise ValueError(f"{part}: fps/frames must be positive")
+            if "end_to_end" not in p["stages"]:
+                raise ValueError(f"{part}: no end_to_end stage")
+            for stage, vals in p["stages"].items():
+                if set(vals) != STAGE_KEYS:
+                    raise ValueError(f"{part}.{stage}: keys {sorted(vals)}")
+                if vals["n"] and not vals["p50"] <= vals["p95"] <= vals["p99"]:
+                    raise ValueError(f"{part}.{stage}: percentiles out of order")
+
+
+def markdown_table(doc: dict) -> str:
+    m = doc["machine"]
+    gpu = m.get("gpu", {})
+    lines = [
+        f"### {doc['device']}",
+        "",
+        f"{m['cpu']} ({m['cpu_count']} cores)" + (f", {gpu.get('name')} driver {gpu.get('driver')}" if gpu else "")
+        + f"; python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()),
+        "",
+        "| resolution | faces | backend | fps | e2e p50 ms | e2e p99 ms | translate p50 ms | paced p99 ms | dropped | naive fps | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        p = r["pipeline"]
+        e2e, tr = p["stages"]["end_to_end"], p["stages"].get("translate", {"p50": float("nan")})
+        naive = r.get("naive", {}).get("fps")
+        lines.append(
+            f"| {r['resolution']} | {r['faces']} | {r['backend']} | {p['fps']:.1f} | {e2e['p50']:.2f} | {e2e['p99']:.2f} | "
+            f"{tr['p50']:.2f} | {p['paced']['end_to_end']['p99']:.2f} | {p['paced']['dropped']} | "
+            f"{naive:.1f} | {r.get('speedup_vs_naive', float('nan')):.2f}x |" if naive else
+            f"| {r['resolution']} | {r['faces']} | {r['backend']} | {p['fps']:.1f} | {e2e['p50']:.2f} | {e2e['p99']:.2f} | "
+            f"{tr['p50']:.2f} | {p['paced']['end_to_end']['p99']:.2f} | {p['paced']['dropped']} | - | - |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib not installed: no plot (pip install 'livefilter[plot]')")
+        return None
+    stages = ["detect", "align", "translate", "blend", "end_to_end"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels, width = [], 0.8 / max(len(doc["runs"]) * 2, 1)
+    k = 0
+    for r in doc["runs"]:
+        for part in ("pipeline", "naive"):
+            if part not in r:
+                continue
+            vals = [r[part]["stages"].get(s, {"p50": 0})["p50"] for s in stages]
+            ax.bar(np.arange(len(stages)) + k * width, vals, width, label=f"{part} {r['resolution']} {r['faces']}f {r['backend']}")
+            k += 1
+    ax.set_xticks(np.arange(len(stages)) + width * (k - 1) / 2, stages)
+    ax.set_ylabel("p50 latency (ms)")
+    ax.set_title(f"livefilter per-stage latency — {doc['device']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_results(doc: dict, out_dir: Path) -> list[Path]:
+    validate_result(doc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / doc["device"]
+    paths = [stem.with_suffix(".json"), stem.with_suffix(".md")]
+    paths[0].write_text(json.dumps(doc, indent=2) + "\n")
+    paths[1].write_text(markdown_table(doc))
+    png = plot(doc, stem.with_suffix(".png"))
+    if png:
+        paths.append(png)
+    return paths

@@ -1,0 +1,68 @@
+"""``livefilter bench``: per-stage latency on a real video, against the naive baseline."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+
+from livefilter.cli import app
+from livefilter.cli.common import out
+
+
+@app.command()
+def bench(
+    input: Path = typer.Option(None, "--input", "-i", help="Video to run (default: the demo clip)."),
+    resolutions: str = typer.Option("720p", "--resolutions", help="Comma list of 360p, 720p, 1080p, 4k."),
+    faces: str = typer.Option("1", "--faces", help="Comma list of face counts: 1 and/or 4 (4 = 2x2 mosaic)."),
+    backends: str = typer.Option("auto", "--backends", help="Comma list of translator backends."),
+    frames: int = typer.Option(120, "--frames", help="Frames per measurement."),
+    cpu: bool = typer.Option(False, "--cpu", help="Only the onnxruntime CPU backend."),
+    quick: bool = typer.Option(False, "--quick", help="Small, CPU-only run (under a minute) for CI."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the naive baseline."),
+    look: str = typer.Option(None, "--look", help="Look to benchmark (default look otherwise)."),
+    out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
+) -> None:
+    """Measure per-stage p50/p95/p99, end-to-end latency, fps, drops and memory."""
+    from benchmarks.harness import BenchConfig, run_bench, write_results
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = input
+        if video is None:
+            from livefilter.demo import load_rgb, synthesise_clip
+            from livefilter.detect.sample_media import group_photo_path
+
+            video = Path(tmp) / "demo_in.mp4"
+            with out.status("synthesising the demo clip"):
+                synthesise_clip(load_rgb(group_photo_path()), video, seconds=2.0 if quick else 4.0)
+        cfg = BenchConfig(
+            video=str(video),
+            resolutions=["360p"] if quick else [r.strip() for r in resolutions.split(",") if r.strip()],
+            faces=[int(f) for f in faces.split(",") if f.strip()],
+            backends=["onnxruntime-cpu"] if (cpu or quick) else [b.strip() for b in backends.split(",") if b.strip()],
+            frames=30 if quick else frames,
+            warmup=3 if quick else 10,
+            paced_seconds=1.0 if quick else 3.0,
+            baseline=baseline,
+            look=look,
+        )
+        with Progress(console=out, transient=True) as bar:
+            task = bar.add_task("benchmarking", total=None)
+            doc = run_bench(cfg, progress=lambda i, n: bar.update(task, completed=i, total=n))
+    paths = write_results(doc, out_dir)
+    from benchmarks.harness import markdown_table
+
+    out.print(markdown_table(doc))
+    for r in doc["runs"]:
+        title = f"pipeline {r['resolution']} {r['faces']} face(s) {r['backend']} (ms)"
+        from rich.table import Table
+
+        t = Table(title=title)
+        for c in ("stage", "p50", "p95", "p99"):
+            t.add_column(c)
+        for s, v in r["pipeline"]["stages"].items():
+            t.add_row(s, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['p99']:.2f}")
+        out.print(t)
+    out.print("wrote " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,47 @@
+"""Helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+
+from rich.console import Console
+
+from livefilter.errors import SettingError
+from livefilter.looks.pack import ColorEdits
+
+out = Console()
+
+
+def edits_from_options(brightness: float | None, contrast: float | None, saturation: float | None,
+                       warmth: float | None) -> ColorEdits | None:
+    if all(v is None for v in (brightness, contrast, saturation, warmth)):
+        return None
+    for name, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation), ("warmth", warmth)):
+        if v is not None and not -1.0 <= v <= 1.0:
+            raise SettingError(f"--{name} must be between -1 and 1, got {v}")
+    return ColorEdits(brightness or 0.0, contrast or 0.0, saturation or 0.0, warmth or 0.0)
+
+
+@contextmanager
+def stop_on_signals():
+    """An Event set by Ctrl-C / SIGTERM, so the run loop ends cleanly and outputs are finalised."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: leave now
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)

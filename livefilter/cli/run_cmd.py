@@ -1,0 +1,94 @@
+"""``livefilter run``: camera / file / stream / screen -> look -> virtual camera / file / RTMP / preview."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from livefilter.cli import app
+from livefilter.cli.common import edits_from_options, out, stop_on_signals
+from livefilter.errors import SettingError
+from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.sinks import open_sink
+from livefilter.sources import open_source, parse_input
+from livefilter.sources.spec import parse_size
+
+log = logging.getLogger(__name__)
+
+
+@app.command()
+def run(
+    input: str = typer.Option("0", "--input", "-i", help="Camera index (0), device path (/dev/video0), video file, rtsp:// URL, or 'screen'."),
+    output: str = typer.Option("virtualcam", "--output", "-o", help="virtualcam | obs | FILE.mp4 | rtmp://URL | preview | null."),
+    look: str = typer.Option(None, "--look", "-l", help="Look name (see `livefilter looks list`) or a look folder / .lfpack."),
+    strength: float = typer.Option(None, "--strength", "-s", help="Look strength 0..1 (default: the look's own)."),
+    size: str = typer.Option(None, "--size", help="Capture / processing size WxH, e.g. 1280x720."),
+    fps: float = typer.Option(None, "--fps", help="Camera frame rate to request (1..240)."),
+    max_faces: int = typer.Option(4, "--max-faces", help="Most faces styled per frame (1..16)."),
+    only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
+    backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu."),
+    detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
+    brightness: float = typer.Option(None, help="Post-edit -1..1."),
+    contrast: float = typer.Option(None, help="Post-edit -1..1."),
+    saturation: float = typer.Option(None, help="Post-edit -1..1."),
+    warmth: float = typer.Option(None, help="Colour temperature post-edit -1..1."),
+    duration: float = typer.Option(None, "--duration", help="Stop after this many seconds."),
+    max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    loop: bool = typer.Option(False, "--loop", help="Loop a file input (soak tests, demos)."),
+    vcam_device: str = typer.Option(None, "--vcam-device", help="Virtual camera device (e.g. /dev/video10)."),
+    pixel_format: str = typer.Option(None, "--pixel-format", help="Virtual camera pixel format: RGB, BGR, I420, NV12."),
+) -> None:
+    """Apply a look to every face of a live feed or a video file."""
+    if fps is not None and not 1 <= fps <= 240:
+        raise SettingError(f"--fps must be between 1 and 240, got {fps}")
+    if duration is not None and duration <= 0:
+        raise SettingError(f"--duration must be positive, got {duration}")
+    settings = PipelineSettings(
+        look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
+        detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
+    ).validate()
+    wh = parse_size(size)
+    spec = parse_input(input, size=wh, fps=fps)
+    pipeline = build_pipeline(settings)
+    source = open_source(spec, size=wh if spec.kind in ("file", "url") else None, loop=loop)
+    try:
+        sink = open_sink(output, source.info, overwrite=overwrite, stats=pipeline.stats,
+                         vcam_device=vcam_device, pixel_format=pixel_format)
+    except BaseException:
+        source.close()
+        raise
+    info = source.info
+    rt = pipeline.runtime(pipeline.controls.look)
+    out.print(
+        f"[bold]livefilter[/] {info.description} {info.width}x{info.height}@{info.fps:.2f} -> {output}  "
+        f"look [cyan]{rt.look.name}[/] strength {pipeline.controls.strength:.2f}  backend {rt.translator.name}",
+        highlight=False,
+    )
+    t0 = time.perf_counter()
+    try:
+        with stop_on_signals() as stop:
+            total = info.frame_count if not info.is_live and not loop else None
+            if total or not info.is_live:
+                with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                              MofNCompleteColumn(), TimeRemainingColumn(), console=out, transient=True) as bar:
+                    task = bar.add_task("filtering", total=max_frames or total)
+                    n = pipeline.run(source, sink, max_frames=max_frames, duration=duration, stop=stop,
+                                     progress=lambda i: bar.update(task, completed=i))
+            else:
+                out.print("[dim]live — press Ctrl-C to stop[/]")
+                n = pipeline.run(source, sink, max_frames=max_frames, duration=duration, stop=stop)
+    finally:
+        source.close()
+        sink.close()
+    elapsed = time.perf_counter() - t0
+    out.print(pipeline.stats.table())
+    errors = ", ".join(f"{k}×{v}" for k, v in pipeline.stats.errors.items()) or "none"
+    out.print(
+        f"{n} frames in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.1f} fps); dropped at source: {source.dropped}; "
+        f"passed through after errors: {pipeline.stats.passthrough} ({errors}); decode errors: {source.decode_errors}",
+        highlight=False,
+    )

@@ -1,0 +1,202 @@
+"""Wires the stages: Source -> FaceTracker -> Aligner -> Translator -> Blender -> Sink.
+
+Failure policy: if any stage fails on a frame, that frame goes out unfiltered and the error is
+counted and logged once per kind; the output never freezes or goes black.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from livefilter.align import Aligner
+from livefilter.blend import Blender
+from livefilter.errors import SettingError
+from livefilter.looks.pack import ColorEdits, Look
+from livefilter.protocols import FaceTracker, Sink, Source, Translator
+from livefilter.stats import StageStats
+from livefilter.types import CapturedFrame, Face
+
+log = logging.getLogger(__name__)
+
+MAX_FACES_LIMIT = 16
+
+
+def check_strength(value: float) -> float:
+    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise SettingError(f"strength must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class LiveControls:
+    """Everything a streamer can change while live; replaced atomically, read once per frame."""
+
+    look: str
+    strength: float = 1.0
+    edits: ColorEdits = field(default_factory=ColorEdits)
+    paused: bool = False
+    disabled_tracks: frozenset[int] = frozenset()
+
+
+class LookRuntime:
+    """What one look needs at run time: translator, aligner, blender, crop buffers."""
+
+    def __init__(self, look: Look, translator: Translator, max_faces: int) -> None:
+        self.look = look
+        self.translator = translator
+        self.aligner = Aligner(look.input_size, look.align_padding)
+        self.blender = Blender(self.aligner.template, look.input_size)
+        self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
+        self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
+        self.strength_in_network = bool(getattr(translator, "strength_in_network", False))
+
+
+TranslatorFactory = Callable[[Look], Translator]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        looks: Callable[[str], Look],
+        translator_factory: TranslatorFactory,
+        controls: LiveControls,
+        *,
+        max_faces: int = 4,
+        stats: StageStats | None = None,
+    ) -> None:
+        if not 1 <= max_faces <= MAX_FACES_LIMIT:
+            raise SettingError(f"max faces must be between 1 and {MAX_FACES_LIMIT}, got {max_faces}")
+        check_strength(controls.strength)
+        self.tracker = tracker
+        self._looks = looks
+        self._factory = translator_factory
+        self.max_faces = max_faces
+        self.stats = stats or StageStats()
+        self._runtimes: dict[str, LookRuntime] = {}
+        self._translators: dict[str, Translator] = {}
+        self._lock = threading.Lock()
+        self._logged: set[str] = set()
+        self.last_faces: list[Face] = []
+        self._controls = controls
+        self.runtime(controls.look)  # load the first look now: errors surface before going live
+
+    # -- live control -------------------------------------------------------------------------
+    @property
+    def controls(self) -> LiveControls:
+        return self._controls
+
+    def update(self, **changes) -> LiveControls:
+        """Change controls; takes effect on the next processed frame. Validates before applying."""
+        new = replace(self._controls, **changes)
+        check_strength(new.strength)
+        new.edits.validate()
+        if new.look != self._controls.look:
+            self.runtime(new.look)  # load (and validate) before switching, so a bad look never goes live
+        with self._lock:
+            self._controls = new
+        return new
+
+    def runtime(self, name: str) -> LookRuntime:
+        rt = self._runtimes.get(name)
+        if rt is None:
+            look = self._looks(name)
+            # Looks sharing one student graph share one translator (one engine serves every look).
+            key = look.onnx_sha256 or str(look.model_path)
+            translator = self._translators.get(key)
+            if translator is None:
+                translator = self._factory(look)
+                self._translators[key] = translator
+            rt = LookRuntime(look, translator, self.max_faces)
+            self._runtimes[name] = rt
+        return rt
+
+    # -- per frame -----------------------------------------------------------------------------
+    def _log_once(self, kind: str, err: BaseException) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning("frame passed through unfiltered: %s: %s (logged once per kind)", kind, err)
+
+    def process(self, image: np.ndarray) -> np.ndarray:
+        """Apply the current look to every face of ``image`` (in place) and return it."""
+        controls = self._controls
+        stats = self.stats
+        if controls.paused:
+            return image
+        stage = "detect"
+        try:
+            with stats.time("detect"):
+                faces = self.tracker.update(image)
+            faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks]
+            faces = faces[: self.max_faces]
+            self.last_faces = faces
+            if not faces:
+                return image
+            rt = self.runtime(controls.look)
+            stage = "align"
+            with stats.time("align"):
+                mats = rt.aligner.transforms(faces)
+                crops = rt.aligner.warp(image, mats, out=rt.crops[: len(faces)])
+            stage = "translate"
+            strength = np.full(len(faces), controls.strength, np.float32)
+            with stats.time("translate"):
+                styled = rt.translator(crops, rt.style, strength)
+            stage = "blend"
+            with stats.time("blend"):
+                rt.blender.editor.apply(styled, controls.edits)
+                alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
+                rt.blender.blend(image, crops, styled, mats, alphas)
+            return image
+        except Exception as e:  # failure policy: never drop or freeze the output
+            stats.passthrough += 1
+            kind = f"{stage}:{type(e).__name__}"
+            stats.count_error(kind)
+            self._log_once(kind, e)
+            return image
+
+    def run(
+        self,
+        source: Source,
+        sink: Sink,
+        *,
+        max_frames: int | None = None,
+        duration: float | None = None,
+        stop: threading.Event | None = None,
+        on_frame: Callable[[CapturedFrame, np.ndarray], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Process frames until the source ends, ``max_frames``/``duration`` is reached or ``stop`` is set."""
+        stats = self.stats
+        stats.started = time.perf_counter()
+        deadline = stats.started + duration if duration else None
+        n = 0
+        while True:
+            if stop is not None and stop.is_set():
+                break
+            if max_frames is not None and n >= max_frames:
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            with stats.time("capture_wait"):
+                frame = source.read()
+            if frame is None:
+                break
+            out = self.process(frame.image)
+            if on_frame is not None:
+                on_frame(frame, out)
+            with stats.time("sink"):
+                sink.write(out, frame)
+            stats.add("end_to_end", (time.perf_counter() - frame.captured_at) * 1000.0)
+            stats.frames += 1
+            n += 1
+            if progress is not None:
+                progress(n)
+            if getattr(sink, "closed", False):
+                break
+        return n

@@ -1,0 +1,84 @@
+"""Build a ready-to-run pipeline from user settings (shared by run, demo and bench)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from livefilter.errors import SettingError
+from livefilter.looks.pack import ColorEdits, Look
+from livefilter.looks.registry import LookRegistry
+from livefilter.pipeline import MAX_FACES_LIMIT, LiveControls, Pipeline, check_strength
+from livefilter.protocols import Translator
+from livefilter.stats import StageStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineSettings:
+    look: str | None = None
+    strength: float | None = None  # None: the look's default
+    edits: ColorEdits | None = None  # None: the look's default
+    max_faces: int = 4
+    backend: str = "auto"
+    detect_every: int = 10
+    only: str = "all"  # all | largest | center
+    detector: str = "blazeface"
+
+    def validate(self) -> "PipelineSettings":
+        if self.strength is not None:
+            check_strength(self.strength)
+        if not 1 <= self.max_faces <= MAX_FACES_LIMIT:
+            raise SettingError(f"--max-faces must be between 1 and {MAX_FACES_LIMIT}, got {self.max_faces}")
+        if not 1 <= self.detect_every <= 300:
+            raise SettingError(f"--detect-every must be between 1 and 300, got {self.detect_every}")
+        if self.only not in ("all", "largest", "center"):
+            raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
+        if self.edits is not None:
+            self.edits.validate()
+        return self
+
+
+def make_translator(look: Look, backend: str = "auto", max_faces: int = 4) -> Translator:
+    from livefilter.translate.select import create_translator
+
+    return create_translator(look, backend=backend, max_faces=max_faces)
+
+
+def make_tracker(settings: PipelineSettings):
+    from livefilter.detect import TrackerConfig, create_tracker
+
+    cfg = TrackerConfig(detect_every=settings.detect_every, max_faces=settings.max_faces, only=settings.only)
+    return create_tracker(cfg, backend=settings.detector)
+
+
+def build_pipeline(
+    settings: PipelineSettings,
+    registry: LookRegistry | None = None,
+    stats: StageStats | None = None,
+    tracker=None,
+) -> Pipeline:
+    settings.validate()
+    registry = registry or LookRegistry()
+    look = registry.get(settings.look) if settings.look else registry.default()
+    loaded: dict[str, Look] = {look.name: look}
+
+    def get_look(name: str) -> Look:
+        if name not in loaded:
+            loaded[name] = registry.get(name)
+        return loaded[name]
+
+    controls = LiveControls(
+        look=look.name,
+        strength=settings.strength if settings.strength is not None else look.default_strength,
+        edits=settings.edits if settings.edits is not None else look.edits,
+    )
+    return Pipeline(
+        tracker if tracker is not None else make_tracker(settings),
+        get_look,
+        lambda lk: make_translator(lk, settings.backend, settings.max_faces),
+        controls,
+        max_faces=settings.max_faces,
+        stats=stats,
+    )

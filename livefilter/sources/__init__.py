@@ -1,0 +1,6 @@
+"""Frame sources: camera, file, stream URL, screen. All decode with PyAV."""
+
+from livefilter.sources.spec import InputSpec, parse_input
+from livefilter.sources.pyav_source import PyAVSource, open_source
+
+__all__ = ["InputSpec", "PyAVSource", "open_source", "parse_input"]
