@@ -93,7 +93,6 @@ class FileSink:
         self._stream.width = info.width
         self._stream.height = info.height
         self._stream.pix_fmt = "yuv420p"
-        self._stream.time_base = 1 / self.rate
         if codec == "libx264":
             self._stream.options = {
                 "crf": str(crf),
@@ -112,8 +111,7 @@ class FileSink:
 
     def write(self, image: np.ndarray, frame: CapturedFrame) -> None:
         vf = av.VideoFrame.from_ndarray(image, format="rgb24")
-        vf.pts = self._pts
-        vf.time_base = self._stream.time_base
+        vf.pts = self._pts  # in the encoder's time base, 1/rate: one tick per frame
         self._pts += 1
         try:
             for packet in self._stream.encode(vf):
