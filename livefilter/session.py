@@ -25,6 +25,7 @@ class PipelineSettings:
     detect_every: int = 10
     only: str = "all"  # all | largest | center
     detector: str = "blazeface"
+    translate_budget_ms: float | None = None  # live runs: a late translation passes the frame through
 
     def validate(self) -> "PipelineSettings":
         if self.strength is not None:
@@ -37,6 +38,8 @@ class PipelineSettings:
             raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
         if self.edits is not None:
             self.edits.validate()
+        if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:
+            raise SettingError(f"translate budget must be 1..10000 ms, got {self.translate_budget_ms}")
         return self
 
 
@@ -44,6 +47,14 @@ def make_translator(look: Look, backend: str = "auto", max_faces: int = 4) -> Tr
     from livefilter.translate.select import create_translator
 
     return create_translator(look, backend=backend, max_faces=max_faces)
+
+
+def _budgeted(translator: Translator, budget_ms: float | None) -> Translator:
+    if budget_ms is None:
+        return translator
+    from livefilter.reliability.time_budget import TimeBudgetTranslator
+
+    return TimeBudgetTranslator(translator, budget_ms)
 
 
 def make_tracker(settings: PipelineSettings):
@@ -77,7 +88,7 @@ def build_pipeline(
     return Pipeline(
         tracker if tracker is not None else make_tracker(settings),
         get_look,
-        lambda lk: make_translator(lk, settings.backend, settings.max_faces),
+        lambda lk: _budgeted(make_translator(lk, settings.backend, settings.max_faces), settings.translate_budget_ms),
         controls,
         max_faces=settings.max_faces,
         stats=stats,

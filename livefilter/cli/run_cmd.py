@@ -12,7 +12,9 @@ from livefilter.cli import app
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
 from livefilter.errors import SettingError
 from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.reliability import ReconnectingSource, ThreadedSink
 from livefilter.sinks import open_sink
+from livefilter.sinks.file_sink import FileSink
 from livefilter.sources import open_source, parse_input
 from livefilter.sources.spec import parse_size
 
@@ -41,6 +43,7 @@ def run(
     loop: bool = typer.Option(False, "--loop", help="Loop a file input (soak tests, demos)."),
     vcam_device: str = typer.Option(None, "--vcam-device", help="Virtual camera device (e.g. /dev/video10)."),
     pixel_format: str = typer.Option(None, "--pixel-format", help="Virtual camera pixel format: RGB, BGR, I420, NV12."),
+    budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through."),
 ) -> None:
     """Apply a look to every face of a live feed or a video file."""
     if fps is not None and not 1 <= fps <= 240:
@@ -53,14 +56,23 @@ def run(
     ).validate()
     wh = parse_size(size)
     spec = parse_input(input, size=wh, fps=fps)
+    if spec.is_live:
+        settings.translate_budget_ms = budget_ms
     pipeline = build_pipeline(settings)
-    source = open_source(spec, size=wh if spec.kind in ("file", "url") else None, loop=loop)
+    scale = wh if spec.kind in ("file", "url") else None
+    if spec.is_live:
+        # A lost camera or stream: keep sending the last frame (badged) and reconnect with back-off.
+        source = ReconnectingSource(lambda: open_source(spec, size=scale))
+    else:
+        source = open_source(spec, size=scale, loop=loop)
     try:
         sink = open_sink(output, source.info, overwrite=overwrite, stats=pipeline.stats,
                          vcam_device=vcam_device, pixel_format=pixel_format)
     except BaseException:
         source.close()
         raise
+    if not isinstance(sink, FileSink) or sink.is_stream:
+        sink = ThreadedSink(sink)  # a blocked consumer drops frames instead of stalling the pipeline
     info = source.info
     rt = pipeline.runtime(pipeline.controls.look)
     out.print(
@@ -89,6 +101,7 @@ def run(
     errors = ", ".join(f"{k}×{v}" for k, v in pipeline.stats.errors.items()) or "none"
     out.print(
         f"{n} frames in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.1f} fps); dropped at source: {source.dropped}; "
-        f"passed through after errors: {pipeline.stats.passthrough} ({errors}); decode errors: {source.decode_errors}",
+        f"passed through after errors: {pipeline.stats.passthrough} ({errors}); decode errors: {source.decode_errors}"
+        + (f"; dropped at output: {sink.dropped}" if isinstance(sink, ThreadedSink) else ""),
         highlight=False,
     )

@@ -1,0 +1,148 @@
+"""Failure policy and reliability wrappers, with faults injected into real stages."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import read_rgb, shared_path
+from fakes import BlockingSink, FailingTranslator, FixedFaceTracker, ListSource, SlowTranslator
+from livefilter.errors import InputError, SettingError
+from livefilter.looks.registry import LookRegistry
+from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.reliability import ReconnectingSource, ThreadedSink
+from livefilter.reliability.time_budget import TimeBudgetTranslator
+from livefilter.sinks.null_sink import NullSink
+from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+from livefilter.types import CapturedFrame
+from onnx_looks import make_look
+
+
+@pytest.fixture
+def frame():
+    img = read_rgb(shared_path("faces", "deepface_tests", "img1.jpg"))
+    return np.ascontiguousarray(img[:384, :368])
+
+
+def _pipeline(tmp_path, wrap=None, kind="shift", **kw):
+    make_look(tmp_path, "shift", kind=kind)
+    make_look(tmp_path, "ident", kind="identity")
+    reg = LookRegistry([tmp_path])
+
+    def factory(look):
+        t = OnnxRuntimeTranslator(look, threads=1)
+        return wrap(t) if wrap else t
+
+    return Pipeline(FixedFaceTracker(), reg.get, factory, LiveControls(look="shift", **kw), max_faces=2)
+
+
+def test_failing_stage_passes_the_frame_through_and_counts(tmp_path, frame, caplog):
+    p = _pipeline(tmp_path, wrap=lambda t: FailingTranslator(t, {2, 3}))
+    outs = [p.process(frame.copy()) for _ in range(4)]
+    assert not np.array_equal(outs[0], frame)
+    assert np.array_equal(outs[1], frame) and np.array_equal(outs[2], frame)
+    assert not np.array_equal(outs[3], frame)
+    assert p.stats.errors == {"translate:RuntimeError": 2} and p.stats.passthrough == 2
+    assert sum("passed through" in r.message for r in caplog.records) == 1  # logged once per kind
+
+
+def test_slow_translator_times_out_to_passthrough(tmp_path, frame):
+    p = _pipeline(tmp_path, wrap=lambda t: TimeBudgetTranslator(SlowTranslator(t, 0.3), 50))
+    t0 = time.perf_counter()
+    out = p.process(frame.copy())
+    assert time.perf_counter() - t0 < 0.2
+    assert np.array_equal(out, frame)
+    out2 = p.process(frame.copy())  # still busy: immediate passthrough, no queueing
+    assert np.array_equal(out2, frame)
+    assert p.stats.passthrough == 2
+    time.sleep(0.35)
+
+
+def test_controls_apply_on_next_frame_and_bad_values_are_refused(tmp_path, frame):
+    p = _pipeline(tmp_path)
+    styled = p.process(frame.copy())
+    p.update(paused=True)
+    assert np.array_equal(p.process(frame.copy()), frame)
+    p.update(paused=False, look="ident")
+    assert np.array_equal(p.process(frame.copy()), frame)
+    p.update(look="shift", strength=0.0)
+    assert np.array_equal(p.process(frame.copy()), frame)
+    with pytest.raises(SettingError):
+        p.update(strength=1.5)
+    with pytest.raises(Exception):
+        p.update(look="does-not-exist")
+    assert p.controls.look == "shift" and p.controls.strength == 0.0
+    p.update(strength=1.0)
+    assert np.array_equal(p.process(frame.copy()), styled)
+
+
+def test_camera_loss_sends_badged_last_frame_and_reconnects(frame):
+    attempts = {"n": 0}
+    first = ListSource([frame] * 3, fail_after=3)
+
+    def opener():
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            return first
+        if attempts["n"] < 4:
+            raise InputError("no camera yet")
+        return ListSource([frame] * 50)
+
+    src = ReconnectingSource(opener, initial_backoff=0.02, max_backoff=0.05)
+    frames = [src.read() for _ in range(3)]
+    assert all(np.array_equal(f.image, frame) for f in frames)
+    held = src.read()  # camera gone: last frame with a badge
+    assert src.reconnecting and held.image.shape == frame.shape
+    assert not np.array_equal(held.image, frame)
+    assert np.array_equal(held.image[200:], frame[200:])  # only the corner badge differs
+    deadline = time.time() + 3
+    while src.reconnecting and time.time() < deadline:
+        src.read()
+    assert not src.reconnecting and src.reconnects == 1 and attempts["n"] == 4
+    assert np.array_equal(src.read().image, frame)
+    src.close()
+
+
+def test_blocked_sink_drops_frames_instead_of_stalling(frame):
+    slow = BlockingSink(0.05)
+    sink = ThreadedSink(slow)
+    t0 = time.perf_counter()
+    for i in range(40):
+        sink.write(frame, CapturedFrame(frame, i, 0.0))
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - t0
+    sink.close()
+    assert elapsed < 0.5  # never waited on the 50 ms consumer
+    assert sink.dropped > 20 and slow.frames[-1] == 39  # newest frame wins
+    assert sink.written + sink.dropped == 40
+
+
+def test_overload_drops_at_source_and_latency_stays_bounded(tmp_path, frame):
+    """Processing slower than the camera: frames are dropped at the source, never queued."""
+    from benchmarks.replay import PacedSource
+
+    p = _pipeline(tmp_path, wrap=lambda t: SlowTranslator(t, 0.06))
+    src = PacedSource([frame], fps=60.0, count=60)
+    try:
+        n = p.run(src, NullSink())
+    finally:
+        src.close()
+    e2e = p.stats.percentiles("end_to_end")
+    assert src.dropped > 20 and n < 40
+    assert e2e["p99"] < 200  # bounded by one processing time + one frame, not growing
+
+
+def test_sink_error_surfaces_once(frame):
+    class Broken:
+        def write(self, image, frame):
+            raise OSError("device gone")
+
+        def close(self):
+            pass
+
+    sink = ThreadedSink(Broken())
+    sink.write(frame, CapturedFrame(frame, 0, 0.0))
+    time.sleep(0.1)
+    with pytest.raises(OSError):
+        sink.write(frame, CapturedFrame(frame, 1, 0.0))
