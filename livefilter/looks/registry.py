@@ -119,6 +119,11 @@ def extract_pack(pack: Path, dest: Path) -> None:
         if len(members) > MAX_PACK_MEMBERS:
             raise LookError(f"{pack} has {len(members)} files (at most {MAX_PACK_MEMBERS})")
         names = [check_member_path(m.filename) for m in members]
+        if len({n.as_posix().lower() for n in names}) != len(names):
+            raise LookError(f"{pack}: duplicate file names")
+        as_dirs = {parent.as_posix().lower() for n in names for parent in n.parents}
+        if any(n.as_posix().lower() in as_dirs for n in names):
+            raise LookError(f"{pack}: a file name is also used as a folder")
         # A pack may hold its files at the top level or inside one folder.
         prefix = names[0].parts[0] if all(len(n.parts) > 1 and n.parts[0] == names[0].parts[0] for n in names) else None
         total = 0

@@ -1,0 +1,104 @@
+"""Property-based fuzzing of every parser / validator that reads user or pack input."""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from livefilter.errors import LivefilterError, LookError
+from livefilter.looks.pack import check_member_path, parse_manifest
+from livefilter.looks.registry import extract_pack
+from livefilter.sources.spec import parse_input, parse_size
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
+    max_leaves=30,
+)
+manifest_keys = st.sampled_from(
+    ["name", "model", "input_size", "normalisation", "inputs", "style_code", "edits", "default_strength",
+     "align_padding", "onnx_sha256", "format", "preview", "title", "metrics", "training"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(manifest_keys, json_values, max_size=10))
+def test_manifest_parser_only_raises_look_errors(data):
+    try:
+        look = parse_manifest(data, Path("/nonexistent"))
+    except LookError:
+        return
+    # Whatever was accepted is sane.
+    assert 32 <= look.input_size <= 1024 and 0 <= look.default_strength <= 1
+    assert ".." not in Path(look.model).parts and not Path(look.model).is_absolute()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=40))
+def test_member_paths_never_escape(name):
+    try:
+        p = check_member_path(name)
+    except LookError:
+        return
+    assert not p.is_absolute() and ".." not in p.parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=15))
+def test_size_parser(value):
+    try:
+        w, h = parse_size(value)
+    except LivefilterError:
+        return
+    assert 16 <= w <= 8192 and 16 <= h <= 8192 and w % 2 == 0 and h % 2 == 0
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=0, max_size=30).filter(lambda s: "\x00" not in s))
+def test_input_parser_never_crashes(value):
+    try:
+        parse_input(value, system="Linux")
+    except LivefilterError:
+        pass
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=24), st.binary(max_size=64)), min_size=0, max_size=20),
+    st.binary(max_size=8),
+)
+def test_zip_extraction_stays_inside(tmp_path_factory, members, tail):
+    root = tmp_path_factory.mktemp("fz")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members:
+            try:
+                zf.writestr(name, data)
+            except (ValueError, UnicodeEncodeError):
+                pass
+    pack = root / "p.lfpack"
+    pack.write_bytes(buf.getvalue() + tail)
+    dest = root / "out" / "look"
+    try:
+        extract_pack(pack, dest)
+    except LookError:
+        pass
+    for p in root.rglob("*"):
+        assert p == pack or dest in p.parents or p == dest or p == dest.parent, p
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=256))
+def test_garbage_look_json_is_a_look_error(tmp_path_factory, blob):
+    from livefilter.looks.pack import load_look
+
+    d = tmp_path_factory.mktemp("lj")
+    (d / "look.json").write_bytes(blob)
+    (d / "student.onnx").write_bytes(b"\x08\x07")
+    with pytest.raises(LookError):
+        load_look(d)
