@@ -66,3 +66,23 @@ def bench(
             t.add_row(s, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['p99']:.2f}")
         out.print(t)
     out.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def soak(
+    input: Path = typer.Option(..., "--input", "-i", help="A real video; it is looped."),
+    duration: float = typer.Option(300.0, "--duration", min=10.0, help="Seconds to run after warm-up."),
+    interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between samples."),
+    look: str = typer.Option(None, "--look"),
+    output: Path = typer.Option(Path("bench_results/soak.json"), "--output", "-o"),
+) -> None:
+    """Run the full pipeline on a looping video; report memory and latency drift."""
+    from benchmarks.soak import run_soak, write_report
+
+    with out.status(f"soaking for {duration:.0f} s"):
+        report = run_soak(str(input), duration, interval, look)
+    write_report(report, output)
+    out.print(
+        f"{report.frames} frames; RSS {report.rss_start_mb:.0f} -> {report.rss_end_mb:.0f} MiB "
+        f"(growth {report.memory_growth_mb():+.1f} MiB); p99 drift x{report.latency_drift():.2f}; wrote {output}"
+    )
