@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX -> TensorRT engine; per-machine engine cache; parity checks."""
