@@ -74,13 +74,12 @@ class Blender:
         self._alpha_crop = np.empty((size, size), np.float32)
         self._scratch = np.empty((0,), np.float32)
 
-    def _buffers(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        need = h * w * 4
+    def _buffer(self, h: int, w: int) -> np.ndarray:
+        """An (h, w, 3) float32 view of one scratch buffer that only grows."""
+        need = h * w * 3
         if self._scratch.size < need:
             self._scratch = np.empty((need,), np.float32)
-        delta = self._scratch[: h * w * 3].reshape(h, w, 3)
-        alpha = self._scratch[h * w * 3 : need].reshape(h, w)
-        return delta, alpha
+        return self._scratch[:need].reshape(h, w, 3)
 
     def blend(
         self,
@@ -114,14 +113,13 @@ class Blender:
             w, h = x1 - x0, y1 - y0
             shifted = inv.copy()
             shifted[:, 2] -= (x0, y0)
+            # Premultiply in crop space (S x S): only one warp and one add touch the ROI.
             cv2.subtract(styled[i], originals[i], dst=self._diff, dtype=cv2.CV_32F)
             np.multiply(self.mask, a, out=self._alpha_crop)
-            delta, alpha = self._buffers(h, w)
+            np.multiply(self._diff, self._alpha_crop[:, :, None], out=self._diff)
+            delta = self._buffer(h, w)
             cv2.warpAffine(self._diff, shifted, (w, h), dst=delta, flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            cv2.warpAffine(self._alpha_crop, shifted, (w, h), dst=alpha, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            np.multiply(delta, alpha[:, :, None], out=delta)
             roi = frame[y0:y1, x0:x1]
             cv2.add(roi, delta, dst=roi, dtype=cv2.CV_8U)
         return frame

@@ -1,0 +1,62 @@
+"""Pick a translator backend: TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA -> onnxruntime CPU."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from livefilter.errors import BackendUnavailable, LivefilterError, SettingError
+from livefilter.looks.pack import Look
+from livefilter.protocols import Translator
+
+log = logging.getLogger(__name__)
+
+AUTO_ORDER = ("tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime-cpu")
+BACKENDS = ("auto",) + AUTO_ORDER
+
+
+def _tensorrt(look: Look, max_faces: int, precision: str) -> Translator:
+    from livefilter.translate.tensorrt_backend import TensorRTTranslator
+
+    return TensorRTTranslator(look, max_faces=max_faces, precision=precision)
+
+
+def _torch_cuda(look: Look, max_faces: int, precision: str) -> Translator:
+    from livefilter.translate.torch_backend import TorchCudaTranslator
+
+    return TorchCudaTranslator(look, max_faces=max_faces, precision=precision)
+
+
+def _ort(device: str) -> Callable[[Look, int, str], Translator]:
+    def make(look: Look, max_faces: int, precision: str) -> Translator:
+        from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+
+        return OnnxRuntimeTranslator(look, device=device, max_batch=max_faces)
+
+    return make
+
+
+FACTORIES: dict[str, Callable[[Look, int, str], Translator]] = {
+    "tensorrt": _tensorrt,
+    "torch-cuda": _torch_cuda,
+    "onnxruntime-cuda": _ort("cuda"),
+    "onnxruntime-cpu": _ort("cpu"),
+}
+
+
+def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, precision: str = "fp16") -> Translator:
+    """The first backend that works here (auto), or exactly the one asked for."""
+    if backend not in BACKENDS:
+        raise SettingError(f"unknown backend {backend!r} (use {', '.join(BACKENDS)})")
+    if precision not in ("fp16", "fp32"):
+        raise SettingError(f"precision must be fp16 or fp32, got {precision!r}")
+    if backend != "auto":
+        return FACTORIES[backend](look, max_faces, precision)
+    for name in AUTO_ORDER:
+        try:
+            return FACTORIES[name](look, max_faces, precision)
+        except (BackendUnavailable, ImportError) as e:
+            log.info("%s: %s", name, e)
+        except LivefilterError as e:  # usable backend that failed for this look: say so once
+            log.warning("%s failed for look '%s' (%s); trying the next backend", name, look.name, e)
+    raise BackendUnavailable("no translator backend could run this look")
