@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "livefilter.cli.demo_cmd",
     "livefilter.cli.bench_cmd",
     "livefilter.cli.looks_cmd",
+    "livefilter.cli.train_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,1 @@
+"""Training: data preparation, teacher GAN, distilled student, evaluation."""
