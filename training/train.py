@@ -142,7 +142,7 @@ class TeacherTrainer:
             self.G.looks.weight[0].zero_()
         self.step += 1
         out = {k: float(v.detach()) for k, v in terms.items()}
-        out.update(g=float(g_loss), d=float(d_loss), look=look)
+        out.update(g=float(g_loss.detach()), d=float(d_loss.detach()), look=look)
         return out
 
     # -- persistence -----------------------------------------------------------------------------
