@@ -1,0 +1,77 @@
+"""Benchmark harness: schema of `bench --quick`, and the naive baseline styles the same faces."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks.harness import BenchConfig, markdown_table, run_bench, validate_result
+from benchmarks.naive import NaivePipeline
+from benchmarks.replay import decode_frames, tile_faces
+from conftest import REPO_ROOT, shared_path
+from livefilter.detect import create_detector
+from livefilter.looks.registry import LookRegistry
+from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+from onnx_looks import make_look
+
+
+def test_bench_quick_cli_writes_valid_results(tmp_path):
+    home = tmp_path / "home"
+    make_look(home / "data" / "looks", "shift", kind="shift", size=128, with_strength=True)
+    env = dict(os.environ, LIVEFILTER_HOME=str(home))
+    video = shared_path("video", "deepfacelive", "Obama_speaking.mp4")
+    r = subprocess.run([sys.executable, "-m", "livefilter", "bench", "--quick", "--look", "shift", "--input", str(video),
+                        "--out-dir", str(tmp_path / "res")], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    files = list((tmp_path / "res").glob("*.json"))
+    assert len(files) == 1 and files[0].with_suffix(".md").is_file()
+    doc = json.loads(files[0].read_text())
+    validate_result(doc)
+    run = doc["runs"][0]
+    assert run["pipeline"]["faces_styled"] == run["naive"]["faces_styled"] == 1
+    assert run["speedup_vs_naive"] > 0 and "| 360p |" in markdown_table(doc)
+
+
+def test_schema_validation_rejects_broken_documents():
+    with pytest.raises(ValueError):
+        validate_result({"schema": 1})
+    good_stage = {"p50": 1.0, "p95": 2.0, "p99": 3.0, "mean": 1.5, "n": 10}
+    doc = {"schema": 1, "created": "x", "machine": {}, "device": "d", "config": {},
+           "runs": [{"resolution": "720p", "faces": 1, "backend": "b", "look": "l", "host_peak_rss_mb": 1,
+                     "pipeline": {"fps": 10, "frames": 10, "stages": {"end_to_end": dict(good_stage, p95=0.5)}}}]}
+    with pytest.raises(ValueError, match="order"):
+        validate_result(doc)
+
+
+def test_naive_baseline_and_pipeline_style_the_same_faces(tmp_path):
+    make_look(tmp_path, "shift", kind="shift", size=128, with_strength=True)
+    reg = LookRegistry([tmp_path])
+    look = reg.get("shift")
+    frames = tile_faces(decode_frames(str(shared_path("video", "deepfacelive", "Obama_speaking.mp4")), (640, 480), 3), 4)
+    pipe = build_pipeline(PipelineSettings(look="shift", backend="onnxruntime-cpu", detect_every=1), reg)
+    naive = NaivePipeline(create_detector(), OnnxRuntimeTranslator(look), look)
+    for f in frames:
+        a = pipe.process(f.copy())
+        b = naive.process(f.copy())
+        centres_p = sorted(tuple(np.round(x.center)) for x in pipe.last_faces)
+        centres_n = sorted(tuple(np.round(x.center)) for x in naive.last_faces)
+        assert len(pipe.last_faces) == len(naive.last_faces) == 4
+        assert np.allclose(np.array(centres_p), np.array(centres_n), atol=10)
+        changed_a = np.abs(a.astype(int) - f).max(-1) > 8
+        changed_b = np.abs(b.astype(int) - f).max(-1) > 8
+        overlap = (changed_a & changed_b).sum() / max(changed_a.sum(), 1)
+        assert overlap > 0.8  # the same regions got the look
+
+
+def test_bench_config_validation():
+    from livefilter.errors import SettingError
+
+    with pytest.raises(SettingError):
+        BenchConfig(video="x", resolutions=["8k"]).validate()
+    with pytest.raises(SettingError):
+        BenchConfig(video="x", faces=[3]).validate()
