@@ -75,9 +75,9 @@ def seam_ratio(image: np.ndarray, mask: np.ndarray, band: int = 3) -> float:
 
     ``mask`` is the (feathered) composite mask in [0, 1]; the boundary band is where it crosses 0.5.
     """
-    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    gx, gy = cv2.Sobel(g, cv2.CV_64F, 1, 0), cv2.Sobel(g, cv2.CV_64F, 0, 1)
-    mag = np.hypot(gx, gy)
+    # colour gradients (a hue seam can have no luminance step), strongest channel per pixel
+    g = image.astype(np.float64)
+    mag = np.hypot(cv2.Sobel(g, cv2.CV_64F, 1, 0), cv2.Sobel(g, cv2.CV_64F, 0, 1)).max(-1)
     hard = (mask > 0.5).astype(np.uint8)
     kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
     boundary = (cv2.dilate(hard, kernel) - cv2.erode(hard, kernel)).astype(bool)
