@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import numpy as np
 
+from livefilter.engines.cache import CacheKey, EngineCache
+from livefilter.engines.device_info import cpu_device, cuda_device
 from livefilter.errors import BackendUnavailable, ModelError
-from livefilter.looks.pack import Look
+from livefilter.looks.pack import Look, sha256_file
 from livefilter.translate.codec import CropCodec
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,17 @@ def ort_providers(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def ort_cache_key(look: Look, device: str, max_batch: int) -> CacheKey:
+    import onnxruntime as ort
+
+    dev = (cuda_device() if device == "cuda" else None) or cpu_device()
+    return CacheKey(
+        onnx_sha256=look.onnx_sha256 or sha256_file(look.model_path), backend=f"onnxruntime-{device}",
+        device=dev.name, compute_capability=dev.compute_capability, driver=dev.driver,
+        library_version=ort.__version__, precision="fp32", max_batch=max_batch, input_size=look.input_size,
+    )
+
+
 class OnnxRuntimeTranslator:
     """Runs every face of a frame as one batch through an onnxruntime session."""
 
@@ -36,26 +50,38 @@ class OnnxRuntimeTranslator:
         device: str = "cpu",
         threads: int | None = None,
         max_batch: int = 8,
-        optimized_model_path: str | None = None,
+        cache: EngineCache | None = None,
     ) -> None:
         import onnxruntime as ort
 
         self.look = look
         self.input_size = look.input_size
         self.name = f"onnxruntime-{device}"
+        providers = ort_providers(device)
+        self.cache_hit = False
+        model, key, staging = str(look.model_path), None, None
+        if cache is not None:
+            # The optimised graph is specific to this machine and onnxruntime version: cache it.
+            key = ort_cache_key(look, device, max_batch)
+            hit = cache.lookup(key, suffix=".ort.onnx")
+            if hit is not None:
+                model, self.cache_hit = str(hit), True
+            else:
+                staging = cache.staging_path(key, ".ort.onnx")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        if optimized_model_path:
-            opts.optimized_model_filepath = optimized_model_path
+        if staging is not None:
+            opts.optimized_model_filepath = str(staging)
+        t0 = time.perf_counter()
         try:
-            self.session = ort.InferenceSession(str(look.model_path), opts, providers=ort_providers(device))
-        except BackendUnavailable:
-            raise
+            self.session = ort.InferenceSession(model, opts, providers=providers)
         except Exception as e:
             raise ModelError(f"look '{look.name}': onnxruntime cannot load {look.model}: {str(e).splitlines()[0]}") from None
+        if staging is not None and staging.is_file():
+            cache.store(key, staging, time.perf_counter() - t0, suffix=".ort.onnx")
         self._image = look.input_names["image"]
         self._style = look.input_names.get("style")
         self._strength = look.input_names.get("strength")

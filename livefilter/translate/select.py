@@ -29,9 +29,10 @@ def _torch_cuda(look: Look, max_faces: int, precision: str) -> Translator:
 
 def _ort(device: str) -> Callable[[Look, int, str], Translator]:
     def make(look: Look, max_faces: int, precision: str) -> Translator:
+        from livefilter.engines.cache import EngineCache
         from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 
-        return OnnxRuntimeTranslator(look, device=device, max_batch=max_faces)
+        return OnnxRuntimeTranslator(look, device=device, max_batch=max_faces, cache=EngineCache())
 
     return make
 
@@ -51,7 +52,10 @@ def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, pre
     if precision not in ("fp16", "fp32"):
         raise SettingError(f"precision must be fp16 or fp32, got {precision!r}")
     if backend != "auto":
-        return FACTORIES[backend](look, max_faces, precision)
+        try:
+            return FACTORIES[backend](look, max_faces, precision)
+        except ImportError as e:
+            raise BackendUnavailable(f"{backend}: not installed ({e.name}) — pip install 'livefilter[gpu]'") from None
     for name in AUTO_ORDER:
         try:
             return FACTORIES[name](look, max_faces, precision)

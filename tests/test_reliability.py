@@ -1,0 +1,93 @@
+"""Reliability: corrupt streams, graceful shutdown, backend fallback, soak (CI-sized)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, shared_path
+from livefilter.errors import BackendUnavailable, ModelError
+from livefilter.looks.registry import LookRegistry
+from livefilter.sources import open_source, parse_input
+from livefilter.translate import select
+from onnx_looks import make_look
+
+
+def test_corrupt_packets_mid_stream_are_skipped(tmp_path):
+    src = shared_path("video", "deepfacelive", "Obama_speaking.mp4")
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(0)
+    # garble bytes in the middle of the media data (headers intact)
+    for start in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
+        data[start:start + 2000] = rng.integers(0, 255, 2000, dtype=np.uint8).tobytes()
+    bad = tmp_path / "garbled.mp4"
+    bad.write_bytes(bytes(data))
+    source = open_source(parse_input(str(bad)))
+    n = 0
+    while source.read() is not None:
+        n += 1
+    source.close()
+    assert 200 < n <= 259  # the stream continued past the damage
+
+
+def test_forced_unavailable_backend_is_one_clear_error(tmp_path):
+    look = make_look(tmp_path, "x", kind="identity")
+    with pytest.raises(BackendUnavailable, match="tensorrt"):
+        select.create_translator(look, backend="tensorrt")
+
+
+def test_failing_backend_falls_back_to_the_next(tmp_path, monkeypatch, caplog):
+    look = make_look(tmp_path, "x", kind="identity")
+
+    def oom(look, max_faces, precision):
+        raise ModelError("CUDA out of memory while building the engine")
+
+    monkeypatch.setitem(select.FACTORIES, "tensorrt", oom)
+    monkeypatch.setitem(select.FACTORIES, "torch-cuda", oom)
+    t = select.create_translator(look, backend="auto")
+    assert t.name == "onnxruntime-cpu"
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and "out of memory" in warnings[0].getMessage()
+
+
+def test_sigterm_finalises_a_playable_file_within_a_second(tmp_path):
+    home = tmp_path / "home"
+    make_look(home / "data" / "looks", "shift", kind="shift", size=128)
+    out = tmp_path / "live.mp4"
+    env = dict(os.environ, LIVEFILTER_HOME=str(home))
+    video = shared_path("video", "liveportrait", "d6.mp4")  # 33 s: still running when stopped
+    proc = subprocess.Popen([sys.executable, "-m", "livefilter", "run", "-i", str(video), "-o", str(out),
+                             "--look", "shift", "--no-control"], env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or out.stat().st_size < 50_000):
+        time.sleep(0.2)
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    elapsed = time.time() - t0
+    assert proc.returncode == 0
+    assert elapsed < 1.5
+    with av.open(str(out)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert 0 < n < 1008
+
+
+@pytest.mark.slow
+def test_soak_memory_flat_and_no_latency_drift(tmp_path):
+    from benchmarks.soak import run_soak
+
+    make_look(tmp_path / "looks", "shift", kind="shift", size=128)
+    os.environ["LIVEFILTER_HOME"] = str(tmp_path)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "looks").rename(tmp_path / "data" / "looks")
+    report = run_soak(str(shared_path("video", "deepfacelive", "Obama_speaking.mp4")), duration=120, interval=5,
+                      look="shift", warmup_s=10)
+    assert report.frames > 500
+    assert report.memory_growth_mb() < 30
+    assert report.latency_drift() < 1.5
