@@ -1,0 +1,132 @@
+"""Build a TensorRT engine from a look's ONNX (TensorRT 10.x Python API).
+
+Pure helpers (profile shapes, cache key, parser-error mapping) are importable without TensorRT;
+``build_engine`` imports it lazily.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from livefilter.engines.cache import CacheKey, EngineCache
+from livefilter.engines.device_info import cuda_device
+from livefilter.errors import BackendUnavailable, ModelError, SettingError
+from livefilter.looks.pack import Look, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    max_faces: int = 4
+    precision: str = "fp16"
+    optimization_level: int = 3  # TensorRT builder_optimization_level 0..5
+    workspace_mb: int = 1024
+
+    def validate(self) -> "BuildSettings":
+        if not 1 <= self.max_faces <= 64:
+            raise SettingError(f"max faces must be 1..64, got {self.max_faces}")
+        if self.precision not in ("fp16", "fp32"):
+            raise SettingError(f"precision must be fp16 or fp32, got {self.precision!r}")
+        if not 0 <= self.optimization_level <= 5:
+            raise SettingError(f"optimisation level must be 0..5, got {self.optimization_level}")
+        if not 64 <= self.workspace_mb <= 65536:
+            raise SettingError(f"workspace must be 64..65536 MiB, got {self.workspace_mb}")
+        return self
+
+
+def import_tensorrt():
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise BackendUnavailable("tensorrt: not installed — pip install 'livefilter[gpu]'") from None
+    return trt
+
+
+def profile_shapes(look: Look, max_faces: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """(min, opt, max) per input: batch 1..max_faces with opt = 1 (one face is the common case)."""
+    s = look.input_size
+    shapes = {look.input_names["image"]: ((1, 3, s, s), (1, 3, s, s), (max_faces, 3, s, s))}
+    if look.input_names.get("style"):
+        k = len(look.style_code or [])
+        shapes[look.input_names["style"]] = ((1, k), (1, k), (max_faces, k))
+    if look.input_names.get("strength"):
+        shapes[look.input_names["strength"]] = ((1, 1), (1, 1), (max_faces, 1))
+    return shapes
+
+
+def tensorrt_key(look: Look, settings: BuildSettings, trt_version: str) -> CacheKey:
+    dev = cuda_device()
+    if dev is None:
+        raise BackendUnavailable("tensorrt: no NVIDIA GPU / driver found")
+    return CacheKey(
+        onnx_sha256=look.onnx_sha256 or sha256_file(look.model_path), backend="tensorrt", device=dev.name,
+        compute_capability=dev.compute_capability, driver=dev.driver, library_version=trt_version,
+        precision=settings.precision, max_batch=settings.max_faces, input_size=look.input_size,
+    )
+
+
+def parser_errors(parser) -> str:
+    """One line naming every node the ONNX parser rejected (works for TensorRT 8.6-10.x error objects)."""
+    parts = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        desc = err.desc() if callable(getattr(err, "desc", None)) else str(err)
+        node = err.node_name() if callable(getattr(err, "node_name", None)) else ""
+        op = err.node_operator() if callable(getattr(err, "node_operator", None)) else ""
+        where = f"{op} '{node}'" if node or op else f"node #{err.node()}" if callable(getattr(err, "node", None)) else ""
+        parts.append(f"{where}: {desc}".strip(": "))
+    return "; ".join(parts) or "unknown parser error"
+
+
+def timing_cache_path(cache: EngineCache, key: CacheKey) -> Path:
+    """One timing cache per GPU + TensorRT version, shared by every look (it speeds up every build)."""
+    safe = "".join(c if c.isalnum() else "-" for c in f"{key.device}-{key.compute_capability}-{key.library_version}")
+    return cache.root / f"timing-{safe}.cache"
+
+
+def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None = None, progress=None) -> Path:
+    """Return the cached engine for this look/GPU/settings, building it when missing or stale."""
+    trt = import_tensorrt()
+    settings = settings.validate()
+    cache = cache or EngineCache()
+    key = tensorrt_key(look, settings, trt.__version__)
+    hit = cache.lookup(key)
+    if hit is not None:
+        return hit
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(Path(look.model_path).read_bytes()):
+        raise ModelError(f"look '{look.name}': TensorRT cannot parse the ONNX: {parser_errors(parser)}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mb << 20)
+    config.builder_optimization_level = settings.optimization_level
+    if settings.precision == "fp16":
+        if not builder.platform_has_fast_fp16:
+            log.warning("this GPU has no fast FP16; building FP32")
+        else:
+            config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    for name, (mn, opt, mx) in profile_shapes(look, settings.max_faces).items():
+        profile.set_shape(name, mn, opt, mx)
+    config.add_optimization_profile(profile)
+    tc_path = timing_cache_path(cache, key)
+    timing = config.create_timing_cache(tc_path.read_bytes() if tc_path.is_file() else b"")
+    config.set_timing_cache(timing, ignore_mismatch=False)
+    if progress:
+        progress(f"building TensorRT {settings.precision} engine for {key.device} (first run on this GPU)")
+    t0 = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ModelError(f"look '{look.name}': TensorRT engine build failed (see the log above)")
+    elapsed = time.perf_counter() - t0
+    tc_path.parent.mkdir(parents=True, exist_ok=True)
+    tc_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
+    path = cache.store(key, bytes(memoryview(serialized)), elapsed)
+    log.info("built %s in %.1f s", path.name, elapsed)
+    return path

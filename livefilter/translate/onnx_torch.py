@@ -1,0 +1,163 @@
+"""A small ONNX -> torch interpreter for the look generators' op set.
+
+The torch CUDA backend needs a torch graph of the look, but the runtime only has the look's
+``student.onnx`` (and must not import training/). onnx2torch would pull in torchvision, so this
+interprets the ops the exporter emits. Constant sub-graphs (shapes, slice bounds, scales) are folded
+once at build time, so ``forward`` is a straight chain of tensor ops — CUDA-graph capturable.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from livefilter.errors import BackendUnavailable
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _ops() -> dict[str, Callable]:
+    import torch
+    import torch.nn.functional as F
+
+    def conv(x, w, b=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=1, **_):
+        if pads[0] != pads[2] or pads[1] != pads[3]:
+            x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
+            pads = (0, 0, 0, 0)
+        return F.conv2d(x, w, b, tuple(strides), (pads[0], pads[1]), tuple(dilations), group)
+
+    def clip(x, lo=None, hi=None, **_):
+        return torch.clamp(x, None if lo is None else float(lo), None if hi is None else float(hi))
+
+    def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0, **_):
+        a = a.t() if transA else a
+        b = b.t() if transB else b
+        y = alpha * (a @ b)
+        return y if c is None else y + beta * c
+
+    def slice_(x, starts, ends, axes=None, steps=None, **_):
+        axes = [int(a) for a in (axes if axes is not None else range(len(starts)))]
+        steps = [int(s) for s in (steps if steps is not None else [1] * len(starts))]
+        index = [slice(None)] * x.dim()
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            size = x.shape[ax]
+            st, en = int(st), int(min(int(en), size)) if int(en) >= 0 else int(en)
+            index[ax] = slice(st, en, sp)
+        return x[tuple(index)]
+
+    def resize(x, roi=None, scales=None, sizes=None, *, mode=b"nearest", **_):
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if sizes is not None and len(sizes):
+            size = [int(s) for s in sizes[2:]]
+            return F.interpolate(x, size=size, mode="nearest" if mode == "nearest" else "bilinear")
+        sc = [float(s) for s in scales[2:]]
+        if mode == "nearest":
+            return F.interpolate(x, scale_factor=sc, mode="nearest")
+        return F.interpolate(x, scale_factor=sc, mode="bilinear", align_corners=False)
+
+    def unsqueeze(x, axes, **_):
+        for a in sorted(int(v) for v in axes):
+            x = x.unsqueeze(a)
+        return x
+
+    def squeeze(x, axes=None, **_):
+        if axes is None:
+            return x.squeeze()
+        for a in sorted((int(v) for v in axes), reverse=True):
+            x = x.squeeze(a)
+        return x
+
+    def reshape(x, shape, **_):
+        shape = [int(s) for s in shape]
+        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+        return x.reshape(shape)
+
+    return {
+        "Conv": conv, "Clip": clip, "Gemm": gemm, "Slice": slice_, "Resize": resize,
+        "Unsqueeze": unsqueeze, "Squeeze": squeeze, "Reshape": reshape,
+        "Add": lambda a, b, **_: a + b, "Sub": lambda a, b, **_: a - b, "Mul": lambda a, b, **_: a * b,
+        "Div": lambda a, b, **_: a / b, "MatMul": lambda a, b, **_: a @ b,
+        "Relu": lambda x, **_: torch.relu(x), "Sigmoid": lambda x, **_: torch.sigmoid(x),
+        "Tanh": lambda x, **_: torch.tanh(x),
+        "LeakyRelu": lambda x, *, alpha=0.01, **_: F.leaky_relu(x, alpha),
+        "Identity": lambda x, **_: x,
+        "Concat": lambda *xs, axis=0, **_: torch.cat(xs, dim=axis),
+        "Transpose": lambda x, *, perm=None, **_: x.permute(*perm) if perm is not None else x.t(),
+    }
+
+
+# inputs that must be constants (folded to Python values) per op
+_STATIC_INPUTS = {"Slice": (1, 2, 3, 4), "Resize": (1, 2, 3), "Unsqueeze": (1,), "Squeeze": (1,), "Reshape": (1,),
+                  "Clip": (1, 2)}
+
+
+def build_module(onnx_path: str, device: str = "cpu", dtype=None):
+    """A torch.nn.Module executing the ONNX graph (inputs by name order, one output)."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    model = onnx.load(onnx_path)
+    ops = _ops()
+    unsupported = sorted({n.op_type for n in model.graph.node if n.op_type not in ops and n.op_type != "Constant"})
+    if unsupported:
+        raise BackendUnavailable(f"torch-cuda: this look uses ONNX ops the torch backend lacks: {', '.join(unsupported)}")
+    dtype = dtype or torch.float32
+    consts: dict[str, torch.Tensor] = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = torch.from_numpy(numpy_helper.to_array(_attrs(node)["value"]).copy())
+    plan = []
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            continue
+        attrs = _attrs(node)
+        names = list(node.input)
+        if all((not n) or n in consts for n in names):  # fold constant sub-graphs now
+            args = [consts[n] if n else None for n in names]
+            consts[node.output[0]] = ops[node.op_type](*args, **attrs)
+            continue
+        static = {}
+        for idx in _STATIC_INPUTS.get(node.op_type, ()):
+            if idx < len(names) and names[idx]:
+                if names[idx] not in consts:
+                    raise BackendUnavailable(f"torch-cuda: {node.op_type} input {names[idx]} is not constant")
+                static[idx] = consts[names[idx]].tolist() if consts[names[idx]].dim() else consts[names[idx]].item()
+        plan.append((node.op_type, names, node.output[0], attrs, static))
+
+    graph_inputs = [i.name for i in model.graph.input if i.name not in consts]
+    output = model.graph.output[0].name
+
+    class OnnxModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names = graph_inputs
+            self._consts = {}
+            for k, v in consts.items():
+                v = v.to(dtype) if v.is_floating_point() else v
+                buf = f"c{len(self._consts)}"
+                self.register_buffer(buf, v, persistent=False)
+                self._consts[k] = buf
+
+        def forward(self, *inputs):
+            env = dict(zip(self.names, inputs))
+            for op_type, names, out, attrs, static in plan:
+                args = []
+                for i, n in enumerate(names):
+                    if i in static:
+                        args.append(static[i])
+                    elif not n:
+                        args.append(None)
+                    elif n in env:
+                        args.append(env[n])
+                    else:
+                        args.append(getattr(self, self._consts[n]))
+                env[out] = ops[op_type](*args, **attrs)
+            return env[output]
+
+    return OnnxModule().to(device).eval()

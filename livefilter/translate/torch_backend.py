@@ -1,0 +1,111 @@
+"""torch CUDA translator: FP16, channels-last, one CUDA graph captured per batch size.
+
+The graph is the look's own ONNX run through :mod:`livefilter.translate.onnx_torch`. Static input
+and output tensors are allocated once per batch size; a call copies the crops in, replays the
+graph and copies the result out (one host sync, at the end, because this host-facing protocol
+returns host arrays; the GPU pipeline calls :meth:`run_device` and stays on its stream).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from livefilter.errors import BackendUnavailable
+from livefilter.looks.pack import Look
+
+log = logging.getLogger(__name__)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise BackendUnavailable("torch-cuda: PyTorch not installed — pip install 'livefilter[train]'") from None
+    return torch
+
+
+class TorchCudaTranslator:
+    def __init__(self, look: Look, max_faces: int = 4, precision: str = "fp16", device: str = "cuda",
+                 cuda_graphs: bool = True) -> None:
+        torch = _torch()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable("torch-cuda: no CUDA device visible to PyTorch")
+        from livefilter.translate.onnx_torch import build_module
+
+        self.look = look
+        self.input_size = look.input_size
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if precision == "fp16" and device == "cuda" else torch.float32
+        self.name = f"torch-{device}-{'fp16' if self.dtype == torch.float16 else 'fp32'}"
+        self.strength_in_network = look.input_names.get("strength") is not None
+        self.module = build_module(str(look.model_path), device, self.dtype)
+        self.max_faces = max_faces
+        mean = torch.tensor(look.normalisation.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(look.normalisation.std, device=self.device).view(1, 3, 1, 1)
+        self._scale, self._bias = (1.0 / (255.0 * std)), (-mean / std)
+        k = len(look.style_code or [1])
+        self._default_style = torch.tensor(look.style_code or [0.0], device=self.device)
+        s = look.input_size
+        self._crops = torch.zeros((max_faces, s, s, 3), dtype=torch.uint8, device=self.device)
+        self._style = torch.zeros((max_faces, k), dtype=self.dtype, device=self.device)
+        self._strength = torch.zeros((max_faces, 1), dtype=self.dtype, device=self.device)
+        self._out = {}
+        self._graphs = {}
+        self._host_out = torch.empty((max_faces, s, s, 3), dtype=torch.uint8,
+                                     pin_memory=self.device.type == "cuda")
+        self._use_graphs = cuda_graphs and self.device.type == "cuda"
+        self._roles = [r for r in ("image", "style", "strength") if look.input_names.get(r)]
+
+    def _forward(self, n: int):
+        torch = _torch()
+        x = self._crops[:n].permute(0, 3, 1, 2).to(self.dtype) * self._scale.to(self.dtype) + self._bias.to(self.dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        args = {"image": x, "style": self._style[:n], "strength": self._strength[:n]}
+        y = self.module(*[args[r] for r in self._roles])
+        y = (y.float() - self._bias) / self._scale
+        return y.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+
+    def _graph(self, n: int):
+        """Capture the whole pre/model/post chain for batch ``n`` once (warm-up on a side stream)."""
+        torch = _torch()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self._forward(n)
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            self._out[n] = self._forward(n)
+        self._graphs[n] = g
+        return g
+
+    def run_device(self, n: int):
+        """Run on the already-filled device inputs; returns the device output (no host sync)."""
+        torch = _torch()
+        with torch.no_grad():
+            if self._use_graphs:
+                g = self._graphs.get(n) or self._graph(n)
+                g.replay()
+                return self._out[n]
+            return self._forward(n)
+
+    def __call__(self, crops: np.ndarray, style, strength) -> np.ndarray:
+        torch = _torch()
+        n = len(crops)
+        if n == 0:
+            return crops
+        if n > self.max_faces:
+            raise ValueError(f"{n} faces exceed the backend's max of {self.max_faces}")
+        self._crops[:n].copy_(torch.from_numpy(np.ascontiguousarray(crops)), non_blocking=True)
+        code = torch.from_numpy(np.asarray(style, np.float32)) if style is not None else self._default_style
+        self._style[:n].copy_(code.to(self.device, self.dtype).expand(n, -1))
+        self._strength[:n, 0].copy_(torch.from_numpy(np.asarray(strength, np.float32)).to(self.device, self.dtype))
+        out = self.run_device(n)
+        host = self._host_out[:n]
+        host.copy_(out, non_blocking=True)
+        if self.device.type == "cuda":
+            torch.cuda.current_stream().synchronize()
+        return host.numpy()
