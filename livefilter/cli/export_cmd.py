@@ -1,0 +1,63 @@
+"""``livefilter export``: build or refresh this machine's engines for installed looks."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from livefilter.cli import app
+from livefilter.cli.common import out
+from livefilter.errors import SettingError
+
+DEFAULT_BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+
+
+@app.command()
+def export(
+    look: str = typer.Argument(None, help="Look name (or use --all)."),
+    all_looks: bool = typer.Option(False, "--all", help="Every installed look."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even when a valid cached artefact exists."),
+    fp32: bool = typer.Option(False, "--fp32", help="Build FP32 engines instead of FP16."),
+    max_faces: int = typer.Option(4, "--max-faces", help="Largest batch (faces) the engine accepts (1..16)."),
+    backend: str = typer.Option(None, "--backend", help="Only this backend (tensorrt, onnxruntime-cuda, onnxruntime-cpu, torch-cuda)."),
+    list_cache: bool = typer.Option(False, "--list", help="Show the engine cache and exit."),
+) -> None:
+    """Build/refresh per-GPU engines (TensorRT FP16, onnxruntime optimised graphs) in the user cache."""
+    from exporters.cli import export_look
+    from livefilter.engines.cache import EngineCache
+    from livefilter.looks.registry import LookRegistry
+
+    cache = EngineCache()
+    if list_cache:
+        t = Table(title=f"engine cache: {cache.root}")
+        for col in ("backend", "device", "precision", "batch", "size", "built", "state", "onnx"):
+            t.add_column(col)
+        entries = cache.entries()
+        for e in entries:
+            k = e.key
+            t.add_row(k.get("backend", "?"), k.get("device", "?")[:32], k.get("precision", "?"), str(k.get("max_batch")),
+                      f"{e.size / 2**20:.1f} MiB", e.built_at, "valid" if e.valid else f"[red]{e.reason}[/]",
+                      k.get("onnx_sha256", "")[:12])
+        out.print(t if entries else f"engine cache is empty ({cache.root})")
+        return
+    if not 1 <= max_faces <= 16:
+        raise SettingError(f"--max-faces must be 1..16, got {max_faces}")
+    reg = LookRegistry()
+    if all_looks:
+        looks = [reg.get(n) for n in reg.names()]
+    elif look:
+        looks = [reg.get(look)]
+    else:
+        raise SettingError("name a look or pass --all")
+    backends = [backend] if backend else list(DEFAULT_BACKENDS)
+    t = Table(title="export")
+    for col in ("look", "backend", "result", "seconds", "detail"):
+        t.add_column(col)
+    with out.status("building engines") as status:
+        for lk in looks:
+            for b in backends:
+                r = export_look(lk, b, max_faces=max_faces, precision="fp32" if fp32 else "fp16", rebuild=rebuild,
+                                cache=cache, progress=lambda msg: status.update(msg))
+                colour = {"built": "green", "cached": "cyan", "unavailable": "yellow", "failed": "red"}[r.status]
+                t.add_row(r.look, r.backend, f"[{colour}]{r.status}[/]", f"{r.seconds:.1f}", r.detail)
+    out.print(t)

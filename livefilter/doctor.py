@@ -1,0 +1,96 @@
+"""What works on this machine, and how to fix what does not (`livefilter doctor`)."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import platform
+from dataclasses import dataclass
+
+from livefilter.sinks.virtualcam_sink import V4L2_HINT
+
+
+@dataclass
+class Check:
+    area: str
+    name: str
+    ok: bool
+    detail: str
+
+
+def _has(mod: str) -> bool:
+    return importlib.util.find_spec(mod) is not None
+
+
+def backend_checks() -> list[Check]:
+    from livefilter.engines.device_info import cuda_device
+
+    gpu = cuda_device()
+    checks = []
+    if not _has("tensorrt"):
+        checks.append(Check("backend", "tensorrt", False, "not installed — pip install 'livefilter[gpu]'"))
+    elif gpu is None:
+        checks.append(Check("backend", "tensorrt", False, "installed, but no NVIDIA GPU/driver found"))
+    elif not _has("cuda"):
+        checks.append(Check("backend", "tensorrt", False, "cuda-python missing — pip install 'livefilter[gpu]'"))
+    else:
+        checks.append(Check("backend", "tensorrt", True, f"{gpu.name} (sm {gpu.compute_capability})"))
+    if not _has("torch"):
+        checks.append(Check("backend", "torch-cuda", False, "PyTorch not installed — pip install 'livefilter[train]'"))
+    else:
+        import torch
+
+        ok = torch.cuda.is_available()
+        checks.append(Check("backend", "torch-cuda", ok, f"torch {torch.__version__}" + ("" if ok else ", no CUDA device (CPU build or no GPU)")))
+    import onnxruntime as ort
+
+    providers = ort.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in providers
+    checks.append(Check("backend", "onnxruntime-cuda", has_cuda,
+                        f"onnxruntime {ort.__version__}" + ("" if has_cuda else " has no CUDA provider — pip install onnxruntime-gpu")))
+    checks.append(Check("backend", "onnxruntime-cpu", "CPUExecutionProvider" in providers, f"onnxruntime {ort.__version__}"))
+    return checks
+
+
+def system_checks() -> list[Check]:
+    from livefilter.engines.device_info import cuda_device
+    from livefilter.engines.cache import EngineCache
+    from livefilter.sinks.preview_sink import gui_available
+
+    system = platform.system()
+    checks = []
+    gpu = cuda_device()
+    checks.append(Check("gpu", "NVIDIA GPU", gpu is not None,
+                        f"{gpu.name}, driver {gpu.driver}" if gpu else "none found (the CPU backend will be used)"))
+    if system == "Linux":
+        cams = sorted(glob.glob("/dev/video*"))
+        checks.append(Check("camera", "video devices", bool(cams), ", ".join(cams) if cams else "no /dev/video* devices"))
+        loaded = False
+        try:
+            with open("/proc/modules", encoding="utf-8") as f:
+                loaded = any(line.startswith("v4l2loopback ") for line in f)
+        except OSError:
+            pass
+        checks.append(Check("virtual camera", "v4l2loopback", loaded,
+                            "module loaded" if loaded else f"not loaded — {V4L2_HINT}"))
+    else:
+        checks.append(Check("virtual camera", "OBS Virtual Camera", True,
+                            "install OBS Studio and start its Virtual Camera once; use --output obs"))
+    try:
+        import pyvirtualcam  # noqa: F401
+
+        checks.append(Check("virtual camera", "pyvirtualcam", True, "installed"))
+    except Exception as e:  # a broken native extension
+        checks.append(Check("virtual camera", "pyvirtualcam", False, f"cannot import ({e})"))
+    checks.append(Check("preview", "OpenCV window", gui_available(),
+                        "available" if gui_available() else "headless OpenCV — pip install opencv-python for --output preview"))
+    entries = EngineCache().entries()
+    valid = sum(e.valid for e in entries)
+    size = sum(e.size for e in entries) / 2**20
+    checks.append(Check("engines", "engine cache", True,
+                        f"{len(entries)} artefacts ({valid} valid, {size:.1f} MiB) in {EngineCache().root}"))
+    return checks
+
+
+def run_checks() -> list[Check]:
+    return backend_checks() + system_checks()
