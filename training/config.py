@@ -34,9 +34,9 @@ class TrainConfig:
     w_fm: float = 1.0
     w_cycle: float = 5.0
     w_identity: float = 5.0
-    w_gram: float = 2e6  # Gram matrices are normalised by C*H*W, so raw values are ~1e-7
+    w_gram: float = 2e5  # Gram matrices are normalised by C*H*W, so raw values are ~1e-7
     w_colour: float = 10.0
-    w_tv: float = 0.5
+    w_tv: float = 5.0  # on the residual: keeps the look smooth (no blotches)
     w_idpres: float = 2.0
     w_outside: float = 10.0
     diffaug: str = "colour,translation,cutout"
