@@ -88,12 +88,14 @@ class Blender:
         styled: np.ndarray,
         matrices: np.ndarray,
         alphas: np.ndarray,
+        masks: list[np.ndarray | None] | None = None,
     ) -> np.ndarray:
         """Add each face's look into ``frame`` in place.
 
         originals / styled: (N, S, S, 3) uint8 aligned crops before / after the look;
         matrices: (N, 2, 3) frame->crop; alphas: (N,) mask opacity (strength when the network does
-        not apply it itself).
+        not apply it itself); masks: optional per-face (S, S) masks (landmark-based) replacing the
+        default ellipse.
         """
         fh, fw = frame.shape[:2]
         s = self.size
@@ -115,7 +117,8 @@ class Blender:
             shifted[:, 2] -= (x0, y0)
             # Premultiply in crop space (S x S): only one warp and one add touch the ROI.
             cv2.subtract(styled[i], originals[i], dst=self._diff, dtype=cv2.CV_32F)
-            np.multiply(self.mask, a, out=self._alpha_crop)
+            mask = masks[i] if masks is not None and masks[i] is not None else self.mask
+            np.multiply(mask, a, out=self._alpha_crop)
             np.multiply(self._diff, self._alpha_crop[:, :, None], out=self._diff)
             delta = self._buffer(h, w)
             cv2.warpAffine(self._diff, shifted, (w, h), dst=delta, flags=cv2.INTER_LINEAR,

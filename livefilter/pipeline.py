@@ -16,6 +16,7 @@ import numpy as np
 
 from livefilter.align import Aligner
 from livefilter.blend import Blender
+from livefilter.masks import LandmarkMasker
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.protocols import FaceTracker, Sink, Source, Translator
@@ -52,6 +53,7 @@ class LookRuntime:
         self.translator = translator
         self.aligner = Aligner(look.input_size, look.align_padding)
         self.blender = Blender(self.aligner.template, look.input_size)
+        self.masker = LandmarkMasker(look.input_size)
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
         self.strength_in_network = bool(getattr(translator, "strength_in_network", False))
@@ -151,7 +153,10 @@ class Pipeline:
             with stats.time("blend"):
                 rt.blender.editor.apply(styled, controls.edits)
                 alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
-                rt.blender.blend(image, crops, styled, mats, alphas)
+                # Dense landmarks give a face-oval mask (no hair/background); else the template ellipse.
+                masks = [rt.masker.face(f.landmarks, m, i) if f.landmarks is not None else None
+                         for i, (f, m) in enumerate(zip(faces, mats))]
+                rt.blender.blend(image, crops, styled, mats, alphas, masks)
             return image
         except Exception as e:  # failure policy: never drop or freeze the output
             stats.passthrough += 1

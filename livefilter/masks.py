@@ -1,0 +1,54 @@
+"""Face-region masks from dense landmarks (FaceMesh topology), in aligned-crop space.
+
+The face oval bounds the look; the mask is feathered *inwards* (distance transform), so it is 0 on
+the oval itself and never reaches hair or background. Lips, eyes and brows are separate regions a
+look may weight differently.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
+             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+LEFT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+RIGHT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+LEFT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
+RIGHT_BROW = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+REGIONS = {"face": FACE_OVAL, "lips": LIPS, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE,
+           "left_brow": LEFT_BROW, "right_brow": RIGHT_BROW}
+
+
+class LandmarkMasker:
+    """Renders a feathered face-oval mask per face into a reused (S, S) buffer."""
+
+    def __init__(self, size: int, feather: float = 0.06) -> None:
+        self.size = size
+        self.feather_px = max(1.0, feather * size)
+        self._hard = np.zeros((size, size), np.uint8)
+        self._masks: list[np.ndarray] = []  # one reused buffer per face slot
+
+    def region(self, crop_landmarks: np.ndarray, name: str = "face") -> np.ndarray:
+        """Hard 0/1 polygon of one region, (S, S) uint8 (a view of an internal buffer)."""
+        self._hard[:] = 0
+        pts = np.round(crop_landmarks[list(REGIONS[name])] * 16).astype(np.int32)
+        cv2.fillPoly(self._hard, [cv2.convexHull(pts)] if name == "face" else [pts], 1, cv2.LINE_8, 4)
+        return self._hard
+
+    def face(self, landmarks: np.ndarray, matrix: np.ndarray, slot: int = 0) -> np.ndarray:
+        """Feathered face mask in crop space for frame ``landmarks`` (468, 2) and frame->crop ``matrix``.
+
+        Returns the buffer of face ``slot`` (reused on the next frame).
+        """
+        while len(self._masks) <= slot:
+            self._masks.append(np.zeros((self.size, self.size), np.float32))
+        out = self._masks[slot]
+        crop_pts = landmarks @ matrix[:, :2].T + matrix[:, 2]
+        hard = self.region(crop_pts, "face")
+        # Distance (px) to the oval's edge, ramped over the feather width: 0 at the edge, 1 inside.
+        dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
+        np.multiply(dist, 1.0 / self.feather_px, out=out)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
