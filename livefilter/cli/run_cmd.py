@@ -10,6 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from livefilter.cli import app
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
+from livefilter.control import HOTKEYS_HELP
+from livefilter.control.live import LiveControl
+from livefilter.looks.registry import LookRegistry
+from livefilter.profiles import ProfileStore, apply_profile_to_settings
 from livefilter.errors import SettingError
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.reliability import ReconnectingSource, ThreadedSink
@@ -44,6 +48,10 @@ def run(
     vcam_device: str = typer.Option(None, "--vcam-device", help="Virtual camera device (e.g. /dev/video10)."),
     pixel_format: str = typer.Option(None, "--pixel-format", help="Virtual camera pixel format: RGB, BGR, I420, NV12."),
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through."),
+    # -- live control (livefilter.control, livefilter.profiles) --
+    control: bool = typer.Option(True, "--control/--no-control", help="Serve the control panel / HTTP API on 127.0.0.1 (URL with its token is printed)."),
+    control_port: int = typer.Option(0, "--control-port", help="Control server port (0: any free port)."),
+    profile: str = typer.Option(None, "--profile", help="Start with a saved profile (look, strength, colour edits)."),
 ) -> None:
     """Apply a look to every face of a live feed or a video file."""
     if fps is not None and not 1 <= fps <= 240:
@@ -53,12 +61,16 @@ def run(
     settings = PipelineSettings(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
-    ).validate()
+    )
+    if profile is not None:  # live control: the profile fills in what the options left open
+        apply_profile_to_settings(settings, ProfileStore().get(profile))
+    settings.validate()
     wh = parse_size(size)
     spec = parse_input(input, size=wh, fps=fps)
     if spec.is_live:
         settings.translate_budget_ms = budget_ms
-    pipeline = build_pipeline(settings)
+    registry = LookRegistry()
+    pipeline = build_pipeline(settings, registry)
     scale = wh if spec.kind in ("file", "url") else None
     if spec.is_live:
         # A lost camera or stream: keep sending the last frame (badged) and reconnect with back-off.
@@ -66,9 +78,15 @@ def run(
     else:
         source = open_source(spec, size=scale, loop=loop)
     try:
-        sink = open_sink(output, source.info, overwrite=overwrite, stats=pipeline.stats,
-                         vcam_device=vcam_device, pixel_format=pixel_format)
+        live = LiveControl(pipeline, registry, serve=control, port=control_port, profile=profile)
     except BaseException:
+        source.close()
+        raise
+    try:
+        sink = open_sink(output, source.info, overwrite=overwrite, stats=pipeline.stats,
+                         vcam_device=vcam_device, pixel_format=pixel_format, on_key=live.on_key)
+    except BaseException:
+        live.close()
         source.close()
         raise
     if not isinstance(sink, FileSink) or sink.is_stream:
@@ -80,6 +98,11 @@ def run(
         f"look [cyan]{rt.look.name}[/] strength {pipeline.controls.strength:.2f}  backend {rt.translator.name}",
         highlight=False,
     )
+    if live.url is not None:
+        out.print(f"control panel [dim](keep this address private)[/]: [link={live.url}]{live.url}[/link]",
+                  highlight=False, soft_wrap=True)
+    if output.strip().lower() == "preview":
+        out.print(f"[dim]{HOTKEYS_HELP}[/]", highlight=False)
     t0 = time.perf_counter()
     try:
         with stop_on_signals() as stop:
@@ -89,11 +112,13 @@ def run(
                               MofNCompleteColumn(), TimeRemainingColumn(), console=out, transient=True) as bar:
                     task = bar.add_task("filtering", total=max_frames or total)
                     n = pipeline.run(source, sink, max_frames=max_frames, duration=duration, stop=stop,
-                                     progress=lambda i: bar.update(task, completed=i))
+                                     progress=lambda i: bar.update(task, completed=i), on_frame=live.on_frame)
             else:
                 out.print("[dim]live — press Ctrl-C to stop[/]")
-                n = pipeline.run(source, sink, max_frames=max_frames, duration=duration, stop=stop)
+                n = pipeline.run(source, sink, max_frames=max_frames, duration=duration, stop=stop,
+                                 on_frame=live.on_frame)
     finally:
+        live.close()
         source.close()
         sink.close()
     elapsed = time.perf_counter() - t0

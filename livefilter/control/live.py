@@ -1,0 +1,109 @@
+"""What ``livefilter run`` needs for live control, in one object: server, preview tap, hotkeys.
+
+While the server runs, its address and token are also written to ``control.json`` in the user data
+folder (readable by this user only), so that local tools (an OBS script, a chat bot) can find the
+current port and token by themselves; the file is removed when the run ends. A fixed token for tools
+that cannot read files (a Stream Deck button) can be given in the ``LIVEFILTER_CONTROL_TOKEN``
+environment variable (at least 16 characters), with a fixed ``--control-port``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from livefilter.control.controller import Controller
+from livefilter.control.hotkeys import hotkey_handler
+from livefilter.control.preview import PreviewTap
+from livefilter.control.server import ControlServer
+from livefilter.errors import SettingError
+from livefilter.paths import user_data_dir
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "LIVEFILTER_CONTROL_TOKEN"
+
+
+def control_info_path() -> Path:
+    """Where a running ``livefilter run`` publishes its control URL and token."""
+    return user_data_dir() / "control.json"
+
+
+def read_control_info() -> dict:
+    """``{"url", "base_url", "port", "token", "pid"}`` of the running livefilter (for local tools)."""
+    path = control_info_path()
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise SettingError(f"livefilter is not running with its control server ({path} not found)") from None
+    except (OSError, ValueError) as e:
+        raise SettingError(f"cannot read {path}: {e}") from None
+
+
+def _token_from_env() -> str | None:
+    token = os.environ.get(TOKEN_ENV)
+    if token is None:
+        return None
+    token = token.strip()
+    if len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+        raise SettingError(f"{TOKEN_ENV} must be at least 16 printable characters without spaces")
+    return token
+
+
+class LiveControl:
+    """``on_frame`` goes to ``Pipeline.run``, ``on_key`` to the preview sink; ``close()`` at the end."""
+
+    def __init__(self, pipeline, registry=None, *, serve: bool = True, port: int = 0,
+                 profile: str | None = None, publish: bool = True) -> None:
+        self.controller = Controller.for_pipeline(pipeline, registry)
+        if profile is not None:
+            self.controller.active_profile = profile
+        self.on_key: Callable[[str], None] = hotkey_handler(pipeline, registry)
+        self.preview: PreviewTap | None = None
+        self.server: ControlServer | None = None
+        self._published: Path | None = None
+        if serve:
+            self.preview = PreviewTap()
+            self.server = ControlServer(self.controller, preview=self.preview, port=port,
+                                        token=_token_from_env()).start()
+            if publish:
+                self._publish()
+
+    @property
+    def on_frame(self):
+        return self.preview.offer if self.preview is not None else None
+
+    @property
+    def url(self) -> str | None:
+        return self.server.url if self.server is not None else None
+
+    def _publish(self) -> None:
+        srv = self.server
+        info = {"url": srv.url, "base_url": srv.base_url, "port": srv.port, "token": srv.token, "pid": os.getpid()}
+        path = control_info_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # created 0600
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(info, f)
+            os.replace(tmp, path)
+            self._published = path
+        except OSError as e:  # tools can still be given the printed URL
+            log.warning("cannot write %s: %s", path, e)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._published is not None:
+            try:
+                info = json.loads(self._published.read_text("utf-8"))
+                if info.get("pid") == os.getpid():  # another run may have replaced it meanwhile
+                    self._published.unlink()
+            except (OSError, ValueError):
+                pass
+            self._published = None

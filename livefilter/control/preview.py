@@ -1,0 +1,78 @@
+"""The live preview thumbnail of the control panel.
+
+The pipeline thread only hands over a reference to each finished output frame (``offer`` is a
+plain attribute swap: no copy, no resize, no lock). The control server's thread, when a client asks,
+resizes the newest frame to a small thumbnail and JPEG-encodes it, at most ``max_rate`` times a second;
+clients asking more often get the cached JPEG.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+
+
+class PreviewTap:
+    def __init__(self, width: int = 320, max_rate: float = 5.0, quality: int = 75) -> None:
+        if not 16 <= width <= 1920:
+            raise ValueError(f"preview width must be 16..1920, got {width}")
+        if not 0 < max_rate <= 60:
+            raise ValueError(f"preview rate must be in (0, 60], got {max_rate}")
+        self.width = width
+        self.min_interval = 1.0 / max_rate
+        self.quality = int(quality)
+        self._latest: np.ndarray | None = None
+        self._seq = 0  # written by the pipeline thread only
+        self._lock = threading.Lock()  # encoder side only (server threads)
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = -1
+        self._jpeg_at = 0.0
+        self.encoded = 0
+
+    # -- pipeline thread: a reference swap, nothing else ---------------------------------------------
+    def offer(self, frame, image: np.ndarray) -> None:
+        """``Pipeline.run(on_frame=...)`` hook: remember the newest output frame."""
+        self._latest = image
+        self._seq += 1
+
+    def push(self, image: np.ndarray) -> None:
+        self._latest = image
+        self._seq += 1
+
+    @property
+    def has_frame(self) -> bool:
+        return self._latest is not None
+
+    # -- server threads --------------------------------------------------------------------------------
+    def jpeg(self) -> tuple[bytes, int] | None:
+        """(JPEG bytes, frame sequence number) of the newest frame, or None before the first frame."""
+        with self._lock:
+            image, seq = self._latest, self._seq
+            if image is None:
+                return None
+            now = time.monotonic()
+            fresh = self._jpeg is not None and (seq == self._jpeg_seq or now - self._jpeg_at < self.min_interval)
+            if not fresh:
+                data = self._encode(image)
+                if data is not None:
+                    self._jpeg, self._jpeg_seq, self._jpeg_at = data, seq, now
+                    self.encoded += 1
+            if self._jpeg is None:
+                return None
+            return self._jpeg, self._jpeg_seq
+
+    def _encode(self, image: np.ndarray) -> bytes | None:
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            return None
+        h, w = image.shape[:2]
+        if h < 1 or w < 1:
+            return None
+        tw = min(self.width, w)
+        th = max(1, round(h * tw / w))
+        small = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA) if tw != w else image
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        return buf.tobytes() if ok else None
