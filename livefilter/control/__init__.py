@@ -3,7 +3,7 @@
 ``start_control_server(pipeline, registry, preview=tap)`` serves the panel on 127.0.0.1 (a free port,
 a random token); ``hotkey_handler(pipeline, registry)`` is the preview window's ``on_key``. Both change
 the pipeline through one :class:`Controller`, i.e. through ``Pipeline.update()``, so every change
-takes effect on the next processed frame. See docs/control-api.md.
+takes effect on the next processed frame. See livefilter/control/API.md.
 """
 
 from livefilter.control.controller import ControlError, Controller, NotFound
