@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from exporters.onnx_export import ExportReport, export_onnx
-from livefilter.looks.pack import ColorEdits, Look, load_look, sha256_file
+from livefilter.looks.pack import ColorEdits, Look, Normalisation, load_look, sha256_file
 
 
 def write_look_pack(
@@ -29,8 +29,14 @@ def write_look_pack(
     onnx_from: Path | None = None,
     author: str = "livefilter",
     licence: str = "Apache-2.0",
+    normalisation: dict | None = None,
 ) -> tuple[Look, ExportReport | None]:
-    """Export (or reuse an already exported ``onnx_from``) and write the look folder."""
+    """Export (or reuse an already exported ``onnx_from``) and write the look folder.
+
+    The folder is validated with :func:`livefilter.looks.load_look` (sha256, ONNX inputs) before it
+    is returned, so a pack that this returns is one the runtime accepts.
+    """
+    norm = normalisation or {"mean": [0.5] * 3, "std": [0.5] * 3}
     out = Path(out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     model = out / "student.onnx"
@@ -38,12 +44,14 @@ def write_look_pack(
     if onnx_from is not None:
         shutil.copyfile(onnx_from, model)
     else:
-        report = export_onnx(student, model, input_size=input_size, style_dim=len(style_code), look_name=name)
+        report = export_onnx(student, model, input_size=input_size, style_dim=len(style_code), look_name=name,
+                             normalisation=norm)
     if preview is not None:
         cv2.imwrite(str(out / "preview.jpg"), preview[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
     look = Look(
         name=name, root=out, title=title or name.title(), description=description, author=author, licence=licence,
         input_size=input_size, align_padding=align_padding,
+        normalisation=Normalisation(tuple(norm["mean"]), tuple(norm["std"])),  # type: ignore[arg-type]
         input_names={"image": "image", "style": "style", "strength": "strength"}, output_name="output",
         style_code=[round(float(v), 6) for v in style_code], default_strength=default_strength, edits=ColorEdits(),
         onnx_sha256=sha256_file(model), preview="preview.jpg" if preview is not None else None,

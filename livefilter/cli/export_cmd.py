@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich import box
 from rich.table import Table
 
 from livefilter.cli import app
@@ -29,16 +30,21 @@ def export(
 
     cache = EngineCache()
     if list_cache:
-        t = Table(title=f"engine cache: {cache.root}")
-        for col in ("backend", "device", "precision", "batch", "size", "built", "state", "onnx"):
-            t.add_column(col)
-        entries = cache.entries()
-        for e in entries:
-            k = e.key
-            t.add_row(k.get("backend", "?"), k.get("device", "?")[:32], k.get("precision", "?"), str(k.get("max_batch")),
-                      f"{e.size / 2**20:.1f} MiB", e.built_at, "valid" if e.valid else f"[red]{e.reason}[/]",
-                      k.get("onnx_sha256", "")[:12])
-        out.print(t if entries else f"engine cache is empty ({cache.root})")
+        from exporters.cli import cache_rows
+
+        rows = cache_rows(cache, LookRegistry().list())
+        if not rows:
+            out.print(f"engine cache is empty ({cache.root})")
+            return
+        t = Table(title=f"engine cache: {cache.root}", box=box.SIMPLE_HEAD)
+        for col in ("look", "backend", "state", "prec", "profile", "size", "built", "device"):
+            t.add_column(col, no_wrap=col in ("backend", "prec", "size"), overflow="fold")
+        for r in rows:
+            t.add_row(r.look, r.backend, r.state if r.usable else f"[yellow]{r.state}[/]", r.precision, r.profile,
+                      f"{r.size / 2**20:.1f} MiB", r.built_at[:16].replace("T", " "), r.device)
+        out.print(t)
+        valid = sum(r.usable for r in rows)
+        out.print(f"{len(rows)} artefact(s), {valid} valid here, {sum(r.size for r in rows) / 2**20:.1f} MiB")
         return
     if not 1 <= max_faces <= 16:
         raise SettingError(f"--max-faces must be 1..16, got {max_faces}")

@@ -45,6 +45,18 @@ FACTORIES: dict[str, Callable[[Look, int, str], Translator]] = {
 }
 
 
+def backend_report() -> list[tuple[str, bool, str]]:
+    """(backend, usable here, why / what) for every backend in auto order, without building anything.
+
+    The probes are cheap (imports, provider lists, ``nvidia-smi``); a backend reported usable can
+    still fail for a particular look (e.g. an op TensorRT lacks), which ``create_translator`` logs.
+    """
+    from livefilter.doctor import backend_checks
+
+    by_name = {c.name: (c.ok, c.detail) for c in backend_checks()}
+    return [(name, *by_name.get(name, (False, "not checked"))) for name in AUTO_ORDER]
+
+
 def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, precision: str = "fp16") -> Translator:
     """The first backend that works here (auto), or exactly the one asked for."""
     if backend not in BACKENDS:
