@@ -66,3 +66,37 @@ def pack(
     look = load_look(folder)
     target = make_pack(folder, output or Path(f"{look.name}.lfpack"))
     out.print(f"wrote {target}")
+
+
+@looks_app.command("preview")
+def preview(
+    name: str = typer.Argument(None, help="Look name (default: every installed look)."),
+    photo: Path = typer.Option(None, "--photo", help="Your own photo (default: the bundled group photo)."),
+    output: Path = typer.Option(Path("looks_preview.png"), "--output", "-o", help="Where the gallery PNG goes."),
+) -> None:
+    """Render a before/after gallery of looks on your photo (or the demo photo)."""
+    import cv2
+    import numpy as np
+
+    from livefilter.demo import load_rgb
+    from livefilter.detect.sample_media import group_photo_path
+    from livefilter.session import PipelineSettings, build_pipeline
+
+    reg = LookRegistry()
+    image = load_rgb(photo or group_photo_path())
+    scale = 640 / max(image.shape[:2])
+    if scale < 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    names = [name] if name else reg.names()
+    tiles = [image]
+    for n in names:
+        p = build_pipeline(PipelineSettings(look=n, max_faces=8, detect_every=1), reg)
+        styled = p.process(image.copy())
+        if not p.last_faces:
+            from livefilter.errors import InputError
+
+            raise InputError(f"no face found in {photo or 'the demo photo'}")
+        cv2.putText(styled, n, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
+        tiles.append(styled)
+    cv2.imwrite(str(output), np.concatenate(tiles, axis=1)[:, :, ::-1])
+    out.print(f"wrote {output} ({len(names)} look(s))")
