@@ -1,0 +1,83 @@
+"""The device compositor reproduces the CPU path (run on the CPU device here, on CUDA when present)."""
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import cuda_available, read_rgb, shared_path
+from livefilter.align import Aligner
+from livefilter.blend import Blender
+from livefilter.looks.pack import ColorEdits
+
+torch = pytest.importorskip("torch")
+
+from livefilter.gpu.compositor import DeviceCompositor  # noqa: E402
+
+
+def _case():
+    img = cv2.resize(read_rgb(shared_path("faces", "deepface_tests", "img1.jpg")), (384, 512))
+    al = Aligner(128)
+    kp = np.array([[150, 200], [230, 200], [190, 250], [160, 300], [220, 300]], np.float32)
+    kp2 = kp * 0.5 + np.array([10, 300], np.float32)
+    mats = np.stack([al.transform(kp), al.transform(kp2)])
+    return img, al, mats
+
+
+def _run(device):
+    img, al, mats = _case()
+    blender = Blender(al.template, al.size)
+    comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, blender.mask, max_faces=4, device=device,
+                            dtype=torch.float32)
+    comp.upload(img)
+    crops = comp.warp(mats)
+    styled = (crops + torch.tensor([40.0, -10.0, -10.0], device=crops.device).view(1, 3, 1, 1)).clamp(0, 255)
+    out = comp.blend(styled, crops, mats, np.array([1.0, 0.5])).cpu().numpy()
+    # CPU path with the same stylisation
+    ref_crops = al.warp(img, mats)
+    ref_styled = np.clip(ref_crops.astype(int) + np.array([40, -10, -10]), 0, 255).astype(np.uint8)
+    ref = img.copy()
+    blender.blend(ref, ref_crops, ref_styled, mats, np.array([1.0, 0.5]))
+    return img, out, ref, crops, ref_crops
+
+
+def test_warp_matches_opencv():
+    _, _, _, crops, ref_crops = _run("cpu")
+    got = crops.permute(0, 2, 3, 1).round().clamp(0, 255).byte().numpy()
+    inner = (slice(None), slice(8, -8), slice(8, -8))  # borders differ only in the padding rule
+    assert np.abs(got[inner].astype(int) - ref_crops[inner]).mean() < 1.0
+
+
+def test_composite_matches_the_cpu_blender():
+    img, out, ref, _, _ = _run("cpu")
+    diff = np.abs(out.astype(int) - ref)
+    assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 3
+    assert (out != img).any()
+
+
+def test_pixel_formats_and_edits_match_cpu():
+    img, al, mats = _case()
+    comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, np.ones((128, 128), np.float32), device="cpu",
+                            dtype=torch.float32)
+    comp.out.copy_(torch.from_numpy(img))
+    i420 = comp.to_pixel_format("I420").numpy()
+    ref = cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420)
+    assert np.abs(i420.astype(int) - ref).mean() < 1.5
+    nv12 = comp.to_pixel_format("NV12").numpy()
+    back = cv2.cvtColor(nv12, cv2.COLOR_YUV2RGB_NV12)
+    assert np.abs(back.astype(int) - img).mean() < 6
+    from livefilter.blend import ColorEditor
+
+    crops = np.random.default_rng(0).integers(30, 220, (2, 16, 16, 3), np.uint8)
+    e = ColorEdits(brightness=0.2, contrast=0.1, warmth=0.5)
+    cpu = crops.copy()
+    ColorEditor().apply(cpu, e)
+    dev = comp.edit(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), e).permute(0, 2, 3, 1).numpy()
+    assert np.abs(dev - cpu).max() <= 1
+
+
+@pytest.mark.gpu
+def test_cuda_compositor_matches_cpu_path():
+    assert cuda_available()
+    img, out, ref, _, _ = _run("cuda")
+    diff = np.abs(out.astype(int) - ref)
+    assert diff.mean() < 0.5
