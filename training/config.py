@@ -30,12 +30,13 @@ class TrainConfig:
     lr_d: float = 2e-4
     seed: int = 0
     gan: str = "lsgan"  # lsgan | hinge
-    w_adv: float = 1.0
+    w_adv: float = 0.5
     w_fm: float = 1.0
     w_cycle: float = 5.0
     w_identity: float = 5.0
-    w_gram: float = 2e5  # Gram matrices are normalised by C*H*W, so raw values are ~1e-7
-    w_colour: float = 10.0
+    w_gram: float = 2e4  # Gram matrices are normalised by C*H*W, so raw values are ~1e-7
+    w_colour: float = 0.0  # global colour statistics (the per-region term below is the default)
+    w_region: float = 20.0  # per-region (skin, lips, eyes, brows) colour statistics
     w_tv: float = 5.0  # on the residual: keeps the look smooth (no blotches)
     w_idpres: float = 2.0
     w_outside: float = 10.0

@@ -29,6 +29,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 class CropSet:
     crops: np.ndarray  # (N, S, S, 3) uint8
     sources: list[str]
+    landmarks: np.ndarray | None = None  # (N, 468, 2) float32 FaceMesh points in crop space
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -93,32 +94,62 @@ def prepare_crops(
     files = list_media(paths, exclude)
     if not files:
         raise InputError(f"no images or videos found in {', '.join(str(p) for p in paths)}")
-    key = _cache_key(files, aligner, {"faces": max_faces_per_image, "every": video_every, "limit": video_limit})
+    key = _cache_key(files, aligner, {"faces": max_faces_per_image, "every": video_every, "limit": video_limit, "v": 2})
     cache = Path(cache_dir) / f"crops-{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            return CropSet(z["crops"], [str(s) for s in z["sources"]])
+            return CropSet(z["crops"], [str(s) for s in z["sources"]], z["landmarks"].astype(np.float32))
     from livefilter.detect import create_detector
 
     detector = create_detector()
-    crops, sources = [], []
+    crops, sources, marks = [], [], []
     for i, f in enumerate(files):
         images = _read_frames(f, video_every, video_limit) if f.suffix.lower() in VIDEO_SUFFIXES else [_read_image(f)]
         for img in images:
             if img is None:
                 continue
             for face in detector.detect(img)[:max_faces_per_image]:
-                crops.append(aligner.crop(img, face))
+                m = aligner.transform(face.keypoints)
+                crops.append(aligner.warp(img, m[None])[0])
+                marks.append(face.landmarks @ m[:, :2].T + m[:, 2])
                 sources.append(f.name)
         if progress:
             progress(i + 1, len(files))
     if not crops:
         raise InputError(f"no faces found in {len(files)} files under {', '.join(str(p) for p in paths)}")
-    result = CropSet(np.stack(crops), sources)
+    result = CropSet(np.stack(crops), sources, np.stack(marks).astype(np.float32))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, crops=result.crops, sources=np.array(sources))
+        np.savez_compressed(cache, crops=result.crops, sources=np.array(sources),
+                            landmarks=result.landmarks.astype(np.float16))
     return result
+
+
+REGION_NAMES = ("skin", "lips", "eyes", "brows")
+
+
+def region_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(N, 4, S, S) uint8 masks per crop: skin (face oval minus features), lips, eyes, brows.
+
+    Makeup is regional (lip colour, eye shadow, skin tone), so looks match colour statistics per
+    region; the regions come from the same FaceMesh landmarks the runtime tracks.
+    """
+    import cv2
+
+    from livefilter.masks import LandmarkMasker
+
+    masker = LandmarkMasker(size)
+    out = np.zeros((len(landmarks), len(REGION_NAMES), size, size), np.uint8)
+    grow = np.ones((5, 5), np.uint8)
+    for i, pts in enumerate(landmarks):
+        face = masker.region(pts, "face").copy()
+        lips = masker.region(pts, "lips").copy()
+        eyes = masker.region(pts, "left_eye") | masker.region(pts, "right_eye").copy()
+        eyes = cv2.dilate(masker.region(pts, "left_eye").copy() | masker.region(pts, "right_eye").copy(), grow, iterations=2)
+        brows = cv2.dilate(masker.region(pts, "left_brow").copy() | masker.region(pts, "right_brow").copy(), grow)
+        skin = face & ~(cv2.dilate(lips | eyes | brows, grow)) & 1
+        out[i] = np.stack([skin, lips, eyes & face, brows & face])
+    return out
 
 
 def face_mask(aligner: Aligner) -> np.ndarray:

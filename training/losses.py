@@ -54,6 +54,34 @@ def colour_stats_loss(x: torch.Tensor, mask: torch.Tensor, ref_mean: torch.Tenso
     return F.l1_loss(mean, ref_mean.expand_as(mean)) + F.l1_loss(std, ref_std.expand_as(std))
 
 
+_YCBCR = ((0.299, 0.587, 0.114), (-0.1687, -0.3313, 0.5), (0.5, -0.4187, -0.0813))
+
+
+def to_ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] RGB -> YCbCr (Y in [0, 1], chroma centred on 0); linear, so gradients stay simple."""
+    m = torch.tensor(_YCBCR, dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,njhw->nihw", m, (x + 1) / 2)
+
+
+def region_stats(x: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-region YCbCr mean/std: x (N,3,H,W), masks (N,R,H,W) -> (N,R,3) each."""
+    y = to_ycbcr(x).unsqueeze(1)  # N,1,3,H,W
+    w = masks.unsqueeze(2)  # N,R,1,H,W
+    total = w.sum(dim=(3, 4)).clamp_min(1.0)
+    mean = (y * w).sum(dim=(3, 4)) / total
+    var = (((y - mean[..., None, None]) ** 2) * w).sum(dim=(3, 4)) / total
+    return mean, (var + 1e-6).sqrt()
+
+
+def region_colour_loss(x: torch.Tensor, masks: torch.Tensor, ref_mean: torch.Tensor, ref_std: torch.Tensor,
+                       weights: torch.Tensor) -> torch.Tensor:
+    """Match each region's colour statistics (skin tone, lip colour, eye shadow...) to the look's."""
+    mean, std = region_stats(x, masks)
+    present = (masks.sum(dim=(2, 3)) > 8).to(x.dtype).unsqueeze(-1)  # regions a face actually shows
+    err = ((mean - ref_mean).abs() + 0.5 * (std - ref_std).abs()) * present
+    return (err.sum(-1) * weights).sum(-1).mean()
+
+
 def total_variation(x: torch.Tensor) -> torch.Tensor:
     return (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean() + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
 

@@ -20,7 +20,7 @@ from livefilter.errors import InputError
 from training import losses as L
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import TrainConfig
-from training.data import face_mask, prepare_crops
+from training.data import face_mask, prepare_crops, region_masks
 from training.diffaug import diff_augment
 from training.models import MultiScaleDiscriminator, Teacher
 
@@ -61,6 +61,19 @@ class TeacherTrainer:
         data = data if data is not None else self.load_data()
         self.source = to_tensor(data["source"])
         self.refs = [to_tensor(r) for r in data["refs"]]
+        # Regional makeup statistics need landmarks (cached with the crops); tests may pass crops only.
+        self.src_regions = None
+        if data.get("source_landmarks") is not None and all(r is not None for r in data.get("refs_landmarks", [None])):
+            self.src_regions = torch.from_numpy(region_masks(data["source_landmarks"], cfg.size)).float()
+            self.region_targets = []
+            for crops, marks in zip(self.refs, data["refs_landmarks"]):
+                rm = torch.from_numpy(region_masks(marks, cfg.size)).float()
+                mean, std = L.region_stats(crops, rm)
+                present = (rm.sum(dim=(2, 3)) > 8).float().unsqueeze(-1)
+                n = present.sum(0).clamp_min(1.0)
+                self.region_targets.append((((mean * present).sum(0) / n).to(self.device),
+                                            ((std * present).sum(0) / n).to(self.device)))
+            self.region_weights = torch.tensor([1.0, 2.0, 1.0, 0.5], device=self.device)  # skin, lips, eyes, brows
         if len(self.source) < 2:
             raise InputError("need at least two source faces to train")
         self.mask = torch.from_numpy(face_mask(self.aligner))[None, None].to(self.device)
@@ -82,20 +95,28 @@ class TeacherTrainer:
     def load_data(self) -> dict:
         cache = self.run_dir / "cache"
         src = prepare_crops([Path(p) for p in self.cfg.source], self.aligner, cache, exclude=tuple(self.cfg.exclude))
-        refs = [prepare_crops([Path(p) for p in lk.refs], self.aligner, cache).crops for lk in self.cfg.looks]
-        return {"source": src.crops, "refs": refs}
+        refs = [prepare_crops([Path(p) for p in lk.refs], self.aligner, cache) for lk in self.cfg.looks]
+        return {"source": src.crops, "source_landmarks": src.landmarks, "refs": [r.crops for r in refs],
+                "refs_landmarks": [r.landmarks for r in refs]}
 
-    def _sample(self, pool: torch.Tensor, n: int) -> torch.Tensor:
+    def _sample(self, pool: torch.Tensor, n: int, regions: torch.Tensor | None = None):
         idx = torch.randint(0, len(pool), (n,), generator=self.gen)
         x = pool[idx]
         flip = torch.rand(n, generator=self.gen) < 0.5
         x[flip] = x[flip].flip(-1)
-        return x.to(self.device)
+        if regions is None:
+            return x.to(self.device)
+        r = regions[idx]
+        r[flip] = r[flip].flip(-1)
+        return x.to(self.device), r.to(self.device)
 
     def train_step(self) -> dict[str, float]:
         cfg, b = self.cfg, self.cfg.batch
         look = int(torch.randint(1, len(self.refs) + 1, (1,), generator=self.gen))
-        x = self._sample(self.source, b)
+        if self.src_regions is not None:
+            x, x_regions = self._sample(self.source, b, self.src_regions)
+        else:
+            x, x_regions = self._sample(self.source, b), None
         ref = self._sample(self.refs[look - 1], b)
         dom = torch.full((b,), look, dtype=torch.long, device=self.device)
         plain = torch.zeros(b, dtype=torch.long, device=self.device)
@@ -123,9 +144,11 @@ class TeacherTrainer:
             "idpres": L.identity_loss(self.feat.embed, y, x),
             "outside": L.masked_l1(y, x, 1.0 - m),
         }
+        if x_regions is not None:
+            terms["region"] = L.region_colour_loss(y, x_regions, *self.region_targets[look - 1], self.region_weights)
         weights = {"adv": cfg.w_adv, "fm": cfg.w_fm, "cycle": cfg.w_cycle, "identity": cfg.w_identity,
                    "gram": cfg.w_gram, "colour": cfg.w_colour, "tv": cfg.w_tv, "idpres": cfg.w_idpres,
-                   "outside": cfg.w_outside}
+                   "outside": cfg.w_outside, "region": cfg.w_region}
         g_loss = sum(weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -77,7 +77,10 @@ class FileSink:
         self.is_stream = target.lower().startswith(("rtmp://", "rtmps://"))
         fmt = "flv" if self.is_stream else None
         if not self.is_stream:
-            path = Path(target).expanduser()
+            try:
+                path = Path(target).expanduser()
+            except RuntimeError:  # "~user" for a user that does not exist
+                raise OutputError(f"output folder for {target} does not exist") from None
             if path.exists() and not overwrite:
                 raise OutputError(f"{path} exists (use --overwrite to replace it)")
             if not path.parent.exists():

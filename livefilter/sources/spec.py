@@ -85,7 +85,10 @@ def parse_input(
             spec.options["rtsp_transport"] = "tcp"
         spec.options.setdefault("timeout", "5000000")  # microseconds: fail fast on a dead server
     else:
-        path = Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:  # "~user" for a user that does not exist
+            raise InputError(f"input file not found: {value}") from None
         if not path.exists():
             raise InputError(f"input file not found: {value}")
         if path.is_dir():
