@@ -113,6 +113,8 @@ def extract_pack(pack: Path, dest: Path) -> None:
     except (zipfile.BadZipFile, OSError) as e:
         raise LookError(f"{pack} is not a valid look pack ({e})") from None
     with zf:
+        if any(not m.filename for m in zf.infolist()):
+            raise LookError(f"{pack}: a member has an empty name")
         members = [m for m in zf.infolist() if not m.is_dir()]
         if not members:
             raise LookError(f"{pack} is empty")
