@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -125,16 +126,30 @@ class Pipeline:
             self._logged.add(kind)
             log.warning("frame passed through unfiltered: %s: %s (logged once per kind)", kind, err)
 
-    def process(self, image: np.ndarray) -> np.ndarray:
-        """Apply the current look to every face of ``image`` (in place) and return it."""
+    def track(self, image: np.ndarray) -> list[Face] | BaseException:
+        """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned."""
+        try:
+            with self.stats.time("detect"):
+                return self.tracker.update(image)
+        except Exception as e:  # handed to process(), which applies the failure policy
+            return e
+
+    def process(self, image: np.ndarray, faces: list[Face] | BaseException | None = None) -> np.ndarray:
+        """Apply the current look to every face of ``image`` (in place) and return it.
+
+        ``faces`` may come from :meth:`track` run ahead on another thread; otherwise the face stage
+        runs here.
+        """
         controls = self._controls
         stats = self.stats
         if controls.paused:
             return image
         stage = "detect"
         try:
-            with stats.time("detect"):
-                faces = self.tracker.update(image)
+            if faces is None:
+                faces = self.track(image)
+            if isinstance(faces, BaseException):
+                raise faces
             faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks]
             faces = faces[: self.max_faces]
             self.last_faces = faces
@@ -175,33 +190,66 @@ class Pipeline:
         stop: threading.Event | None = None,
         on_frame: Callable[[CapturedFrame, np.ndarray], None] | None = None,
         progress: Callable[[int], None] | None = None,
+        overlap: bool = True,
     ) -> int:
-        """Process frames until the source ends, ``max_frames``/``duration`` is reached or ``stop`` is set."""
+        """Process frames until the source ends, ``max_frames``/``duration`` is reached or ``stop`` is set.
+
+        With ``overlap`` the face stage of frame N+1 runs on a worker thread while frame N is
+        aligned, translated and blended (both release the GIL inside onnxruntime / OpenCV), so a
+        two-core machine keeps both cores busy.
+        """
         stats = self.stats
         stats.started = time.perf_counter()
         deadline = stats.started + duration if duration else None
         n = 0
-        while True:
-            if stop is not None and stop.is_set():
-                break
-            if max_frames is not None and n >= max_frames:
-                break
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livefilter-track") if overlap else None
+
+        def fetch() -> tuple[CapturedFrame | None, list[Face] | BaseException | None]:
+            """Capture the next frame and (when overlapping) run the face stage on it."""
             with stats.time("capture_wait"):
-                frame = source.read()
-            if frame is None:
-                break
-            out = self.process(frame.image)
-            if on_frame is not None:
-                on_frame(frame, out)
-            with stats.time("sink"):
-                sink.write(out, frame)
-            stats.add("end_to_end", (time.perf_counter() - frame.captured_at) * 1000.0)
-            stats.frames += 1
-            n += 1
-            if progress is not None:
-                progress(n)
-            if getattr(sink, "closed", False):
-                break
+                f = source.read()
+            if f is None or worker is None:
+                return f, None
+            return f, self.track(f.image)
+
+        def allowed(done: int) -> bool:
+            if stop is not None and stop.is_set():
+                return False
+            if max_frames is not None and done >= max_frames:
+                return False
+            return deadline is None or time.perf_counter() < deadline
+
+        try:
+            ahead: Future | None = worker.submit(fetch) if worker is not None and allowed(0) else None
+            while allowed(n) or ahead is not None:
+                if ahead is not None:
+                    frame, faces = ahead.result()
+                    ahead = None
+                elif allowed(n):
+                    frame, faces = fetch()
+                else:
+                    break
+                if frame is None:
+                    break
+                n += 1
+                # The worker captures and tracks frame N+1 while this thread styles frame N.
+                if worker is not None and allowed(n):
+                    ahead = worker.submit(fetch)
+                self._emit(frame, self.process(frame.image, faces), sink, on_frame, progress, n)
+                if getattr(sink, "closed", False):
+                    break
+        finally:
+            if worker is not None:
+                worker.shutdown(wait=False, cancel_futures=True)
         return n
+
+    def _emit(self, frame: CapturedFrame, out: np.ndarray, sink: Sink, on_frame, progress, n: int) -> None:
+        stats = self.stats
+        if on_frame is not None:
+            on_frame(frame, out)
+        with stats.time("sink"):
+            sink.write(out, frame)
+        stats.add("end_to_end", (time.perf_counter() - frame.captured_at) * 1000.0)
+        stats.frames += 1
+        if progress is not None:
+            progress(n)

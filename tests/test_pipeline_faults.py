@@ -146,3 +146,19 @@ def test_sink_error_surfaces_once(frame):
     time.sleep(0.1)
     with pytest.raises(OSError):
         sink.write(frame, CapturedFrame(frame, 1, 0.0))
+
+
+def test_overlapped_run_equals_sequential_run(tmp_path, frame):
+    """The face stage running ahead on a worker thread changes throughput, never the frames."""
+    from benchmarks.replay import ReplaySource
+
+    frames = [np.ascontiguousarray(np.roll(frame, 3 * i, axis=1)) for i in range(12)]
+    outs = {}
+    for overlap in (False, True):
+        p = _pipeline(tmp_path / str(overlap))
+        got = []
+        p.run(ReplaySource(frames, 30.0, 12), NullSink(), overlap=overlap,
+              on_frame=lambda f, out: got.append((f.index, out.copy())))
+        outs[overlap] = got
+    assert [i for i, _ in outs[True]] == list(range(12))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(outs[False], outs[True]))

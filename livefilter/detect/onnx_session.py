@@ -21,7 +21,7 @@ def create_session(path: Path, threads: int | None = None):
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    opts.intra_op_num_threads = threads or max(1, min((os.cpu_count() or 2) // 2, 4))  # stages overlap
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]

@@ -51,8 +51,10 @@ class FrameSlot:
     def get(self, timeout: float | None = None) -> CapturedFrame | None:
         """Next frame; None at end of stream. Raises TimeoutError if nothing arrives in time."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._items, timeout):
+            if not self._cond.wait_for(lambda: self._items or self._closed, timeout):
                 raise TimeoutError("no frame from the source")
+            if self._closed and not self._items:
+                return None
             item = self._items.popleft()
             self._cond.notify_all()
             if item is _END:

@@ -30,6 +30,11 @@ def ort_providers(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def stage_threads() -> int:
+    """Intra-op threads per model: half the cores (the face stage runs beside the translator), 1..4."""
+    return max(1, min((os.cpu_count() or 2) // 2, 4))
+
+
 def ort_cache_key(look: Look, device: str, max_batch: int) -> CacheKey:
     import onnxruntime as ort
 
@@ -70,7 +75,7 @@ class OnnxRuntimeTranslator:
                 staging = cache.staging_path(key, ".ort.onnx")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
+        opts.intra_op_num_threads = threads or stage_threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         if staging is not None:
