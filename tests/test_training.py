@@ -200,3 +200,9 @@ def test_full_path_train_distill_export_load_run(tmp_path, tiny_data):
     assert out.shape == crops.shape and out.dtype == np.uint8
     same = t(crops, np.asarray(look.style_code, np.float32), np.zeros(3, np.float32))
     assert np.abs(same.astype(int) - crops).max() <= 1  # strength 0 = the input
+    # a look from a handful of reference photos: the style encoder maps them to a code
+    from training.encode import encode_style
+
+    a = encode_style(run, [shared_path("faces", "makeup_psgan", "makeup")])
+    b = encode_style(run, [shared_path("faces", "dualstylegan_style_refs", "anime")])
+    assert a.shape == (8,) and np.isfinite(a).all() and not np.allclose(a, b)

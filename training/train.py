@@ -22,7 +22,7 @@ from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import TrainConfig
 from training.data import face_mask, prepare_crops, region_masks
 from training.diffaug import diff_augment
-from training.models import MultiScaleDiscriminator, Teacher
+from training.models import MultiScaleDiscriminator, StyleEncoder, Teacher
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,10 @@ class TeacherTrainer:
         self.G = Teacher(tcfg).to(self.device)
         self.D = MultiScaleDiscriminator(heads=len(cfg.looks) + 1).to(self.device)
         self.feat = L.feature_net(cfg.vgg_weights).to(self.device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), cfg.lr_g, betas=(0.5, 0.99))
+        # Style encoder: learns to map a look's reference photos to its code, so a new look can be made
+        # from a handful of pictures without training a new code (see training/encode.py).
+        self.E = StyleEncoder(tcfg.style_dim).to(self.device)
+        self.opt_g = torch.optim.Adam(list(self.G.parameters()) + list(self.E.parameters()), cfg.lr_g, betas=(0.5, 0.99))
         self.opt_d = torch.optim.Adam(self.D.parameters(), cfg.lr_d, betas=(0.5, 0.99))
         self.g_net = DDP(self.G) if self.world > 1 else self.G
         self.d_net = DDP(self.D) if self.world > 1 else self.D
@@ -144,11 +147,12 @@ class TeacherTrainer:
             "idpres": L.identity_loss(self.feat.embed, y, x),
             "outside": L.masked_l1(y, x, 1.0 - m),
         }
+        terms["encoder"] = F.l1_loss(self.E(ref), emb(dom[:1])[0].detach())
         if x_regions is not None:
             terms["region"] = L.region_colour_loss(y, x_regions, *self.region_targets[look - 1], self.region_weights)
         weights = {"adv": cfg.w_adv, "fm": cfg.w_fm, "cycle": cfg.w_cycle, "identity": cfg.w_identity,
                    "gram": cfg.w_gram, "colour": cfg.w_colour, "tv": cfg.w_tv, "idpres": cfg.w_idpres,
-                   "outside": cfg.w_outside, "region": cfg.w_region}
+                   "outside": cfg.w_outside, "region": cfg.w_region, "encoder": 1.0}
         g_loss = sum(weights[k] * v for k, v in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -176,7 +180,7 @@ class TeacherTrainer:
         if self.rank != 0:
             return self.checkpoint_path()
         return save_checkpoint(
-            self.checkpoint_path(), {"G": self.G, "D": self.D}, {"G": self.opt_g, "D": self.opt_d},
+            self.checkpoint_path(), {"G": self.G, "D": self.D, "E": self.E}, {"G": self.opt_g, "D": self.opt_d},
             meta={"step": self.step, "config": asdict(self.cfg), "history": self.history}, generator=self.gen,
         )
 
@@ -184,7 +188,7 @@ class TeacherTrainer:
         path = path or self.checkpoint_path()
         if not Path(path).is_file():
             return False
-        meta = load_checkpoint(path, {"G": self.G, "D": self.D}, {"G": self.opt_g, "D": self.opt_d}, self.gen)
+        meta = load_checkpoint(path, {"G": self.G, "D": self.D, "E": self.E}, {"G": self.opt_g, "D": self.opt_d}, self.gen)
         self.step = int(meta.get("step", 0))
         self.history = list(meta.get("history", []))
         return True

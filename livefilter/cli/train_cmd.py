@@ -85,6 +85,7 @@ def distill(
     batch: int = typer.Option(8, "--batch", min=1),
     base: int = typer.Option(12, "--base", help="Student width (channels of the first layer)."),
     video: Path = typer.Option(None, "--video", help="A real video for the flicker metric."),
+    encode: list[str] = typer.Option(None, "--encode", help="NAME=FOLDER: also write a look encoded from a few reference photos."),
 ) -> None:
     """Distil the teacher into the runtime student and write one look pack per look."""
     _need_torch()
@@ -116,6 +117,20 @@ def distill(
     with out.status("exporting and measuring looks"):
         written = write_looks(trainer.S.eval(), trainer.T, tcfg, trainer.style_codes(), out_dir or user_looks_dir(),
                               run, held, vid, {"iterations": cfg.iterations, "source_faces": len(src)})
+    for item in encode or []:
+        from exporters.look_pack import write_look_pack
+        from training.encode import encode_style
+
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise SettingError(f"--encode must be NAME=FOLDER, got {item!r}")
+        style = encode_style(run, [Path(folder)], run / "cache")
+        look_pack, _ = write_look_pack(
+            trainer.S, out_dir or user_looks_dir(), name=name, style_code=style.tolist(), input_size=tcfg.size,
+            align_padding=tcfg.padding, description=f"encoded from the photos in {Path(folder).name}",
+            training={"encoded_from": str(folder)}, onnx_from=run / "student.onnx",
+        )
+        written.append(look_pack.root)
     for p in written:
         out.print(f"look pack: [green]{p}[/]")
         out.print_json(json.dumps(json.loads((p / "look.json").read_text())["metrics"]))

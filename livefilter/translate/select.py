@@ -75,4 +75,8 @@ def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, pre
             log.info("%s: %s", name, e)
         except LivefilterError as e:  # usable backend that failed for this look: say so once
             log.warning("%s failed for look '%s' (%s); trying the next backend", name, look.name, e)
+        except Exception as e:  # e.g. CUDA out of memory at start-up: never fatal while a CPU path exists
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            log.warning("%s failed for look '%s' (%s: %s); trying the next backend", name, look.name,
+                        type(e).__name__, first)
     raise BackendUnavailable("no translator backend could run this look")
