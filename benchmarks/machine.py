@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from importlib import metadata
+
+from livefilter.engines.device_info import cpu_device, cuda_device
 
 
 def _version(pkg: str) -> str | None:
@@ -16,27 +17,14 @@ def _version(pkg: str) -> str | None:
 
 
 def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_device().name
 
 
 def gpu_info() -> dict:
-    try:
-        q = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,compute_cap", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10,
-        )
-        if q.returncode == 0 and q.stdout.strip():
-            name, driver, mem, cc = [x.strip() for x in q.stdout.strip().splitlines()[0].split(",")]
-            return {"name": name, "driver": driver, "memory": mem, "compute_capability": cc}
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {}
+    dev = cuda_device()
+    if dev is None:
+        return {}
+    return {"name": dev.name, "driver": dev.driver, "compute_capability": dev.compute_capability}
 
 
 def machine_info() -> dict:
