@@ -21,6 +21,42 @@ REGIONS = {"face": FACE_OVAL, "lips": LIPS, "left_eye": LEFT_EYE, "right_eye": R
            "left_brow": LEFT_BROW, "right_brow": RIGHT_BROW}
 
 
+def occluded_pixels(crop: np.ndarray, crop_pts: np.ndarray, masker: "LandmarkMasker", threshold: float = 3.5) -> np.ndarray:
+    """Face pixels that do not look like this face's skin (a hand, a face mask, a microphone).
+
+    A robust skin-colour model (median / MAD in Lab) is taken from the band between the brows and
+    the lower eyelids, which occluders rarely cover; pixels of the face oval far from it are
+    occluders and keep their original pixels. Lips may be redder than skin (not greyer/bluer), and
+    eyes / brows are never tested. Returns a (S, S) bool mask.
+    """
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    face = masker.region(crop_pts, "face").astype(bool)
+    feats = np.zeros(face.shape, np.uint8)
+    for name in ("left_eye", "right_eye", "left_brow", "right_brow"):
+        feats |= masker.region(crop_pts, name)
+    feat = cv2.dilate(feats, np.ones((5, 5), np.uint8)).astype(bool)
+    lips = masker.region(crop_pts, "lips").astype(bool)
+    rows = np.arange(face.shape[0])[:, None]
+    top = crop_pts[[70, 300], 1].min()
+    low = crop_pts[[145, 374], 1].max() + 3
+    band = face & ~feat & (rows >= top) & (rows <= low)
+    if band.sum() < 20:
+        return np.zeros(face.shape, bool)
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+
+    def robust(ch: np.ndarray, floor: float) -> tuple[float, float]:
+        med = float(np.median(ch[band]))
+        return med, 1.4826 * float(np.median(np.abs(ch[band] - med))) + floor
+
+    (mL, sL), (ma, sa), (mb, sb) = robust(L, 8.0), robust(a, 1.0), robust(b, 1.0)
+    d = np.sqrt(((a - ma) / sa) ** 2 + ((b - mb) / sb) ** 2 + 0.5 * ((L - mL) / sL) ** 2)
+    d = np.where(lips & (a > ma), np.abs(b - mb) / sb, d)  # lipstick is not an occluder
+    occ = ((d > threshold) & face & ~feat).astype(np.uint8)
+    occ = cv2.morphologyEx(occ, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    return occ.astype(bool) & face & ~feat
+
+
 class LandmarkMasker:
     """Renders a feathered face-oval mask per face into a reused (S, S) buffer."""
 
@@ -37,16 +73,20 @@ class LandmarkMasker:
         cv2.fillPoly(self._hard, [cv2.convexHull(pts)] if name == "face" else [pts], 1, cv2.LINE_8, 4)
         return self._hard
 
-    def face(self, landmarks: np.ndarray, matrix: np.ndarray, slot: int = 0) -> np.ndarray:
+    def face(self, landmarks: np.ndarray, matrix: np.ndarray, slot: int = 0, crop: np.ndarray | None = None) -> np.ndarray:
         """Feathered face mask in crop space for frame ``landmarks`` (468, 2) and frame->crop ``matrix``.
 
-        Returns the buffer of face ``slot`` (reused on the next frame).
+        With the aligned ``crop``, occluders (hands, face masks) are cut out of the mask so they keep
+        their own pixels. Returns the buffer of face ``slot`` (reused on the next frame).
         """
         while len(self._masks) <= slot:
             self._masks.append(np.zeros((self.size, self.size), np.float32))
         out = self._masks[slot]
         crop_pts = landmarks @ matrix[:, :2].T + matrix[:, 2]
+        occluded = occluded_pixels(crop, crop_pts, self) if crop is not None else None
         hard = self.region(crop_pts, "face")
+        if occluded is not None:
+            hard[occluded] = 0
         # Distance (px) to the oval's edge, ramped over the feather width: 0 at the edge, 1 inside.
         dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
         np.multiply(dist, 1.0 / self.feather_px, out=out)

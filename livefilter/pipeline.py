@@ -169,7 +169,7 @@ class Pipeline:
                 rt.blender.editor.apply(styled, controls.edits)
                 alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
                 # Dense landmarks give a face-oval mask (no hair/background); else the template ellipse.
-                masks = [rt.masker.face(f.landmarks, m, i) if f.landmarks is not None else None
+                masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
                          for i, (f, m) in enumerate(zip(faces, mats))]
                 rt.blender.blend(image, crops, styled, mats, alphas, masks)
             return image

@@ -44,3 +44,68 @@ def test_regions_are_inside_the_face():
     for region in ("lips", "left_eye", "right_eye", "left_brow", "right_brow"):
         r = masker.region(pts, region).copy()
         assert r.sum() > 10 and (r & face).sum() >= 0.9 * r.sum()
+
+
+def _face_and_crop(path, size=128):
+    img = read_rgb(path)
+    f = create_detector().detect(img)[0]
+    al = Aligner(size)
+    m = al.transform(f.keypoints)
+    return img, f, m, al.warp(img, m[None])[0]
+
+
+def test_unoccluded_faces_have_no_occluder_pixels():
+    from livefilter.masks import occluded_pixels
+
+    masker = LandmarkMasker(128)
+    for name in ("img1.jpg", "img2.jpg", "img11.jpg", "img17.jpg"):
+        _, f, m, crop = _face_and_crop(shared_path("faces", "deepface_tests", name))
+        pts = f.landmarks @ m[:, :2].T + m[:, 2]
+        face = masker.region(pts, "face").astype(bool)
+        assert occluded_pixels(crop, pts, masker)[face].mean() < 0.03
+
+
+def test_a_constructed_occluder_keeps_its_pixels():
+    """A blue patch over the mouth and chin of a real face: the look must not touch it."""
+    from livefilter.blend import Blender
+
+    img, f, m, _ = _face_and_crop(shared_path("faces", "deepface_tests", "img1.jpg"))
+    lo = f.landmarks[[61, 291, 152]]
+    x0, x1 = int(lo[:, 0].min()) - 10, int(lo[:, 0].max()) + 10
+    y0, y1 = int(lo[:, 1].min()) - 8, int(lo[:, 1].max())
+    occluded = img.copy()
+    occluded[y0:y1, x0:x1] = (40, 80, 200)
+    al = Aligner(128)
+    crop = al.warp(occluded, m[None])
+    styled = np.clip(crop.astype(int) + np.array([50, -20, -20]), 0, 255).astype(np.uint8)
+    mask = LandmarkMasker(128).face(f.landmarks, m, 0, crop[0])
+    out = occluded.copy()
+    Blender(al.template, 128).blend(out, crop, styled, m[None], np.ones(1), [mask])
+    patch = np.abs(out[y0 + 3:y1 - 3, x0 + 3:x1 - 3].astype(int) - occluded[y0 + 3:y1 - 3, x0 + 3:x1 - 3])
+    assert (patch.max(-1) <= 2).mean() > 0.97  # the occluder keeps its own pixels
+    cheek = np.abs(out.astype(int) - occluded).max(-1)[int(f.landmarks[50, 1]) - 3:int(f.landmarks[50, 1]) + 3]
+    assert cheek.max() > 10  # while the visible skin gets the look
+
+
+def test_real_masked_faces_are_partly_protected():
+    """Faces wearing masks (shared/data/faces/ultralight_masked_face): part of each mask is found."""
+    import glob
+
+    from livefilter.masks import occluded_pixels
+
+    masker = LandmarkMasker(128)
+    det = create_detector()
+    al = Aligner(128)
+    fractions = []
+    for p in sorted(glob.glob(str(shared_path("faces", "ultralight_masked_face") / "*"))):
+        img = read_rgb(p)
+        faces = det.detect(img)
+        if not faces:
+            continue
+        m = al.transform(faces[0].keypoints)
+        crop = al.warp(img, m[None])[0]
+        pts = faces[0].landmarks @ m[:, :2].T + m[:, 2]
+        face = masker.region(pts, "face").astype(bool)
+        fractions.append(occluded_pixels(crop, pts, masker)[face].mean())
+    print("occluded fraction of the face oval per masked face:", [round(x, 2) for x in fractions])
+    assert len(fractions) >= 6 and np.mean(fractions) > 0.15
