@@ -60,7 +60,7 @@ def occluded_pixels(crop: np.ndarray, crop_pts: np.ndarray, masker: "LandmarkMas
 class LandmarkMasker:
     """Renders a feathered face-oval mask per face into a reused (S, S) buffer."""
 
-    def __init__(self, size: int, feather: float = 0.06) -> None:
+    def __init__(self, size: int, feather: float = 0.12) -> None:
         self.size = size
         self.feather_px = max(1.0, feather * size)
         self._hard = np.zeros((size, size), np.uint8)

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from livefilter.align import Aligner
@@ -73,10 +74,15 @@ class Pipeline:
         *,
         max_faces: int = 4,
         stats: StageStats | None = None,
+        temporal: float = 0.0,
     ) -> None:
         if not 1 <= max_faces <= MAX_FACES_LIMIT:
             raise SettingError(f"max faces must be between 1 and {MAX_FACES_LIMIT}, got {max_faces}")
         check_strength(controls.strength)
+        if not 0.0 <= temporal <= 0.95:
+            raise SettingError(f"temporal smoothing must be between 0 and 0.95, got {temporal}")
+        self.temporal = temporal
+        self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
         self.tracker = tracker
         self._looks = looks
         self._factory = translator_factory
@@ -164,6 +170,8 @@ class Pipeline:
             strength = np.full(len(faces), controls.strength, np.float32)
             with stats.time("translate"):
                 styled = rt.translator(crops, rt.style, strength)
+                if self.temporal > 0:
+                    self._smooth(faces, styled)
             stage = "blend"
             with stats.time("blend"):
                 rt.blender.editor.apply(styled, controls.edits)
@@ -179,6 +187,27 @@ class Pipeline:
             stats.count_error(kind)
             self._log_once(kind, e)
             return image
+
+    def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
+        """Temporal blending of each face's stylised crop in face-aligned space (in place).
+
+        The crop is already stabilised by alignment, so an exponential average over frames removes
+        generator flicker without ghosting; a new or re-identified face starts fresh.
+        """
+        a = self.temporal
+        live = set()
+        for i, f in enumerate(faces):
+            if f.track_id < 0:
+                continue
+            live.add(f.track_id)
+            prev = self._history.get(f.track_id)
+            if prev is None or prev.shape != styled[i].shape:
+                self._history[f.track_id] = styled[i].astype(np.float32)
+                continue
+            cv2.addWeighted(prev, a, styled[i].astype(np.float32), 1.0 - a, 0.0, dst=prev)
+            np.copyto(styled[i], prev, casting="unsafe")
+        for tid in [t for t in self._history if t not in live]:
+            del self._history[tid]
 
     def run(
         self,

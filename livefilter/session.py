@@ -26,6 +26,7 @@ class PipelineSettings:
     only: str = "all"  # all | largest | center
     detector: str = "blazeface"
     translate_budget_ms: float | None = None  # live runs: a late translation passes the frame through
+    temporal: float = 0.0  # temporal blending of stylised crops (0 = off, up to 0.95)
 
     def validate(self) -> "PipelineSettings":
         if self.strength is not None:
@@ -92,4 +93,5 @@ def build_pipeline(
         controls,
         max_faces=settings.max_faces,
         stats=stats,
+        temporal=settings.temporal,
     )

@@ -162,3 +162,25 @@ def test_overlapped_run_equals_sequential_run(tmp_path, frame):
         outs[overlap] = got
     assert [i for i, _ in outs[True]] == list(range(12))
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(outs[False], outs[True]))
+
+
+def test_temporal_blending_reduces_generator_flicker(tmp_path, frame):
+    class Noisy:
+        name, input_size, strength_in_network = "noisy", 128, False
+
+        def __init__(self):
+            self.rng = np.random.default_rng(0)
+
+        def __call__(self, crops, style, strength):
+            return np.clip(crops.astype(int) + 40 + self.rng.integers(-25, 25, crops.shape), 0, 255).astype(np.uint8)
+
+    make_look(tmp_path, "shift", kind="shift")
+    reg = LookRegistry([tmp_path])
+    changes = {}
+    for temporal in (0.0, 0.7):
+        p = Pipeline(FixedFaceTracker(), reg.get, lambda look: Noisy(), LiveControls(look="shift"), temporal=temporal)
+        outs = [p.process(frame.copy()).astype(int) for _ in range(8)]
+        changes[temporal] = np.mean([np.abs(a - b).mean() for a, b in zip(outs[2:], outs[3:])])
+    assert changes[0.7] < 0.6 * changes[0.0]
+    with pytest.raises(SettingError):
+        Pipeline(FixedFaceTracker(), reg.get, lambda look: Noisy(), LiveControls(look="shift"), temporal=1.5)

@@ -47,6 +47,7 @@ def run(
     loop: bool = typer.Option(False, "--loop", help="Loop a file input (soak tests, demos)."),
     vcam_device: str = typer.Option(None, "--vcam-device", help="Virtual camera device (e.g. /dev/video10)."),
     pixel_format: str = typer.Option(None, "--pixel-format", help="Virtual camera pixel format: RGB, BGR, I420, NV12."),
+    temporal: float = typer.Option(0.5, "--temporal", help="Blend each face's look over frames (0 = off .. 0.95) against flicker."),
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through."),
     # -- live control (livefilter.control, livefilter.profiles) --
     control: bool = typer.Option(True, "--control/--no-control", help="Serve the control panel / HTTP API on 127.0.0.1 (URL with its token is printed)."),
@@ -61,6 +62,7 @@ def run(
     settings = PipelineSettings(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
+        temporal=temporal,
     )
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))
