@@ -103,3 +103,46 @@ def test_long_soak(tmp_path):
     report = _soak(tmp_path, 600, 10)
     assert report.memory_growth_mb() < 30
     assert report.latency_drift() < 1.5
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (3, 7, 3), (16, 4096, 3)])
+def test_absurd_frame_sizes_pass_through(tmp_path, shape):
+    from livefilter.session import PipelineSettings, build_pipeline
+    from livefilter.looks.registry import LookRegistry
+
+    make_look(tmp_path, "shift", kind="shift", size=128)
+    p = build_pipeline(PipelineSettings(look="shift"), LookRegistry([tmp_path]))
+    img = np.random.default_rng(0).integers(0, 255, shape, np.uint8)
+    assert np.array_equal(p.process(img.copy()), img)
+
+
+def test_unusual_pixel_formats_are_converted(tmp_path):
+    """Grey and 4:4:4 videos decode to RGB frames like any other."""
+    for pix_fmt, codec in (("gray", "ffv1"), ("yuv444p", "libx264")):
+        path = tmp_path / f"{pix_fmt}.mkv"
+        with av.open(str(path), "w") as c:
+            s = c.add_stream(codec, rate=25)
+            s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
+            for i in range(5):
+                img = np.full((48, 64, 3), 20 * i, np.uint8)
+                for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=pix_fmt)):
+                    c.mux(pkt)
+            for pkt in s.encode(None):
+                c.mux(pkt)
+        src = open_source(parse_input(str(path)))
+        frames = []
+        while (f := src.read()) is not None:
+            frames.append(f.image)
+        src.close()
+        assert len(frames) == 5 and frames[0].shape == (48, 64, 3) and frames[0].dtype == np.uint8
+
+
+def test_oversized_video_is_refused(tmp_path):
+    from livefilter.sources.pyav_source import MAX_PIXELS
+
+    assert MAX_PIXELS == 8192 * 8192
+    from livefilter.errors import SettingError
+    from livefilter.sources.spec import parse_size
+
+    with pytest.raises(SettingError):
+        parse_size("16384x16384")
