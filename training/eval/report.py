@@ -20,6 +20,9 @@ def _style_frames(look: Look, translator, images: list[np.ndarray], tracker_or_d
     """(original crops, styled crops, composited frames, masks in frame space)."""
     aligner = Aligner(look.input_size, look.align_padding)
     blender = Blender(aligner.template, look.input_size)
+    from livefilter.masks import LandmarkMasker
+
+    masker = LandmarkMasker(look.input_size)
     style = np.asarray(look.style_code, np.float32) if look.style_code else None
     crops, styled, frames, masks = [], [], [], []
     for img in images:
@@ -30,9 +33,11 @@ def _style_frames(look: Look, translator, images: list[np.ndarray], tracker_or_d
         c = aligner.warp(img, mats)
         s = translator(c, style, np.full(1, look.default_strength, np.float32)).copy()
         out = img.copy()
-        blender.blend(out, c, s, mats, np.ones(1, np.float32))
+        # the runtime's mask: landmark face oval with occluders cut out (ellipse without landmarks)
+        mask = masker.face(faces[0].landmarks, mats[0], 0, c[0]) if faces[0].landmarks is not None else blender.mask
+        blender.blend(out, c, s, mats, np.ones(1, np.float32), [mask])
         inv = cv2.invertAffineTransform(mats[0])
-        masks.append(cv2.warpAffine(blender.mask, inv, img.shape[1::-1]))
+        masks.append(cv2.warpAffine(mask, inv, img.shape[1::-1]))
         crops.append(c[0])
         styled.append(s[0])
         frames.append(out)
