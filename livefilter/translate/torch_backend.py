@@ -82,6 +82,22 @@ class TorchCudaTranslator:
         self._graphs[n] = g
         return g
 
+    def translate_tensor(self, crops, style, strength):
+        """Device path: (N,3,S,S) crops in [0, 255] (any float dtype) -> stylised, same range and layout.
+
+        No host transfer: the GPU pipeline keeps everything on its stream.
+        """
+        torch = _torch()
+        n = crops.shape[0]
+        x = (crops.to(self.dtype) * self._scale.to(self.dtype) + self._bias.to(self.dtype))
+        x = x.contiguous(memory_format=torch.channels_last)
+        code = torch.as_tensor(style if style is not None else self._default_style, device=self.device)
+        args = {"image": x, "style": code.to(self.dtype).reshape(1, -1).expand(n, -1),
+                "strength": torch.as_tensor(strength, device=self.device).to(self.dtype).reshape(n, 1)}
+        with torch.no_grad():
+            y = self.module(*[args[r] for r in self._roles])
+        return ((y.float() - self._bias) / self._scale).clamp_(0, 255).round_()
+
     def run_device(self, n: int):
         """Run on the already-filled device inputs; returns the device output (no host sync)."""
         torch = _torch()

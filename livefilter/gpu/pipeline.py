@@ -1,0 +1,106 @@
+"""The device pipeline: one upload, warp / translate / edit / blend / convert on the device, one download.
+
+The face stage (BlazeFace + FaceMesh) runs on the CPU worker thread of :meth:`Pipeline.run`, on the
+host frame that arrives anyway, one frame ahead; everything pixel-heavy runs here on the device.
+Two compositor buffer sets alternate between frames (double buffering), and on CUDA the upload runs
+on its own stream with an event that the compute stream waits on, so frame N+1's upload overlaps
+frame N's translation and blend.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from livefilter.gpu.compositor import DeviceCompositor
+from livefilter.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class DevicePipeline(Pipeline):
+    """A :class:`Pipeline` whose styling stages run on a torch device (CUDA, or CPU for tests)."""
+
+    def __init__(self, *args, device: str = "cuda", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        import torch
+
+        self.device = torch.device(device)
+        self._comps: dict[tuple, list[DeviceCompositor]] = {}
+        self._flip = 0
+        cuda = self.device.type == "cuda"
+        self._upload_stream = torch.cuda.Stream() if cuda else None
+        self._compute_stream = torch.cuda.Stream() if cuda else None
+
+    def _compositor(self, image: np.ndarray, rt) -> DeviceCompositor:
+        key = (image.shape[0], image.shape[1], rt.look.input_size)
+        pair = self._comps.get(key)
+        if pair is None:  # allocated once per resolution and crop size, never per frame
+            pair = [DeviceCompositor(image.shape[0], image.shape[1], rt.look.input_size, rt.blender.mask,
+                                     self.max_faces, str(self.device)) for _ in range(2)]
+            self._comps[key] = pair
+        self._flip ^= 1
+        return pair[self._flip]
+
+    def _style(self, image, faces, rt, controls, strength):
+        """Device version of align -> translate -> blend; returns the composited host frame."""
+        import torch
+
+        stats = self.stats
+        comp = self._compositor(image, rt)
+        mats = rt.aligner.transforms(faces)
+        masks = np.stack([rt.masker.face(f.landmarks, m, i) if f.landmarks is not None else rt.blender.mask
+                          for i, (f, m) in enumerate(zip(faces, mats))])
+        if self._upload_stream is not None:
+            with torch.cuda.stream(self._upload_stream):
+                comp.upload(image)
+                done = torch.cuda.Event()
+                done.record(self._upload_stream)
+            self._compute_stream.wait_event(done)
+            ctx = torch.cuda.stream(self._compute_stream)
+        else:
+            comp.upload(image)
+            from contextlib import nullcontext
+
+            ctx = nullcontext()
+        with ctx:
+            with stats.time("align"):
+                crops = comp.warp(mats)
+            with stats.time("translate"):
+                styled = rt.translator.translate_tensor(crops, rt.style, strength)
+                styled = comp.edit(styled, controls.edits)
+            with stats.time("blend"):
+                m = torch.from_numpy(masks).to(comp.device, comp.dtype).unsqueeze(1)
+                alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
+                comp.blend(styled.to(comp.dtype), crops, mats, alphas, m)
+                host = comp.download()
+        if self._compute_stream is not None:
+            self._compute_stream.synchronize()  # the one host sync per frame: the download
+        np.copyto(image, host)
+        return image
+
+    def process(self, image, faces=None):
+        controls = self._controls
+        if controls.paused or not hasattr(self.runtime(controls.look).translator, "translate_tensor"):
+            return super().process(image, faces)
+        stage = "detect"
+        try:
+            if faces is None:
+                faces = self.track(image)
+            if isinstance(faces, BaseException):
+                raise faces
+            faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks][: self.max_faces]
+            self.last_faces = faces
+            if not faces:
+                return image
+            rt = self.runtime(controls.look)
+            stage = "device"
+            strength = np.full(len(faces), controls.strength, np.float32)
+            return self._style(image, faces, rt, controls, strength)
+        except Exception as e:  # same failure policy as the CPU path: the frame goes out unfiltered
+            self.stats.passthrough += 1
+            kind = f"{stage}:{type(e).__name__}"
+            self.stats.count_error(kind)
+            self._log_once(kind, e)
+            return image

@@ -1,0 +1,59 @@
+"""The device pipeline produces the CPU pipeline's frames (CPU device here; CUDA when present)."""
+
+import numpy as np
+import pytest
+
+from conftest import read_rgb, shared_path
+from fakes import FixedFaceTracker
+from livefilter.looks.registry import LookRegistry
+from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+
+torch = pytest.importorskip("torch")
+
+from livefilter.gpu.pipeline import DevicePipeline  # noqa: E402
+from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
+
+
+def _frame():
+    img = read_rgb(shared_path("faces", "deepface_tests", "img1.jpg"))
+    return np.ascontiguousarray(img[:384, :368])
+
+
+def _pair(device):
+    reg = LookRegistry()
+    controls = LiveControls(look="glam", strength=0.9)
+    cpu = Pipeline(FixedFaceTracker(), reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls)
+    dev = DevicePipeline(FixedFaceTracker(), reg.get,
+                         lambda lk: TorchCudaTranslator(lk, device=device, precision="fp32" if device == "cpu" else "fp16"),
+                         controls, device=device)
+    return cpu, dev
+
+
+def _compare(device, tol_mean):
+    cpu, dev = _pair(device)
+    f = _frame()
+    a = cpu.process(f.copy())
+    b = dev.process(f.copy())
+    diff = np.abs(a.astype(int) - b)
+    assert dev.stats.passthrough == 0 and (b != f).any()
+    assert diff.mean() < tol_mean and np.percentile(diff, 99.5) <= 6
+    return diff
+
+
+def test_device_path_matches_cpu_path_on_cpu():
+    _compare("cpu", 0.6)
+
+
+@pytest.mark.gpu
+def test_device_path_matches_cpu_path_on_cuda_twice_with_random_delays():
+    import random
+    import time
+
+    for _ in range(2):  # stream/event ordering: results must not depend on timing
+        cpu, dev = _pair("cuda")
+        f = _frame()
+        time.sleep(random.random() * 0.01)
+        a = cpu.process(f.copy())
+        b = dev.process(f.copy())
+        assert np.abs(a.astype(int) - b).mean() < 1.0
