@@ -44,6 +44,16 @@ class PipelineSettings:
         return self
 
 
+def _cuda_torch() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def make_translator(look: Look, backend: str = "auto", max_faces: int = 4) -> Translator:
     from livefilter.translate.select import create_translator
 
@@ -81,12 +91,21 @@ def build_pipeline(
             loaded[name] = registry.get(name)
         return loaded[name]
 
+    cls = Pipeline
+    extra: dict = {}
+    if settings.backend in ("auto", "torch-cuda") and _cuda_torch():
+        # On an NVIDIA GPU with torch, style on the device (one upload, one download per frame).
+        from livefilter.gpu.pipeline import DevicePipeline
+
+        cls, extra = DevicePipeline, {"device": "cuda"}
+        if settings.backend == "auto":
+            settings.backend = "torch-cuda"
     controls = LiveControls(
         look=look.name,
         strength=settings.strength if settings.strength is not None else look.default_strength,
         edits=settings.edits if settings.edits is not None else look.edits,
     )
-    return Pipeline(
+    return cls(
         tracker if tracker is not None else make_tracker(settings),
         get_look,
         lambda lk: _budgeted(make_translator(lk, settings.backend, settings.max_faces), settings.translate_budget_ms),
@@ -94,4 +113,5 @@ def build_pipeline(
         max_faces=settings.max_faces,
         stats=stats,
         temporal=settings.temporal,
+        **extra,
     )
