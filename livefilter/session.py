@@ -93,7 +93,10 @@ def build_pipeline(
 
     cls = Pipeline
     extra: dict = {}
-    if settings.backend in ("auto", "torch-cuda") and _cuda_torch():
+    import importlib.util
+
+    trt_first = settings.backend == "auto" and importlib.util.find_spec("tensorrt") is not None
+    if settings.backend in ("auto", "torch-cuda") and not trt_first and _cuda_torch():
         # On an NVIDIA GPU with torch, style on the device (one upload, one download per frame).
         from livefilter.gpu.pipeline import DevicePipeline
 
