@@ -147,10 +147,9 @@ class Pipeline:
         runs here.
         """
         controls = self._controls
-        stats = self.stats
         if controls.paused:
             return image
-        stage = "detect"
+        stage = ["detect"]  # the stage running now, for the failure log
         try:
             if faces is None:
                 faces = self.track(image)
@@ -162,31 +161,38 @@ class Pipeline:
             if not faces:
                 return image
             rt = self.runtime(controls.look)
-            stage = "align"
-            with stats.time("align"):
-                mats = rt.aligner.transforms(faces)
-                crops = rt.aligner.warp(image, mats, out=rt.crops[: len(faces)])
-            stage = "translate"
             strength = np.full(len(faces), controls.strength, np.float32)
-            with stats.time("translate"):
-                styled = rt.translator(crops, rt.style, strength)
-                if self.temporal > 0:
-                    self._smooth(faces, styled)
-            stage = "blend"
-            with stats.time("blend"):
-                rt.blender.editor.apply(styled, controls.edits)
-                alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
-                # Dense landmarks give a face-oval mask (no hair/background); else the template ellipse.
-                masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
-                         for i, (f, m) in enumerate(zip(faces, mats))]
-                rt.blender.blend(image, crops, styled, mats, alphas, masks)
-            return image
+            return self._style(image, faces, rt, controls, strength, stage)
         except Exception as e:  # failure policy: never drop or freeze the output
-            stats.passthrough += 1
-            kind = f"{stage}:{type(e).__name__}"
-            stats.count_error(kind)
+            self.stats.passthrough += 1
+            kind = f"{stage[0]}:{type(e).__name__}"
+            self.stats.count_error(kind)
             self._log_once(kind, e)
             return image
+
+    def _style(self, image: np.ndarray, faces: list[Face], rt: LookRuntime, controls: LiveControls,
+               strength: np.ndarray, stage: list[str]) -> np.ndarray:
+        """Align -> translate -> blend on the CPU (the device pipeline overrides this)."""
+        stats = self.stats
+        stage[0] = "align"
+        with stats.time("align"):
+            mats = rt.aligner.transforms(faces)
+            crops = rt.aligner.warp(image, mats, out=rt.crops[: len(faces)])
+        stage[0] = "translate"
+        with stats.time("translate"):
+            styled = rt.translator(crops, rt.style, strength)
+            if self.temporal > 0:
+                self._smooth(faces, styled)
+        stage[0] = "blend"
+        with stats.time("blend"):
+            rt.blender.editor.apply(styled, controls.edits)
+            alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
+            # Dense landmarks give a face-oval mask (no hair/background, occluders cut out);
+            # without them the template ellipse.
+            masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
+                     for i, (f, m) in enumerate(zip(faces, mats))]
+            rt.blender.blend(image, crops, styled, mats, alphas, masks)
+        return image
 
     def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
         """Temporal blending of each face's stylised crop in face-aligned space (in place).

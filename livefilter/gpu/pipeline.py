@@ -43,9 +43,13 @@ class DevicePipeline(Pipeline):
         self._flip ^= 1
         return pair[self._flip]
 
-    def _style(self, image, faces, rt, controls, strength):
+    def _style(self, image, faces, rt, controls, strength, stage):
         """Device version of align -> translate -> blend; returns the composited host frame."""
         import torch
+
+        if not hasattr(rt.translator, "translate_tensor"):  # e.g. TensorRT/onnxruntime: host path
+            return super()._style(image, faces, rt, controls, strength, stage)
+        stage[0] = "device"
 
         stats = self.stats
         comp = self._compositor(image, rt)
@@ -79,28 +83,3 @@ class DevicePipeline(Pipeline):
             self._compute_stream.synchronize()  # the one host sync per frame: the download
         np.copyto(image, host)
         return image
-
-    def process(self, image, faces=None):
-        controls = self._controls
-        if controls.paused or not hasattr(self.runtime(controls.look).translator, "translate_tensor"):
-            return super().process(image, faces)
-        stage = "detect"
-        try:
-            if faces is None:
-                faces = self.track(image)
-            if isinstance(faces, BaseException):
-                raise faces
-            faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks][: self.max_faces]
-            self.last_faces = faces
-            if not faces:
-                return image
-            rt = self.runtime(controls.look)
-            stage = "device"
-            strength = np.full(len(faces), controls.strength, np.float32)
-            return self._style(image, faces, rt, controls, strength)
-        except Exception as e:  # same failure policy as the CPU path: the frame goes out unfiltered
-            self.stats.passthrough += 1
-            kind = f"{stage}:{type(e).__name__}"
-            self.stats.count_error(kind)
-            self._log_once(kind, e)
-            return image
