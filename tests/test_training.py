@@ -206,3 +206,21 @@ def test_full_path_train_distill_export_load_run(tmp_path, tiny_data):
     a = encode_style(run, [shared_path("faces", "makeup_psgan", "makeup")])
     b = encode_style(run, [shared_path("faces", "dualstylegan_style_refs", "anime")])
     assert a.shape == (8,) and np.isfinite(a).all() and not np.allclose(a, b)
+
+
+def test_arcface_switch_runs_an_identity_onnx_with_gradients(tmp_path, tiny_data):
+    """A face-recognition ONNX (BatchNorm/PReLU/Flatten/Gemm like ArcFace) drives the identity term."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.BatchNorm2d(8), torch.nn.PReLU(8),
+                              torch.nn.Conv2d(8, 8, 3, 2, 1), torch.nn.BatchNorm2d(8), torch.nn.PReLU(8),
+                              torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(128, 16)).eval()
+    path = tmp_path / "arcface_tiny.onnx"
+    torch.onnx.export(net, torch.zeros(1, 3, 112, 112), str(path), input_names=["input"], output_names=["emb"],
+                      dynamic_axes={"input": {0: "n"}}, opset_version=17, dynamo=False)
+    ident = L.OnnxIdentityNet(str(path))
+    x = torch.rand(2, 3, 112, 112) * 2 - 1
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(net(x), dim=1)
+    assert torch.allclose(ident.embed(x), ref, atol=1e-5)
+    trainer = TeacherTrainer(tiny_config(arcface_onnx=str(path)), tmp_path / "run", device="cpu", data=tiny_data)
+    losses = trainer.train_step()
+    assert np.isfinite(losses["idpres"])

@@ -42,6 +42,7 @@ class TrainConfig:
     w_outside: float = 10.0
     diffaug: str = "colour,translation,cutout"
     vgg_weights: str | None = None
+    arcface_onnx: str | None = None  # identity model for the identity-preservation term (optional)
     checkpoint_every: int = 200
     sample_every: int = 200
     threads: int = 2

@@ -133,6 +133,21 @@ class VGGFeatures(nn.Module):
         return F.normalize(F.adaptive_avg_pool2d(self.forward(x)[-1], 4).flatten(1), dim=1)
 
 
+class OnnxIdentityNet(nn.Module):
+    """A face-recognition network (e.g. ArcFace / insightface w600k) from its ONNX file, run through
+    livefilter's ONNX->torch interpreter so gradients flow into the generator. Input 112x112."""
+
+    def __init__(self, onnx_path: str) -> None:
+        super().__init__()
+        from livefilter.translate.onnx_torch import build_module
+
+        self.net = build_module(onnx_path, trainable_inputs=True)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=(112, 112), mode="bilinear", align_corners=False)  # [-1,1] as ArcFace expects
+        return F.normalize(self.net(x).flatten(1), dim=1)
+
+
 def feature_net(vgg_weights: str | None = None, seed: int = 1234) -> nn.Module:
     """VGG16 features when the user has the weights, otherwise the fixed random-feature CNN."""
     return VGGFeatures(vgg_weights) if vgg_weights else RandomFeatureNet(seed)

@@ -82,6 +82,8 @@ class TeacherTrainer:
         self.G = Teacher(tcfg).to(self.device)
         self.D = MultiScaleDiscriminator(heads=len(cfg.looks) + 1).to(self.device)
         self.feat = L.feature_net(cfg.vgg_weights).to(self.device)
+        # identity preservation: ArcFace when the user has its ONNX, else the fixed feature network
+        self.id_net = L.OnnxIdentityNet(cfg.arcface_onnx).to(self.device) if cfg.arcface_onnx else self.feat
         # Style encoder: learns to map a look's reference photos to its code, so a new look can be made
         # from a handful of pictures without training a new code (see training/encode.py).
         self.E = StyleEncoder(tcfg.style_dim).to(self.device)
@@ -144,7 +146,7 @@ class TeacherTrainer:
             "gram": L.gram_loss(fy, fr),
             "colour": L.colour_stats_loss(y, m, *self.ref_stats[look - 1]),
             "tv": L.total_variation(y - x),
-            "idpres": L.identity_loss(self.feat.embed, y, x),
+            "idpres": L.identity_loss(self.id_net.embed, y, x),
             "outside": L.masked_l1(y, x, 1.0 - m),
         }
         terms["encoder"] = F.l1_loss(self.E(ref), emb(dom[:1])[0].detach())

@@ -44,6 +44,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     vgg_weights: Path = typer.Option(None, "--vgg-weights", help="VGG16 safetensors for the style loss (optional)."),
+    arcface_onnx: Path = typer.Option(None, "--arcface-onnx", help="ArcFace ONNX for the identity term (optional)."),
 ) -> None:
     """Train the teacher GAN on real faces and each look's reference photos."""
     _need_torch()
@@ -54,7 +55,8 @@ def train(
     if size % 8 or not 32 <= size <= 512:
         raise SettingError(f"--size must be a multiple of 8 in 32..512, got {size}")
     cfg = builtin_config(data or _default_data(), size=size, iterations=iterations, batch=batch, seed=seed,
-                         vgg_weights=str(vgg_weights) if vgg_weights else None)
+                         vgg_weights=str(vgg_weights) if vgg_weights else None,
+                         arcface_onnx=str(arcface_onnx) if arcface_onnx else None)
     if source:
         cfg.source, cfg.exclude = [str(p) for p in source], []
     if look:

@@ -77,7 +77,22 @@ def _ops() -> dict[str, Callable]:
         shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
         return x.reshape(shape)
 
+    def batchnorm(x, scale, bias, mean, var, *, epsilon=1e-5, **_):
+        return F.batch_norm(x, mean, var, scale, bias, training=False, eps=epsilon)
+
+    def prelu(x, slope, **_):
+        return torch.where(x >= 0, x, x * slope.reshape((1, -1) + (1,) * (x.dim() - 2)) if slope.numel() > 1 else x * slope)
+
+    def avgpool(x, *, kernel_shape, strides=None, pads=(0, 0, 0, 0), ceil_mode=0, count_include_pad=0, **_):
+        return F.avg_pool2d(x, tuple(kernel_shape), tuple(strides or kernel_shape), (pads[0], pads[1]),
+                            bool(ceil_mode), bool(count_include_pad))
+
+    def flatten(x, *, axis=1, **_):
+        return x.flatten(axis) if axis > 0 else x.reshape(1, -1)
+
     return {
+        "BatchNormalization": batchnorm, "PRelu": prelu, "Flatten": flatten, "AveragePool": avgpool,
+        "GlobalAveragePool": lambda x, **_: x.mean(dim=(2, 3), keepdim=True),
         "Conv": conv, "Clip": clip, "Gemm": gemm, "Slice": slice_, "Resize": resize,
         "Unsqueeze": unsqueeze, "Squeeze": squeeze, "Reshape": reshape,
         "Add": lambda a, b, **_: a + b, "Sub": lambda a, b, **_: a - b, "Mul": lambda a, b, **_: a * b,
@@ -96,7 +111,7 @@ _STATIC_INPUTS = {"Slice": (1, 2, 3, 4), "Resize": (1, 2, 3), "Unsqueeze": (1,),
                   "Clip": (1, 2)}
 
 
-def build_module(onnx_path: str, device: str = "cpu", dtype=None):
+def build_module(onnx_path: str, device: str = "cpu", dtype=None, trainable_inputs: bool = False):
     """A torch.nn.Module executing the ONNX graph (inputs by name order, one output)."""
     import onnx
     import torch
@@ -106,7 +121,7 @@ def build_module(onnx_path: str, device: str = "cpu", dtype=None):
     ops = _ops()
     unsupported = sorted({n.op_type for n in model.graph.node if n.op_type not in ops and n.op_type != "Constant"})
     if unsupported:
-        raise BackendUnavailable(f"torch-cuda: this look uses ONNX ops the torch backend lacks: {', '.join(unsupported)}")
+        raise BackendUnavailable(f"torch-cuda: this ONNX uses ops the torch interpreter lacks: {', '.join(unsupported)}")
     dtype = dtype or torch.float32
     consts: dict[str, torch.Tensor] = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
     for node in model.graph.node:
@@ -160,4 +175,7 @@ def build_module(onnx_path: str, device: str = "cpu", dtype=None):
                 env[out] = ops[op_type](*args, **attrs)
             return env[output]
 
-    return OnnxModule().to(device).eval()
+    module = OnnxModule().to(device).eval()
+    if trainable_inputs:  # used as a frozen, differentiable feature network (e.g. ArcFace in training)
+        module.requires_grad_(False)
+    return module
