@@ -9,7 +9,6 @@ discriminator.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from training import losses as L
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import DistillConfig, TrainConfig
 from training.models import MultiScaleDiscriminator, Student, Teacher
+from training.train import timed_step
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +133,7 @@ class DistillTrainer:
         while self.step < self.cfg.iterations:
             if stop is not None and stop.is_set():
                 break
-            t0 = time.perf_counter()
-            losses = self.train_step()
-            losses["sec"] = time.perf_counter() - t0
-            losses["step"] = self.step
-            self.history.append({k: round(v, 5) for k, v in losses.items()})
+            losses = timed_step(self)
             if self.step % 250 == 0:
                 self.save()
             if progress:

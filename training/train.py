@@ -48,6 +48,16 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     return rank, world
 
 
+def timed_step(trainer) -> dict[str, float]:
+    """One optimisation step of a trainer, with its duration and step number, kept in its history."""
+    t0 = time.perf_counter()
+    losses = trainer.train_step()
+    losses["sec"] = time.perf_counter() - t0
+    losses["step"] = trainer.step
+    trainer.history.append({k: round(v, 5) for k, v in losses.items()})
+    return losses
+
+
 class TeacherTrainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, device: str | None = None, data: dict | None = None) -> None:
         self.cfg = cfg
@@ -221,11 +231,7 @@ class TeacherTrainer:
         while self.step < cfg.iterations:
             if stop is not None and stop.is_set():
                 break
-            t0 = time.perf_counter()
-            losses = self.train_step()
-            losses["sec"] = time.perf_counter() - t0
-            losses["step"] = self.step
-            self.history.append({k: round(v, 5) for k, v in losses.items()})
+            losses = timed_step(self)
             if self.rank == 0:
                 new = not log_path.exists()
                 with open(log_path, "a", newline="") as f:
