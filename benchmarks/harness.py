@@ -41,6 +41,7 @@ class BenchConfig:
     baseline: bool = True
     look: str | None = None
     detect_every: int = 10
+    teacher_onnx: str | None = None  # the teacher exported with the student's inputs (teacher vs student)
 
     def validate(self) -> "BenchConfig":
         for r in self.resolutions:
@@ -106,6 +107,52 @@ def _measure_naive(naive: NaivePipeline, frames, cfg: BenchConfig) -> dict:
             "faces_styled": len(naive.last_faces)}
 
 
+def _model_latency(look, backend: str, precision: str, batches=(1, 4), reps: int = 20) -> dict:
+    """Translator-only latency (ms, p50) per batch size for one model/backend/precision."""
+    from livefilter.translate.select import create_translator
+
+    t = create_translator(look, backend=backend, max_faces=max(batches), precision=precision)
+    style = np.asarray(look.style_code, np.float32) if look.style_code else None
+    out = {}
+    rng = np.random.default_rng(0)
+    for b in batches:
+        crops = rng.integers(0, 255, (b, look.input_size, look.input_size, 3), np.uint8)
+        strength = np.ones(b, np.float32)
+        for _ in range(3):
+            t(crops, style, strength)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            t(crops, style, strength)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[f"batch{b}_p50_ms"] = float(np.percentile(times, 50))
+    return {"backend": t.name, **out}
+
+
+def compare_models(look, cfg: BenchConfig, backend: str) -> dict:
+    """Teacher vs student and FP16 vs FP32 for the translator, on the backend in use."""
+    from dataclasses import replace as dc_replace
+
+    from livefilter.errors import LivefilterError
+
+    result: dict = {"student": {}}
+    gpu = backend not in ("onnxruntime-cpu",)
+    for precision in ("fp32", "fp16") if gpu else ("fp32",):
+        result["student"][precision] = _model_latency(look, backend, precision)
+    if not gpu:
+        result["student"]["fp16"] = "not measured: CPU backends run FP32"
+    if cfg.teacher_onnx:
+        path = Path(cfg.teacher_onnx)
+        teacher = dc_replace(look, root=path.parent, model=path.name, onnx_sha256=None, name="teacher")
+        try:
+            result["teacher"] = {"fp32": _model_latency(teacher, backend, "fp32", reps=5)}
+            s, t = result["student"]["fp32"], result["teacher"]["fp32"]
+            result["teacher_over_student"] = {k: t[k] / s[k] for k in s if k.endswith("_ms")}
+        except LivefilterError as e:
+            result["teacher"] = f"not measured: {e}"
+    return result
+
+
 def run_bench(cfg: BenchConfig, progress=None) -> dict:
     """Run every configuration; returns the result document (see ``validate_result``)."""
     cfg.validate()
@@ -129,6 +176,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
             naive = NaivePipeline(create_detector(), translator, look, max_faces=faces)
             run["naive"] = _measure_naive(naive, frames, cfg)
             run["speedup_vs_naive"] = run["pipeline"]["fps"] / max(run["naive"]["fps"], 1e-9)
+        if i == 0:
+            run["models"] = compare_models(look, cfg, backend if backend != "auto" else rt.translator.name.rsplit("-fp", 1)[0])
         run["host_peak_rss_mb"] = _peak_rss_mb()
         run["gpu_peak_mb"] = _gpu_peak_mb()
         runs.append(run)

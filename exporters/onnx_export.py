@@ -280,3 +280,26 @@ def student_from_checkpoint(path: Path):
     except TypeError as e:
         raise ModelError(f"{Path(path).name}: student config does not fit this version ({e})") from None
     return load_student_into(model, path, state)
+
+
+def export_teacher_onnx(run_dir: Path, out_path: Path) -> ExportReport:
+    """The frozen teacher of a training run as an ONNX with the student's inputs (for benchmarks).
+
+    ``strength`` mixes input and teacher output outside the network (the teacher has no strength).
+    """
+    import torch
+
+    from training.distill import load_teacher
+
+    teacher, _, cfg = load_teacher(Path(run_dir), torch.device("cpu"))
+
+    class WithStrength(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.t = teacher
+
+        def forward(self, image, style, strength):
+            return image + strength.view(-1, 1, 1, 1) * (self.t(image, style) - image)
+
+    return export_onnx(WithStrength().eval(), out_path, input_size=cfg.size, style_dim=cfg.teacher.style_dim,
+                       look_name="teacher")

@@ -35,6 +35,7 @@ def test_bench_quick_cli_writes_valid_results(tmp_path):
     run = doc["runs"][0]
     assert run["pipeline"]["faces_styled"] == run["naive"]["faces_styled"] == 1
     assert run["speedup_vs_naive"] > 0 and "| 360p |" in markdown_table(doc)
+    assert run["models"]["student"]["fp32"]["batch1_p50_ms"] > 0  # translator-only latency per precision
 
 
 def test_schema_validation_rejects_broken_documents():

@@ -23,6 +23,7 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="Small, CPU-only run (under a minute) for CI."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the naive baseline."),
     look: str = typer.Option(None, "--look", help="Look to benchmark (default look otherwise)."),
+    teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m exporters.teacher RUN OUT) for teacher vs student."),
     out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
 ) -> None:
     """Measure per-stage p50/p95/p99, end-to-end latency, fps, drops and memory."""
@@ -47,6 +48,7 @@ def bench(
             paced_seconds=1.0 if quick else 3.0,
             baseline=baseline,
             look=look,
+            teacher_onnx=str(teacher) if teacher else None,
         )
         with Progress(console=out, transient=True) as bar:
             task = bar.add_task("benchmarking", total=None)
@@ -65,6 +67,10 @@ def bench(
         for s, v in r["pipeline"]["stages"].items():
             t.add_row(s, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['p99']:.2f}")
         out.print(t)
+    models = doc["runs"][0].get("models", {})
+    if "teacher_over_student" in models:
+        ratios = ", ".join(f"{k.split('_')[0]} {v:.1f}x" for k, v in models["teacher_over_student"].items())
+        out.print(f"teacher / student translator latency: {ratios}")
     out.print("wrote " + ", ".join(str(p) for p in paths))
 
 
