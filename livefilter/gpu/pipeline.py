@@ -29,9 +29,30 @@ class DevicePipeline(Pipeline):
         self.device = torch.device(device)
         self._comps: dict[tuple, list[DeviceCompositor]] = {}
         self._flip = 0
+        self._dev_history: dict = {}
         cuda = self.device.type == "cuda"
         self._upload_stream = torch.cuda.Stream() if cuda else None
         self._compute_stream = torch.cuda.Stream() if cuda else None
+
+    def _smooth_device(self, faces, styled):
+        """Temporal blending in face-aligned space on the device (the CPU path's ``_smooth``)."""
+        a = self.temporal
+        live = set()
+        rows = []
+        for i, f in enumerate(faces):
+            cur = styled[i]
+            prev = self._dev_history.get(f.track_id) if f.track_id >= 0 else None
+            if prev is not None and prev.shape == cur.shape:
+                cur = prev * a + cur * (1.0 - a)
+            if f.track_id >= 0:
+                self._dev_history[f.track_id] = cur
+                live.add(f.track_id)
+            rows.append(cur)
+        for tid in [t for t in self._dev_history if t not in live]:
+            del self._dev_history[tid]
+        import torch
+
+        return torch.stack(rows)
 
     def _compositor(self, image: np.ndarray, rt) -> DeviceCompositor:
         key = (image.shape[0], image.shape[1], rt.look.input_size)
@@ -73,6 +94,8 @@ class DevicePipeline(Pipeline):
                 crops = comp.warp(mats)
             with stats.time("translate"):
                 styled = rt.translator.translate_tensor(crops, rt.style, strength)
+                if self.temporal > 0:
+                    styled = self._smooth_device(faces, styled)
                 styled = comp.edit(styled, controls.edits)
             with stats.time("blend"):
                 m = torch.from_numpy(masks).to(comp.device, comp.dtype).unsqueeze(1)
