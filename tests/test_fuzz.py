@@ -102,3 +102,16 @@ def test_garbage_look_json_is_a_look_error(tmp_path_factory, blob):
     (d / "student.onnx").write_bytes(b"\x08\x07")
     with pytest.raises(LookError):
         load_look(d)
+
+
+def test_atheris_coverage_guided_fuzz_of_look_parsers():
+    """A short coverage-guided run (the fuzzer itself is tests/fuzz/fuzz_look_json.py)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("atheris", reason="atheris not installed (pip install atheris)")
+    script = Path(__file__).parent / "fuzz" / "fuzz_look_json.py"
+    r = subprocess.run([sys.executable, str(script), "-runs=3000", "-seed=1"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Done 3000 runs" in r.stderr
