@@ -35,6 +35,8 @@ class PipelineSettings:
             raise SettingError(f"--max-faces must be between 1 and {MAX_FACES_LIMIT}, got {self.max_faces}")
         if not 1 <= self.detect_every <= 300:
             raise SettingError(f"--detect-every must be between 1 and 300, got {self.detect_every}")
+        if self.detector not in ("blazeface", "insightface"):
+            raise SettingError(f"--detector must be blazeface or insightface, got {self.detector!r}")
         if self.only not in ("all", "largest", "center"):
             raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
         if self.edits is not None:

@@ -37,6 +37,7 @@ def run(
     only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
     backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
+    detector: str = typer.Option("blazeface", "--detector", help="blazeface (bundled) or insightface (needs its model pack)."),
     brightness: float = typer.Option(None, help="Post-edit -1..1."),
     contrast: float = typer.Option(None, help="Post-edit -1..1."),
     saturation: float = typer.Option(None, help="Post-edit -1..1."),
@@ -62,7 +63,7 @@ def run(
     settings = PipelineSettings(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
-        temporal=temporal,
+        temporal=temporal, detector=detector,
     )
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))
