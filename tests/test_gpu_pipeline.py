@@ -57,3 +57,34 @@ def test_device_path_matches_cpu_path_on_cuda_twice_with_random_delays():
         a = cpu.process(f.copy())
         b = dev.process(f.copy())
         assert np.abs(a.astype(int) - b).mean() < 1.0
+
+
+def test_device_masks_match_the_cpu_masker_and_pipeline_with_real_landmarks():
+    from livefilter.align import Aligner
+    from livefilter.detect import create_detector
+    from livefilter.gpu.masks import face_masks
+    from livefilter.masks import LandmarkMasker
+
+    img = _frame()
+    face = create_detector().detect(img)[0]
+    al = Aligner(128)
+    m = al.transform(face.keypoints)
+    cpu_mask = LandmarkMasker(128).face(face.landmarks, m)
+    dev_mask = face_masks((face.landmarks @ m[:, :2].T + m[:, 2])[None], 128, device="cpu").numpy()[0, 0]
+    assert np.abs(cpu_mask - dev_mask).mean() < 0.02
+
+    class Detected:
+        def update(self, image):
+            return [face]
+
+        def reset(self):
+            pass
+
+    reg = LookRegistry()
+    controls = LiveControls(look="glam")
+    cpu = Pipeline(Detected(), reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls)
+    dev = DevicePipeline(Detected(), reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+                         controls, device="cpu")
+    a, b = cpu.process(img.copy()), dev.process(img.copy())
+    assert dev.stats.passthrough == 0
+    assert np.abs(a.astype(int) - b).mean() < 0.6

@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from livefilter.gpu.compositor import DeviceCompositor
+from livefilter.gpu.masks import face_masks
 from livefilter.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ class DevicePipeline(Pipeline):
         stats = self.stats
         comp = self._compositor(image, rt)
         mats = rt.aligner.transforms(faces)
-        masks = np.stack([rt.masker.face(f.landmarks, m, i) if f.landmarks is not None else rt.blender.mask
-                          for i, (f, m) in enumerate(zip(faces, mats))])
+        # Face-oval masks are rendered on the device for all faces at once (livefilter/gpu/masks.py).
+        have = [f.landmarks is not None for f in faces]
+        crop_pts = np.stack([f.landmarks @ m[:, :2].T + m[:, 2] if f.landmarks is not None else np.zeros((468, 2))
+                             for f, m in zip(faces, mats)])
         if self._upload_stream is not None:
             with torch.cuda.stream(self._upload_stream):
                 comp.upload(image)
@@ -98,7 +101,12 @@ class DevicePipeline(Pipeline):
                     styled = self._smooth_device(faces, styled)
                 styled = comp.edit(styled, controls.edits)
             with stats.time("blend"):
-                m = torch.from_numpy(masks).to(comp.device, comp.dtype).unsqueeze(1)
+                m = face_masks(crop_pts, rt.look.input_size, rt.masker.feather_px / rt.look.input_size,
+                               str(comp.device), comp.dtype)
+                if not all(have):  # faces without dense landmarks use the template ellipse
+                    ell = comp.mask.expand(len(faces), -1, -1, -1)
+                    sel = torch.tensor(have, device=comp.device).view(-1, 1, 1, 1)
+                    m = torch.where(sel, m, ell)
                 alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
                 comp.blend(styled.to(comp.dtype), crops, mats, alphas, m)
                 host = comp.download()
