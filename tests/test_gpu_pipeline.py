@@ -88,3 +88,29 @@ def test_device_masks_match_the_cpu_masker_and_pipeline_with_real_landmarks():
     a, b = cpu.process(img.copy()), dev.process(img.copy())
     assert dev.stats.passthrough == 0
     assert np.abs(a.astype(int) - b).mean() < 0.6
+
+
+def test_device_path_keeps_occluder_pixels():
+    from livefilter.detect import create_detector
+
+    img = _frame()
+    face = create_detector().detect(img)[0]
+    lo = face.landmarks[[61, 291, 152]]
+    x0, x1 = int(lo[:, 0].min()) - 10, int(lo[:, 0].max()) + 10
+    y0, y1 = int(lo[:, 1].min()) - 8, int(lo[:, 1].max())
+    img[y0:y1, x0:x1] = (40, 80, 200)
+
+    class Detected:
+        def update(self, image):
+            return [face]
+
+        def reset(self):
+            pass
+
+    dev = DevicePipeline(Detected(), LookRegistry().get,
+                         lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+                         LiveControls(look="glam"), device="cpu")
+    out = dev.process(img.copy())
+    patch = np.abs(out[y0 + 4:y1 - 4, x0 + 4:x1 - 4].astype(int) - img[y0 + 4:y1 - 4, x0 + 4:x1 - 4])
+    assert (patch.max(-1) <= 2).mean() > 0.95
+    assert (out != img).any()
