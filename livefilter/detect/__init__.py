@@ -1,45 +1,69 @@
 """Face detection, landmarks and tracking.
 
 Default: BlazeFace full-range (detection) + FaceMesh 468 (landmarks, tracking), MediaPipe weights
-converted to ONNX (see livefilter/models/README.md). Optional: insightface SCRFD + 2d106.
+converted to ONNX (see livefilter/models/README.md), run by onnxruntime. Optional: insightface
+SCRFD (``backend="insightface"``), still refined and tracked by FaceMesh so that the five alignment
+keypoints are always FaceMesh-derived, for single images and video alike.
 """
 
 from __future__ import annotations
 
+from livefilter.detect.one_euro import OneEuroFilter
 from livefilter.detect.tracker import DetectAndLandmark, FaceTracker, TrackerConfig
 from livefilter.errors import SettingError
+from livefilter.protocols import Detector
 
 BACKENDS = ("blazeface", "insightface")
 
 
-def create_detector(backend: str = "blazeface", score_threshold: float = 0.5):
-    """A single-image detector whose faces carry the precise five alignment keypoints."""
+def _base_detector(backend: str, score_threshold: float, threads: int | None, max_faces: int | None) -> Detector:
     if backend == "blazeface":
         from livefilter.detect.blazeface import BlazeFaceDetector
-        from livefilter.detect.facemesh import FaceMeshLandmarker
 
-        return DetectAndLandmark(BlazeFaceDetector(score_threshold), FaceMeshLandmarker())
+        return BlazeFaceDetector(score_threshold, max_faces=max_faces, threads=threads)
     if backend == "insightface":
         from livefilter.detect.insightface_backend import InsightFaceDetector
 
-        return InsightFaceDetector()
+        return InsightFaceDetector(score_threshold=score_threshold)
     raise SettingError(f"unknown detector {backend!r} (use {', '.join(BACKENDS)})")
 
 
-def create_tracker(config: TrackerConfig | None = None, backend: str = "blazeface"):
-    """The per-frame face stage: detect every N frames, FaceMesh tracking and smoothing in between."""
-    from livefilter.detect.blazeface import BlazeFaceDetector
+def create_detector(
+    backend: str = "blazeface",
+    score_threshold: float = 0.5,
+    *,
+    min_presence: float = 0.5,
+    fallbacks: bool = True,
+    threads: int | None = None,
+) -> DetectAndLandmark:
+    """A single-image detector whose faces carry FaceMesh landmarks and the five alignment keypoints.
+
+    Faces come largest first; ``box`` is the landmarks' bounding box, ``score`` detector score x
+    FaceMesh presence. ``fallbacks`` retries pictures with no face found with a margin (tight
+    portrait crops) and in tiles (small faces).
+    """
     from livefilter.detect.facemesh import FaceMeshLandmarker
 
-    if backend == "blazeface":
-        detector = BlazeFaceDetector()
-    elif backend == "insightface":
-        from livefilter.detect.insightface_backend import InsightFaceDetector
-
-        detector = InsightFaceDetector()
-    else:
-        raise SettingError(f"unknown detector {backend!r} (use {', '.join(BACKENDS)})")
-    return FaceTracker(detector, FaceMeshLandmarker(), config)
+    return DetectAndLandmark(_base_detector(backend, score_threshold, threads, None),
+                             FaceMeshLandmarker(threads), min_presence, fallbacks)
 
 
-__all__ = ["DetectAndLandmark", "FaceTracker", "TrackerConfig", "create_detector", "create_tracker"]
+def create_tracker(config: TrackerConfig | None = None, backend: str = "blazeface", *,
+                   score_threshold: float = 0.5, threads: int | None = None) -> FaceTracker:
+    """The per-frame face stage: detect every N frames, FaceMesh tracking and One-Euro smoothing in between."""
+    from livefilter.detect.facemesh import FaceMeshLandmarker
+
+    config = (config or TrackerConfig()).validate()
+    detector = _base_detector(backend, score_threshold, threads, None)
+    return FaceTracker(detector, FaceMeshLandmarker(threads, min_presence=config.min_presence), config)
+
+
+__all__ = [
+    "BACKENDS",
+    "DetectAndLandmark",
+    "FaceTracker",
+    "OneEuroFilter",
+    "TrackerConfig",
+    "create_detector",
+    "create_tracker",
+]

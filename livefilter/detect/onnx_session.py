@@ -1,31 +1,52 @@
-"""onnxruntime sessions for the bundled face models (CPU; CUDA provider when present)."""
+"""onnxruntime sessions for the bundled face models (CPU; the CUDA provider when it is present)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from livefilter.errors import ModelError
 from livefilter.paths import PACKAGED_MODELS_DIR
 
+log = logging.getLogger(__name__)
+
 
 def model_path(name: str) -> Path:
+    """A bundled model file (``livefilter/models/NAME``); ModelError when the install lacks it."""
     path = PACKAGED_MODELS_DIR / name
     if not path.is_file():
         raise ModelError(f"bundled model {name} is missing from {PACKAGED_MODELS_DIR} (reinstall livefilter)")
     return path
 
 
-def create_session(path: Path, threads: int | None = None):
+def default_threads() -> int:
+    # The face stage runs beside the translator (pipeline worker thread): half the cores, at most 4.
+    return max(1, min((os.cpu_count() or 2) // 2, 4))
+
+
+def create_session(path: Path, threads: int | None = None, providers: list[str] | None = None) -> Any:
+    """An ``onnxruntime.InferenceSession`` with all graph optimisations, CUDA first when available."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or max(1, min((os.cpu_count() or 2) // 2, 4))  # stages overlap
+    opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    available = ort.get_available_providers()
+    if providers is None:
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     try:
-        return ort.InferenceSession(str(path), opts, providers=providers)
-    except Exception as e:
-        raise ModelError(f"cannot load {path.name}: {str(e).splitlines()[0]}") from None
+        session = ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own, unexported exception types
+        raise ModelError(f"cannot load {Path(path).name}: {str(e).splitlines()[0]}") from None
+    log.debug("loaded %s on %s", Path(path).name, session.get_providers()[0])
+    return session
+
+
+def dynamic_batch(session: Any) -> bool:
+    """Whether the session's first input accepts any batch size (converted models: yes)."""
+    dim0 = session.get_inputs()[0].shape[0]
+    return not isinstance(dim0, int)
