@@ -27,6 +27,8 @@ class PipelineSettings:
     detector: str = "blazeface"
     translate_budget_ms: float | None = None  # live runs: a late translation passes the frame through
     temporal: float = 0.0  # temporal blending of stylised crops (0 = off, up to 0.95)
+    output_format: str = "RGB"  # device pipeline: convert to I420 / NV12 on the GPU for the sink
+    device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
 
     def validate(self) -> "PipelineSettings":
         if self.strength is not None:
@@ -41,6 +43,8 @@ class PipelineSettings:
             raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
         if self.edits is not None:
             self.edits.validate()
+        if self.output_format not in ("RGB", "I420", "NV12"):
+            raise SettingError(f"output format must be RGB, I420 or NV12, got {self.output_format!r}")
         if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:
             raise SettingError(f"translate budget must be 1..10000 ms, got {self.translate_budget_ms}")
         return self
@@ -70,11 +74,28 @@ def _budgeted(translator: Translator, budget_ms: float | None) -> Translator:
     return TimeBudgetTranslator(translator, budget_ms)
 
 
-def make_tracker(settings: PipelineSettings):
-    from livefilter.detect import TrackerConfig, create_tracker
+def _tracker_config(settings: PipelineSettings):
+    from livefilter.detect import TrackerConfig
 
-    cfg = TrackerConfig(detect_every=settings.detect_every, max_faces=settings.max_faces, only=settings.only)
-    return create_tracker(cfg, backend=settings.detector)
+    return TrackerConfig(detect_every=settings.detect_every, max_faces=settings.max_faces, only=settings.only)
+
+
+def make_tracker(settings: PipelineSettings):
+    from livefilter.detect import create_tracker
+
+    return create_tracker(_tracker_config(settings), backend=settings.detector)
+
+
+def pipeline_device(settings: PipelineSettings) -> str | None:
+    """The torch device the pixel stages run on ("cuda", "cpu" for torch-cpu), or None (host pipeline)."""
+    import importlib.util
+
+    if settings.backend == "torch-cpu":
+        return "cpu"
+    trt_first = settings.backend == "auto" and importlib.util.find_spec("tensorrt") is not None
+    if settings.backend in ("auto", "torch-cuda") and not trt_first and _cuda_torch():
+        return "cuda"
+    return None
 
 
 def build_pipeline(
@@ -95,16 +116,18 @@ def build_pipeline(
 
     cls = Pipeline
     extra: dict = {}
-    import importlib.util
-
-    trt_first = settings.backend == "auto" and importlib.util.find_spec("tensorrt") is not None
-    if settings.backend in ("auto", "torch-cuda") and not trt_first and _cuda_torch():
-        # On an NVIDIA GPU with torch, style on the device (one upload, one download per frame).
+    device = pipeline_device(settings)
+    if device is not None:
+        # On an NVIDIA GPU with torch, every pixel stage runs on the device (one upload, one download).
         from livefilter.gpu.pipeline import DevicePipeline
 
-        cls, extra = DevicePipeline, {"device": "cuda"}
+        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format}
         if settings.backend == "auto":
             settings.backend = "torch-cuda"
+        if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:
+            from livefilter.gpu.face_stage import create_device_tracker
+
+            tracker, extra["device_frame"] = create_device_tracker(_tracker_config(settings), device)
     controls = LiveControls(
         look=look.name,
         strength=settings.strength if settings.strength is not None else look.default_strength,

@@ -152,19 +152,37 @@ class BlazeFaceDetector:
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.max_faces = max_faces
-        self.session = create_session(model_path(MODEL_FILE), threads)
-        self._input = self.session.get_inputs()[0].name
-        self._batched = dynamic_batch(self.session)
         self.anchors = ssd_anchor_centres(FULL_RANGE)
-        n_out = self.session.get_outputs()[0].shape[1]
-        if isinstance(n_out, int) and n_out != len(self.anchors):
-            raise ValueError(f"{MODEL_FILE} has {n_out} boxes, anchors give {len(self.anchors)}")
+        self._load_model(threads)
         # sigmoid(x) > t  <=>  x > logit(t): the threshold is applied to raw logits, so the sigmoid
         # runs only on the few anchors that pass, not on all 2304
         self._logit_thr = math.log(self.score_threshold / (1.0 - self.score_threshold))
         self._canvas = np.zeros((1, INPUT, INPUT, 3), np.uint8)
         self._tensor = np.zeros((1, 3, INPUT, INPUT), np.float32)
         self._mid: dict[tuple[int, int], np.ndarray] = {}  # integer-shrink buffers, by size
+
+    def _load_model(self, threads: int | None) -> None:
+        """Open the model (onnxruntime here; the device face stage runs it through torch instead)."""
+        self.session = create_session(model_path(MODEL_FILE), threads)
+        self._input = self.session.get_inputs()[0].name
+        self._batched = dynamic_batch(self.session)
+        n_out = self.session.get_outputs()[0].shape[1]
+        if isinstance(n_out, int) and n_out != len(self.anchors):
+            raise ValueError(f"{MODEL_FILE} has {n_out} boxes, anchors give {len(self.anchors)}")
+
+    @staticmethod
+    def _slot(image_shape: tuple[int, ...], region: tuple[int, int, int, int] | None, sx: float, sy: float) -> _Slot:
+        """Where a letterboxed (region of the) frame sits in its canvas; see :class:`_Slot`."""
+        if region is None:
+            return _Slot(0.0, 0.0, sx, sy, None)
+        x1, y1, x2, y2 = region
+        inner = (
+            x1 if x1 > 0 else -math.inf,
+            y1 if y1 > 0 else -math.inf,
+            x2 if x2 < image_shape[1] else math.inf,
+            y2 if y2 < image_shape[0] else math.inf,
+        )
+        return _Slot(float(x1), float(y1), sx, sy, inner)
 
     # ------------------------------------------------------------------ pre-processing
     def _ensure_batch(self, n: int) -> None:
@@ -208,15 +226,7 @@ class BlazeFaceDetector:
         t = self._tensor[slot]
         np.multiply(canvas.transpose(2, 0, 1), 1.0 / 127.5, out=t)
         t -= 1.0
-        inner = None
-        if region is not None:
-            inner = (
-                x1 if x1 > 0 else -math.inf,
-                y1 if y1 > 0 else -math.inf,
-                x2 if x2 < image.shape[1] else math.inf,
-                y2 if y2 < image.shape[0] else math.inf,
-            )
-        return _Slot(float(x1), float(y1), nw / (mw * k), nh / (mh * k), inner)
+        return self._slot(image.shape, region, nw / (mw * k), nh / (mh * k))
 
     # ------------------------------------------------------------------ inference + decode
     def _run(self, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -123,14 +123,18 @@ class FaceMeshLandmarker:
     """Dense landmarks + face-presence score for faces whose rough position is known (Landmarker protocol)."""
 
     def __init__(self, threads: int | None = None, max_batch: int = 4, min_presence: float = 0.5) -> None:
-        self.session = create_session(model_path(MODEL_FILE), threads)
-        self._input = self.session.get_inputs()[0].name
-        self._batched = dynamic_batch(self.session)
+        self._load_model(threads)
         self.min_presence = float(min_presence)
         self._crops = np.zeros((0, INPUT, INPUT, 3), np.uint8)
         self._tensor = np.zeros((0, 3, INPUT, INPUT), np.float32)
         self._mats = np.zeros((0, 2, 3), np.float64)
         self._ensure(max(1, max_batch))
+
+    def _load_model(self, threads: int | None) -> None:
+        """Open the model (onnxruntime here; the device face stage runs it through torch instead)."""
+        self.session = create_session(model_path(MODEL_FILE), threads)
+        self._input = self.session.get_inputs()[0].name
+        self._batched = dynamic_batch(self.session)
 
     def _ensure(self, n: int) -> None:
         """Grow the preallocated crop / tensor buffers to hold ``n`` faces (grow-only)."""
@@ -149,7 +153,14 @@ class FaceMeshLandmarker:
         if k == 0:
             return np.zeros((0, NUM_LANDMARKS, 2), np.float32), np.zeros(0, np.float32)
         self._ensure(k)
-        mats = roi_matrices(rois, self._mats[:k])
+        pts, flag = self._infer(image, roi_matrices(rois, self._mats[:k]))
+        local = pts.reshape(k, NUM_LANDMARKS, 3)[..., :2]
+        presence = 1.0 / (1.0 + np.exp(-np.clip(flag.reshape(k).astype(np.float64), -50.0, 50.0)))
+        return crop_to_frame(local, rois), presence.astype(np.float32)
+
+    def _infer(self, image: np.ndarray, mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Warp every ROI (frame->crop ``mats``) into the batch and run the model: raw outputs."""
+        k = len(mats)
         for i in range(k):  # per face, not per pixel: OpenCV does the warp
             cv2.warpAffine(image, mats[i], (INPUT, INPUT), dst=self._crops[i], flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT)
@@ -160,9 +171,7 @@ class FaceMeshLandmarker:
         else:  # a fixed-batch model (not the bundled one): one call per face
             outs = [self.session.run(None, {self._input: self._tensor[i : i + 1]}) for i in range(k)]
             pts, flag = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
-        local = pts.reshape(k, NUM_LANDMARKS, 3)[..., :2]
-        presence = 1.0 / (1.0 + np.exp(-np.clip(flag.reshape(k).astype(np.float64), -50.0, 50.0)))
-        return crop_to_frame(local, rois), presence.astype(np.float32)
+        return pts, flag
 
     def crops(self, k: int) -> np.ndarray:
         """The last ``k`` input crops (a view into the batch buffer; for debugging and tests)."""

@@ -42,19 +42,30 @@ class DeviceCompositor:
     """One instance per (frame size, crop size, max faces, device)."""
 
     def __init__(self, height: int, width: int, size: int, mask: np.ndarray, max_faces: int = 4,
-                 device: str = "cuda", dtype=None) -> None:
+                 device: str = "cuda", dtype=None, frame_buffers: bool = True) -> None:
+        """``frame_buffers=False``: the frame comes from :meth:`bind` (the pipeline's double-buffered
+        :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here."""
         torch = _torch()
         self.h, self.w, self.size, self.max_faces = height, width, size, max_faces
         self.device = torch.device(device)
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
         self.mask = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device, self.dtype)[None, None]
-        self.frame = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
-        self.frame_f = torch.zeros((1, 3, height, width), dtype=self.dtype, device=self.device)
         self.crops = torch.zeros((max_faces, 3, size, size), dtype=self.dtype, device=self.device)
         self.out = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
-        pin = self.device.type == "cuda"
-        self.host_in = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
-        self.host_out = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
+        self.planar = torch.zeros((height * 3 // 2, width), dtype=torch.uint8, device=self.device)
+        self.frame_f = None
+        if frame_buffers:
+            pin = self.device.type == "cuda"
+            self.frame = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
+            self.frame_f = torch.zeros((1, 3, height, width), dtype=self.dtype, device=self.device)
+            self.host_in = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
+            self.host_out = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
+
+    def bind(self, frame_f) -> None:
+        """Work on ``frame_f`` ((1, 3, H, W) on this device, this dtype) for the next warp and blend."""
+        if tuple(frame_f.shape) != (1, 3, self.h, self.w):
+            raise ValueError(f"frame {tuple(frame_f.shape)} does not fit a {self.w}x{self.h} compositor")
+        self.frame_f = frame_f
 
     # -- transfer --------------------------------------------------------------------------------
     def upload(self, image: np.ndarray) -> None:
@@ -128,7 +139,7 @@ class DeviceCompositor:
         v = 0.439 * r - 0.368 * g - 0.071 * b + 128.0
         uv = F.avg_pool2d(torch.stack([u, v])[None], 2)[0]
         h, w = self.h, self.w
-        out = torch.empty((h * 3 // 2, w), dtype=torch.uint8, device=self.device)
+        out = self.planar
         out[:h] = y.round().clamp(0, 255).to(torch.uint8)
         if fmt == "I420":
             out[h:].view(-1)[: h * w // 4] = uv[0].round().clamp(0, 255).to(torch.uint8).reshape(-1)

@@ -87,12 +87,43 @@ def _ops() -> dict[str, Callable]:
         return F.avg_pool2d(x, tuple(kernel_shape), tuple(strides or kernel_shape), (pads[0], pads[1]),
                             bool(ceil_mode), bool(count_include_pad))
 
+    def cast(x, *, to, **_):
+        from onnx import helper
+
+        return x.to(getattr(torch, str(helper.tensor_dtype_to_np_dtype(to))))
+
+    def maxpool(x, *, kernel_shape, strides=None, pads=None, auto_pad=b"NOTSET", ceil_mode=0, **_):
+        strides = tuple(strides or (1,) * len(kernel_shape))
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):  # TF-style "same": the odd pixel of padding at the end (upper)
+            total = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(x.shape[2:], kernel_shape, strides)]
+            first = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total]
+            pads = first + [t - f for t, f in zip(total, first)]
+        pads = list(pads or [0] * (2 * len(kernel_shape)))
+        if any(pads):
+            x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]), value=float("-inf"))
+        return F.max_pool2d(x, tuple(kernel_shape), strides, 0, 1, bool(ceil_mode))
+
+    def pad(x, pads, value=None, axes=None, *, mode=b"constant", **_):
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode != "constant":
+            raise BackendUnavailable(f"torch interpreter: Pad mode {mode!r} is not supported")
+        rank = x.dim()
+        axes = [int(a) % rank for a in (axes if axes is not None else range(rank))]
+        begin, end = pads[: len(axes)], pads[len(axes):]
+        spec = [0] * (2 * rank)  # F.pad order: last dimension first, (begin, end) pairs
+        for a, b, e in zip(axes, begin, end):
+            spec[2 * (rank - 1 - a)], spec[2 * (rank - 1 - a) + 1] = int(b), int(e)
+        fill = 0.0 if value is None or value == [] else float(value if not isinstance(value, list) else value[0])
+        return F.pad(x, spec, value=fill)
+
     def flatten(x, *, axis=1, **_):
         return x.flatten(axis) if axis > 0 else x.reshape(1, -1)
 
     return {
         "BatchNormalization": batchnorm, "PRelu": prelu, "Flatten": flatten, "AveragePool": avgpool,
         "GlobalAveragePool": lambda x, **_: x.mean(dim=(2, 3), keepdim=True),
+        "Cast": cast, "MaxPool": maxpool, "Pad": pad,
         "Conv": conv, "Clip": clip, "Gemm": gemm, "Slice": slice_, "Resize": resize,
         "Unsqueeze": unsqueeze, "Squeeze": squeeze, "Reshape": reshape,
         "Add": lambda a, b, **_: a + b, "Sub": lambda a, b, **_: a - b, "Mul": lambda a, b, **_: a * b,
@@ -108,11 +139,16 @@ def _ops() -> dict[str, Callable]:
 
 # inputs that must be constants (folded to Python values) per op
 _STATIC_INPUTS = {"Slice": (1, 2, 3, 4), "Resize": (1, 2, 3), "Unsqueeze": (1,), "Squeeze": (1,), "Reshape": (1,),
-                  "Clip": (1, 2)}
+                  "Clip": (1, 2), "Pad": (1, 2, 3)}
 
 
-def build_module(onnx_path: str, device: str = "cpu", dtype=None, trainable_inputs: bool = False):
-    """A torch.nn.Module executing the ONNX graph (inputs by name order, one output)."""
+def build_module(onnx_path: str, device: str = "cpu", dtype=None, trainable_inputs: bool = False,
+                 all_outputs: bool = False):
+    """A torch.nn.Module executing the ONNX graph (inputs by name order).
+
+    It returns the first graph output, or with ``all_outputs`` a tuple of every output in graph order
+    (the face detector and landmarker have two).
+    """
     import onnx
     import torch
     from onnx import numpy_helper
@@ -146,7 +182,7 @@ def build_module(onnx_path: str, device: str = "cpu", dtype=None, trainable_inpu
         plan.append((node.op_type, names, node.output[0], attrs, static))
 
     graph_inputs = [i.name for i in model.graph.input if i.name not in consts]
-    output = model.graph.output[0].name
+    outputs = [o.name for o in model.graph.output]
 
     class OnnxModule(torch.nn.Module):
         def __init__(self) -> None:
@@ -173,7 +209,9 @@ def build_module(onnx_path: str, device: str = "cpu", dtype=None, trainable_inpu
                     else:
                         args.append(getattr(self, self._consts[n]))
                 env[out] = ops[op_type](*args, **attrs)
-            return env[output]
+            if all_outputs:
+                return tuple(env[o] for o in outputs)
+            return env[outputs[0]]
 
     module = OnnxModule().to(device).eval()
     if trainable_inputs:  # used as a frozen, differentiable feature network (e.g. ArcFace in training)

@@ -12,7 +12,9 @@ from livefilter.protocols import Translator
 log = logging.getLogger(__name__)
 
 AUTO_ORDER = ("tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime-cpu")
-BACKENDS = ("auto",) + AUTO_ORDER
+# torch-cpu: the device pipeline run on the CPU device (never picked by auto; for checking that
+# path, and its stage costs, on a machine without a GPU)
+BACKENDS = ("auto",) + AUTO_ORDER + ("torch-cpu",)
 
 
 def _tensorrt(look: Look, max_faces: int, precision: str) -> Translator:
@@ -25,6 +27,12 @@ def _torch_cuda(look: Look, max_faces: int, precision: str) -> Translator:
     from livefilter.translate.torch_backend import TorchCudaTranslator
 
     return TorchCudaTranslator(look, max_faces=max_faces, precision=precision)
+
+
+def _torch_cpu(look: Look, max_faces: int, precision: str) -> Translator:
+    from livefilter.translate.torch_backend import TorchCudaTranslator
+
+    return TorchCudaTranslator(look, max_faces=max_faces, precision="fp32", device="cpu")
 
 
 def _ort(device: str) -> Callable[[Look, int, str], Translator]:
@@ -42,6 +50,7 @@ FACTORIES: dict[str, Callable[[Look, int, str], Translator]] = {
     "torch-cuda": _torch_cuda,
     "onnxruntime-cuda": _ort("cuda"),
     "onnxruntime-cpu": _ort("cpu"),
+    "torch-cpu": _torch_cpu,
 }
 
 

@@ -1,0 +1,164 @@
+"""The face stage on the device: BlazeFace and FaceMesh read the uploaded frame, not the host one.
+
+The detector's letterbox and FaceMesh's rotated ROI crops are resampled on the device from the frame
+the pipeline already uploaded (all ROIs in one ``grid_sample``), both networks run through the torch
+ONNX interpreter, and only their small outputs come back to the host for decoding, non-maximum
+suppression and tracking (a detection pass reads 2304 x 17 floats; FaceMesh 1405 floats per face).
+The host-side logic (anchors, NMS, ROI tracking, One-Euro) is the CPU classes' own, inherited.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from livefilter.detect.blazeface import INPUT as DETECT_INPUT
+from livefilter.detect.blazeface import MODEL_FILE as DETECT_MODEL
+from livefilter.detect.blazeface import BlazeFaceDetector, _Slot
+from livefilter.detect.facemesh import INPUT as MESH_INPUT
+from livefilter.detect.facemesh import MODEL_FILE as MESH_MODEL
+from livefilter.detect.facemesh import FaceMeshLandmarker
+from livefilter.detect.onnx_session import model_path
+from livefilter.gpu.compositor import affine_to_theta, invert_affines
+
+log = logging.getLogger(__name__)
+
+
+class DeviceFrame:
+    """The frame the device face stage works on: (1, 3, H, W) float in [0, 255] on the device.
+
+    The pipeline points it at the buffer it just uploaded, on the face stage's own thread, before
+    it calls the tracker; the detectors check that it matches the frame they were handed.
+    """
+
+    def __init__(self) -> None:
+        self.tensor = None
+
+    def get(self, image_shape: tuple[int, ...]):
+        t = self.tensor
+        if t is None or tuple(t.shape[2:]) != tuple(image_shape[:2]):
+            got = None if t is None else tuple(t.shape[2:])
+            raise RuntimeError(f"device face stage: no uploaded frame of size {tuple(image_shape[:2])} (have {got})")
+        return t
+
+
+def _module(file: str, device):
+    import torch
+
+    from livefilter.translate.onnx_torch import build_module
+
+    # FP32 on purpose: both networks are small (BlazeFace ~0.2 GFLOP), and landmark precision
+    # (sub-pixel at 1080p) is worth more than the few microseconds half precision would save.
+    return build_module(str(model_path(file)), str(device), torch.float32, all_outputs=True)
+
+
+class DeviceBlazeFace(BlazeFaceDetector):
+    """:class:`BlazeFaceDetector` whose letterbox and network run on the device."""
+
+    def __init__(self, frame: DeviceFrame, device: str = "cuda", score_threshold: float = 0.5,
+                 iou_threshold: float = 0.3, max_faces: int | None = None) -> None:
+        import torch
+
+        self.frame = frame
+        self.device = torch.device(device)
+        super().__init__(score_threshold, iou_threshold, max_faces)
+
+    def _load_model(self, threads: int | None) -> None:
+        import torch
+
+        self.module = _module(DETECT_MODEL, self.device)
+        self._batched = True
+        self._dev_canvas = torch.empty((0, 3, DETECT_INPUT, DETECT_INPUT), device=self.device)
+        self._host_reg = self._host_cls = None
+        self._grow(1)
+
+    def _grow(self, n: int) -> None:
+        import torch
+
+        if self._dev_canvas.shape[0] >= n:
+            return
+        pin = self.device.type == "cuda"
+        self._dev_canvas = torch.full((n, 3, DETECT_INPUT, DETECT_INPUT), -1.0, device=self.device)
+        self._host_reg = torch.zeros((n, len(self.anchors), 16), pin_memory=pin)
+        self._host_cls = torch.zeros((n, len(self.anchors), 1), pin_memory=pin)
+
+    def _ensure_batch(self, n: int) -> None:
+        self._grow(n)
+
+    def _letterbox(self, image, slot: int, region: tuple[int, int, int, int] | None = None) -> _Slot:
+        import torch.nn.functional as F
+
+        frame = self.frame.get(image.shape)
+        x1, y1, x2, y2 = region if region is not None else (0, 0, image.shape[1], image.shape[0])
+        h, w = y2 - y1, x2 - x1
+        scale = DETECT_INPUT / max(h, w)
+        nw, nh = min(DETECT_INPUT, max(1, round(w * scale))), min(DETECT_INPUT, max(1, round(h * scale)))
+        # antialiased shrink ~ the CPU path's INTER_AREA; bilinear when enlarging, as there
+        small = F.interpolate(frame[:, :, y1:y2, x1:x2], size=(nh, nw), mode="bilinear", align_corners=False,
+                              antialias=scale < 1.0)
+        canvas = self._dev_canvas[slot]
+        canvas.fill_(-1.0)  # black padding, normalised
+        canvas[:, :nh, :nw] = small[0].clamp(0, 255) * (1.0 / 127.5) - 1.0
+        return self._slot(image.shape, region, nw / w, nh / h)
+
+    def _run(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            reg, cls = self.module(self._dev_canvas[:n])
+        self._host_reg[:n].copy_(reg, non_blocking=True)
+        self._host_cls[:n].copy_(cls.reshape(n, -1, 1), non_blocking=True)
+        if self.device.type == "cuda":
+            torch.cuda.current_stream().synchronize()  # the face stage's own stream, not the styling one
+        return self._host_reg[:n].numpy(), self._host_cls[:n].numpy()
+
+
+class DeviceFaceMesh(FaceMeshLandmarker):
+    """:class:`FaceMeshLandmarker` whose ROI crops (one batched warp) and network run on the device."""
+
+    def __init__(self, frame: DeviceFrame, device: str = "cuda", max_batch: int = 4, min_presence: float = 0.5) -> None:
+        import torch
+
+        self.frame = frame
+        self.device = torch.device(device)
+        super().__init__(None, max_batch, min_presence)
+
+    def _load_model(self, threads: int | None) -> None:
+        self.module = _module(MESH_MODEL, self.device)
+        self._batched = True
+        self._host_pts = self._host_flag = None
+
+    def _infer(self, image, mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+        import torch.nn.functional as F
+
+        frame = self.frame.get(image.shape)
+        k = len(mats)
+        if self._host_pts is None or self._host_pts.shape[0] < k:
+            pin = self.device.type == "cuda"
+            self._host_pts = torch.zeros((max(k, 4), 1404), pin_memory=pin)
+            self._host_flag = torch.zeros((max(k, 4), 1), pin_memory=pin)
+        theta = affine_to_theta(invert_affines(mats), tuple(frame.shape[2:]), (MESH_INPUT, MESH_INPUT))
+        theta_t = torch.from_numpy(theta).to(self.device, frame.dtype)
+        grid = F.affine_grid(theta_t, (k, 3, MESH_INPUT, MESH_INPUT), align_corners=False)
+        crops = F.grid_sample(frame.expand(k, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros",
+                              align_corners=False)
+        with torch.no_grad():
+            pts, flag = self.module(crops.float() * (1.0 / 255.0))
+        self._host_pts[:k].copy_(pts.reshape(k, -1), non_blocking=True)
+        self._host_flag[:k].copy_(flag.reshape(k, 1), non_blocking=True)
+        if self.device.type == "cuda":
+            torch.cuda.current_stream().synchronize()
+        return self._host_pts[:k].numpy(), self._host_flag[:k].numpy()
+
+
+def create_device_tracker(config=None, device: str = "cuda", score_threshold: float = 0.5):
+    """(tracker, frame): the BlazeFace + FaceMesh tracker on the device, and the frame it reads."""
+    from livefilter.detect.tracker import FaceTracker, TrackerConfig
+
+    config = (config or TrackerConfig()).validate()
+    frame = DeviceFrame()
+    tracker = FaceTracker(DeviceBlazeFace(frame, device, score_threshold),
+                          DeviceFaceMesh(frame, device, max(1, config.max_faces), config.min_presence), config)
+    return tracker, frame
