@@ -136,7 +136,10 @@ def build_pipeline(
     return cls(
         tracker if tracker is not None else make_tracker(settings),
         get_look,
-        lambda lk: _budgeted(make_translator(lk, settings.backend, settings.max_faces), settings.translate_budget_ms),
+        # The budget runs a host translator on a worker thread with a deadline; the device path keeps
+        # the translator on its stream (a wrapper would send it back to the host path), so none there.
+        lambda lk: _budgeted(make_translator(lk, settings.backend, settings.max_faces),
+                             None if device is not None else settings.translate_budget_ms),
         controls,
         max_faces=settings.max_faces,
         stats=stats,

@@ -19,7 +19,10 @@ from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.reliability import ReconnectingSource, ThreadedSink
 from livefilter.sinks import open_sink
 from livefilter.sinks.file_sink import FileSink
+from livefilter.sinks.pixel_format import PLANAR
+from livefilter.sinks.virtualcam_sink import default_pixel_format
 from livefilter.sources import open_source, parse_input
+from livefilter.sources.device_source import choose_decode, open_decode_source
 from livefilter.sources.spec import parse_size
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ def run(
     fps: float = typer.Option(None, "--fps", help="Camera frame rate to request (1..240)."),
     max_faces: int = typer.Option(4, "--max-faces", help="Most faces styled per frame (1..16)."),
     only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
-    backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu."),
+    backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu | torch-cpu (the GPU pipeline on the CPU, for checking)."),
+    decode: str = typer.Option("auto", "--decode", help="auto | cpu | nvdec: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
     detector: str = typer.Option("blazeface", "--detector", help="blazeface (bundled) or insightface (needs its model pack)."),
     brightness: float = typer.Option(None, help="Post-edit -1..1."),
@@ -72,10 +76,17 @@ def run(
     spec = parse_input(input, size=wh, fps=fps)
     if spec.is_live:
         settings.translate_budget_ms = budget_ms
+    if output.lower() in ("virtualcam", "obs", "vcam"):
+        # a device pipeline converts to the camera's I420 / NV12 on the GPU and downloads half the bytes
+        fmt = (pixel_format or default_pixel_format("obs" if output.lower() == "obs" else None)).upper()
+        settings.output_format = fmt if fmt in PLANAR else "RGB"
     registry = LookRegistry()
     pipeline = build_pipeline(settings, registry)
     scale = wh if spec.kind in ("file", "url") else None
-    if spec.is_live:
+    device = getattr(pipeline, "device", None)
+    if choose_decode(decode, spec, device.type if device is not None else None, scale) == "nvdec":
+        source = open_decode_source(spec, loop=loop)
+    elif spec.is_live:
         # A lost camera or stream: keep sending the last frame (badged) and reconnect with back-off.
         source = ReconnectingSource(lambda: open_source(spec, size=scale))
     else:

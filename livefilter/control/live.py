@@ -68,6 +68,7 @@ class LiveControl:
         self._published: Path | None = None
         if serve:
             self.preview = PreviewTap()
+            self.preview.pixel_format = getattr(pipeline, "output_format", "RGB")
             self.server = ControlServer(self.controller, preview=self.preview, port=port,
                                         token=_token_from_env()).start()
             if publish:

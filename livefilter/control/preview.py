@@ -14,6 +14,8 @@ import time
 import cv2
 import numpy as np
 
+from livefilter.sinks.pixel_format import PLANAR, to_rgb
+
 
 class PreviewTap:
     def __init__(self, width: int = 320, max_rate: float = 5.0, quality: int = 75) -> None:
@@ -25,6 +27,7 @@ class PreviewTap:
         self.min_interval = 1.0 / max_rate
         self.quality = int(quality)
         self._latest: np.ndarray | None = None
+        self.pixel_format = "RGB"  # what the pipeline outputs (I420 / NV12 from a device pipeline)
         self._seq = 0  # written by the pipeline thread only
         self._lock = threading.Lock()  # encoder side only (server threads)
         self._jpeg: bytes | None = None
@@ -65,6 +68,8 @@ class PreviewTap:
             return self._jpeg, self._jpeg_seq
 
     def _encode(self, image: np.ndarray) -> bytes | None:
+        if isinstance(image, np.ndarray) and image.ndim == 2 and self.pixel_format in PLANAR:
+            image = to_rgb(image, self.pixel_format)  # the device pipeline hands the sink I420 / NV12
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             return None
         h, w = image.shape[:2]

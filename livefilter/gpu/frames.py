@@ -53,6 +53,8 @@ class DeviceFrameBuffer:
             stream.wait_event(self.released)  # the frame this buffer held last is composited
         if is_device_tensor(image):
             self.frame.copy_(image, non_blocking=True)  # decoded on the device: a device-to-device copy
+            if stream is not None and image.is_cuda:
+                image.record_stream(stream)  # keep its memory from reuse until this stream has read it
         else:
             if self.copied is not None:
                 self.copied.synchronize()  # the previous upload from host_in has finished (two frames ago)

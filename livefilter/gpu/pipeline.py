@@ -179,7 +179,16 @@ class DevicePipeline(Pipeline):
         out = super().process(image, faces)
         if is_device_tensor(out):  # nothing styled (no face, paused, a failure): still one download
             out = self._download_frame(self._take_staged(image))
+        else:
+            self._drop_staged(image)  # a host frame passed through unstyled: its upload is stale now
         return out
+
+    def _drop_staged(self, image) -> None:
+        """Forget the upload of ``image``: a caller may refill the same array for its next frame."""
+        with self._staged_lock:
+            staged = self._staged.get(id(image))
+            if staged is not None and staged.image() is image:
+                del self._staged[id(image)]
 
     def _download_frame(self, staged: _Staged) -> np.ndarray:
         """The unstyled frame of ``staged``, downloaded (a view of its pinned buffer)."""

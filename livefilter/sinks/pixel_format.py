@@ -8,6 +8,17 @@ import numpy as np
 from livefilter.errors import SettingError
 
 FORMATS = ("RGB", "BGR", "I420", "NV12")
+PLANAR = ("I420", "NV12")
+
+
+def to_rgb(frame: np.ndarray, fmt: str) -> np.ndarray:
+    """An RGB copy of a planar I420 / NV12 frame (H*3/2, W); RGB frames are returned unchanged."""
+    if frame.ndim == 3:
+        return frame
+    code = {"I420": cv2.COLOR_YUV2RGB_I420, "NV12": cv2.COLOR_YUV2RGB_NV12}.get(fmt.upper())
+    if code is None:
+        raise ValueError(f"a planar frame needs I420 or NV12, not {fmt!r}")
+    return cv2.cvtColor(frame, code)
 
 
 class PixelConverter:
@@ -29,6 +40,10 @@ class PixelConverter:
             self._i420 = np.empty((height * 3 // 2, width), np.uint8) if fmt == "NV12" else None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        if rgb.ndim == 2:  # already converted (on the GPU, by the device pipeline)
+            if self.fmt not in PLANAR or rgb.shape != (self.height * 3 // 2, self.width):
+                raise ValueError(f"got a planar {rgb.shape} frame for a {self.fmt} {self.width}x{self.height} sink")
+            return rgb
         if self.fmt == "RGB":
             return rgb
         if self.fmt == "BGR":

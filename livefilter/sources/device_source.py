@@ -1,0 +1,191 @@
+"""Decode on the GPU (NVDEC through torchcodec): frames never touch host memory on the way in.
+
+A :class:`DeviceDecodeSource` hands the pipeline :class:`~livefilter.types.CapturedFrame` objects
+whose ``image`` is an (H, W, 3) uint8 CUDA tensor; the device pipeline copies it device-to-device
+into its frame buffer instead of uploading. It reads files (and seekable URLs) at their own pace
+with back-pressure, like the PyAV file source. Live inputs (cameras, RTSP) stay on PyAV.
+
+``choose_decode`` decides between NVDEC and PyAV; ``open_decode_source`` opens the one chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Protocol
+
+from livefilter.errors import BackendUnavailable, InputError, SettingError
+from livefilter.sources.frame_slot import FrameSlot
+from livefilter.sources.spec import InputSpec
+from livefilter.types import CapturedFrame, SourceInfo
+
+log = logging.getLogger(__name__)
+
+DECODE_MODES = ("auto", "cpu", "nvdec")
+
+
+class DeviceDecoder(Protocol):
+    """What the source needs from a GPU decoder: size, rate, length and frame i as a device tensor."""
+
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None
+
+    def frame(self, index: int):
+        """(H, W, 3) uint8 RGB tensor on the device, or raises IndexError past the end."""
+
+    def close(self) -> None: ...
+
+
+class TorchcodecDecoder:
+    """NVDEC decoding with torchcodec's ``VideoDecoder`` (``device="cuda"``, NHWC uint8 output)."""
+
+    def __init__(self, target: str, device: str = "cuda") -> None:
+        try:
+            from torchcodec.decoders import VideoDecoder
+        except (ImportError, OSError, RuntimeError) as e:  # missing, or its FFmpeg/CUDA libraries are
+            raise BackendUnavailable(f"nvdec: torchcodec is not usable here ({str(e).splitlines()[0]}) — "
+                                     "pip install torchcodec (a CUDA build) and FFmpeg") from None
+        try:
+            # approximate seeking: no up-front scan of the file; frames are read in order anyway
+            self._dec = VideoDecoder(target, dimension_order="NHWC", device=device, seek_mode="approximate")
+        except (RuntimeError, ValueError) as e:
+            raise InputError(f"{target} cannot be decoded on the GPU ({str(e).splitlines()[0]})") from None
+        md = self._dec.metadata
+        self.width, self.height = int(md.width or 0), int(md.height or 0)
+        fps = float(md.average_fps or 30.0)
+        self.fps = fps if 1.0 <= fps <= 1000.0 else 30.0
+        self.frame_count = int(md.num_frames) if md.num_frames else None
+
+    def frame(self, index: int):
+        return self._dec.get_frame_at(index).data
+
+    def close(self) -> None:
+        self._dec = None
+
+
+class DeviceDecodeSource:
+    """A :class:`~livefilter.protocols.Source` whose frames are decoded and kept on the GPU."""
+
+    def __init__(self, spec: InputSpec, decoder: DeviceDecoder, loop: bool = False, read_timeout: float = 10.0) -> None:
+        if spec.is_live:
+            raise SettingError(f"GPU decoding reads files and seekable URLs; {spec.kind} input uses PyAV")
+        self.spec = spec
+        self._decoder = decoder
+        if decoder.width < 2 or decoder.height < 2:
+            decoder.close()
+            raise InputError(f"{spec.target}: video stream has no frame size (corrupt header?)")
+        self.info = SourceInfo(
+            width=decoder.width // 2 * 2,
+            height=decoder.height // 2 * 2,
+            fps=decoder.fps,
+            is_live=False,
+            description=f"{spec.kind}:{spec.target} (nvdec)",
+            frame_count=decoder.frame_count,
+            audio_path=spec.target if spec.kind == "file" else None,
+            time_base=None,
+        )
+        self.decode_errors = 0
+        self._loop = loop
+        self._read_timeout = read_timeout
+        self._slot = FrameSlot(keep_latest=False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livefilter-nvdec", daemon=True)
+        self._thread.start()
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    def _decode(self, index: int):
+        """Frame ``index`` cropped to even size; waits for the decoder's stream on this thread only."""
+        image = self._decoder.frame(index)
+        if image.dim() != 3 or image.shape[2] != 3:
+            raise InputError(f"{self.spec.target}: the GPU decoder returned {tuple(image.shape)}, not (H, W, 3)")
+        image = image[: self.info.height, : self.info.width]
+        if image.is_cuda:
+            import torch
+
+            # the pipeline's streams read this tensor; the wait happens here, on the decode thread
+            torch.cuda.current_stream(image.device).synchronize()
+        return image
+
+    def _run(self) -> None:
+        index = 0
+        error: BaseException | None = None
+        try:
+            while not self._stop.is_set():
+                i = 0
+                while not self._stop.is_set():
+                    if self.info.frame_count is not None and i >= self.info.frame_count:
+                        break
+                    try:
+                        image = self._decode(i)
+                    except IndexError:
+                        break
+                    captured = CapturedFrame(image=image, index=index, captured_at=time.perf_counter(),
+                                             pts_seconds=i / self.info.fps)
+                    index += 1
+                    i += 1
+                    if not self._slot.put(captured):
+                        return
+                if not self._loop or index == 0:
+                    break
+        except InputError as e:
+            error = e
+        except Exception as e:  # the thread must always hand the failure to the reader
+            error = InputError(f"{self.spec.target}: GPU decoding failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        finally:
+            if index == 0 and error is None and not self._stop.is_set():
+                error = InputError(f"{self.spec.target}: no decodable video frames")
+            self._slot.finish(error)
+
+    def read(self) -> CapturedFrame | None:
+        try:
+            frame = self._slot.get(timeout=self._read_timeout)
+        except TimeoutError:
+            raise InputError(f"{self.spec.target}: no frame for {self._read_timeout:.0f} s (decoder stalled)") from None
+        if frame is None and self._slot.error is not None:
+            raise self._slot.error
+        return frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._slot.close()
+        self._thread.join(timeout=2.0)
+        self._decoder.close()
+
+
+def choose_decode(mode: str, spec: InputSpec, pipeline_device: str | None, scale: tuple[int, int] | None) -> str:
+    """"nvdec" or "cpu" for this input. ``auto`` takes NVDEC only where it helps and can work:
+    a file or seekable URL, a CUDA device pipeline, no ``--scale``, and torchcodec importable."""
+    if mode not in DECODE_MODES:
+        raise SettingError(f"--decode must be one of {', '.join(DECODE_MODES)}, got {mode!r}")
+    if mode == "cpu":
+        return "cpu"
+    why = None
+    if spec.is_live:
+        why = f"{spec.kind} input is live (PyAV keeps the newest frame)"
+    elif pipeline_device != "cuda":
+        why = "the pipeline does not run on a CUDA device"
+    elif scale is not None:
+        why = "--scale resizes on the CPU decoder"
+    else:
+        import importlib.util
+
+        if importlib.util.find_spec("torchcodec") is None:
+            why = "torchcodec is not installed (pip install torchcodec, a CUDA build)"
+    if why is None:
+        return "nvdec"
+    if mode == "nvdec":
+        raise SettingError(f"--decode nvdec is not possible: {why}")
+    log.info("decoding on the CPU: %s", why)
+    return "cpu"
+
+
+def open_decode_source(spec: InputSpec, loop: bool = False,
+                       decoder_factory: Callable[[str], DeviceDecoder] = TorchcodecDecoder) -> DeviceDecodeSource:
+    """Open ``spec`` for GPU decoding (raises BackendUnavailable when torchcodec cannot run here)."""
+    return DeviceDecodeSource(spec, decoder_factory(spec.target), loop=loop)
