@@ -8,7 +8,7 @@ Per frame, on two CUDA streams and two threads (``Pipeline.run`` with ``overlap`
   device one (:mod:`livefilter.gpu.face_stage`); only landmarks come back to the host. The occluder
   skin model also runs here, off the styling thread.
 * compute stream (main thread, frame N): waits for the upload's event, then aligned-crop warp for
-  all faces (one ``grid_sample``), translator (CUDA graph), temporal blending, colour edits, face
+  all faces (one ``grid_sample``), translator (one CUDA graph replay), temporal blending, colour edits, face
   masks, inverse warp and composite (one ``grid_sample``), pixel-format conversion, and the one
   download into pinned memory, the only host wait.
 
@@ -219,6 +219,8 @@ class DevicePipeline(Pipeline):
             prev = self._dev_history.get(f.track_id) if f.track_id >= 0 else None
             if prev is not None and prev.shape == cur.shape:
                 cur = prev * a + cur * (1.0 - a)
+            else:
+                cur = cur.clone()  # the translator's output buffer is overwritten on its next call
             if f.track_id >= 0:
                 self._dev_history[f.track_id] = cur
                 live.add(f.track_id)

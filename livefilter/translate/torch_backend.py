@@ -3,7 +3,8 @@
 The graph is the look's own ONNX run through :mod:`livefilter.translate.onnx_torch`. Static input
 and output tensors are allocated once per batch size; a call copies the crops in, replays the
 graph and copies the result out (one host sync, at the end, because this host-facing protocol
-returns host arrays; the GPU pipeline calls :meth:`run_device` and stays on its stream).
+returns host arrays). The GPU pipeline calls :meth:`translate_tensor`, which has its own graphs
+over float device crops and never leaves the caller's stream.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ class TorchCudaTranslator:
         self._host_out = torch.empty((max_faces, s, s, 3), dtype=torch.uint8,
                                      pin_memory=self.device.type == "cuda")
         self._use_graphs = cuda_graphs and self.device.type == "cuda"
+        # device path (translate_tensor): float (N, 3, S, S) crops in [0, 255] in, the same out
+        self._dev_in = torch.zeros((max_faces, 3, s, s), dtype=self.dtype, device=self.device)
+        self._dev_out = torch.zeros((max_faces, 3, s, s), dtype=torch.float32, device=self.device)
+        self._dev_graphs = {}
         self._roles = [r for r in ("image", "style", "strength") if look.input_names.get(r)]
 
     def _forward(self, n: int):
@@ -67,36 +72,65 @@ class TorchCudaTranslator:
         y = (y.float() - self._bias) / self._scale
         return y.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
-    def _graph(self, n: int):
-        """Capture the whole pre/model/post chain for batch ``n`` once (warm-up on a side stream)."""
+    def _capture(self, forward):
+        """A CUDA graph of ``forward()`` (warmed up on a side stream first) and its output tensor.
+
+        ``thread_local`` capture: the pipeline's face stage keeps running on its own thread and
+        stream meanwhile, and must not invalidate (or be refused during) the capture.
+        """
         torch = _torch()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(2):
-                self._forward(n)
+                forward()
         torch.cuda.current_stream().wait_stream(side)
         g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            self._out[n] = self._forward(n)
+        with torch.cuda.graph(g, capture_error_mode="thread_local"):
+            out = forward()
+        return g, out
+
+    def _graph(self, n: int):
+        """Capture the whole pre/model/post chain for batch ``n`` once."""
+        g, self._out[n] = self._capture(lambda: self._forward(n))
         self._graphs[n] = g
         return g
+
+    def _dev_forward(self, n: int):
+        """Device path: normalise ``_dev_in[:n]``, run the model, back to [0, 255] in ``_dev_out[:n]``."""
+        torch = _torch()
+        x = (self._dev_in[:n] * self._scale.to(self.dtype) + self._bias.to(self.dtype))
+        x = x.contiguous(memory_format=torch.channels_last)
+        args = {"image": x, "style": self._style[:n], "strength": self._strength[:n]}
+        y = self.module(*[args[r] for r in self._roles])
+        out = self._dev_out[:n]
+        torch.round(((y.float() - self._bias) / self._scale).clamp_(0, 255), out=out)
+        return out
 
     def translate_tensor(self, crops, style, strength):
         """Device path: (N,3,S,S) crops in [0, 255] (any float dtype) -> stylised, same range and layout.
 
         No host transfer: the GPU pipeline keeps everything on its stream.
+        The result is a view of a static buffer, valid until the next call (the pipeline blends it
+        into the frame within the same frame). On CUDA the chain is one graph replay per batch size.
         """
         torch = _torch()
         n = crops.shape[0]
-        x = (crops.to(self.dtype) * self._scale.to(self.dtype) + self._bias.to(self.dtype))
-        x = x.contiguous(memory_format=torch.channels_last)
-        code = torch.as_tensor(style if style is not None else self._default_style, device=self.device)
-        args = {"image": x, "style": code.to(self.dtype).reshape(1, -1).expand(n, -1),
-                "strength": torch.as_tensor(strength, device=self.device).to(self.dtype).reshape(n, 1)}
+        if n > self.max_faces:
+            raise ValueError(f"{n} faces exceed the backend's max of {self.max_faces}")
+        self._dev_in[:n].copy_(crops)  # device to device, on the caller's stream
+        code = style if style is not None else self._default_style
+        self._style[:n].copy_(torch.as_tensor(code).to(self.device, self.dtype).reshape(1, -1).expand(n, -1))
+        self._strength[:n, 0].copy_(torch.as_tensor(np.asarray(strength, np.float32)).to(self.device, self.dtype))
         with torch.no_grad():
-            y = self.module(*[args[r] for r in self._roles])
-        return ((y.float() - self._bias) / self._scale).clamp_(0, 255).round_()
+            if not self._use_graphs:
+                return self._dev_forward(n)
+            g = self._dev_graphs.get(n)
+            if g is None:
+                g, _ = self._capture(lambda: self._dev_forward(n))
+                self._dev_graphs[n] = g
+            g.replay()
+            return self._dev_out[:n]
 
     def run_device(self, n: int):
         """Run on the already-filled device inputs; returns the device output (no host sync)."""
