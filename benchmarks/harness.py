@@ -6,6 +6,7 @@ naive baseline (benchmarks.naive) on the same frames and faces, so the ratios ar
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import resource
@@ -26,6 +27,15 @@ from livefilter.stats import StageStats
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
+GPU_BACKENDS = ("tensorrt", "torch-cuda", "onnxruntime-cuda")
+
+
+def available_backends() -> list[str]:
+    """Every translator backend usable on this machine (``--backends all``), fastest first."""
+    from livefilter.translate.select import backend_report
+
+    usable = [name for name, ok, _ in backend_report() if ok]
+    return usable or ["onnxruntime-cpu"]
 
 
 @dataclass
@@ -42,6 +52,7 @@ class BenchConfig:
     look: str | None = None
     detect_every: int = 10
     teacher_onnx: str | None = None  # the teacher exported with the student's inputs (teacher vs student)
+    fusion: bool = True  # eager vs torch.compile'd compositor tails (compiling takes seconds)
 
     def validate(self) -> "BenchConfig":
         for r in self.resolutions:
@@ -68,6 +79,23 @@ def _gpu_peak_mb() -> float | None:
     except Exception:
         return None
     return None
+
+
+def _reset_gpu_peak() -> None:
+    """Each run reports its own GPU memory peak."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+    except Exception:
+        pass
+
+
+def _torch_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _measure_pipeline(pipeline, frames, cfg: BenchConfig) -> dict:
@@ -136,11 +164,14 @@ def compare_models(look, cfg: BenchConfig, backend: str) -> dict:
     from livefilter.errors import LivefilterError
 
     result: dict = {"student": {}}
-    gpu = backend not in ("onnxruntime-cpu",)
+    gpu = backend in GPU_BACKENDS
     for precision in ("fp32", "fp16") if gpu else ("fp32",):
         result["student"][precision] = _model_latency(look, backend, precision)
     if not gpu:
         result["student"]["fp16"] = "not measured: CPU backends run FP32"
+    else:
+        s16, s32 = result["student"]["fp16"], result["student"]["fp32"]
+        result["fp32_over_fp16"] = {k: s32[k] / s16[k] for k in s32 if k.endswith("_ms")}
     if cfg.teacher_onnx:
         path = Path(cfg.teacher_onnx)
         teacher = dc_replace(look, root=path.parent, model=path.name, onnx_sha256=None, name="teacher")
@@ -153,6 +184,42 @@ def compare_models(look, cfg: BenchConfig, backend: str) -> dict:
     return result
 
 
+def compare_fusion(size: tuple[int, int], device: str, faces: int = 1, reps: int = 30) -> dict:
+    """The compositor's frame-sized tails (composite to uint8, RGB -> I420), eager vs fused (p50 ms)."""
+    import torch
+
+    from livefilter.gpu.fused import Fuser, composite, composite_into, planar_into, yuv420_planes
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    frame_f = torch.from_numpy(rng.uniform(0, 255, (1, 3, h, w)).astype(np.float32)).to(device, dtype)
+    back = torch.from_numpy(rng.normal(0, 8, (faces, 3, h, w)).astype(np.float32)).to(device, dtype)
+    out = torch.empty((h, w, 3), dtype=torch.uint8, device=device)
+    planar = torch.empty((h * 3 // 2, w), dtype=torch.uint8, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    result: dict = {"device": device, "resolution": f"{w}x{h}", "faces": faces}
+    for label, fuser in (("eager", Fuser(False)), ("fused", Fuser(True))):
+        def tails():
+            composite_into(out, frame_f, back, fuser)
+            planar_into(planar, out, False, fuser)
+
+        t0 = time.perf_counter()
+        tails()  # the fused variant compiles here
+        sync()
+        result[f"{label}_first_call_s"] = time.perf_counter() - t0
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            tails()
+            sync()
+            times.append((time.perf_counter() - t0) * 1000)
+        result[f"{label}_p50_ms"] = float(np.percentile(times, 50))
+    result["fused_ok"] = composite not in Fuser._broken and yuv420_planes not in Fuser._broken
+    result["speedup"] = result["eager_p50_ms"] / max(result["fused_p50_ms"], 1e-9)
+    return result
+
+
 def run_bench(cfg: BenchConfig, progress=None) -> dict:
     """Run every configuration; returns the result document (see ``validate_result``)."""
     cfg.validate()
@@ -161,6 +228,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
     registry = LookRegistry()
     look = registry.get(cfg.look) if cfg.look else registry.default()
     runs = []
+    fused_done: set = set()
     combos = [(r, f, b) for r in cfg.resolutions for f in cfg.faces for b in cfg.backends]
     for i, (res, faces, backend) in enumerate(combos):
         size = RESOLUTIONS[res]
@@ -178,8 +246,14 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
             run["speedup_vs_naive"] = run["pipeline"]["fps"] / max(run["naive"]["fps"], 1e-9)
         if i == 0:
             run["models"] = compare_models(look, cfg, backend if backend != "auto" else rt.translator.name.rsplit("-fp", 1)[0])
+        device = getattr(pipeline, "device", None)
+        run["pipeline_kind"] = f"device ({device.type})" if device is not None else "host"
+        if cfg.fusion and (res, faces) not in fused_done and importlib.util.find_spec("torch") is not None:
+            fused_done.add((res, faces))
+            run["fusion"] = compare_fusion(size, device.type if device is not None else _torch_device(), faces)
         run["host_peak_rss_mb"] = _peak_rss_mb()
         run["gpu_peak_mb"] = _gpu_peak_mb()
+        _reset_gpu_peak()
         runs.append(run)
         if progress:
             progress(i + 1, len(combos))
@@ -203,6 +277,11 @@ def validate_result(doc: dict) -> None:
         missing = RUN_KEYS - set(run)
         if missing:
             raise ValueError(f"run lacks {sorted(missing)}")
+        fusion = run.get("fusion")
+        if fusion is not None:
+            missing = {"device", "eager_p50_ms", "fused_p50_ms", "speedup", "fused_ok"} - set(fusion)
+            if missing or not (fusion["eager_p50_ms"] > 0 and fusion["fused_p50_ms"] > 0):
+                raise ValueError(f"fusion: lacks {sorted(missing)} or has non-positive times")
         for part in ("pipeline", "naive"):
             if part not in run:
                 continue

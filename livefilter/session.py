@@ -29,6 +29,7 @@ class PipelineSettings:
     temporal: float = 0.0  # temporal blending of stylised crops (0 = off, up to 0.95)
     output_format: str = "RGB"  # device pipeline: convert to I420 / NV12 on the GPU for the sink
     device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
+    fuse: bool | None = None  # device pipeline: torch.compile'd compositor tails (None: on CUDA only)
 
     def validate(self) -> "PipelineSettings":
         if self.strength is not None:
@@ -121,7 +122,7 @@ def build_pipeline(
         # On an NVIDIA GPU with torch, every pixel stage runs on the device (one upload, one download).
         from livefilter.gpu.pipeline import DevicePipeline
 
-        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format}
+        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse}
         if settings.backend == "auto":
             settings.backend = "torch-cuda"
         if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:

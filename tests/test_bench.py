@@ -76,3 +76,47 @@ def test_bench_config_validation():
         BenchConfig(video="x", resolutions=["8k"]).validate()
     with pytest.raises(SettingError):
         BenchConfig(video="x", faces=[3]).validate()
+
+
+def test_the_device_pipeline_on_the_cpu_is_benchmarked_as_such(tmp_path, monkeypatch):
+    import torch
+
+    from benchmarks import harness
+    from livefilter.gpu.fused import Fuser
+
+    make_look(tmp_path, "shift", kind="shift", size=128, with_strength=True)
+    monkeypatch.setattr(harness, "LookRegistry", lambda: LookRegistry([tmp_path]))
+
+    def no_compiler(fn, **kwargs):
+        def run(*a, **k):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", no_compiler)  # the fused timing falls back to eager, and says so
+    monkeypatch.setattr(Fuser, "_compiled", {})
+    monkeypatch.setattr(Fuser, "_broken", set())
+    video = str(shared_path("video", "deepfacelive", "Obama_speaking.mp4"))
+    cfg = BenchConfig(video=video, resolutions=["360p"], backends=["torch-cpu"], frames=10, warmup=2,
+                      paced_seconds=0.5, baseline=False, look="shift")
+    doc = run_bench(cfg)
+    validate_result(doc)
+    run = doc["runs"][0]
+    assert run["backend"] == "torch-cpu-fp32" and run["pipeline_kind"] == "device (cpu)"
+    assert run["pipeline"]["faces_styled"] == 1 and run["pipeline"]["stages"]["translate"]["n"] > 0
+    assert run["models"]["student"]["fp16"].startswith("not measured")
+    fusion = run["fusion"]
+    assert fusion["device"] == "cpu" and fusion["resolution"] == "640x360" and fusion["fused_ok"] is False
+    broken = dict(run, fusion=dict(fusion, fused_p50_ms=0.0))
+    with pytest.raises(ValueError, match="fusion"):
+        validate_result(dict(doc, runs=[broken]))
+
+
+def test_all_backends_means_the_usable_ones(monkeypatch):
+    from benchmarks import harness
+    from livefilter.translate import select
+
+    monkeypatch.setattr(select, "backend_report", lambda: [("tensorrt", False, "not installed"),
+                                                          ("torch-cuda", True, "H100"),
+                                                          ("onnxruntime-cuda", False, "no provider"),
+                                                          ("onnxruntime-cpu", True, "")])
+    assert harness.available_backends() == ["torch-cuda", "onnxruntime-cpu"]

@@ -17,17 +17,22 @@ def bench(
     input: Path = typer.Option(None, "--input", "-i", help="Video to run (default: the demo clip)."),
     resolutions: str = typer.Option("720p", "--resolutions", help="Comma list of 360p, 720p, 1080p, 4k."),
     faces: str = typer.Option("1", "--faces", help="Comma list of face counts: 1 and/or 4 (4 = 2x2 mosaic)."),
-    backends: str = typer.Option("auto", "--backends", help="Comma list of translator backends."),
+    backends: str = typer.Option("all", "--backends", help="Comma list of translator backends, or all: every backend usable here (see `livefilter doctor`); torch-cpu runs the GPU pipeline on the CPU."),
     frames: int = typer.Option(120, "--frames", help="Frames per measurement."),
     cpu: bool = typer.Option(False, "--cpu", help="Only the onnxruntime CPU backend."),
     quick: bool = typer.Option(False, "--quick", help="Small, CPU-only run (under a minute) for CI."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the naive baseline."),
     look: str = typer.Option(None, "--look", help="Look to benchmark (default look otherwise)."),
+    fusion: bool = typer.Option(True, "--fusion/--no-fusion", help="Also time the compositor tails eager vs torch.compile'd (compiles for a few seconds)."),
     teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m exporters.teacher RUN OUT) for teacher vs student."),
     out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
 ) -> None:
     """Measure per-stage p50/p95/p99, end-to-end latency, fps, drops and memory."""
-    from benchmarks.harness import BenchConfig, run_bench, write_results
+    from benchmarks.harness import BenchConfig, available_backends, run_bench, write_results
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    if chosen == ["all"]:
+        chosen = available_backends()
 
     with tempfile.TemporaryDirectory() as tmp:
         video = input
@@ -42,13 +47,14 @@ def bench(
             video=str(video),
             resolutions=["360p"] if quick else [r.strip() for r in resolutions.split(",") if r.strip()],
             faces=[int(f) for f in faces.split(",") if f.strip()],
-            backends=["onnxruntime-cpu"] if (cpu or quick) else [b.strip() for b in backends.split(",") if b.strip()],
+            backends=["onnxruntime-cpu"] if (cpu or quick) else chosen,
             frames=30 if quick else frames,
             warmup=3 if quick else 10,
             paced_seconds=1.0 if quick else 3.0,
             baseline=baseline,
             look=look,
             teacher_onnx=str(teacher) if teacher else None,
+            fusion=fusion and not quick,
         )
         with Progress(console=out, transient=True) as bar:
             task = bar.add_task("benchmarking", total=None)
@@ -71,6 +77,15 @@ def bench(
     if "teacher_over_student" in models:
         ratios = ", ".join(f"{k.split('_')[0]} {v:.1f}x" for k, v in models["teacher_over_student"].items())
         out.print(f"teacher / student translator latency: {ratios}")
+    if "fp32_over_fp16" in models:
+        ratios = ", ".join(f"{k.split('_')[0]} {v:.2f}x" for k, v in models["fp32_over_fp16"].items())
+        out.print(f"FP32 / FP16 translator latency ({models['student']['fp16']['backend']}): {ratios}")
+    for r in doc["runs"]:
+        f = r.get("fusion")
+        if f:
+            state = "" if f["fused_ok"] else " (compiler unavailable: both eager)"
+            out.print(f"fused compositor tails, {f['resolution']} on {f['device']}: {f['eager_p50_ms']:.2f} -> "
+                      f"{f['fused_p50_ms']:.2f} ms ({f['speedup']:.1f}x){state}")
     out.print("wrote " + ", ".join(str(p) for p in paths))
 
 

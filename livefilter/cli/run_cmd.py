@@ -40,6 +40,7 @@ def run(
     only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
     backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu | torch-cpu (the GPU pipeline on the CPU, for checking)."),
     decode: str = typer.Option("auto", "--decode", help="auto | cpu | nvdec: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
+    fuse: bool = typer.Option(None, "--fuse/--no-fuse", help="GPU pipeline: compile the compositor's frame-sized steps into fused kernels (torch.compile; default on with CUDA, compiled once per resolution)."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
     detector: str = typer.Option("blazeface", "--detector", help="blazeface (bundled) or insightface (needs its model pack)."),
     brightness: float = typer.Option(None, help="Post-edit -1..1."),
@@ -67,7 +68,7 @@ def run(
     settings = PipelineSettings(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
-        temporal=temporal, detector=detector,
+        temporal=temporal, detector=detector, fuse=fuse,
     )
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))

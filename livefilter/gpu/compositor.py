@@ -1,13 +1,15 @@
 """Batched device-side warp, residual composite, colour edits and pixel-format conversion.
 
 All faces of a frame are handled by single batched calls (one ``grid_sample`` for every crop, one
-for every inverse warp); buffers are allocated once per (resolution, max faces).
+for every inverse warp); buffers are allocated once per (resolution, max faces). With ``fuse`` the
+frame-sized elementwise tails run as torch.compile'd kernels (:mod:`livefilter.gpu.fused`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from livefilter.gpu.fused import Fuser, composite_into, planar_into
 from livefilter.looks.pack import ColorEdits
 
 
@@ -42,10 +44,12 @@ class DeviceCompositor:
     """One instance per (frame size, crop size, max faces, device)."""
 
     def __init__(self, height: int, width: int, size: int, mask: np.ndarray, max_faces: int = 4,
-                 device: str = "cuda", dtype=None, frame_buffers: bool = True) -> None:
+                 device: str = "cuda", dtype=None, frame_buffers: bool = True, fuse: bool = False) -> None:
         """``frame_buffers=False``: the frame comes from :meth:`bind` (the pipeline's double-buffered
-        :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here."""
+        :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here.
+        ``fuse``: compile the composite and pixel-format tails into fused kernels."""
         torch = _torch()
+        self.fuser = Fuser(fuse)
         self.h, self.w, self.size, self.max_faces = height, width, size, max_faces
         self.device = torch.device(device)
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
@@ -120,31 +124,14 @@ class DeviceCompositor:
         theta = torch.from_numpy(affine_to_theta(matrices, (self.size, self.size), (self.h, self.w))).to(self.device, self.dtype)
         grid = F.affine_grid(theta, (n, 3, self.h, self.w), align_corners=False)
         back = F.grid_sample(delta, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        result = (self.frame_f + back.sum(0, keepdim=True)).clamp(0, 255).round()
-        self.out.copy_(result[0].permute(1, 2, 0).to(torch.uint8))
+        composite_into(self.out, self.frame_f, back, self.fuser)
         return self.out
 
     def to_pixel_format(self, fmt: str):
         """RGB -> I420 / NV12 on the device (BT.601 limited range, as OpenCV), flat uint8 (H*3/2, W)."""
-        torch = _torch()
-        import torch.nn.functional as F
-
         if fmt == "RGB":
             return self.out
-        x = self.out.permute(2, 0, 1).float()
-        r, g, b = x[0], x[1], x[2]
-        # BT.601 limited range (what OpenCV, v4l2loopback consumers and OBS expect)
-        y = 0.257 * r + 0.504 * g + 0.098 * b + 16.0
-        u = -0.148 * r - 0.291 * g + 0.439 * b + 128.0
-        v = 0.439 * r - 0.368 * g - 0.071 * b + 128.0
-        uv = F.avg_pool2d(torch.stack([u, v])[None], 2)[0]
-        h, w = self.h, self.w
-        out = self.planar
-        out[:h] = y.round().clamp(0, 255).to(torch.uint8)
-        if fmt == "I420":
-            out[h:].view(-1)[: h * w // 4] = uv[0].round().clamp(0, 255).to(torch.uint8).reshape(-1)
-            out[h:].view(-1)[h * w // 4:] = uv[1].round().clamp(0, 255).to(torch.uint8).reshape(-1)
-        else:  # NV12: interleaved U, V
-            out[h:].view(-1)[0::2] = uv[0].round().clamp(0, 255).to(torch.uint8).reshape(-1)
-            out[h:].view(-1)[1::2] = uv[1].round().clamp(0, 255).to(torch.uint8).reshape(-1)
-        return out
+        if fmt not in ("I420", "NV12"):
+            raise ValueError(f"pixel format must be RGB, I420 or NV12, got {fmt!r}")
+        planar_into(self.planar, self.out, fmt == "NV12", self.fuser)
+        return self.planar

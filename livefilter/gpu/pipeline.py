@@ -54,10 +54,12 @@ class DevicePipeline(Pipeline):
     ``device_frame`` is the :class:`~livefilter.gpu.face_stage.DeviceFrame` of a device tracker,
     which then reads the uploaded frame instead of the host one. ``output_format`` I420 / NV12
     converts on the device and downloads the planar frame (half the bytes of RGB) for sinks that
-    want it.
+    want it. ``fuse`` (default: on CUDA) compiles the frame-sized elementwise tails into single
+    kernels (:mod:`livefilter.gpu.fused`).
     """
 
-    def __init__(self, *args, device: str = "cuda", device_frame=None, output_format: str = "RGB", **kwargs) -> None:
+    def __init__(self, *args, device: str = "cuda", device_frame=None, output_format: str = "RGB",
+                 fuse: bool | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         import torch
 
@@ -66,6 +68,8 @@ class DevicePipeline(Pipeline):
         self.output_format = output_format
         self.device = torch.device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        # fused compositor tails: on CUDA by default (Triton); on the CPU only when asked for
+        self.fuse = self.device.type == "cuda" if fuse is None else bool(fuse)
         cuda = self.device.type == "cuda"
         self._face_stream = torch.cuda.Stream() if cuda else None  # upload + face stage
         self._compute_stream = torch.cuda.Stream() if cuda else None  # styling stages + download
@@ -203,7 +207,7 @@ class DevicePipeline(Pipeline):
         comp = self._comps.get(key)
         if comp is None:  # allocated once per resolution and crop size, never per frame
             comp = DeviceCompositor(h, w, rt.look.input_size, rt.blender.mask, self.max_faces, str(self.device),
-                                    self.dtype, frame_buffers=False)
+                                    self.dtype, frame_buffers=False, fuse=self.fuse)
             self._comps[key] = comp
         return comp
 
