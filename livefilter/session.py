@@ -89,12 +89,11 @@ def make_tracker(settings: PipelineSettings):
 
 def pipeline_device(settings: PipelineSettings) -> str | None:
     """The torch device the pixel stages run on ("cuda", "cpu" for torch-cpu), or None (host pipeline)."""
-    import importlib.util
-
     if settings.backend == "torch-cpu":
         return "cpu"
-    trt_first = settings.backend == "auto" and importlib.util.find_spec("tensorrt") is not None
-    if settings.backend in ("auto", "torch-cuda") and not trt_first and _cuda_torch():
+    # TensorRT and torch translators both run on the device pipeline's tensors (translate_tensor);
+    # onnxruntime stays on the host pipeline
+    if settings.backend in ("auto", "tensorrt", "torch-cuda") and _cuda_torch():
         return "cuda"
     return None
 

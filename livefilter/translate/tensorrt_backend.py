@@ -38,9 +38,14 @@ class TensorRTRunner:
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
             self.shapes[name] = (tuple(shape), dtype)
             self.buffers[name] = cuda_mem.DeviceBuffer.alloc(int(np.prod(shape)) * dtype.itemsize)
-            self.context.set_tensor_address(name, self.buffers[name].ptr)
             mode = self.engine.get_tensor_mode(name)
             (self.inputs if mode == trt.TensorIOMode.INPUT else self.outputs).append(name)
+        self.bind({name: b.ptr for name, b in self.buffers.items()})
+
+    def bind(self, addresses: dict[str, int]) -> None:
+        """Point the engine's inputs and outputs at these device addresses (a host-side call)."""
+        for name, ptr in addresses.items():
+            self.context.set_tensor_address(name, ptr)
 
     def enqueue(self, batch: int, stream_handle: int) -> None:
         for name in self.inputs:
@@ -55,7 +60,8 @@ class TensorRTRunner:
 
 
 class TensorRTTranslator:
-    """The Translator protocol over a TensorRT engine (host crops in, host crops out)."""
+    """The Translator protocol over a TensorRT engine (host crops in, host crops out), and
+    :meth:`translate_tensor` for the GPU pipeline (its device tensors in and out, its stream)."""
 
     def __init__(self, look: Look, max_faces: int = 4, precision: str = "fp16", cache: EngineCache | None = None,
                  progress=None) -> None:
@@ -79,12 +85,34 @@ class TensorRTTranslator:
         self._host_style = cuda_mem.PinnedArray((max_faces, k), np.float32)
         self._host_strength = cuda_mem.PinnedArray((max_faces, 1), np.float32)
         self._out_name = look.output_name or self.runner.outputs[0]
+        self._device_io = None  # TensorRTDeviceIO, made on the first translate_tensor
+        self._bound = "host"  # whose buffers the execution context points at
+
+    def _bind(self, which: str) -> None:
+        if self._bound != which:
+            io = self._device_io.addresses() if which == "device" else {k: b.ptr for k, b in self.runner.buffers.items()}
+            self.runner.bind(io)
+            self._bound = which
+
+    def translate_tensor(self, crops, style, strength):
+        """Device path: (N, 3, S, S) crops in [0, 255] on the GPU -> stylised, same range and layout,
+        enqueued on torch's current stream (the pipeline's compute stream); no host sync."""
+        import torch
+
+        if self._device_io is None:
+            from livefilter.translate.tensorrt_device import TensorRTDeviceIO
+
+            self._device_io = TensorRTDeviceIO(self.runner, self.look, crops.device)
+        self._bind("device")
+        handle = torch.cuda.current_stream(crops.device).cuda_stream if crops.is_cuda else 0
+        return self._device_io.translate(crops, style, strength, handle)
 
     def __call__(self, crops: np.ndarray, style, strength) -> np.ndarray:
         n = len(crops)
         if n == 0:
             return crops
         m, st = self._mem, self.stream
+        self._bind("host")
         np.copyto(self._host_in.array[:n], self._codec.encode(crops))
         m.copy_htod_async(self.runner.buffers[self.look.input_names["image"]], self._host_in.ptr,
                           self._host_in.array[:n].nbytes, st)
@@ -97,5 +125,5 @@ class TensorRTTranslator:
                               self._host_strength.array[:n].nbytes, st)
         self.runner.enqueue(n, st.ptr)
         m.copy_dtoh_async(self._host_out.ptr, self.runner.buffers[self._out_name], self._host_out.array[:n].nbytes, st)
-        st.synchronize()  # the host-facing protocol returns host crops; the GPU pipeline uses runner.enqueue
+        st.synchronize()  # the host-facing protocol returns host crops; the GPU pipeline uses translate_tensor
         return self._codec.decode(self._host_out.array[:n])
