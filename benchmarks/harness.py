@@ -320,7 +320,34 @@ def markdown_table(doc: dict) -> str:
             f"| {r['resolution']} | {r['faces']} | {r['backend']} | {p['fps']:.1f} | {e2e['p50']:.2f} | {e2e['p99']:.2f} | "
             f"{tr['p50']:.2f} | {p['paced']['end_to_end']['p99']:.2f} | {p['paced']['dropped']} | - | - |"
         )
+    notes = _notes(doc)
+    if notes:
+        lines += [""] + [f"* {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _notes(doc: dict) -> list[str]:
+    """One line each for the translator ratios and the fusion gain measured in this run."""
+    notes = []
+    models = doc["runs"][0].get("models", {}) if doc["runs"] else {}
+    student = models.get("student", {})
+    s32 = student.get("fp32")
+    if isinstance(s32, dict):
+        notes.append(f"translator alone ({s32['backend']}): student " + ", ".join(
+            f"{k.split('_')[0]} {v:.2f} ms" for k, v in s32.items() if k.endswith("_ms")))
+    for key, label in (("teacher_over_student", "teacher / student latency"), ("fp32_over_fp16", "FP32 / FP16 latency")):
+        if key in models:
+            notes.append(f"{label}: " + ", ".join(f"{k.split('_')[0]} {v:.1f}x" for k, v in models[key].items()))
+    for r in doc["runs"]:
+        f = r.get("fusion")
+        if f:
+            how = "fused" if f["fused_ok"] else "fused (compiler unavailable: eager)"
+            notes.append(f"compositor tails at {f['resolution']}, {f['faces']} face(s) on {f['device']}: eager "
+                         f"{f['eager_p50_ms']:.2f} ms, {how} {f['fused_p50_ms']:.2f} ms ({f['speedup']:.1f}x)")
+    kinds = sorted({f"{r['backend']}: {r['pipeline_kind']} pipeline" for r in doc["runs"] if "pipeline_kind" in r})
+    if kinds:
+        notes.append("; ".join(kinds))
+    return notes
 
 
 def plot(doc: dict, path: Path) -> Path | None:

@@ -106,6 +106,9 @@ def test_the_device_pipeline_on_the_cpu_is_benchmarked_as_such(tmp_path, monkeyp
     assert run["models"]["student"]["fp16"].startswith("not measured")
     fusion = run["fusion"]
     assert fusion["device"] == "cpu" and fusion["resolution"] == "640x360" and fusion["fused_ok"] is False
+    table = markdown_table(doc)
+    assert "compositor tails at 640x360, 1 face(s) on cpu" in table and "compiler unavailable" in table
+    assert "torch-cpu-fp32: device (cpu) pipeline" in table
     broken = dict(run, fusion=dict(fusion, fused_p50_ms=0.0))
     with pytest.raises(ValueError, match="fusion"):
         validate_result(dict(doc, runs=[broken]))

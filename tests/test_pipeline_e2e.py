@@ -169,3 +169,19 @@ def test_video_without_faces_goes_through_unchanged(home, tmp_path):
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 10
+
+
+def test_a_file_run_is_reproducible(home, tmp_path):
+    """Landmark smoothing follows the file's frame times, not how fast this machine processes it."""
+    src = shared_path("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4")
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}.mkv"
+        r = _cli("run", "-i", str(src), "-o", str(out), "--look", "shift", "--max-frames", "40", "--no-control",
+                 "--size", "640x360", home=home)
+        assert r.returncode == 0, r.stderr
+        with av.open(str(out)) as c:
+            outs.append([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    assert len(outs[0]) == len(outs[1]) == 40
+    for a, b in zip(*outs):
+        assert np.array_equal(a, b)

@@ -107,6 +107,10 @@ def run(
     if not isinstance(sink, FileSink) or sink.is_stream:
         sink = ThreadedSink(sink)  # a blocked consumer drops frames instead of stalling the pipeline
     info = source.info
+    tracker_config = getattr(pipeline.tracker, "config", None)
+    if not info.is_live and tracker_config is not None:
+        # a file plays on its own clock: smooth landmarks over frame times, not processing times
+        tracker_config.fps = info.fps
     rt = pipeline.runtime(pipeline.controls.look)
     out.print(
         f"[bold]livefilter[/] {info.description} {info.width}x{info.height}@{info.fps:.2f} -> {output}  "
