@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from livefilter.gpu.fused import Fuser, composite_into, planar_into
+from livefilter.gpu.staging import ParamStaging, staging_capacity
 from livefilter.looks.pack import ColorEdits
 
 
@@ -54,6 +55,9 @@ class DeviceCompositor:
         self.device = torch.device(device)
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
         self.mask = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device, self.dtype)[None, None]
+        # small per-frame arrays (thetas, alphas, ...) go through pinned memory: no stream waits
+        self.params = ParamStaging(self.device, staging_capacity(max_faces, size))
+        self._warm = torch.tensor([20.0, 0.0, -20.0], device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
         self.crops = torch.zeros((max_faces, 3, size, size), dtype=self.dtype, device=self.device)
         self.out = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
         self.planar = torch.zeros((height * 3 // 2, width), dtype=torch.uint8, device=self.device)
@@ -88,12 +92,11 @@ class DeviceCompositor:
     # -- stages ----------------------------------------------------------------------------------
     def warp(self, matrices: np.ndarray):
         """Aligned crops for every face in one grid_sample: (N, 3, S, S) in [0, 255]."""
-        torch = _torch()
         import torch.nn.functional as F
 
         n = len(matrices)
         inv = invert_affines(matrices)  # crop pixel -> frame pixel
-        theta = torch.from_numpy(affine_to_theta(inv, (self.h, self.w), (self.size, self.size))).to(self.device, self.dtype)
+        theta = self.params.put(affine_to_theta(inv, (self.h, self.w), (self.size, self.size)), self.dtype)
         grid = F.affine_grid(theta, (n, 3, self.size, self.size), align_corners=False)
         src = self.frame_f.expand(n, -1, -1, -1)
         self.crops[:n] = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
@@ -101,12 +104,10 @@ class DeviceCompositor:
 
     def edit(self, styled, edits: ColorEdits):
         """Brightness / contrast / warmth / saturation on the stylised crops (same maths as the CPU LUT)."""
-        torch = _torch()
         if edits.is_identity:
             return styled
         x = (styled - 128.0) * (1.0 + edits.contrast) + 128.0 + 64.0 * edits.brightness
-        warm = torch.tensor([20.0, 0.0, -20.0], device=self.device, dtype=self.dtype).view(1, 3, 1, 1) * edits.warmth
-        x = (x + warm).clamp(0, 255).round()
+        x = (x + self._warm * edits.warmth).clamp(0, 255).round()
         if edits.saturation:
             grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
             x = (x * (1.0 + edits.saturation) - grey * edits.saturation).clamp(0, 255)
@@ -114,14 +115,13 @@ class DeviceCompositor:
 
     def blend(self, styled, crops, matrices: np.ndarray, alphas: np.ndarray, masks=None):
         """Residual composite of every face into the frame with one batched inverse warp."""
-        torch = _torch()
         import torch.nn.functional as F
 
         n = len(matrices)
-        a = torch.from_numpy(np.asarray(alphas, np.float32)).to(self.device, self.dtype).view(n, 1, 1, 1)
+        a = self.params.put(np.broadcast_to(np.asarray(alphas, np.float32), (n,)), self.dtype).view(n, 1, 1, 1)
         m = masks if masks is not None else self.mask
         delta = (styled - crops) * m * a  # premultiplied in crop space
-        theta = torch.from_numpy(affine_to_theta(matrices, (self.size, self.size), (self.h, self.w))).to(self.device, self.dtype)
+        theta = self.params.put(affine_to_theta(matrices, (self.size, self.size), (self.h, self.w)), self.dtype)
         grid = F.affine_grid(theta, (n, 3, self.h, self.w), align_corners=False)
         back = F.grid_sample(delta, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         composite_into(self.out, self.frame_f, back, self.fuser)

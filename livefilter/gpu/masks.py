@@ -69,11 +69,19 @@ def hull_edges(pts):
 
 
 def face_masks(crop_points: np.ndarray, size: int, feather: float = 0.12, device: str = "cuda", dtype=None):
-    """(N, 1, S, S) feathered face masks from (N, 468, 2) landmarks already in crop coordinates."""
+    """(N, 1, S, S) feathered face masks from (N, 468, 2) host landmarks already in crop coordinates."""
+    import torch
+
+    pts = torch.as_tensor(np.asarray(crop_points, np.float32)[:, list(FACE_OVAL)], device=device)  # N,E,2
+    return oval_masks(pts, size, feather, dtype)
+
+
+def oval_masks(pts, size: int, feather: float = 0.12, dtype=None):
+    """(N, 1, S, S) feathered face masks from the (N, E, 2) face-oval points, a float32 tensor on
+    the device (the pipeline stages them there without a host wait)."""
     import torch
 
     dtype = dtype or torch.float32
-    pts = torch.as_tensor(np.asarray(crop_points, np.float32)[:, list(FACE_OVAL)], device=device)  # N,E,2
     origin, normal, has_hull = hull_edges(pts)
     grid = _pixel_grid(size, str(pts.device))  # 1,1,P,2
     signed = ((grid - origin.unsqueeze(2)) * normal.unsqueeze(2)).sum(-1)  # N,K,P: >0 inside each edge

@@ -29,15 +29,17 @@ import numpy as np
 from livefilter.errors import SettingError
 from livefilter.gpu.compositor import DeviceCompositor, affine_to_theta, invert_affines
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
-from livefilter.gpu.masks import face_masks
+from livefilter.gpu.masks import oval_masks
 from livefilter.gpu.timing import DeviceStageClock
-from livefilter.masks import LandmarkMasker, occluded_pixels
+from livefilter.masks import FACE_OVAL, LandmarkMasker, occluded_pixels
 from livefilter.pipeline import LookRuntime, Pipeline
 from livefilter.types import Face
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("RGB", "I420", "NV12")
+_OVAL = list(FACE_OVAL)
+_NO_LANDMARKS = np.zeros((468, 2), np.float32)  # faces without dense landmarks (their mask is the ellipse)
 
 
 class _Staged(NamedTuple):
@@ -234,9 +236,9 @@ class DevicePipeline(Pipeline):
         return torch.stack(rows)
 
     def _occlusion(self, staged: _Staged, image, faces: list[Face], mats, crop_pts, rt: LookRuntime):
-        """(N, S, S) float occluder masks: from the face stage, else computed now (host frames)."""
+        """(N, S, S) bool occluder masks: from the face stage, else computed now (host frames)."""
         s = rt.look.input_size
-        occluded = np.zeros((len(faces), s, s), np.float32)
+        occluded = np.zeros((len(faces), s, s), bool)
         for i, f in enumerate(faces):
             if f.landmarks is None:
                 continue
@@ -261,39 +263,46 @@ class DevicePipeline(Pipeline):
         h, w = buf.h, buf.w
         comp = self._compositor(h, w, rt)
         comp.bind(buf.frame_f)
+        n = len(faces)
         mats = rt.aligner.transforms(faces)
-        have = [f.landmarks is not None for f in faces]
-        crop_pts = np.stack([f.landmarks @ m[:, :2].T + m[:, 2] if f.landmarks is not None else np.zeros((468, 2))
-                             for f, m in zip(faces, mats)])
+        have = np.array([f.landmarks is not None for f in faces])
+        landmarks = np.stack([f.landmarks if f.landmarks is not None else _NO_LANDMARKS for f in faces])
+        crop_pts = np.einsum("nij,nkj->nik", landmarks, mats[:, :, :2]) + mats[:, None, :, 2]  # all faces at once
         occluded = self._occlusion(staged, image, faces, mats, crop_pts, rt)
+        strength = np.broadcast_to(np.asarray(strength, np.float32), (n,))
         clock = self.clock
+        params = comp.params  # small per-frame arrays: pinned memory, asynchronous copies
         with self._stream(self._compute_stream):
             if self._compute_stream is not None:
                 self._compute_stream.wait_event(buf.ready)
+            params.begin()
+            oval = params.put(crop_pts[:, _OVAL])
+            strength_d = params.put(strength)
+            style_d = params.put(rt.style) if rt.style is not None else None
+            occluded_d = params.put(occluded) if occluded.any() else None
+            have_d = params.put(have) if not have.all() else None
             with clock.time("align"):
                 crops = comp.warp(mats)
             with clock.time("translate"):
-                styled = rt.translator.translate_tensor(crops, rt.style, strength)
+                styled = rt.translator.translate_tensor(crops, style_d, strength_d)
                 if self.temporal > 0:
                     styled = self._smooth_device(faces, styled)
                 styled = comp.edit(styled, controls.edits)
             with clock.time("blend"):
-                m = face_masks(crop_pts, rt.look.input_size, rt.masker.feather_px / rt.look.input_size,
-                               str(comp.device), comp.dtype)
-                if occluded.any():
-                    occ = torch.from_numpy(occluded).to(comp.device, comp.dtype).unsqueeze(1)
+                m = oval_masks(oval, rt.look.input_size, rt.masker.feather_px / rt.look.input_size, comp.dtype)
+                if occluded_d is not None:
+                    occ = occluded_d.to(comp.dtype).unsqueeze(1)
                     k = max(3, int(rt.masker.feather_px) | 1)  # soft edge around the occluder
                     occ = torch.nn.functional.max_pool2d(occ, 3, 1, 1)
                     occ = torch.nn.functional.avg_pool2d(occ, k, 1, k // 2, count_include_pad=False)
                     m = m * (1.0 - occ.clamp(0, 1))
-                if not all(have):  # faces without dense landmarks use the template ellipse
-                    ell = comp.mask.expand(len(faces), -1, -1, -1)
-                    sel = torch.tensor(have, device=comp.device).view(-1, 1, 1, 1)
-                    m = torch.where(sel, m, ell)
-                alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
+                if have_d is not None:  # faces without dense landmarks use the template ellipse
+                    m = torch.where(have_d.view(-1, 1, 1, 1), m, comp.mask.expand(n, -1, -1, -1))
+                alphas = np.ones(n, np.float32) if rt.strength_in_network else strength
                 result = comp.blend(styled.to(comp.dtype), crops, mats, alphas, m)
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
+            params.end(self._compute_stream)
             if self._compute_stream is not None:
                 buf.released.record(self._compute_stream)  # the face stream may now reuse this buffer
             host = buf.download(result, self._compute_stream)  # the one host wait per frame

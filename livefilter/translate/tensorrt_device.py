@@ -66,7 +66,8 @@ class TensorRTDeviceIO:
             code = style if style is not None else self._default_style
             self.tensors[self._style][:n].copy_(torch.as_tensor(code).to(self.device).reshape(1, -1).expand(n, -1))
         if self._strength:
-            st = torch.as_tensor(np.asarray(strength, np.float32)).to(self.device)
+            st = strength if torch.is_tensor(strength) else torch.as_tensor(np.asarray(strength, np.float32))
+            st = st.to(self.device)  # the pipeline stages it on the device already (no host wait)
             self.tensors[self._strength][:n].copy_(st.reshape(-1, 1).expand(n, 1))
         self.runner.enqueue(n, stream_handle)
         out = self._out[:n]

@@ -121,7 +121,8 @@ class TorchCudaTranslator:
         self._dev_in[:n].copy_(crops)  # device to device, on the caller's stream
         code = style if style is not None else self._default_style
         self._style[:n].copy_(torch.as_tensor(code).to(self.device, self.dtype).reshape(1, -1).expand(n, -1))
-        self._strength[:n, 0].copy_(torch.as_tensor(np.asarray(strength, np.float32)).to(self.device, self.dtype))
+        st = strength if torch.is_tensor(strength) else torch.as_tensor(np.asarray(strength, np.float32))
+        self._strength[:n, 0].copy_(st.to(self.device, self.dtype))  # the pipeline stages it on the device
         with torch.no_grad():
             if not self._use_graphs:
                 return self._dev_forward(n)
