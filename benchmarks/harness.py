@@ -361,7 +361,7 @@ def plot(doc: dict, path: Path) -> Path | None:
         return None
     stages = ["detect", "align", "translate", "blend", "end_to_end"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    labels, width = [], 0.8 / max(len(doc["runs"]) * 2, 1)
+    width = 0.8 / max(len(doc["runs"]) * 2, 1)
     k = 0
     for r in doc["runs"]:
         for part in ("pipeline", "naive"):

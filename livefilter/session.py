@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look

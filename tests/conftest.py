@@ -58,3 +58,28 @@ def read_rgb(path: Path) -> np.ndarray:
     if img is None:
         pytest.skip(f"cannot read {path}")
     return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def decode_range(parts: tuple[str, ...], start: int, stop: int) -> list[np.ndarray]:
+    """RGB frames start..stop-1 of a video under ../shared/data, decoded by PyAV at full size."""
+    import av
+
+    out = []
+    with av.open(str(shared_path(*parts))) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i >= stop:
+                break
+            if i >= start:
+                out.append(f.to_ndarray(format="rgb24"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch intra-op thread for a module: torch's CPU pool slows down many times over on a busy
+    two-core machine (a pipeline's face and styling threads still use both cores)."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

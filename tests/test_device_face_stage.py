@@ -1,12 +1,11 @@
 """The device face stage: BlazeFace and FaceMesh run through the torch ONNX interpreter on the uploaded
 frame reproduce the onnxruntime / OpenCV face stage (CPU device here)."""
 
-import av
 import cv2
 import numpy as np
 import pytest
 
-from conftest import read_rgb, shared_path
+from conftest import decode_range, read_rgb, shared_path
 from livefilter.detect import TrackerConfig, create_tracker
 from livefilter.detect.blazeface import MODEL_FILE as DETECT_MODEL
 from livefilter.detect.blazeface import BlazeFaceDetector
@@ -23,13 +22,7 @@ from livefilter.translate.onnx_torch import build_module  # noqa: E402
 VIDEO = ("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: torch's CPU pool slows down many times over on a busy two-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +37,7 @@ def device_models():
 
 
 def _decode(parts, start, stop):
-    out = []
-    with av.open(str(shared_path(*parts))) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i >= stop:
-                break
-            if i >= start:
-                out.append(f.to_ndarray(format="rgb24"))
-    return out
+    return decode_range(parts, start, stop)
 
 
 @pytest.fixture(scope="module")

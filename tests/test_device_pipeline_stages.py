@@ -30,14 +30,7 @@ VIDEO = ("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4")
 NO_FACE = 5  # the clip's first five frames have no face; a face arrives on the sixth and stays
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: torch's CPU pool slows down many times over on a busy two-core machine
-    (the face and styling threads of ``run`` still use both cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

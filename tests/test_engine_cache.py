@@ -4,7 +4,6 @@ import json
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from livefilter.engines.cache import CacheKey, EngineCache
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator, ort_cache_key

@@ -1,7 +1,6 @@
 """Property-based fuzzing of every parser / validator that reads user or pack input."""
 
 import io
-import json
 import zipfile
 from pathlib import Path
 

@@ -1,21 +1,12 @@
 """Multi-face tracking on the two-person video: stable identities, ordering, per-face control."""
 
-import av
-import numpy as np
 
-from conftest import shared_path
+from conftest import decode_range
 from livefilter.detect import TrackerConfig, create_tracker
 
 
 def _frames(start, stop):
-    out = []
-    with av.open(str(shared_path("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4"))) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i >= stop:
-                break
-            if i >= start:
-                out.append(f.to_ndarray(format="rgb24"))
-    return out
+    return decode_range(("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4"), start, stop)
 
 
 def test_two_people_get_two_stable_tracks():

@@ -12,8 +12,6 @@ import pytest
 from conftest import REPO_ROOT, read_rgb, shared_path
 from livefilter.looks.registry import LookRegistry
 from livefilter.session import PipelineSettings, build_pipeline
-from livefilter.sinks.null_sink import NullSink
-from livefilter.sources import open_source, parse_input
 from onnx_looks import make_look
 
 

@@ -1,6 +1,5 @@
 """Failure policy and reliability wrappers, with faults injected into real stages."""
 
-import threading
 import time
 
 import numpy as np

@@ -108,7 +108,6 @@ def test_long_soak(tmp_path):
 @pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (3, 7, 3), (16, 4096, 3)])
 def test_absurd_frame_sizes_pass_through(tmp_path, shape):
     from livefilter.session import PipelineSettings, build_pipeline
-    from livefilter.looks.registry import LookRegistry
 
     make_look(tmp_path, "shift", kind="shift", size=128)
     p = build_pipeline(PipelineSettings(look="shift"), LookRegistry([tmp_path]))

@@ -11,14 +11,12 @@ with back-pressure, like the PyAV file source. Live inputs (cameras, RTSP) stay 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Callable, Protocol
 
 from livefilter.errors import BackendUnavailable, InputError, SettingError
-from livefilter.sources.frame_slot import FrameSlot
 from livefilter.sources.spec import InputSpec
-from livefilter.types import CapturedFrame, SourceInfo
+from livefilter.sources.threaded import ThreadedSource
+from livefilter.types import SourceInfo
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +64,11 @@ class TorchcodecDecoder:
         self._dec = None
 
 
-class DeviceDecodeSource:
+class DeviceDecodeSource(ThreadedSource):
     """A :class:`~livefilter.protocols.Source` whose frames are decoded and kept on the GPU."""
+
+    thread_name = "livefilter-nvdec"
+    stalled = "decoder stalled"
 
     def __init__(self, spec: InputSpec, decoder: DeviceDecoder, loop: bool = False, read_timeout: float = 10.0) -> None:
         if spec.is_live:
@@ -88,16 +89,7 @@ class DeviceDecodeSource:
             time_base=None,
         )
         self.decode_errors = 0
-        self._loop = loop
-        self._read_timeout = read_timeout
-        self._slot = FrameSlot(keep_latest=False)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livefilter-nvdec", daemon=True)
-        self._thread.start()
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
+        self._start(keep_latest=False, loop=loop, read_timeout=read_timeout)
 
     def _decode(self, index: int):
         """Frame ``index`` cropped to even size; waits for the decoder's stream on this thread only."""
@@ -112,49 +104,21 @@ class DeviceDecodeSource:
             torch.cuda.current_stream(image.device).synchronize()
         return image
 
-    def _run(self) -> None:
-        index = 0
-        error: BaseException | None = None
-        try:
-            while not self._stop.is_set():
-                i = 0
-                while not self._stop.is_set():
-                    if self.info.frame_count is not None and i >= self.info.frame_count:
-                        break
-                    try:
-                        image = self._decode(i)
-                    except IndexError:
-                        break
-                    captured = CapturedFrame(image=image, index=index, captured_at=time.perf_counter(),
-                                             pts_seconds=i / self.info.fps)
-                    index += 1
-                    i += 1
-                    if not self._slot.put(captured):
-                        return
-                if not self._loop or index == 0:
-                    break
-        except InputError as e:
-            error = e
-        except Exception as e:  # the thread must always hand the failure to the reader
-            error = InputError(f"{self.spec.target}: GPU decoding failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-        finally:
-            if index == 0 and error is None and not self._stop.is_set():
-                error = InputError(f"{self.spec.target}: no decodable video frames")
-            self._slot.finish(error)
+    def _pass(self):
+        i = 0
+        while self.info.frame_count is None or i < self.info.frame_count:
+            try:
+                image = self._decode(i)
+            except IndexError:  # past the end (the header's frame count can be missing or high)
+                return
+            yield image, i / self.info.fps
+            i += 1
 
-    def read(self) -> CapturedFrame | None:
-        try:
-            frame = self._slot.get(timeout=self._read_timeout)
-        except TimeoutError:
-            raise InputError(f"{self.spec.target}: no frame for {self._read_timeout:.0f} s (decoder stalled)") from None
-        if frame is None and self._slot.error is not None:
-            raise self._slot.error
-        return frame
+    def _failure(self, e: Exception) -> InputError:
+        first = str(e).splitlines()[0] if str(e) else ""
+        return InputError(f"{self.spec.target}: GPU decoding failed ({type(e).__name__}: {first})")
 
-    def close(self) -> None:
-        self._stop.set()
-        self._slot.close()
-        self._thread.join(timeout=2.0)
+    def _close_input(self) -> None:
         self._decoder.close()
 
 

@@ -7,17 +7,15 @@ frame; files are read at their own pace with back-pressure, so no file frame is 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from fractions import Fraction
 
 import av
 import numpy as np
 
 from livefilter.errors import InputError
-from livefilter.sources.frame_slot import FrameSlot
 from livefilter.sources.spec import InputSpec
-from livefilter.types import CapturedFrame, SourceInfo
+from livefilter.sources.threaded import ThreadedSource
+from livefilter.types import SourceInfo
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ def _open_container(spec: InputSpec) -> av.container.InputContainer:
         raise InputError(f"cannot open {what} {spec.target}: {msg}") from None
 
 
-class PyAVSource:
+class PyAVSource(ThreadedSource):
     """A :class:`~livefilter.protocols.Source` decoding with PyAV in a background thread."""
 
     def __init__(
@@ -54,8 +52,6 @@ class PyAVSource:
     ) -> None:
         self.spec = spec
         self._size = size
-        self._read_timeout = read_timeout
-        self._loop = loop and spec.kind == "file"
         self._container = _open_container(spec)
         streams = self._container.streams.video
         if not streams:
@@ -88,14 +84,7 @@ class PyAVSource:
         )
         self.rate = rate
         self.decode_errors = 0
-        self._slot = FrameSlot(keep_latest=spec.is_live)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livefilter-capture", daemon=True)
-        self._thread.start()
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
+        self._start(keep_latest=spec.is_live, loop=loop and spec.kind == "file", read_timeout=read_timeout)
 
     def _frames(self):
         """Decoded frames; a corrupt packet is skipped, a long run of them ends the stream."""
@@ -123,52 +112,20 @@ class PyAVSource:
         # swscale converts and scales in one pass (no separate resize).
         return frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
 
-    def _run(self) -> None:
-        index = 0
-        error: BaseException | None = None
-        try:
-            while not self._stop.is_set():
-                for frame in self._frames():
-                    captured = CapturedFrame(
-                        image=self._to_rgb(frame),
-                        index=index,
-                        captured_at=time.perf_counter(),
-                        pts_seconds=float(frame.time) if frame.time is not None else None,
-                    )
-                    index += 1
-                    if not self._slot.put(captured):
-                        return
-                if not self._loop or index == 0:
-                    break
-                self._container.seek(0)
-        except InputError as e:
-            error = e
-        except av.error.FFmpegError as e:
-            error = InputError(f"{self.spec.target}: read failed ({str(e).split(':')[0]})")
-        except Exception as e:  # the thread must always hand the failure to the reader
-            error = InputError(f"{self.spec.target}: capture failed ({type(e).__name__}: {e})")
-        finally:
-            if index == 0 and error is None and not self._stop.is_set():
-                error = InputError(f"{self.spec.target}: no decodable video frames")
-            self._slot.finish(error)
+    def _pass(self):
+        for frame in self._frames():
+            yield self._to_rgb(frame), (float(frame.time) if frame.time is not None else None)
 
-    def read(self) -> CapturedFrame | None:
-        try:
-            frame = self._slot.get(timeout=self._read_timeout)
-        except TimeoutError:
-            raise InputError(f"{self.spec.target}: no frame for {self._read_timeout:.0f} s (source stalled)") from None
-        if frame is None and self._slot.error is not None:
-            raise self._slot.error
-        return frame
+    def _rewind(self) -> None:
+        self._container.seek(0)
 
-    def close(self) -> None:
-        self._stop.set()
-        self._slot.close()
-        self._thread.join(timeout=2.0)
-        try:
-            self._container.close()
-        except Exception:  # closing a failed container must not mask the real error
-            pass
+    def _failure(self, e: Exception) -> InputError:
+        if isinstance(e, av.error.FFmpegError):
+            return InputError(f"{self.spec.target}: read failed ({str(e).split(':')[0]})")
+        return super()._failure(e)
+
+    def _close_input(self) -> None:
+        self._container.close()
 
 
 def open_source(
