@@ -359,21 +359,28 @@ def plot(doc: dict, path: Path) -> Path | None:
     except ImportError:
         log.warning("matplotlib not installed: no plot (pip install 'livefilter[plot]')")
         return None
-    stages = ["detect", "align", "translate", "blend", "end_to_end"]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    width = 0.8 / max(len(doc["runs"]) * 2, 1)
-    k = 0
-    for r in doc["runs"]:
-        for part in ("pipeline", "naive"):
-            if part not in r:
-                continue
-            vals = [r[part]["stages"].get(s, {"p50": 0})["p50"] for s in stages]
-            ax.bar(np.arange(len(stages)) + k * width, vals, width, label=f"{part} {r['resolution']} {r['faces']}f {r['backend']}")
-            k += 1
-    ax.set_xticks(np.arange(len(stages)) + width * (k - 1) / 2, stages)
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_title(f"livefilter per-stage latency — {doc['device']}")
-    ax.legend(fontsize=7)
+    stages = ["detect", "upload", "align", "translate", "blend", "end_to_end"]
+    backends = list(dict.fromkeys(r["backend"] for r in doc["runs"]))
+    combos = list(dict.fromkeys((r["resolution"], r["faces"]) for r in doc["runs"]))
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(len(backends), 1, figsize=(9, 3.2 * len(backends)), squeeze=False)
+    width = 0.8 / max(len(combos) * 2, 1)
+    x = np.arange(len(stages))
+    for ax, backend in zip(axes[:, 0], backends):
+        k = 0
+        for r in (r for r in doc["runs"] if r["backend"] == backend):
+            colour = colours(combos.index((r["resolution"], r["faces"])) % 10)
+            for part in ("pipeline", "naive"):
+                if part not in r:
+                    continue
+                vals = [r[part]["stages"].get(s, {"p50": 0})["p50"] for s in stages]
+                ax.bar(x + k * width, vals, width, color=colour, alpha=1.0 if part == "pipeline" else 0.45,
+                       hatch=None if part == "pipeline" else "//", label=f"{part} {r['resolution']} {r['faces']}f")
+                k += 1
+        ax.set_xticks(x + width * (k - 1) / 2, stages)
+        ax.set_ylabel("p50 latency (ms)")
+        ax.set_title(f"{backend} — {doc['device']}", fontsize=10)
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

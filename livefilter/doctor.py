@@ -62,6 +62,13 @@ def system_checks() -> list[Check]:
     gpu = cuda_device()
     checks.append(Check("gpu", "NVIDIA GPU", gpu is not None,
                         f"{gpu.name}, driver {gpu.driver}" if gpu else "none found (the CPU backend will be used)"))
+    if _has("torchcodec"):
+        checks.append(Check("gpu", "NVDEC decoding", gpu is not None,
+                            "torchcodec installed: video files decode on the GPU with a CUDA pipeline (--decode)"
+                            if gpu else "torchcodec installed, but no NVIDIA GPU"))
+    else:
+        checks.append(Check("gpu", "NVDEC decoding", False,
+                            "optional — pip install 'livefilter[nvdec]' to decode video files on the GPU"))
     if system == "Linux":
         cams = sorted(glob.glob("/dev/video*"))
         checks.append(Check("camera", "video devices", bool(cams), ", ".join(cams) if cams else "no /dev/video* devices"))

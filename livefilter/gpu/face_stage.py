@@ -4,6 +4,7 @@ The detector's letterbox and FaceMesh's rotated ROI crops are resampled on the d
 the pipeline already uploaded (all ROIs in one ``grid_sample``), both networks run through the torch
 ONNX interpreter, and only their small outputs come back to the host for decoding, non-maximum
 suppression and tracking (a detection pass reads 2304 x 17 floats; FaceMesh 1405 floats per face).
+On CUDA each network is one graph replay per batch size (:mod:`livefilter.gpu.graphs`).
 The host-side logic (anchors, NMS, ROI tracking, One-Euro) is the CPU classes' own, inherited.
 """
 
@@ -21,6 +22,7 @@ from livefilter.detect.facemesh import MODEL_FILE as MESH_MODEL
 from livefilter.detect.facemesh import FaceMeshLandmarker
 from livefilter.detect.onnx_session import model_path
 from livefilter.gpu.compositor import affine_to_theta, invert_affines
+from livefilter.gpu.graphs import GraphedModule
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,16 @@ class DeviceFrame:
         return t
 
 
-def _module(file: str, device):
+def _module(file: str, device, size: int, max_batch: int) -> GraphedModule:
     import torch
 
     from livefilter.translate.onnx_torch import build_module
 
     # FP32 on purpose: both networks are small (BlazeFace ~0.2 GFLOP), and landmark precision
     # (sub-pixel at 1080p) is worth more than the few microseconds half precision would save.
-    return build_module(str(model_path(file)), str(device), torch.float32, all_outputs=True)
+    module = build_module(str(model_path(file)), str(device), torch.float32, all_outputs=True)
+    # On CUDA one graph replay per batch size instead of launching every node from Python.
+    return GraphedModule(module, (3, size, size), device, max_batch)
 
 
 class DeviceBlazeFace(BlazeFaceDetector):
@@ -67,7 +71,7 @@ class DeviceBlazeFace(BlazeFaceDetector):
     def _load_model(self, threads: int | None) -> None:
         import torch
 
-        self.module = _module(DETECT_MODEL, self.device)
+        self.module = _module(DETECT_MODEL, self.device, DETECT_INPUT, 1)
         self._batched = True
         self._dev_canvas = torch.empty((0, 3, DETECT_INPUT, DETECT_INPUT), device=self.device)
         self._host_reg = self._host_cls = None
@@ -105,8 +109,7 @@ class DeviceBlazeFace(BlazeFaceDetector):
     def _run(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        with torch.no_grad():
-            reg, cls = self.module(self._dev_canvas[:n])
+        reg, cls = self.module(self._dev_canvas[:n])
         self._host_reg[:n].copy_(reg, non_blocking=True)
         self._host_cls[:n].copy_(cls.reshape(n, -1, 1), non_blocking=True)
         if self.device.type == "cuda":
@@ -122,10 +125,11 @@ class DeviceFaceMesh(FaceMeshLandmarker):
 
         self.frame = frame
         self.device = torch.device(device)
+        self._graph_batch = max(1, max_batch)
         super().__init__(None, max_batch, min_presence)
 
     def _load_model(self, threads: int | None) -> None:
-        self.module = _module(MESH_MODEL, self.device)
+        self.module = _module(MESH_MODEL, self.device, MESH_INPUT, self._graph_batch)
         self._batched = True
         self._host_pts = self._host_flag = None
 
@@ -144,8 +148,7 @@ class DeviceFaceMesh(FaceMeshLandmarker):
         grid = F.affine_grid(theta_t, (k, 3, MESH_INPUT, MESH_INPUT), align_corners=False)
         crops = F.grid_sample(frame.expand(k, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros",
                               align_corners=False)
-        with torch.no_grad():
-            pts, flag = self.module(crops.float() * (1.0 / 255.0))
+        pts, flag = self.module(crops.float() * (1.0 / 255.0))
         self._host_pts[:k].copy_(pts.reshape(k, -1), non_blocking=True)
         self._host_flag[:k].copy_(flag.reshape(k, 1), non_blocking=True)
         if self.device.type == "cuda":

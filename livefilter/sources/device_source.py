@@ -45,7 +45,7 @@ class TorchcodecDecoder:
             from torchcodec.decoders import VideoDecoder
         except (ImportError, OSError, RuntimeError) as e:  # missing, or its FFmpeg/CUDA libraries are
             raise BackendUnavailable(f"nvdec: torchcodec is not usable here ({str(e).splitlines()[0]}) — "
-                                     "pip install torchcodec (a CUDA build) and FFmpeg") from None
+                                     "pip install 'livefilter[nvdec]' with CUDA torch, and FFmpeg") from None
         try:
             # approximate seeking: no up-front scan of the file; frames are read in order anyway
             self._dec = VideoDecoder(target, dimension_order="NHWC", device=device, seek_mode="approximate")
@@ -140,7 +140,7 @@ def choose_decode(mode: str, spec: InputSpec, pipeline_device: str | None, scale
         import importlib.util
 
         if importlib.util.find_spec("torchcodec") is None:
-            why = "torchcodec is not installed (pip install torchcodec, a CUDA build)"
+            why = "torchcodec is not installed (pip install 'livefilter[nvdec]')"
     if why is None:
         return "nvdec"
     if mode == "nvdec":

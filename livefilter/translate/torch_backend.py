@@ -73,22 +73,9 @@ class TorchCudaTranslator:
         return y.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
     def _capture(self, forward):
-        """A CUDA graph of ``forward()`` (warmed up on a side stream first) and its output tensor.
+        from livefilter.gpu.graphs import capture
 
-        ``thread_local`` capture: the pipeline's face stage keeps running on its own thread and
-        stream meanwhile, and must not invalidate (or be refused during) the capture.
-        """
-        torch = _torch()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                forward()
-        torch.cuda.current_stream().wait_stream(side)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g, capture_error_mode="thread_local"):
-            out = forward()
-        return g, out
+        return capture(forward)
 
     def _graph(self, n: int):
         """Capture the whole pre/model/post chain for batch ``n`` once."""
