@@ -107,7 +107,7 @@ def test_the_device_pipeline_on_the_cpu_is_benchmarked_as_such(tmp_path, monkeyp
     fusion = run["fusion"]
     assert fusion["device"] == "cpu" and fusion["resolution"] == "640x360" and fusion["fused_ok"] is False
     table = markdown_table(doc)
-    assert "compositor tails at 640x360, 1 face(s) on cpu" in table and "compiler unavailable" in table
+    assert "RGB -> I420 on the device at 640x360 (cpu)" in table and "compiler unavailable" in table
     assert "torch-cpu-fp32: device (cpu) pipeline" in table
     broken = dict(run, fusion=dict(fusion, fused_p50_ms=0.0))
     with pytest.raises(ValueError, match="fusion"):

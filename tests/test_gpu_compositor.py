@@ -81,3 +81,53 @@ def test_cuda_compositor_matches_cpu_path():
     img, out, ref, _, _ = _run("cuda")
     diff = np.abs(out.astype(int) - ref)
     assert diff.mean() < 0.5
+
+
+def _full_frame_blend(comp, styled, crops, mats, alphas, masks):
+    """The composite without the face rectangle: every face warped back over the whole frame."""
+    import torch.nn.functional as F
+
+    from livefilter.gpu.compositor import affine_to_theta
+
+    n = len(mats)
+    a = torch.tensor(alphas, dtype=torch.float32).view(n, 1, 1, 1)
+    delta = (styled - crops) * masks * a
+    theta = torch.from_numpy(affine_to_theta(mats, (comp.size, comp.size), (comp.h, comp.w)))
+    grid = F.affine_grid(theta, (n, 3, comp.h, comp.w), align_corners=False)
+    back = F.grid_sample(delta, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    full = (comp.frame_f[0] + back.sum(0)).clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0)
+    return full.numpy(), back.abs().sum((0, 1)).numpy()
+
+
+@pytest.mark.parametrize("case", ["two faces", "one face half outside", "one face outside"])
+def test_compositing_only_the_face_rectangle_changes_nothing(case):
+    from livefilter.gpu.compositor import faces_region
+
+    img, al, mats = _case()
+    if case == "one face half outside":
+        mats = mats[:1].copy()
+        mats[0, :, 2] += mats[0, :, :2] @ np.array([-200.0, 0.0])  # the face moved 200 px left
+    elif case == "one face outside":
+        mats = mats[:1].copy()
+        mats[0, :, 2] += mats[0, :, :2] @ np.array([5000.0, 0.0])
+    n = len(mats)
+    comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, np.ones((128, 128), np.float32), device="cpu",
+                            dtype=torch.float32)
+    comp.upload(img)
+    comp.bind(comp.frame_f, comp.frame)
+    crops = comp.warp(mats).clone()
+    styled = (crops * 0.6 + torch.tensor([90.0, 10.0, 40.0]).view(1, 3, 1, 1)).clamp(0, 255)
+    masks = torch.rand(n, 1, 128, 128, generator=torch.Generator().manual_seed(0))
+    alphas = np.linspace(1.0, 0.6, n).astype(np.float32)
+    want, footprint = _full_frame_blend(comp, styled, crops, mats, alphas, masks)
+    got = comp.blend(styled, crops, mats, alphas, masks).numpy()
+    y0, x0, h, w = faces_region(mats, 128, img.shape[0], img.shape[1])
+    inside = np.zeros(footprint.shape, bool)
+    inside[y0:y0 + h, x0:x0 + w] = True
+    assert not (footprint[~inside] > 0).any()  # nothing of any face lands outside the rectangle
+    diff = np.abs(got.astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
+    if case == "one face outside":
+        assert h * w == 0 and np.array_equal(got, img)
+    else:
+        assert 0 < h * w < img.shape[0] * img.shape[1] and (got != img).any()

@@ -40,7 +40,7 @@ def run(
     only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
     backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu | torch-cpu (the GPU pipeline on the CPU, for checking)."),
     decode: str = typer.Option("auto", "--decode", help="auto | cpu | nvdec: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
-    fuse: bool = typer.Option(None, "--fuse/--no-fuse", help="GPU pipeline: compile the compositor's frame-sized steps into fused kernels (torch.compile; default on with CUDA, compiled once per resolution)."),
+    fuse: bool = typer.Option(None, "--fuse/--no-fuse", help="GPU pipeline: compile the frame-sized pixel-format conversion into a fused kernel (torch.compile; default on with CUDA, compiled once per resolution)."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
     detector: str = typer.Option("blazeface", "--detector", help="blazeface (bundled) or insightface (needs its model pack)."),
     brightness: float = typer.Option(None, help="Post-edit -1..1."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livefilter.gpu.fused import Fuser, composite_into, planar_into
+from livefilter.gpu.fused import Fuser, composite, composite_into, planar_into
 from livefilter.gpu.staging import ParamStaging, staging_capacity
 from livefilter.looks.pack import ColorEdits
 
@@ -36,6 +36,23 @@ def affine_to_theta(m: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, i
     return (b @ full @ a)[:, :2].astype(np.float32)
 
 
+def faces_region(matrices: np.ndarray, size: int, height: int, width: int, margin: int = 2) -> tuple[int, int, int, int]:
+    """(y0, x0, h, w): the smallest frame rectangle holding every face's crop square.
+
+    ``matrices`` map frame pixels to crop pixels; the crop square's corners (pixel edges at -0.5
+    and S - 0.5) go back through their inverses. ``margin`` covers the bilinear footprint, so the
+    inverse warp is exactly zero outside. Empty (h or w 0) when no face touches the frame.
+    """
+    inv = invert_affines(matrices)  # crop -> frame
+    c = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
+    pts = np.einsum("nij,kj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]  # N,4,2 frame (x, y)
+    x0 = int(np.clip(np.floor(pts[..., 0].min()) - margin, 0, width))
+    y0 = int(np.clip(np.floor(pts[..., 1].min()) - margin, 0, height))
+    x1 = int(np.clip(np.ceil(pts[..., 0].max()) + margin + 1, 0, width))
+    y1 = int(np.clip(np.ceil(pts[..., 1].max()) + margin + 1, 0, height))
+    return y0, x0, max(0, y1 - y0), max(0, x1 - x0)
+
+
 def invert_affines(m: np.ndarray) -> np.ndarray:
     full = np.concatenate([m, np.tile([[[0, 0, 1]]], (len(m), 1, 1))], axis=1)
     return np.linalg.inv(full)[:, :2]
@@ -48,7 +65,7 @@ class DeviceCompositor:
                  device: str = "cuda", dtype=None, frame_buffers: bool = True, fuse: bool = False) -> None:
         """``frame_buffers=False``: the frame comes from :meth:`bind` (the pipeline's double-buffered
         :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here.
-        ``fuse``: compile the composite and pixel-format tails into fused kernels."""
+        ``fuse``: compile the frame-sized pixel-format conversion into a fused kernel."""
         torch = _torch()
         self.fuser = Fuser(fuse)
         self.h, self.w, self.size, self.max_faces = height, width, size, max_faces
@@ -62,6 +79,7 @@ class DeviceCompositor:
         self.out = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
         self.planar = torch.zeros((height * 3 // 2, width), dtype=torch.uint8, device=self.device)
         self.frame_f = None
+        self.frame = None  # (H, W, 3) uint8 twin of frame_f, when there is one
         if frame_buffers:
             pin = self.device.type == "cuda"
             self.frame = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
@@ -69,11 +87,15 @@ class DeviceCompositor:
             self.host_in = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
             self.host_out = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
 
-    def bind(self, frame_f) -> None:
-        """Work on ``frame_f`` ((1, 3, H, W) on this device, this dtype) for the next warp and blend."""
+    def bind(self, frame_f, frame_u8=None) -> None:
+        """Work on ``frame_f`` ((1, 3, H, W) on this device, this dtype) for the next warp and blend;
+        ``frame_u8`` is the same frame as (H, W, 3) uint8 (copied to the output outside the faces)."""
         if tuple(frame_f.shape) != (1, 3, self.h, self.w):
             raise ValueError(f"frame {tuple(frame_f.shape)} does not fit a {self.w}x{self.h} compositor")
+        if frame_u8 is not None and tuple(frame_u8.shape) != (self.h, self.w, 3):
+            raise ValueError(f"frame {tuple(frame_u8.shape)} does not fit a {self.w}x{self.h} compositor")
         self.frame_f = frame_f
+        self.frame = frame_u8
 
     # -- transfer --------------------------------------------------------------------------------
     def upload(self, image: np.ndarray) -> None:
@@ -114,17 +136,31 @@ class DeviceCompositor:
         return x
 
     def blend(self, styled, crops, matrices: np.ndarray, alphas: np.ndarray, masks=None):
-        """Residual composite of every face into the frame with one batched inverse warp."""
+        """Residual composite of every face into the frame with one batched inverse warp.
+
+        Only the rectangle around the faces is warped and composited (the deltas are zero
+        elsewhere); the rest of the output is the frame as it came in.
+        """
         import torch.nn.functional as F
 
         n = len(matrices)
         a = self.params.put(np.broadcast_to(np.asarray(alphas, np.float32), (n,)), self.dtype).view(n, 1, 1, 1)
         m = masks if masks is not None else self.mask
         delta = (styled - crops) * m * a  # premultiplied in crop space
-        theta = self.params.put(affine_to_theta(matrices, (self.size, self.size), (self.h, self.w)), self.dtype)
-        grid = F.affine_grid(theta, (n, 3, self.h, self.w), align_corners=False)
+        y0, x0, h, w = faces_region(matrices, self.size, self.h, self.w)
+        if self.frame is not None:
+            self.out.copy_(self.frame)
+        else:  # no uint8 frame bound: convert (the float frame holds whole numbers)
+            composite_into(self.out, self.frame_f, self.frame_f.new_zeros((1, 1, 1, 1)), self.fuser)
+        if h == 0 or w == 0:
+            return self.out
+        # frame pixel (x0 + u, y0 + v) is region pixel (u, v): shift the frame->crop maps
+        shifted = np.array(matrices, np.float64, copy=True)
+        shifted[:, :, 2] += shifted[:, :, :2] @ np.array([x0, y0], np.float64)
+        theta = self.params.put(affine_to_theta(shifted, (self.size, self.size), (h, w)), self.dtype)
+        grid = F.affine_grid(theta, (n, 3, h, w), align_corners=False)
         back = F.grid_sample(delta, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        composite_into(self.out, self.frame_f, back, self.fuser)
+        self.out[y0:y0 + h, x0:x0 + w] = composite(self.frame_f[:, :, y0:y0 + h, x0:x0 + w], back)
         return self.out
 
     def to_pixel_format(self, fmt: str):

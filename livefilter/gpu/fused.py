@@ -1,11 +1,14 @@
-"""The frame-sized elementwise tails of the compositor, fused into single kernels by torch.compile.
+"""Frame-sized elementwise chains of the compositor, fused into single kernels by torch.compile.
 
-Eagerly, the composite's tail (add the warped face deltas, clamp, round, to uint8 HWC) is five
-full-frame kernels, and the RGB -> I420 / NV12 conversion about twenty: each reads and writes the
-whole frame. Compiled (Triton on CUDA, C++/OpenMP on the CPU) each chain is one or two kernels;
-their results are copied into the compositor's preallocated buffers (compiled code that writes
-into slices of an input is several times slower than this on the CPU, measured). ``livefilter bench`` measures both
-(``fusion`` in its results).
+Eagerly, the RGB -> I420 / NV12 conversion is about twenty full-frame kernels, each reading and
+writing the whole frame. Compiled (Triton on CUDA, C++/OpenMP on the CPU) it is one or two; the
+planes are then copied into the compositor's preallocated buffer (compiled code that writes into
+slices of an input was several times slower than this on the CPU). ``livefilter bench`` measures
+eager against fused (``fusion`` in its results).
+
+The composite itself runs only over the rectangle around the faces, whose size changes every frame
+(a compiled kernel would be recompiled for new sizes), so it stays eager there; its full-frame
+form serves when the compositor has no uint8 copy of the frame.
 
 Compilation happens on the first frame of each resolution (seconds; inductor caches the kernels
 on disk for later runs). Where it cannot work (no compiler, an unsupported torch build) the eager

@@ -8,9 +8,11 @@ Per frame, on two CUDA streams and two threads (``Pipeline.run`` with ``overlap`
   device one (:mod:`livefilter.gpu.face_stage`); only landmarks come back to the host. The occluder
   skin model also runs here, off the styling thread.
 * compute stream (main thread, frame N): waits for the upload's event, then aligned-crop warp for
-  all faces (one ``grid_sample``), translator (one CUDA graph replay), temporal blending, colour edits, face
-  masks, inverse warp and composite (one ``grid_sample``), pixel-format conversion, and the one
-  download into pinned memory, the only host wait.
+  all faces (one ``grid_sample``), translator (a CUDA graph replay or the TensorRT engine), temporal
+  blending, colour edits, face masks, inverse warp and composite over the faces' rectangle (one
+  ``grid_sample``), pixel-format conversion, and the one download into pinned memory, the only
+  host wait. Small per-frame arrays reach the device through pinned staging
+  (:mod:`livefilter.gpu.staging`), never through a stream-blocking copy.
 
 Stage times on CUDA come from events recorded around each stage (:mod:`livefilter.gpu.timing`),
 read after that one wait.
@@ -262,7 +264,7 @@ class DevicePipeline(Pipeline):
         buf = staged.buffer
         h, w = buf.h, buf.w
         comp = self._compositor(h, w, rt)
-        comp.bind(buf.frame_f)
+        comp.bind(buf.frame_f, buf.frame)
         n = len(faces)
         mats = rt.aligner.transforms(faces)
         have = np.array([f.landmarks is not None for f in faces])
