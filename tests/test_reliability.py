@@ -99,6 +99,7 @@ def test_ci_soak_memory_flat_and_no_latency_drift(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ten minutes of soak after a 5 s warm-up: above the suite's 600 s default
 def test_long_soak(tmp_path):
     report = _soak(tmp_path, 600, 10)
     assert report.memory_growth_mb() < 30
