@@ -381,6 +381,50 @@ def test_preview_is_encoded_at_most_max_rate_and_only_when_asked():
     assert tap.jpeg() == (second, 2) and tap.encoded == 2  # no new frame: nothing to encode
 
 
+def _thumb(jpeg):
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_a_reused_output_buffer_is_copied_so_the_preview_never_shows_its_next_content():
+    tap = PreviewTap(max_rate=5.0)
+    tap.copy_frames = True  # as for the device pipeline
+    buf = make_frame()
+    original = buf.copy()
+    tap.offer(None, buf)
+    assert tap._latest is not buf and np.array_equal(tap._latest, original)
+    buf[...] = 255  # the pipeline refills the buffer two frames later
+    tap.offer(None, buf)  # within 1 / max_rate: not copied again
+    jpeg, seq = tap.jpeg()
+    assert seq == 1 and _thumb(jpeg).mean() < 250  # the frame as offered, not the white refill
+    time.sleep(0.21)
+    tap.offer(None, buf)
+    jpeg, seq = tap.jpeg()
+    assert seq == 2 and _thumb(jpeg).mean() > 250
+
+
+def test_the_pipeline_thread_skips_a_copy_rather_than_wait_for_the_encoder():
+    tap = PreviewTap(max_rate=60.0)
+    tap.copy_frames = True
+    first = make_frame()
+    tap.offer(None, first)
+    time.sleep(0.02)
+    with tap._copy_locks[1]:  # the encoder is reading the buffer the next copy would go to
+        t0 = time.perf_counter()
+        tap.offer(None, np.zeros_like(first))
+        assert time.perf_counter() - t0 < 0.05 and tap._seq == 1  # skipped, not blocked
+    tap.offer(None, np.zeros_like(first))
+    assert tap._seq == 2 and not tap._latest.any()
+
+
+def test_the_device_pipeline_asks_the_preview_for_copies():
+    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.pipeline import Pipeline
+
+    assert DevicePipeline.reuses_output_buffers and not getattr(Pipeline, "reuses_output_buffers", False)
+
+
 def test_look_preview_images(client):
     status, headers, data = client.request("GET", "/api/looks/shift/preview.jpg")
     assert status == 200 and headers["Content-Type"] == "image/jpeg" and data.startswith(b"\xff\xd8")

@@ -69,6 +69,7 @@ class LiveControl:
         if serve:
             self.preview = PreviewTap()
             self.preview.pixel_format = getattr(pipeline, "output_format", "RGB")
+            self.preview.copy_frames = getattr(pipeline, "reuses_output_buffers", False)
             self.server = ControlServer(self.controller, preview=self.preview, port=port,
                                         token=_token_from_env()).start()
             if publish:

@@ -4,6 +4,11 @@ The pipeline thread only hands over a reference to each finished output frame (`
 plain attribute swap: no copy, no resize, no lock). The control server's thread, when a client asks,
 resizes the newest frame to a small thumbnail and JPEG-encodes it, at most ``max_rate`` times a second;
 clients asking more often get the cached JPEG.
+
+A pipeline that hands out views of reused buffers (the device pipeline's pinned download buffers,
+overwritten two frames later) sets ``copy_frames``: the tap then copies a frame into one of two
+buffers of its own, at most ``max_rate`` times a second, and never while the encoder reads that
+buffer (the pipeline thread skips the copy instead of waiting).
 """
 
 from __future__ import annotations
@@ -34,11 +39,39 @@ class PreviewTap:
         self._jpeg_seq = -1
         self._jpeg_at = 0.0
         self.encoded = 0
+        self.copy_frames = False
+        self._copies: list[np.ndarray | None] = [None, None]
+        self._copy_locks = [threading.Lock(), threading.Lock()]
+        self._next_copy = 0
+        self._copied_at = -1e9
 
     # -- pipeline thread: a reference swap, nothing else ---------------------------------------------
     def offer(self, frame, image: np.ndarray) -> None:
         """``Pipeline.run(on_frame=...)`` hook: remember the newest output frame."""
+        if self.copy_frames:
+            self._offer_copy(image)
+            return
         self._latest = image
+        self._seq += 1
+
+    def _offer_copy(self, image: np.ndarray) -> None:
+        now = time.monotonic()
+        if now - self._copied_at < self.min_interval:
+            return  # nobody encodes faster than max_rate: keep the last copy
+        k = self._next_copy
+        lock = self._copy_locks[k]
+        if not lock.acquire(blocking=False):
+            return  # the encoder is reading this buffer: try again on the next frame
+        try:
+            buf = self._copies[k]
+            if buf is None or buf.shape != image.shape or buf.dtype != image.dtype:
+                buf = self._copies[k] = np.empty_like(image)  # once per resolution
+            np.copyto(buf, image)
+        finally:
+            lock.release()
+        self._next_copy = k ^ 1
+        self._copied_at = now
+        self._latest = buf
         self._seq += 1
 
     def push(self, image: np.ndarray) -> None:
@@ -59,13 +92,21 @@ class PreviewTap:
             now = time.monotonic()
             fresh = self._jpeg is not None and (seq == self._jpeg_seq or now - self._jpeg_at < self.min_interval)
             if not fresh:
-                data = self._encode(image)
+                data = self._encode_guarded(image)
                 if data is not None:
                     self._jpeg, self._jpeg_seq, self._jpeg_at = data, seq, now
                     self.encoded += 1
             if self._jpeg is None:
                 return None
             return self._jpeg, self._jpeg_seq
+
+    def _encode_guarded(self, image: np.ndarray) -> bytes | None:
+        """Encode, holding the lock of the tap's own copy when ``image`` is one."""
+        for buf, lock in zip(self._copies, self._copy_locks):
+            if buf is image:
+                with lock:
+                    return self._encode(image)
+        return self._encode(image)
 
     def _encode(self, image: np.ndarray) -> bytes | None:
         if isinstance(image, np.ndarray) and image.ndim == 2 and self.pixel_format in PLANAR:

@@ -62,6 +62,9 @@ class DevicePipeline(Pipeline):
     kernels (:mod:`livefilter.gpu.fused`).
     """
 
+    # outputs are views of the pinned download buffers, overwritten two frames later
+    reuses_output_buffers = True
+
     def __init__(self, *args, device: str = "cuda", device_frame=None, output_format: str = "RGB",
                  fuse: bool | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
