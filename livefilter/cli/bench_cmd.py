@@ -23,7 +23,7 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="Small, CPU-only run (under a minute) for CI."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the naive baseline."),
     look: str = typer.Option(None, "--look", help="Look to benchmark (default look otherwise)."),
-    fusion: bool = typer.Option(True, "--fusion/--no-fusion", help="Also time the compositor tails eager vs torch.compile'd (compiles for a few seconds)."),
+    fusion: bool = typer.Option(True, "--fusion/--no-fusion", help="Also time the device pipeline's pixel-format conversion eager vs torch.compile'd (compiles for a few seconds)."),
     teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m exporters.teacher RUN OUT) for teacher vs student."),
     out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
 ) -> None:
