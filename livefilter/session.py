@@ -29,7 +29,7 @@ class PipelineSettings:
     temporal: float = 0.0  # temporal blending of stylised crops (0 = off, up to 0.95)
     output_format: str = "RGB"  # device pipeline: convert to I420 / NV12 on the GPU for the sink
     device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
-    fuse: bool | None = None  # device pipeline: torch.compile'd compositor tails (None: on CUDA only)
+    fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
 
     def validate(self) -> "PipelineSettings":
         if self.strength is not None:

@@ -60,14 +60,14 @@ def read_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def decode_range(parts: tuple[str, ...], start: int, stop: int) -> list[np.ndarray]:
-    """RGB frames start..stop-1 of a video under ../shared/data, decoded by PyAV at full size."""
+def decode_range(parts: tuple[str, ...], start: int = 0, stop: int | None = None) -> list[np.ndarray]:
+    """RGB frames start..stop-1 (to the end without ``stop``) of a video under ../shared/data, at full size."""
     import av
 
     out = []
     with av.open(str(shared_path(*parts))) as c:
         for i, f in enumerate(c.decode(video=0)):
-            if i >= stop:
+            if stop is not None and i >= stop:
                 break
             if i >= start:
                 out.append(f.to_ndarray(format="rgb24"))

@@ -3,11 +3,10 @@
 import logging
 import time
 
-import av
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import decode_range
 
 from livefilter.detect import TrackerConfig, create_tracker
 
@@ -15,14 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def _frames(*parts, start=0, stop=None):
-    out = []
-    with av.open(str(shared_path("video", *parts))) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if stop is not None and i >= stop:
-                break
-            if i >= start:
-                out.append(f.to_ndarray(format="rgb24"))
-    return out
+    return decode_range(("video", *parts), start, stop)
 
 
 @pytest.fixture(scope="module")

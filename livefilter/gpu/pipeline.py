@@ -58,8 +58,8 @@ class DevicePipeline(Pipeline):
     ``device_frame`` is the :class:`~livefilter.gpu.face_stage.DeviceFrame` of a device tracker,
     which then reads the uploaded frame instead of the host one. ``output_format`` I420 / NV12
     converts on the device and downloads the planar frame (half the bytes of RGB) for sinks that
-    want it. ``fuse`` (default: on CUDA) compiles the frame-sized elementwise tails into single
-    kernels (:mod:`livefilter.gpu.fused`).
+    want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
+    single kernel (:mod:`livefilter.gpu.fused`).
     """
 
     # outputs are views of the pinned download buffers, overwritten two frames later
@@ -75,7 +75,7 @@ class DevicePipeline(Pipeline):
         self.output_format = output_format
         self.device = torch.device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        # fused compositor tails: on CUDA by default (Triton); on the CPU only when asked for
+        # fused pixel-format conversion: on CUDA by default (Triton); on the CPU only when asked for
         self.fuse = self.device.type == "cuda" if fuse is None else bool(fuse)
         cuda = self.device.type == "cuda"
         self._face_stream = torch.cuda.Stream() if cuda else None  # upload + face stage

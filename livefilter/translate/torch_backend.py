@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from livefilter.errors import BackendUnavailable
+from livefilter.gpu.graphs import capture
 from livefilter.looks.pack import Look
 
 log = logging.getLogger(__name__)
@@ -63,35 +64,31 @@ class TorchCudaTranslator:
         self._dev_graphs = {}
         self._roles = [r for r in ("image", "style", "strength") if look.input_names.get(r)]
 
-    def _forward(self, n: int):
+    def _styled(self, x, n: int):
+        """The look on (n, 3, S, S) crops in [0, 255]: normalise, run the model, back to [0, 255] (float)."""
         torch = _torch()
-        x = self._crops[:n].permute(0, 3, 1, 2).to(self.dtype) * self._scale.to(self.dtype) + self._bias.to(self.dtype)
+        x = (x.to(self.dtype) * self._scale.to(self.dtype) + self._bias.to(self.dtype))
         x = x.contiguous(memory_format=torch.channels_last)
         args = {"image": x, "style": self._style[:n], "strength": self._strength[:n]}
         y = self.module(*[args[r] for r in self._roles])
-        y = (y.float() - self._bias) / self._scale
-        return y.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+        return ((y.float() - self._bias) / self._scale).clamp_(0, 255)
 
-    def _capture(self, forward):
-        from livefilter.gpu.graphs import capture
-
-        return capture(forward)
+    def _forward(self, n: int):
+        """Host path: uint8 NHWC ``_crops[:n]`` in, uint8 NHWC out."""
+        torch = _torch()
+        return self._styled(self._crops[:n].permute(0, 3, 1, 2), n).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
     def _graph(self, n: int):
         """Capture the whole pre/model/post chain for batch ``n`` once."""
-        g, self._out[n] = self._capture(lambda: self._forward(n))
+        g, self._out[n] = capture(lambda: self._forward(n))
         self._graphs[n] = g
         return g
 
     def _dev_forward(self, n: int):
-        """Device path: normalise ``_dev_in[:n]``, run the model, back to [0, 255] in ``_dev_out[:n]``."""
+        """Device path: float ``_dev_in[:n]`` in, rounded into ``_dev_out[:n]``."""
         torch = _torch()
-        x = (self._dev_in[:n] * self._scale.to(self.dtype) + self._bias.to(self.dtype))
-        x = x.contiguous(memory_format=torch.channels_last)
-        args = {"image": x, "style": self._style[:n], "strength": self._strength[:n]}
-        y = self.module(*[args[r] for r in self._roles])
         out = self._dev_out[:n]
-        torch.round(((y.float() - self._bias) / self._scale).clamp_(0, 255), out=out)
+        torch.round(self._styled(self._dev_in[:n], n), out=out)
         return out
 
     def translate_tensor(self, crops, style, strength):
@@ -115,7 +112,7 @@ class TorchCudaTranslator:
                 return self._dev_forward(n)
             g = self._dev_graphs.get(n)
             if g is None:
-                g, _ = self._capture(lambda: self._dev_forward(n))
+                g, _ = capture(lambda: self._dev_forward(n))
                 self._dev_graphs[n] = g
             g.replay()
             return self._dev_out[:n]
