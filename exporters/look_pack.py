@@ -30,6 +30,8 @@ def write_look_pack(
     author: str = "livefilter",
     licence: str = "Apache-2.0",
     normalisation: dict | None = None,
+    device_input_size: int | None = None,
+    regions: list[str] | None = None,
 ) -> tuple[Look, ExportReport | None]:
     """Export (or reuse an already exported ``onnx_from``) and write the look folder.
 
@@ -50,7 +52,8 @@ def write_look_pack(
         cv2.imwrite(str(out / "preview.jpg"), preview[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
     look = Look(
         name=name, root=out, title=title or name.title(), description=description, author=author, licence=licence,
-        input_size=input_size, align_padding=align_padding,
+        input_size=input_size, device_input_size=device_input_size, align_padding=align_padding,
+        regions=list(regions or []),
         normalisation=Normalisation(tuple(norm["mean"]), tuple(norm["std"])),  # type: ignore[arg-type]
         input_names={"image": "image", "style": "style", "strength": "strength"}, output_name="output",
         style_code=[round(float(v), 6) for v in style_code], default_strength=default_strength, edits=ColorEdits(),

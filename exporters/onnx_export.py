@@ -135,12 +135,16 @@ def export_onnx(
     check_batches: tuple[int, ...] = (1, 2, 3, 4),
     opset: int = OPSET,
     fp16_threshold_db: float = FP16_SAFE_DB,
+    dynamic_size: bool = False,
+    check_sizes: tuple[int, ...] = (),
 ) -> ExportReport:
     """Export a ``forward(image, style, strength)`` generator; checks parity in onnxruntime.
 
     ``opset`` is pinned (:data:`OPSET`); the argument exists for experiments, not for looks.
     Parity is checked at every batch size in ``check_batches`` (the dynamic batch axis), and the
-    FP16 report on a ``check_batch`` batch.
+    FP16 report on a ``check_batch`` batch. ``dynamic_size`` also makes height and width dynamic (a
+    fully convolutional student serves a CPU and a GPU input size from one graph); parity is then
+    checked at every size in ``check_sizes`` too.
     """
     import torch
 
@@ -149,7 +153,10 @@ def export_onnx(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
     example = _example_inputs(1, input_size, style_dim)
-    dynamic = {name: {0: "faces"} for name in INPUTS + (OUTPUT,)}
+    dynamic: dict[str, dict[int, str]] = {name: {0: "faces"} for name in INPUTS + (OUTPUT,)}
+    if dynamic_size:
+        for name in ("image", OUTPUT):
+            dynamic[name] |= {2: "height", 3: "width"}
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -178,6 +185,14 @@ def export_onnx(
         got = sess.run([OUTPUT], {"image": image.numpy(), "style": style.numpy(), "strength": strength.numpy()})[0]
         if got.shape != ref.shape:
             raise ModelError(f"ONNX export: batch {n} gives shape {got.shape}, torch gives {ref.shape} (dynamic batch broken)")
+        parity = max(parity, float(np.abs(got - ref).max()))
+    for size in check_sizes if dynamic_size else ():
+        image, style, strength = _example_inputs(2, size, style_dim, seed=size)
+        with torch.no_grad():
+            ref = model(image, style, strength).numpy()
+        got = sess.run([OUTPUT], {"image": image.numpy(), "style": style.numpy(), "strength": strength.numpy()})[0]
+        if got.shape != ref.shape:
+            raise ModelError(f"ONNX export: size {size} gives shape {got.shape}, torch gives {ref.shape}")
         parity = max(parity, float(np.abs(got - ref).max()))
     image, style, strength = _example_inputs(check_batch, input_size, style_dim, seed=1)
     feeds = {"image": image.numpy(), "style": style.numpy(), "strength": strength.numpy()}

@@ -106,17 +106,19 @@ def build_pipeline(
 ) -> Pipeline:
     settings.validate()
     registry = registry or LookRegistry()
-    look = registry.get(settings.look) if settings.look else registry.default()
+    device = pipeline_device(settings)
+    # GPU backends run a look at its device input size (the same network, larger crops)
+    gpu = device == "cuda" or settings.backend in ("tensorrt", "torch-cuda", "onnxruntime-cuda")
+    look = (registry.get(settings.look) if settings.look else registry.default()).sized_for(gpu)
     loaded: dict[str, Look] = {look.name: look}
 
     def get_look(name: str) -> Look:
         if name not in loaded:
-            loaded[name] = registry.get(name)
+            loaded[name] = registry.get(name).sized_for(gpu)
         return loaded[name]
 
     cls = Pipeline
     extra: dict = {}
-    device = pipeline_device(settings)
     if device is not None:
         # On an NVIDIA GPU with torch, every pixel stage runs on the device (one upload, one download).
         from livefilter.gpu.pipeline import DevicePipeline

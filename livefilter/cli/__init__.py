@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "livefilter.cli.bench_cmd",
     "livefilter.cli.looks_cmd",
     "livefilter.cli.train_cmd",
+    "livefilter.cli.family_cmd",
     "livefilter.cli.export_cmd",
     "livefilter.cli.doctor_cmd",
 )

@@ -64,6 +64,9 @@ class Look:
     licence: str = ""
     version: str = "1.0"
     input_size: int = 256
+    # A fully convolutional student can run larger on a GPU (sharper liner and lip edges on big faces);
+    # None: the GPU runs it at ``input_size`` too.
+    device_input_size: int | None = None
     align_padding: float = 0.25
     normalisation: Normalisation = field(default_factory=Normalisation)
     input_names: dict[str, str | None] = field(
@@ -71,12 +74,21 @@ class Look:
     )
     output_name: str | None = None
     style_code: list[float] | None = None
+    regions: list[str] = field(default_factory=list)  # the face regions the look changes (lips, eyes, ...)
     default_strength: float = 1.0
     edits: ColorEdits = field(default_factory=ColorEdits)
     onnx_sha256: str | None = None
     preview: str | None = "preview.jpg"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    def sized_for(self, gpu: bool) -> "Look":
+        """This look at the input size of the machine it runs on (the GPU size on a GPU backend)."""
+        if gpu and self.device_input_size and self.device_input_size != self.input_size:
+            from dataclasses import replace
+
+            return replace(self, input_size=self.device_input_size)
+        return self
 
     @property
     def model_path(self) -> Path:
@@ -148,6 +160,10 @@ def parse_manifest(data: Any, root: Path) -> Look:
     size = data.get("input_size", 256)
     if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 1024 or size % 8:
         raise LookError(f"look.json: input_size must be a multiple of 8 in [32, 1024], got {size!r}")
+    device_size = data.get("device_input_size")
+    if device_size is not None and (isinstance(device_size, bool) or not isinstance(device_size, int)
+                                    or not 32 <= device_size <= 1024 or device_size % 8):
+        raise LookError(f"look.json: device_input_size must be a multiple of 8 in [32, 1024], got {device_size!r}")
     norm = data.get("normalisation", {}) or {}
     try:
         mean = tuple(float(x) for x in norm.get("mean", (0.5, 0.5, 0.5)))
@@ -172,6 +188,11 @@ def parse_manifest(data: Any, root: Path) -> Look:
             raise LookError("look.json: style_code must be a list of 1..4096 numbers")
         if inputs.get("style") is None:
             raise LookError("look.json: style_code is given but the model has no style input")
+    regions = data.get("regions", [])
+    from livefilter.regions import REGION_GROUP_NAMES as known_regions
+    if not isinstance(regions, list) or len(regions) > len(known_regions) or not all(
+            isinstance(r, str) and r in known_regions for r in regions):
+        raise LookError(f"look.json: regions must be a list of {', '.join(known_regions)}")
     edits_d = data.get("edits", {}) or {}
     if not isinstance(edits_d, dict) or set(edits_d) - {"brightness", "contrast", "saturation", "warmth"}:
         raise LookError("look.json: edits may only hold brightness, contrast, saturation, warmth")
@@ -199,11 +220,13 @@ def parse_manifest(data: Any, root: Path) -> Look:
         licence=data.get("licence", ""),
         version=data.get("version", "1.0"),
         input_size=size,
+        device_input_size=device_size,
         align_padding=_num(data, "align_padding", 0.25, 0.0, 1.0),
         normalisation=Normalisation(mean, std),  # type: ignore[arg-type]
         input_names={"image": inputs["image"], "style": inputs.get("style"), "strength": inputs.get("strength")},
         output_name=data.get("output"),
         style_code=[float(x) for x in style] if style is not None else None,
+        regions=list(regions),
         default_strength=_num(data, "default_strength", 1.0, 0.0, 1.0),
         edits=edits,
         onnx_sha256=sha,
@@ -236,7 +259,8 @@ def validate_onnx_inputs(look: Look) -> None:
             f"look '{look.name}': ONNX has no input '{image}' (inputs: {', '.join(graph_inputs) or 'none'})"
         )
     d = dims(image)
-    if len(d) != 4 or d[1] != 3 or any(isinstance(x, int) and x != look.input_size for x in d[2:]):
+    sizes = {look.input_size, look.device_input_size or look.input_size}
+    if len(d) != 4 or d[1] != 3 or any(isinstance(x, int) and (x != look.input_size or len(sizes) > 1) for x in d[2:]):
         raise LookError(
             f"look '{look.name}': input '{image}' must be [N,3,{look.input_size},{look.input_size}], got {d}"
         )

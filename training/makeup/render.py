@@ -1,0 +1,90 @@
+"""The makeup renderer: the teacher whose pseudo-paired targets the student learns.
+
+Given an aligned face, its soft region masks (``livefilter.regions``) and a look code
+(``livefilter.looks.code``), it paints the look region by region in CIELAB, the way a makeup artist
+layers it: foundation / paint on the skin, contour and highlight, blush, brows, eye shadow, liner,
+lipstick. This is the per-region colour transfer of BeautyGAN / PSGAN's makeup loss turned into an
+explicit target: the target *is* the source face with each region moved to the look's colours.
+
+Lightness changes are multiplicative (``L * (1 + dL / 65)``): a smoky lid is a proportion darker than
+the person's own lid, so it reads the same on light and dark skin, and no term can lighten or darken
+the skin as a whole (the skin region has no lightness parameter; highlight is a small local lift).
+Chroma moves towards the look's colour. Everything is local per pixel except the paint step's skin
+lightness correction, so a small convolutional student can learn it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from livefilter.looks.code import FIELD_NAMES, SPEC
+from livefilter.regions import REGION_NAMES
+from training.makeup.colour import lab_to_rgb, rgb_to_lab
+
+_R = {n: i for i, n in enumerate(REGION_NAMES)}
+_SCALES = torch.tensor([SPEC[k].scale for k in FIELD_NAMES])
+L_REF = 65.0
+
+
+def physical(code: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(B, CODE_DIM) student vectors -> {field: (B, 1, 1) physical values}."""
+    p = code * _SCALES.to(code)
+    return {k: p[:, i].view(-1, 1, 1) for i, k in enumerate(FIELD_NAMES)}
+
+
+def _lerp(x: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return x + (target - x) * w
+
+
+def render(image: torch.Tensor, masks: torch.Tensor, code: torch.Tensor, smooth: torch.Tensor,
+           painted: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """Paint the look. ``image``/``smooth``/``painted`` (B, 3, H, W) RGB in [0, 1], ``masks`` (B, R, H, W),
+    ``edges`` (B, 1, H, W) ink lines of the painted face, ``code`` (B, CODE_DIM). Returns RGB in [0, 1]."""
+    c = physical(code)
+    m = {n: masks[:, i] for n, i in _R.items()}
+    lab = rgb_to_lab(image)
+    L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+
+    # Paint (stylised looks): flat edge-preserving shading, more saturation, ink outlines; the skin
+    # keeps the person's own mean lightness.
+    if bool((c["paint"] > 0).any()):
+        plab = rgb_to_lab(painted)
+        pL, pa, pb = plab[:, 0], plab[:, 1], plab[:, 2]
+        skin = m["skin"]
+        denom = skin.sum((1, 2)).clamp(min=1.0)
+        shift = ((L - pL) * skin).sum((1, 2)) / denom
+        pL = pL + shift.view(-1, 1, 1)
+        sat = 1.0 + 0.8 * c["paint_saturation"]
+        pa, pb = pa * sat, pb * sat
+        pL = pL * (1.0 - 0.55 * c["paint_edges"] * edges[:, 0])
+        w = c["paint"] * m["face"]
+        L, a, b = _lerp(L, pL, w), _lerp(a, pa, w), _lerp(b, pb, w)
+
+    # Foundation: smooth the skin (edge-preserving), optional warmth; never its lightness level.
+    slab = rgb_to_lab(smooth)
+    w = c["skin_opacity"] * c["skin_smooth"] * m["skin"]
+    L, a, b = _lerp(L, slab[:, 0], w), _lerp(a, slab[:, 1], w), _lerp(b, slab[:, 2], w)
+    ws = c["skin_opacity"] * m["skin"]
+    a, b = a + c["skin_da"] * ws, b + c["skin_db"] * ws
+
+    L = L * (1.0 + c["contour_dL"] / L_REF * c["contour_opacity"] * m["contour"])
+    L = L + c["highlight_dL"] * c["highlight_opacity"] * m["highlight"]
+
+    wb = c["blush_opacity"] * m["blush"]
+    a, b = a + c["blush_da"] * wb, b + c["blush_db"] * wb
+    L = L * (1.0 + c["blush_dL"] / L_REF * wb)
+
+    L = L * (1.0 + c["brow_dL"] / L_REF * c["brow_opacity"] * m["brows"])
+
+    we = c["shadow_opacity"] * m["eyeshadow"]
+    L = L * (1.0 + c["shadow_dL"] / L_REF * we)
+    a, b = _lerp(a, c["shadow_a"], 0.75 * we), _lerp(b, c["shadow_b"], 0.75 * we)
+
+    wl = c["liner_opacity"] * m["eyeliner"]
+    L = torch.minimum(L, _lerp(L, c["liner_L"].expand_as(L), wl))
+
+    wlip = c["lips_opacity"] * m["lips"]
+    a, b = _lerp(a, c["lips_a"], wlip), _lerp(b, c["lips_b"], wlip)
+    L = L * (1.0 + c["lips_dL"] / L_REF * wlip)
+
+    return lab_to_rgb(torch.stack([L.clamp(0, 100), a, b], 1))
