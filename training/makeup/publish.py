@@ -42,7 +42,7 @@ def load_student(run: Path) -> tuple[Student, dict]:
     _, info = read_checkpoint(ck)
     cfg = info.get("meta", {}).get("config", {}).get("student", {})
     student = Student(StudentConfig(**cfg) if cfg else FamilyConfig().student)
-    meta = load_checkpoint(ck, {"student": student}, restore_rng=False).get("meta", {})
+    meta = load_checkpoint(ck, {"student": student}, restore_rng=False)
     return student.eval(), meta
 
 
