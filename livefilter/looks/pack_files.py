@@ -178,6 +178,8 @@ def _folder_members(folder: Path) -> list[Member]:
 
 def copy_look_folder(folder: Path, dest: Path) -> None:
     """Copy a look folder under the same rules as a pack: regular files only, links refused."""
+    if not (folder / "look.json").is_file():
+        raise LookError(f"{folder} is not a look (no look.json)")
     members = _folder_members(folder)
     check_members(folder, members)
     dest.mkdir(parents=True)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 Check = Callable[[Any, str], Any]
 MISSING: Any = object()
-MAX_PATH_CHARS = 255
+MAX_PATH_CHARS = 1024  # a whole path; each component is bounded by the filesystem's limit
 
 
 @dataclass(frozen=True)
