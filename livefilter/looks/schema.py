@@ -122,6 +122,8 @@ def check_member_path(name: Any) -> PurePosixPath:
     ):
         raise LookError(f"invalid path in look pack: {shown(name)}")
     p = PurePosixPath(name)
+    if not p.parts:  # "." names no file
+        raise LookError(f"invalid path in look pack: {shown(name)}")
     if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
         raise LookError(f"path escapes the look pack: {shown(name)}")
     return p
