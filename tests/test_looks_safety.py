@@ -222,7 +222,7 @@ def test_look_json_field_checks(tmp_path, patch, fragment):
 
 def test_look_json_unknown_keys_are_ignored_and_known_ones_round_trip(tmp_path):
     look = make_look(tmp_path, "future", with_style=True)
-    edit_manifest(look.root, regions=["face", "hair"], input_sizes=[128, 256], edits=None)
+    edit_manifest(look.root, input_sizes=[128, 256], future_field={"x": 1}, edits=None)
     loaded = load_look(look.root)
     assert loaded.edits.is_identity and loaded.style_code == [0.1, 0.2, 0.3, 0.4]
     assert parse_manifest(loaded.manifest(), look.root) == loaded
