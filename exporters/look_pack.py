@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from exporters.onnx_export import ExportReport, export_onnx
-from livefilter.looks.pack import ColorEdits, Look, Normalisation, load_look, sha256_file
+from livefilter.looks.pack import ColorEdits, Look, Normalisation, check_look_name, load_look, sha256_file
 
 
 def write_look_pack(
@@ -39,7 +39,7 @@ def write_look_pack(
     is returned, so a pack that this returns is one the runtime accepts.
     """
     norm = normalisation or {"mean": [0.5] * 3, "std": [0.5] * 3}
-    out = Path(out_dir) / name
+    out = Path(out_dir) / check_look_name(name)  # the name becomes a folder: no '..', no '/'
     out.mkdir(parents=True, exist_ok=True)
     model = out / "student.onnx"
     report = None

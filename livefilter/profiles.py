@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livefilter import strict_json
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.looks.pack import ColorEdits
@@ -161,8 +162,8 @@ class ProfileStore:
         if len(raw) > MAX_FILE_BYTES:
             raise ProfileError(f"profiles file {path} is too large ({len(raw)} bytes)")
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = strict_json.loads(raw)
+        except strict_json.StrictJSONError as e:
             raise ProfileError(f"profiles file {path} is not valid JSON ({e}); fix or delete it") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or not isinstance(data.get("profiles"), dict):
             raise ProfileError(f"profiles file {path} is not a livefilter profiles file (format {FORMAT_VERSION})")

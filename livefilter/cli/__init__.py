@@ -9,6 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
+from livefilter.cli.common import error_line
 from livefilter.errors import LivefilterError
 
 app = typer.Typer(
@@ -51,7 +52,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except LivefilterError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        console.print(error_line(e), highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

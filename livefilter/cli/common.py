@@ -7,11 +7,32 @@ import threading
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.text import Text
 
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits
+from livefilter.terminal_text import printable
 
 out = Console()
+
+
+def plain(text: object, style: str = "", *, keep_newlines: bool = False) -> Text:
+    """``text`` exactly as written: never read as rich markup, control characters shown escaped.
+
+    Use it for anything not written by us (look titles, descriptions, file names) and for our own
+    messages that may hold brackets (``livefilter[gpu]``, a regex), which markup would eat.
+    """
+    return Text(printable(text, keep_newlines=keep_newlines), style=style)
+
+
+def message(*parts: object) -> Text:
+    """One line from pieces: a ``Text`` piece keeps its style, anything else is shown as :func:`plain`."""
+    return Text.assemble(*(p if isinstance(p, Text) else plain(p) for p in parts))
+
+
+def error_line(error: BaseException) -> Text:
+    """The one red line a user error becomes."""
+    return message(Text("error: ", style="bold red"), error)
 
 
 def edits_from_options(brightness: float | None, contrast: float | None, saturation: float | None,

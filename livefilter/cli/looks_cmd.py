@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from livefilter.cli import app
-from livefilter.cli.common import out
+from livefilter.cli.common import message, out, plain
 from livefilter.looks.pack import load_look
 from livefilter.looks.registry import LookRegistry, make_pack
 from livefilter.paths import PACKAGED_LOOKS_DIR
@@ -27,8 +27,9 @@ def list_looks() -> None:
         t.add_column(col)
     for look in reg.list():
         src = "built-in" if look.root.parent == PACKAGED_LOOKS_DIR else "user"
-        t.add_row(look.name, look.title, str(look.input_size), f"{look.default_strength:.2f}", src,
-                  look.description[:60])
+        # Titles and descriptions come from the pack: shown as plain text, never as markup.
+        t.add_row(plain(look.name), plain(look.title), str(look.input_size), f"{look.default_strength:.2f}", src,
+                  plain(look.description[:60]))
     out.print(t)
 
 
@@ -36,8 +37,8 @@ def list_looks() -> None:
 def show(name: str = typer.Argument(..., help="Look name.")) -> None:
     """Everything look.json says about a look (metrics, training summary)."""
     look = LookRegistry().get(name)
-    out.print_json(json.dumps(look.manifest()))
-    out.print(f"folder: {look.root}")
+    out.print_json(json.dumps(look.manifest()), ensure_ascii=True)  # JSON escapes every control character
+    out.print(message("folder: ", look.root))
 
 
 @looks_app.command("install")
@@ -47,14 +48,14 @@ def install(
 ) -> None:
     """Validate a look pack and install it into your looks folder."""
     look = LookRegistry().install(pack, replace=replace)
-    out.print(f"installed [cyan]{look.name}[/] into {look.root}")
+    out.print(message("installed ", plain(look.name, "cyan"), " into ", look.root))
 
 
 @looks_app.command("remove")
 def remove(name: str = typer.Argument(..., help="Look name.")) -> None:
     """Remove one of your installed looks."""
     path = LookRegistry().remove(name)
-    out.print(f"removed {path}")
+    out.print(message("removed ", path))
 
 
 @looks_app.command("pack")
@@ -65,7 +66,7 @@ def pack(
     """Zip a look folder into a shareable .lfpack (validated first)."""
     look = load_look(folder)
     target = make_pack(folder, output or Path(f"{look.name}.lfpack"))
-    out.print(f"wrote {target}")
+    out.print(message("wrote ", target))
 
 
 @looks_app.command("preview")
@@ -99,4 +100,4 @@ def preview(
         cv2.putText(styled, n, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
         tiles.append(styled)
     cv2.imwrite(str(output), np.concatenate(tiles, axis=1)[:, :, ::-1])
-    out.print(f"wrote {output} ({len(names)} look(s))")
+    out.print(message("wrote ", output, f" ({len(names)} look(s))"))
