@@ -40,7 +40,7 @@ def video_quality(look: Look, video: Path, frames: int = 90) -> dict:
     """Flicker and seam on a real video through the full pipeline, temporal blending on (as ``run``)."""
     from training.eval.stability import measure as stability
 
-    return stability(video, look.name, {"smoothing": True, "temporal": 0.5}, frames=frames)
+    return stability(video, str(look.root), {"smoothing": True, "temporal": 0.5}, frames=frames)
 
 
 def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None = None, refs: Path | None = None,
