@@ -9,6 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
+from livefilter import signals
 from livefilter.errors import LivefilterError
 
 app = typer.Typer(
@@ -46,24 +47,23 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: user errors become one red line and a non-zero exit, never a traceback."""
+    """Entry point: user errors become one red line and a non-zero exit, never a traceback.
+
+    Usage errors (unknown command or option, a bad value) are reported by typer itself in standalone
+    mode, as its usage message and exit code 2; the project never imports ``click`` directly (typer
+    may ship its own copy of it).
+    """
     try:
-        app(standalone_mode=False)
+        signals.started()
+        app(standalone_mode=True, prog_name="livefilter")
     except LivefilterError as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # signals.Interrupted outside the command (typer reports it inside)
         console.print("[yellow]interrupted[/]")
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        console.print("[yellow]aborted[/]")
-        sys.exit(1)
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
+        sys.exit(signals.exit_code(signals.received() or 2))
+    except SystemExit:
+        signum = signals.received()
+        if signum is not None:  # stopped by Ctrl-C / SIGTERM (after finalising): the conventional code
+            sys.exit(signals.exit_code(signum))
         raise
