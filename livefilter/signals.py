@@ -74,6 +74,13 @@ def received() -> int | None:
     return _received[0] if _received else None
 
 
+def name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def exit_code(signum: int) -> int:
     return 128 + int(signum)
 

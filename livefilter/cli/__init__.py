@@ -59,11 +59,14 @@ def main() -> None:
     except LivefilterError as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:  # signals.Interrupted outside the command (typer reports it inside)
-        console.print("[yellow]interrupted[/]")
-        sys.exit(signals.exit_code(signals.received() or 2))
-    except SystemExit:
+    except KeyboardInterrupt:  # a signal outside the command (typer turns one inside into an exit)
+        signum = signals.received() or 2
+        console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
+        sys.exit(signals.exit_code(signum))
+    except SystemExit as e:
         signum = signals.received()
         if signum is not None:  # stopped by Ctrl-C / SIGTERM (after finalising): the conventional code
+            if e.code not in (0, None):  # typer ends an interrupted command silently
+                console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
             sys.exit(signals.exit_code(signum))
         raise
