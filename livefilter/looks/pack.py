@@ -100,9 +100,9 @@ class Look:
         return d
 
     def save(self) -> Path:
-        path = self.root / "look.json"
-        path.write_text(json.dumps(self.manifest(), indent=2) + "\n")
-        return path
+        from livefilter.atomic import write_text
+
+        return write_text(self.root / "look.json", json.dumps(self.manifest(), indent=2) + "\n")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -19,6 +19,18 @@ from livefilter.atomic import is_disk_full
 log = logging.getLogger(__name__)
 
 RESERVE_BYTES = 8 << 20  # encoder flush + an MP4 index of several hours at 30 fps
+MIN_RESERVE_BYTES = 64 << 10
+
+
+def reserve_size(folder: Path, wanted: int = RESERVE_BYTES) -> int:
+    """``wanted`` bytes, or a quarter of the free space when that is less (a nearly full disk still gets
+    a run, with a smaller reserve); 0 when even that is too small to be useful."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return wanted
+    size = min(wanted, st.f_bavail * st.f_frsize // 4)
+    return size if size >= MIN_RESERVE_BYTES else 0
 
 
 class ReservedFile:
@@ -29,6 +41,7 @@ class ReservedFile:
         self.full = False
         self._reserve: Path | None = None
         self._f = open(self.path, "wb", buffering=0)  # every write reaches the OS: errors surface here
+        reserve_bytes = reserve_size(self.path.parent, reserve_bytes)
         if reserve_bytes > 0:
             reserve = self.path.with_name(self.path.name + ".reserve")
             try:

@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 
 from livefilter.align import Aligner
+from livefilter.atomic import write_text
 from livefilter.blend import Blender
+from livefilter.demo import save_rgb
 from livefilter.looks.pack import Look
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from training.data import list_media, prepare_crops
@@ -83,8 +85,8 @@ def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None
         report["flicker_ratio"] = round(M.flicker_ratio(frames_in[:n], out_frames, region), 3)
         report["video_frames"] = n
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(output, json.dumps(report, indent=2) + "\n")
     if grid_rows:
         w = min(r.shape[1] for r in grid_rows)
-        cv2.imwrite(str(output.with_suffix(".png")), np.concatenate([r[:, :w] for r in grid_rows], 0)[:, :, ::-1])
+        save_rgb(output.with_suffix(".png"), np.concatenate([r[:, :w] for r in grid_rows], 0))
     return report
