@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from livefilter.atomic import check_target
 from livefilter.cli import app
 from livefilter.cli.common import message, out, plain
 from livefilter.looks.pack import load_look
@@ -62,10 +63,11 @@ def remove(name: str = typer.Argument(..., help="Look name.")) -> None:
 def pack(
     folder: Path = typer.Argument(..., help="A look folder."),
     output: Path = typer.Option(None, "--output", "-o", help="Where the .lfpack goes (default: NAME.lfpack)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Zip a look folder into a shareable .lfpack (validated first)."""
     look = load_look(folder)
-    target = make_pack(folder, output or Path(f"{look.name}.lfpack"))
+    target = make_pack(folder, output or Path(f"{look.name}.lfpack"), overwrite=overwrite)
     out.print(message("wrote ", target))
 
 
@@ -74,16 +76,18 @@ def preview(
     name: str = typer.Argument(None, help="Look name (default: every installed look)."),
     photo: Path = typer.Option(None, "--photo", help="Your own photo (default: the bundled group photo)."),
     output: Path = typer.Option(Path("looks_preview.png"), "--output", "-o", help="Where the gallery PNG goes."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Render a before/after gallery of looks on your photo (or the demo photo)."""
     import cv2
     import numpy as np
 
-    from livefilter.demo import load_rgb
+    from livefilter.demo import load_rgb, save_rgb
     from livefilter.detect.sample_media import group_photo_path
     from livefilter.session import PipelineSettings, build_pipeline
 
     reg = LookRegistry()
+    check_target(output, overwrite=overwrite)  # before the work, not after it
     image = load_rgb(photo or group_photo_path())
     scale = 640 / max(image.shape[:2])
     if scale < 1:
@@ -99,5 +103,5 @@ def preview(
             raise InputError(f"no face found in {photo or 'the demo photo'}")
         cv2.putText(styled, n, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
         tiles.append(styled)
-    cv2.imwrite(str(output), np.concatenate(tiles, axis=1)[:, :, ::-1])
+    save_rgb(output, np.concatenate(tiles, axis=1), overwrite=overwrite)
     out.print(message("wrote ", output, f" ({len(names)} look(s))"))

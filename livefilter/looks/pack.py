@@ -134,14 +134,14 @@ class Look:
         return d
 
     def save(self) -> Path:
-        path = self.root / "look.json"
+        from livefilter.atomic import write_text
+
         try:
             text = json.dumps(self.manifest(), indent=2, allow_nan=False) + "\n"
         except ValueError:
             raise LookError(f"look '{self.name}': a value in look.json is not a finite number") from None
         parse_manifest(json.loads(text), self.root)  # never write a look.json the loader would refuse
-        path.write_text(text)
-        return path
+        return write_text(self.root / "look.json", text)
 
 
 def _json_safe(value: Any) -> Any:

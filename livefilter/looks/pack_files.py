@@ -199,15 +199,20 @@ def copy_look_folder(folder: Path, dest: Path) -> None:
                 raise LookError(f"{folder}: cannot copy {shown(m.label)} ({e.strerror or e})") from None
 
 
-def make_pack(look_dir: Path, out: Path) -> Path:
-    """Zip a look folder into a ``.lfpack``."""
+def make_pack(look_dir: Path, out: Path, *, overwrite: bool = False) -> Path:
+    """Zip a look folder into a ``.lfpack`` (written to a temporary file, renamed when complete; an
+    existing file is replaced only with ``overwrite``)."""
+    from livefilter.atomic import atomic_output, check_distinct
+
     look = load_look(look_dir)
     out = Path(out)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(Path(look_dir).iterdir()):
-            if f.is_file() and not f.is_symlink():
+    files = [f for f in sorted(Path(look_dir).iterdir()) if f.is_file() and not f.is_symlink()]
+    check_distinct(out, *files)
+    with atomic_output(out, overwrite=overwrite) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
                 zf.write(f, f"{look.name}/{f.name}")
-    return out
+    return out.expanduser()
 
 
 def same_files(a: Path, b: Path) -> bool:
