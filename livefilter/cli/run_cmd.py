@@ -15,6 +15,8 @@ from livefilter.control.live import LiveControl
 from livefilter.looks.registry import LookRegistry
 from livefilter.profiles import ProfileStore, apply_profile_to_settings
 from livefilter.errors import SettingError
+from livefilter.obs import for_run as obs_for_run
+from livefilter.sinks.latency_probe import LatencyProbeSink
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.reliability import ReconnectingSource, ThreadedSink
 from livefilter.sinks import open_sink
@@ -57,8 +59,12 @@ def run(
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through."),
     # -- live control (livefilter.control, livefilter.profiles) --
     control: bool = typer.Option(True, "--control/--no-control", help="Serve the control panel / HTTP API on 127.0.0.1 (URL with its token is printed)."),
-    control_port: int = typer.Option(0, "--control-port", help="Control server port (0: any free port)."),
+    control_port: int = typer.Option(None, "--control-port", help="Control server port (default: your stable one, see `livefilter control`; 0: any free port)."),
     profile: str = typer.Option(None, "--profile", help="Start with a saved profile (look, strength, colour edits)."),
+    # -- OBS (livefilter.obs) --
+    obs: str = typer.Option(None, "--obs", help="Follow OBS scenes through obs-websocket, e.g. ws://127.0.0.1:4455 (see `livefilter obs map`)."),
+    obs_password_file: str = typer.Option(None, "--obs-password-file", help="File holding the OBS WebSocket password."),
+    obs_sync_input: str = typer.Option(None, "--obs-sync-input", help="Set this OBS audio input's Sync Offset to the measured added latency (opt-in)."),
 ) -> None:
     """Apply a look to every face of a live feed or a video file."""
     if fps is not None and not 1 <= fps <= 240:
@@ -73,6 +79,7 @@ def run(
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))
     settings.validate()
+    obs_plan = obs_for_run.prepare(obs, obs_password_file, obs_sync_input)
     wh = parse_size(size)
     spec = parse_input(input, size=wh, fps=fps)
     if spec.is_live:
@@ -104,8 +111,12 @@ def run(
         live.close()
         source.close()
         raise
+    measured = LatencyProbeSink(sink, pipeline.stats.output_latency)  # capture -> output write
     if not isinstance(sink, FileSink) or sink.is_stream:
-        sink = ThreadedSink(sink)  # a blocked consumer drops frames instead of stalling the pipeline
+        measured = ThreadedSink(measured)  # a blocked consumer drops frames instead of stalling the pipeline
+    sink = measured
+    obs_run = obs_plan.start(live.controller, pipeline.stats.output_latency, obs_for_run.notify_line(out)) \
+        if obs_plan is not None else None
     info = source.info
     tracker_config = getattr(pipeline.tracker, "config", None)
     if not info.is_live and tracker_config is not None:
@@ -137,6 +148,8 @@ def run(
                 n = pipeline.run(source, sink, max_frames=max_frames, duration=duration, stop=stop,
                                  on_frame=live.on_frame)
     finally:
+        if obs_run is not None:
+            obs_run.close()
         live.close()
         source.close()
         sink.close()
@@ -149,3 +162,5 @@ def run(
         + (f"; dropped at output: {sink.dropped}" if isinstance(sink, ThreadedSink) else ""),
         highlight=False,
     )
+    if isinstance(sink, ThreadedSink):  # live outputs (a file is written as fast as it goes: no delay to match)
+        out.print(obs_for_run.latency_summary(pipeline.stats.output_latency), highlight=False)
