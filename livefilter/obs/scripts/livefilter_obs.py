@@ -4,12 +4,14 @@ Registers five OBS hotkeys -- next / previous look, strength up / down, pause / 
 that call the local livefilter control API. OBS runs this file with its own Python, so it uses the
 standard library only. It finds the running livefilter through the ``control.json`` file that
 ``livefilter run`` writes, or through the dock URL pasted into the script's settings
-(``livefilter obs dock`` prints it). Requests run on a background thread, never on OBS's UI thread;
-a failure is logged in OBS's script log and never raises into OBS.
+(``livefilter obs dock`` prints it). Requests run on one background thread, in the order the keys
+were pressed (two quick "strength up" presses add 0.2), never on OBS's UI thread; a failure is
+logged in OBS's script log and never raises into OBS.
 """
 
 import json
 import os
+import queue
 import sys
 import threading
 import urllib.error
@@ -25,6 +27,8 @@ URL_SETTING = "control_url"
 
 _hotkey_ids = {}
 _control_url = ""
+_actions = queue.Queue()
+_worker = None
 
 
 # -- where livefilter is -------------------------------------------------------------------------
@@ -110,8 +114,23 @@ HOTKEYS = (
 )
 
 
+def _work():
+    while True:
+        action = _actions.get()
+        if action is None:
+            return
+        try:
+            action()
+        except Exception as e:  # never let one failed action stop the hotkeys
+            log(f"livefilter: {type(e).__name__}: {e}")
+
+
 def in_background(action):
-    threading.Thread(target=action, name="livefilter-hotkey", daemon=True).start()
+    global _worker
+    if _worker is None or not _worker.is_alive():
+        _worker = threading.Thread(target=_work, name="livefilter-hotkeys", daemon=True)
+        _worker.start()
+    _actions.put(action)
 
 
 def make_callback(action):
@@ -156,6 +175,10 @@ def script_save(settings):
 
 
 def script_unload():
+    global _worker
     for hotkey_id in _hotkey_ids.values():
         obs.obs_hotkey_unregister(hotkey_id)
     _hotkey_ids.clear()
+    if _worker is not None:
+        _actions.put(None)
+        _worker = None
