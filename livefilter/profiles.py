@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livefilter.atomic_file import write_text_atomic
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.looks.pack import ColorEdits
@@ -220,20 +219,7 @@ class ProfileStore:
         data = {"format": FORMAT_VERSION, "profiles": {n: p.to_json() for n, p in sorted(profiles.items())}}
         text = json.dumps(data, indent=2) + "\n"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".profiles-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_text_atomic(path, text, prefix=".profiles-")
         except OSError as e:
             raise ProfileError(f"cannot write profiles file {path}: {e.strerror or e}") from None
 

@@ -15,14 +15,13 @@ the reason, never half-used or overwritten) and written atomically.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from livefilter.atomic_file import write_text_atomic
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.paths import user_config_path
@@ -172,20 +171,7 @@ class ConfigStore:
         path = self.path
         text = json.dumps(config.to_json(), indent=2, ensure_ascii=False) + "\n"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")  # created 0600
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_text_atomic(path, text, prefix=".config-")
         except OSError as e:
             raise ConfigError(f"cannot write settings file {path}: {e.strerror or e}") from None
 

@@ -35,19 +35,10 @@ from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator  # no
 from livefilter.userconfig import ObsSettings  # noqa: E402
 from obs_ws_server import FakeObs, auth_string  # noqa: E402
 from onnx_looks import make_look  # noqa: E402
+from waiting import wait_for  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 SETTINGS = ObsSettings({"Just Chatting": "glam", "Gaming": "natural"}, ("BRB",))
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_port() -> int:

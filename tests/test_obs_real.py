@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 from conftest import REPO_ROOT, shared_path
 from livefilter.obs.dock import SCRIPT_PATH
 from onnx_looks import make_look
+from waiting import wait_for as _wait_for
 
 pytestmark = pytest.mark.slow
 obsws = pytest.importorskip("obsws_python", reason="needs the obs extra: pip install 'livefilter[obs]'")
@@ -43,17 +43,7 @@ def free_port() -> int:
 
 
 def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception as e:  # noqa: BLE001 - not ready yet
-            last, value = e, None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+    return _wait_for(condition, timeout, what, tolerate=(Exception,))  # OBS / livefilter not up yet
 
 
 def obs_config(home: Path, port: int) -> None:

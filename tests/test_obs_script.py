@@ -8,7 +8,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,11 @@ from livefilter.control.live import LiveControl
 from livefilter.obs.dock import SCRIPT_PATH
 from obspython_standin import LOG_WARNING, ObsPythonStandIn
 from test_control import looks_dir, pipeline  # noqa: F401 - fixtures
+from waiting import wait_for
 
 REAL_OBSPYTHON = Path("/usr/lib/x86_64-linux-gnu/obs-scripting/obspython.py")
 HOTKEY_NAMES = ["livefilter.next_look", "livefilter.previous_look", "livefilter.strength_up",
                 "livefilter.strength_down", "livefilter.pause"]
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def load_script(monkeypatch, standin: ObsPythonStandIn):
