@@ -32,6 +32,8 @@ _COMMAND_MODULES = (
     "livefilter.cli.family_cmd",
     "livefilter.cli.export_cmd",
     "livefilter.cli.doctor_cmd",
+    "livefilter.cli.control_cmd",
+    "livefilter.cli.obs_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -53,7 +53,7 @@ def check_run_options(
     pixel_format: str | None,
     budget_ms: float,
     vcam_device: str | None,
-    control_port: int,
+    control_port: int | None,
 ) -> str:
     """Validate the options ``run`` handles itself; returns the output's kind (see ``output_kind``)."""
     _finite("--fps", fps, 1, 240)
@@ -65,7 +65,7 @@ def check_run_options(
         raise SettingError(f"--pixel-format must be one of {', '.join(FORMATS)}, got {pixel_format!r}")
     _finite("--budget-ms", budget_ms, 1, MAX_BUDGET_MS)
     check_vcam_device(vcam_device)
-    if not 0 <= control_port <= 65535:
+    if control_port is not None and not 0 <= control_port <= 65535:
         raise SettingError(f"--control-port must be 0..65535 (0: any free port), got {control_port}")
     kind = output_kind(output)
     if kind != "virtualcam":

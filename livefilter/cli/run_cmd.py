@@ -17,11 +17,13 @@ from livefilter.cli.run_checks import check_run_options, run_limits
 from livefilter.control import HOTKEYS_HELP
 from livefilter.control.live import LiveControl
 from livefilter.looks.registry import LookRegistry
+from livefilter.obs import for_run as obs_for_run
 from livefilter.profiles import ProfileStore, apply_profile_to_settings
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.reliability import ReconnectingSource, ThreadedSink
 from livefilter.sinks import open_sink
 from livefilter.sinks.file_sink import FileSink
+from livefilter.sinks.latency_probe import LatencyProbeSink
 from livefilter.sinks.pixel_format import PLANAR
 from livefilter.sinks.virtualcam_sink import default_pixel_format
 from livefilter.sources import open_source, parse_input
@@ -60,8 +62,12 @@ def run(
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through (1..10000)."),
     # -- live control (livefilter.control, livefilter.profiles) --
     control: bool = typer.Option(True, "--control/--no-control", help="Serve the control panel / HTTP API on 127.0.0.1 (URL with its token is printed)."),
-    control_port: int = typer.Option(0, "--control-port", help="Control server port (0: any free port)."),
+    control_port: int = typer.Option(None, "--control-port", help="Control server port (default: your stable one, see `livefilter control`; 0: any free port)."),
     profile: str = typer.Option(None, "--profile", help="Start with a saved profile (look, strength, colour edits)."),
+    # -- OBS (livefilter.obs) --
+    obs: str = typer.Option(None, "--obs", help="Follow OBS scenes through obs-websocket, e.g. ws://127.0.0.1:4455 (see `livefilter obs map`)."),
+    obs_password_file: str = typer.Option(None, "--obs-password-file", help="File holding the OBS WebSocket password."),
+    obs_sync_input: str = typer.Option(None, "--obs-sync-input", help="Set this OBS audio input's Sync Offset to the measured added latency (opt-in)."),
 ) -> None:
     """Apply a look to every face of a live feed or a video file."""
     kind = check_run_options(output=output, fps=fps, duration=duration, max_frames=max_frames,
@@ -76,6 +82,7 @@ def run(
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))
     settings.validate()
+    obs_plan = obs_for_run.prepare(obs, obs_password_file, obs_sync_input)
     wh = parse_size(size)
     spec = parse_input(input, size=wh, fps=fps)
     inputs = (spec.target,) if spec.kind == "file" else ()
@@ -90,12 +97,13 @@ def run(
     with ExitStack() as stack:
         _run(stack, spec, settings, output=output, size=wh, decode=decode, loop=loop, control=control,
              control_port=control_port, profile=profile, overwrite=overwrite, vcam_device=vcam_device,
-             pixel_format=pixel_format, inputs=inputs, max_frames=max_frames, duration=duration)
+             pixel_format=pixel_format, inputs=inputs, max_frames=max_frames, duration=duration, obs_plan=obs_plan)
 
 
 def _run(stack: ExitStack, spec, settings: PipelineSettings, *, output: str, size, decode: str, loop: bool,
          control: bool, control_port: int, profile: str | None, overwrite: bool, vcam_device: str | None,
-         pixel_format: str | None, inputs: tuple[str, ...], max_frames: int | None, duration: float | None) -> None:
+         pixel_format: str | None, inputs: tuple[str, ...], max_frames: int | None, duration: float | None,
+         obs_plan=None) -> None:
     """Open everything (each closed by ``stack`` however the run ends: the sink first), run, report."""
     registry = LookRegistry()
     pipeline = build_pipeline(settings, registry)
@@ -113,9 +121,14 @@ def _run(stack: ExitStack, spec, settings: PipelineSettings, *, output: str, siz
     stack.callback(live.close)
     sink = open_sink(output, source.info, overwrite=overwrite, stats=pipeline.stats, vcam_device=vcam_device,
                      pixel_format=pixel_format, on_key=live.on_key, inputs=inputs)
+    measured = LatencyProbeSink(sink, pipeline.stats.output_latency)  # capture -> output write
     if not isinstance(sink, FileSink) or sink.is_stream:
-        sink = ThreadedSink(sink)  # a blocked consumer drops frames instead of stalling the pipeline
+        measured = ThreadedSink(measured)  # a blocked consumer drops frames instead of stalling the pipeline
+    sink = measured
     stack.callback(sink.close)
+    if obs_plan is not None:
+        obs_run = obs_plan.start(live.controller, pipeline.stats.output_latency, obs_for_run.notify_line(out))
+        stack.callback(obs_run.close)
     info = source.info
     limits = run_limits(max_frames, duration, info)
     tracker_config = getattr(pipeline.tracker, "config", None)
@@ -156,3 +169,5 @@ def _run(stack: ExitStack, spec, settings: PipelineSettings, *, output: str, siz
         + (f"; dropped at output: {sink.dropped}" if isinstance(sink, ThreadedSink) else ""),
         highlight=False,
     )
+    if isinstance(sink, ThreadedSink):  # live outputs (a file is written as fast as it goes: no delay to match)
+        out.print(obs_for_run.latency_summary(pipeline.stats.output_latency), highlight=False)

@@ -7,6 +7,10 @@ newest run). Each run removes only its own files when it ends; if ``control.json
 another run is still going, ``control.json`` is pointed back at that run. A fixed token for tools
 that cannot read files (a Stream Deck button) can be given in the ``LIVEFILTER_CONTROL_TOKEN``
 environment variable (at least 16 characters), with a fixed ``--control-port``.
+
+By default the port and token are this user's stable ones (:mod:`livefilter.control.endpoint`), so
+an OBS dock's URL keeps working across runs; when that port is taken, the run uses a free port and
+says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from livefilter.control.controller import Controller
+from livefilter.control.endpoint import Endpoint, stable_endpoint
 from livefilter.control.hotkeys import hotkey_handler
 from livefilter.control.preview import PreviewTap
 from livefilter.control.server import ControlServer
@@ -61,8 +66,9 @@ def _token_from_env() -> str | None:
 class LiveControl:
     """``on_frame`` goes to ``Pipeline.run``, ``on_key`` to the preview sink; ``close()`` at the end."""
 
-    def __init__(self, pipeline, registry=None, *, serve: bool = True, port: int = 0,
+    def __init__(self, pipeline, registry=None, *, serve: bool = True, port: int | None = None,
                  profile: str | None = None, publish: bool = True) -> None:
+        """``port`` None: this user's stable port and token; 0: any free port; N: that port."""
         self.controller = Controller.for_pipeline(pipeline, registry)
         if profile is not None:
             self.controller.active_profile = profile
@@ -74,10 +80,31 @@ class LiveControl:
             self.preview = PreviewTap()
             self.preview.pixel_format = getattr(pipeline, "output_format", "RGB")
             self.preview.copy_frames = getattr(pipeline, "reuses_output_buffers", False)
-            self.server = ControlServer(self.controller, preview=self.preview, port=port,
-                                        token=_token_from_env()).start()
+            self.server = self._start_server(port)
             if publish:
                 self._publish()
+
+    def _start_server(self, port: int | None) -> ControlServer:
+        env_token = _token_from_env()
+        stable: Endpoint | None = None
+        try:
+            stable = stable_endpoint()
+        except (SettingError, OSError) as e:  # a broken settings file must not stop the stream
+            log.warning("no stable control address this run: %s", e)
+        token = env_token or (stable.token if stable is not None else None)
+        if port is None:
+            if stable is not None:
+                try:
+                    return ControlServer(self.controller, preview=self.preview, port=stable.port, token=token).start()
+                except SettingError as e:
+                    log.warning("%s; using a free port this run (a saved OBS dock URL will not reach it)", e)
+            port = 0
+        return ControlServer(self.controller, preview=self.preview, port=port, token=token).start()
+
+    @property
+    def dock_url(self) -> str | None:
+        """The compact panel for an OBS Custom Browser Dock."""
+        return self.url + "&layout=dock" if self.url is not None else None
 
     @property
     def on_frame(self):
