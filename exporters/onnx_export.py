@@ -177,22 +177,17 @@ def export_onnx(
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(out_path), providers=["CPUExecutionProvider"])
+    # (batch, size) pairs checked against torch: every dynamic batch, and every size when it is dynamic
+    cases = [(n, input_size, f"batch {n}") for n in sorted(set(check_batches) | {check_batch})]
+    cases += [(2, size, f"size {size}") for size in (check_sizes if dynamic_size else ())]
     parity = 0.0
-    for n in sorted(set(check_batches) | {check_batch}):
-        image, style, strength = _example_inputs(n, input_size, style_dim, seed=n)
+    for n, size, what in cases:
+        image, style, strength = _example_inputs(n, size, style_dim, seed=n + size)
         with torch.no_grad():
             ref = model(image, style, strength).numpy()
         got = sess.run([OUTPUT], {"image": image.numpy(), "style": style.numpy(), "strength": strength.numpy()})[0]
         if got.shape != ref.shape:
-            raise ModelError(f"ONNX export: batch {n} gives shape {got.shape}, torch gives {ref.shape} (dynamic batch broken)")
-        parity = max(parity, float(np.abs(got - ref).max()))
-    for size in check_sizes if dynamic_size else ():
-        image, style, strength = _example_inputs(2, size, style_dim, seed=size)
-        with torch.no_grad():
-            ref = model(image, style, strength).numpy()
-        got = sess.run([OUTPUT], {"image": image.numpy(), "style": style.numpy(), "strength": strength.numpy()})[0]
-        if got.shape != ref.shape:
-            raise ModelError(f"ONNX export: size {size} gives shape {got.shape}, torch gives {ref.shape}")
+            raise ModelError(f"ONNX export: {what} gives shape {got.shape}, torch gives {ref.shape} (dynamic axes broken)")
         parity = max(parity, float(np.abs(got - ref).max()))
     image, style, strength = _example_inputs(check_batch, input_size, style_dim, seed=1)
     feeds = {"image": image.numpy(), "style": style.numpy(), "strength": strength.numpy()}

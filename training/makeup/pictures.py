@@ -15,7 +15,6 @@ import numpy as np
 
 from livefilter.looks.pack import load_look
 from training.eval.look_effect import apply_look
-from training.eval.regions import DARKER, LIGHTER
 from training.makeup.dataset import split
 from training.makeup.prepare import faces_file, load_references, read_faces
 from training.makeup.publish import CPU_SIZE, resize_faces
@@ -41,17 +40,23 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def pick_faces(groups: list[str], n_light: int = 3, n_dark: int = 3) -> list[int]:
-    light = [i for i, g in enumerate(groups) if g in LIGHTER][:: max(1, len(groups) // 40)][:n_light]
-    dark = [i for i, g in enumerate(groups) if g in DARKER][:: max(1, len(groups) // 40)][:n_dark]
-    return light + dark
+def pick_faces(crops: np.ndarray, marks: np.ndarray, n: int = 6) -> list[int]:
+    """``n`` faces spread evenly from the lightest to the darkest skin (by ITA°) of the eval set."""
+    from livefilter.looks.region_stats import face_stats, ita_degrees
+
+    skins = [face_stats(c, p).get("skin") for c, p in zip(crops, marks)]
+    chroma = np.array([np.hypot(s[1], s[2]) for s in skins])
+    ita = np.array([ita_degrees(s) for s in skins])
+    ok = np.flatnonzero(np.isfinite(ita) & (chroma >= 4.0))  # not grey photos
+    order = ok[np.argsort(-ita[ok])]
+    return [int(order[round(k)]) for k in np.linspace(0, len(order) - 1, n)]
 
 
 def family_grid(run: Path, looks_dir: Path, out: Path, names: list[str]) -> None:
     info = json.loads((run / "family.json").read_text())
     _, evl = split(read_faces(faces_file(run, info["size"])))
     crops, marks = resize_faces(evl, CPU_SIZE)
-    idx = pick_faces(evl.skin_groups)
+    idx = pick_faces(crops, marks)
     looks = {n: load_look(looks_dir / n) for n in names}
     cols = [[_label(_tile(crops[i]), f"before ({evl.skin_groups[i]})") for i in idx]]
     for n, lk in looks.items():
