@@ -37,7 +37,7 @@ FAMILY: tuple[LookDef, ...] = (
             "makeup", "smoky", 0.9, {"shadow_dL": -32.0}),
     LookDef("natural", "Natural", "Everyday natural: evened skin, soft blush, tinted lips; eyes barely touched.",
             Recipe(lips=1.0, eyes=0.25, blush=0.8, skin_smooth=0.55, gain=1.3),
-            "makeup", "nude", 1.0, {"lips_dL": -20.0, "lips_a": 36.0}),
+            "makeup", "nude", 1.0, {"lips_dL": -28.0, "lips_a": 40.0}),
     LookDef("bold-lip", "Bold lip", "Bold lip: saturated statement lip colour with crisp liner; skin left as it is.",
             Recipe(lips=1.0, eyes=0.35, liner=1.0, blush=0.0, gain=1.2),
             "makeup", "saturated", 0.9),
