@@ -54,9 +54,16 @@ class BuildProgressBar:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                  console=Console(stderr=True), transient=True)
-        self._progress.start()
+        from rich.errors import LiveError
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                            console=Console(stderr=True), transient=True)
+        try:
+            progress.start()
+        except LiveError:  # the caller shows its own live status (e.g. `livefilter export`): no bar
+            log.info("%s", self.title)
+            return self
+        self._progress = progress
         self._progress.add_task(self.title, total=None)
         self.monitor = make_monitor(self.trt, self._progress)
         return self

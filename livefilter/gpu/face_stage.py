@@ -167,11 +167,14 @@ class DeviceFaceMesh(FaceMeshLandmarker):
 
 
 def create_device_tracker(config=None, device: str = "cuda", score_threshold: float = 0.5):
-    """(tracker, frame): the BlazeFace + FaceMesh tracker on the device, and the frame it reads."""
+    """(tracker, frame): the BlazeFace + FaceMesh tracker on the device, and the frame it reads.
+
+    FaceMesh's graphs cover every batch the tracker asks for: up to ``max_faces`` tracks or new
+    detections, and two candidates for ``only="largest"``."""
     from livefilter.detect.tracker import FaceTracker, TrackerConfig
 
     config = (config or TrackerConfig()).validate()
     frame = DeviceFrame()
     tracker = FaceTracker(DeviceBlazeFace(frame, device, score_threshold),
-                          DeviceFaceMesh(frame, device, max(1, config.max_faces), config.min_presence), config)
+                          DeviceFaceMesh(frame, device, max(2, config.max_faces), config.min_presence), config)
     return tracker, frame
