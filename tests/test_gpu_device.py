@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.replay import decode_frames, tile_faces
 from conftest import cuda_available, read_rgb, shared_path
-from fakes import ListSource
+from fakes import CollectSink, ListSource
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline import LiveControls
 from livefilter.session import PipelineSettings, build_pipeline
@@ -25,17 +25,6 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.gpu
 
 VIDEO = ("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4")
-
-
-class CollectSink:
-    def __init__(self):
-        self.frames = []
-
-    def write(self, image, frame):
-        self.frames.append(np.array(image, copy=True))
-
-    def close(self):
-        pass
 
 
 def _device_pipeline(device="cuda", max_faces=4, backend=None, **kw):
@@ -167,7 +156,10 @@ def test_auto_takes_tensorrt_when_it_is_installed():
     assert pipe.runtime(pipe.controls.look).translator.name.startswith("tensorrt")
 
 
-def test_no_implicit_host_sync_in_the_styling_path_with_occluders_and_edits():
+@pytest.mark.parametrize("output_format", ["RGB", "I420"])
+def test_no_implicit_host_sync_in_the_styling_path_with_edits_and_smoothing(output_format):
+    """torch's sync debug mode raises on any implicit synchronisation (pageable copies, .item(),
+    .cpu()); the frame's explicit download wait is the only one allowed."""
     from livefilter.gpu.frames import DeviceFrameBuffer
     from livefilter.gpu.pipeline import DevicePipeline
     from livefilter.looks.pack import ColorEdits
@@ -178,7 +170,7 @@ def test_no_implicit_host_sync_in_the_styling_path_with_occluders_and_edits():
     frame = np.ascontiguousarray(cv2.resize(img, (1280, 720)))
     pipe = DevicePipeline(FixedFaceTracker(scale=3.0, offset=(400.0, 150.0)), LookRegistry().get,
                           lambda lk: TorchCudaTranslator(lk), LiveControls(look="glam", strength=0.8),
-                          device="cuda", temporal=0.5)
+                          device="cuda", temporal=0.5, output_format=output_format)
     pipe.update(edits=ColorEdits(brightness=0.2, saturation=-0.3))
     for _ in range(3):
         pipe.process(frame.copy())
@@ -201,4 +193,4 @@ def test_no_implicit_host_sync_in_the_styling_path_with_occluders_and_edits():
     finally:
         torch.cuda.set_sync_debug_mode(0)
         DeviceFrameBuffer.download = download
-    assert out.shape == frame.shape
+    assert out.shape == (frame.shape if output_format == "RGB" else (frame.shape[0] * 3 // 2, frame.shape[1]))

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.replay import decode_frames
 from conftest import shared_path
-from fakes import FixedFaceTracker, ListSource
+from fakes import CollectSink, FixedFaceTracker, ListSource
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline import LiveControls
 
@@ -57,17 +57,6 @@ class FaceCounts:
         return self.faces[:n]
 
     def reset(self):
-        pass
-
-
-class CollectSink:
-    def __init__(self):
-        self.frames = []
-
-    def write(self, image, frame):
-        self.frames.append(np.array(image, copy=True))
-
-    def close(self):
         pass
 
 
