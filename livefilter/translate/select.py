@@ -83,7 +83,8 @@ def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, pre
             translator = FACTORIES[name](look, max_faces, precision)
         except (BackendUnavailable, ImportError) as e:
             log.info("%s: %s", name, e)
-            skipped.append(f"{name}: {_first_line(e)}")
+            reason = _first_line(e)
+            skipped.append(reason if reason.startswith(f"{name}:") else f"{name}: {reason}")
             continue
         except LivefilterError as e:  # usable backend that failed for this look: say so once
             log.warning("%s failed for look '%s' (%s); trying the next backend", name, look.name, e)
