@@ -65,3 +65,15 @@ class Sink(Protocol):
         """Send one RGB uint8 frame."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DeviceTranslator(Protocol):
+    """A translator that also runs on the device pipeline's own tensors, on the caller's stream."""
+
+    def translate_tensor(self, crops, style, strength):
+        """(N, 3, S, S) FP32 crops in [0, 255] on the device -> stylised, same range and layout
+        (a view of a reused buffer, valid until the next call); no host synchronisation."""
+
+    def warm_up(self, batches=None) -> None:
+        """Prepare every batch size 1..max faces (CUDA graphs, engine shapes) before the hot path."""

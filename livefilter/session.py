@@ -127,9 +127,9 @@ def build_pipeline(
         # On an NVIDIA GPU with torch, every pixel stage runs on the device (one upload, one download).
         from livefilter.gpu.pipeline import DevicePipeline
 
+        # "auto" keeps its order here too (TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA ->
+        # onnxruntime CPU): TensorRT and torch run on the device tensors, onnxruntime on the host frame
         cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse}
-        if settings.backend == "auto":
-            settings.backend = "torch-cuda"
         if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:
             from livefilter.gpu.face_stage import create_device_tracker
 

@@ -104,3 +104,16 @@ class BlockingSink:
 
     def close(self):
         pass
+
+
+class CollectSink:
+    """Keeps a copy of every frame written (outputs may be views of reused buffers)."""
+
+    def __init__(self):
+        self.frames = []
+
+    def write(self, image, frame):
+        self.frames.append(np.array(image, copy=True))
+
+    def close(self):
+        pass

@@ -25,9 +25,12 @@ def test_auto_picks_the_first_usable_backend_and_logs_the_rest(tmp_path, caplog)
     t = select.create_translator(look, backend="auto", max_faces=2)
     if first_usable == "onnxruntime-cpu":  # this machine (no GPU): one line per skipped backend
         assert t.name == "onnxruntime-cpu"
-        skipped = [r.getMessage() for r in caplog.records]
-        assert len(skipped) == 3 and all("\n" not in m for m in skipped)
+        messages = [r.getMessage() for r in caplog.records]
+        skipped = [m for m in messages if not m.startswith("translator for look")]
+        assert len(skipped) == 3 and all("\n" not in m for m in messages)
         assert skipped[0].startswith("tensorrt: ") and "pip install 'livefilter[gpu]'" in skipped[0]
+        (chosen,) = [m for m in messages if m.startswith("translator for look")]  # which, and why not the others
+        assert "onnxruntime-cpu (auto; skipped tensorrt: " in chosen
 
 
 def test_forcing_each_unusable_backend_raises_with_its_reason(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.replay import decode_frames
 from conftest import REPO_ROOT, shared_path
+from fakes import CollectSink
 from livefilter.errors import BackendUnavailable, InputError, SettingError
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import PixelConverter, to_rgb
@@ -214,15 +215,7 @@ def test_close_stops_a_decoder_blocked_on_a_full_slot(frames):
 
 # -- into the device pipeline ------------------------------------------------------------------------
 
-class _Collect:
-    def __init__(self):
-        self.frames = []
-
-    def write(self, image, frame):
-        self.frames.append(np.array(image, copy=True))
-
-    def close(self):
-        pass
+_Collect = CollectSink
 
 
 def test_a_pipeline_fed_device_tensors_matches_one_fed_host_frames(frames):

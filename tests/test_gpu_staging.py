@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from conftest import cuda_available
 
 torch = pytest.importorskip("torch")
 
@@ -59,43 +58,3 @@ def test_capacity_covers_a_full_frame_of_the_largest_batch():
         t = st.put(arr)
         assert t.data_ptr() >= start  # no wrap-around within one frame
         start = t.data_ptr()
-
-
-@pytest.mark.gpu
-def test_the_styling_stages_never_wait_on_the_host_on_cuda():
-    """torch's sync debug mode raises on any implicit synchronisation (pageable copies, .item(),
-    .cpu()); the frame's explicit download wait is the only one allowed."""
-    assert cuda_available()
-    from fakes import FixedFaceTracker
-    from livefilter.gpu.frames import DeviceFrameBuffer
-    from livefilter.gpu.pipeline import DevicePipeline
-    from livefilter.looks.registry import LookRegistry
-    from livefilter.pipeline import LiveControls
-    from livefilter.translate.torch_backend import TorchCudaTranslator
-    from test_gpu_pipeline import _frame
-
-    pipe = DevicePipeline(FixedFaceTracker(), LookRegistry().get, lambda lk: TorchCudaTranslator(lk),
-                          LiveControls(look="glam", strength=0.8), device="cuda", output_format="I420")
-    frame = _frame()
-    for _ in range(3):
-        pipe.process(frame.copy())  # warm-up: CUDA graph capture, fused-kernel compilation
-    download = DeviceFrameBuffer.download
-    faces = pipe.track(frame.copy())
-    torch.cuda.synchronize()
-
-    def download_allowed(self, result, stream=None):
-        torch.cuda.set_sync_debug_mode(0)
-        try:
-            return download(self, result, stream)
-        finally:
-            torch.cuda.set_sync_debug_mode("error")
-
-    DeviceFrameBuffer.download = download_allowed
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        image = frame.copy()
-        out = pipe._style(image, faces, pipe.runtime("glam"), pipe.controls, np.full(len(faces), 0.8, np.float32), [""])
-    finally:
-        torch.cuda.set_sync_debug_mode(0)
-        DeviceFrameBuffer.download = download
-    assert out.shape == (frame.shape[0] * 3 // 2, frame.shape[1])

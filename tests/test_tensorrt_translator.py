@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from livefilter.errors import ModelError
 from livefilter.translate import cuda_mem
 from livefilter.translate import tensorrt_backend as tb
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
@@ -73,10 +74,13 @@ class FakeMemory:
         ctypes.memmove(dst_ptr, src.ptr, nbytes)
 
 
-def fake_tensorrt(model_path: str, calls: list) -> types.ModuleType:
-    """An engine that is the ONNX graph, run by onnxruntime on the bound addresses."""
+def fake_tensorrt(model_path: str, calls: list, version: str = "10.3.0") -> types.ModuleType:
+    """An engine that is the ONNX graph, run by onnxruntime on the bound addresses. The runtime
+    refuses any serialised engine but its own (``deserialize_cuda_engine`` returns None, as
+    TensorRT does for an engine of another version or GPU); ``set_input_shape`` returns False
+    outside the engine's profile (batch 1..4, the look's image size), as TensorRT does."""
     trt = types.ModuleType("tensorrt")
-    trt.__version__ = "10.3.0"
+    trt.__version__ = version
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.nptype = lambda t: t
     sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
@@ -96,6 +100,10 @@ def fake_tensorrt(model_path: str, calls: list) -> types.ModuleType:
             self.addr[name] = ptr
 
         def set_input_shape(self, name, shape):
+            calls.append({"set_input_shape": (name, tuple(shape))})
+            want = next(s for n, s, _ in io if n == name)
+            if not 1 <= shape[0] <= 4 or any(isinstance(d, int) and d != g for d, g in zip(want[1:], shape[1:])):
+                return False
             self.shapes[name] = tuple(shape)
             return True
 
@@ -132,23 +140,22 @@ def fake_tensorrt(model_path: str, calls: list) -> types.ModuleType:
             pass
 
         def deserialize_cuda_engine(self, data):
-            assert data == b"ENGINE"
-            return Engine()
+            return Engine() if data == b"ENGINE" else None
 
     trt.Logger, trt.Runtime = Logger, Runtime
     return trt
 
 
-@pytest.fixture
-def setup(tmp_path, monkeypatch):
+@pytest.fixture(params=["10.3.0", "11.0.0"])
+def setup(tmp_path, monkeypatch, request):
     look = make_look(tmp_path / "looks", "shift", kind="shift", size=64, with_style=True, with_strength=True)
     calls: list = []
-    trt = fake_tensorrt(str(look.model_path), calls)
+    trt = fake_tensorrt(str(look.model_path), calls, request.param)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr(tb, "import_tensorrt", lambda: trt)
     engine = tmp_path / "shift.engine"
     engine.write_bytes(b"ENGINE")
-    monkeypatch.setattr(tb, "build_engine", lambda look, settings, cache=None, progress=None: engine)
+    monkeypatch.setattr(tb, "build_engine", lambda look, settings, cache=None, progress=None, show_bar=True: engine)
     mem = FakeMemory()
     for name in ("Stream", "DeviceBuffer", "PinnedArray", "copy_htod_async", "copy_dtoh_async"):
         monkeypatch.setattr(cuda_mem, name, getattr(mem, name))
@@ -170,6 +177,9 @@ def test_the_host_path_matches_onnxruntime(setup):
     assert got.shape == crops.shape and np.abs(got.astype(int) - want).max() <= 1
     assert (got != crops).any()  # the look did something
     assert calls[-1]["n"] == 3 and mem.syncs == 1  # one sync: the host protocol returns host crops
+    shapes = [c for c in calls if "set_input_shape" in c]
+    t(crops, np.asarray(look.style_code, np.float32), strength)
+    assert [c for c in calls if "set_input_shape" in c] == shapes  # same batch: shapes are not set again
 
 
 def test_the_device_path_binds_its_own_tensors_and_matches_the_host_path(setup):
@@ -213,3 +223,62 @@ def test_tensorrt_runs_inside_the_device_pipeline_when_torch_has_cuda(monkeypatc
 
     monkeypatch.setattr(session, "_cuda_torch", lambda: cuda)
     assert session.pipeline_device(session.PipelineSettings(backend=backend)) == device
+
+
+def test_a_refused_input_shape_is_an_error_not_a_silent_wrong_run(setup):
+    look, calls, _ = setup
+    t = tb.TensorRTTranslator(look, max_faces=4)
+    t.runner.shapes["image"] = ((4, 3, 32, 32), np.float32)  # a shape outside the engine's profile
+    with pytest.raises(ModelError, match=r"refused input shape \(2, 3, 32, 32\) for 'image'"):
+        t(_crops(2), None, np.ones(2, np.float32))
+    assert not [c for c in calls if "n" in c]  # nothing was executed
+
+
+def test_the_engine_file_is_closed_after_loading(setup):
+    import gc
+    import warnings
+
+    look, _, _ = setup
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tb.TensorRTTranslator(look, max_faces=2)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def _cache_with(tmp_path, monkeypatch, first: bytes, rebuilt: bytes):
+    """A real engine cache holding ``first`` for the look's key; a rebuild stores ``rebuilt``."""
+    from livefilter.engines.cache import CacheKey, EngineCache
+
+    key = CacheKey("ab" * 32, "tensorrt", "NVIDIA H200", "9.0", "570.1", "10.3.0", "fp16", 2, 64,
+                   "trt10-strongly-typed")
+    cache = EngineCache(tmp_path / "cache")
+    cache.store(key, first, 1.0)
+    builds = []
+
+    def build(look, settings, cache, progress=None, show_bar=True):
+        hit = cache.lookup(key)
+        if hit is not None:
+            return hit
+        builds.append(show_bar)
+        return cache.store(key, rebuilt, 1.0)
+
+    monkeypatch.setattr(tb, "tensorrt_key", lambda look, settings, version: key)
+    monkeypatch.setattr(tb, "build_engine", build)
+    return cache, key, builds
+
+
+def test_an_engine_tensorrt_refuses_is_dropped_and_rebuilt_once_with_the_progress_bar(setup, tmp_path, monkeypatch):
+    look, _, _ = setup
+    cache, key, builds = _cache_with(tmp_path, monkeypatch, b"STALE ENGINE", b"ENGINE")
+    t = tb.TensorRTTranslator(look, max_faces=2, cache=cache)
+    assert builds == [True] and cache.lookup(key).read_bytes() == b"ENGINE"
+    assert t(_crops(1), None, np.ones(1, np.float32)).shape == (1, 64, 64, 3)
+
+
+def test_an_engine_refused_after_its_rebuild_is_one_clear_error(setup, tmp_path, monkeypatch):
+    look, _, _ = setup
+    cache, key, builds = _cache_with(tmp_path, monkeypatch, b"STALE ENGINE", b"STILL NOT AN ENGINE")
+    with pytest.raises(ModelError) as e:
+        tb.TensorRTTranslator(look, max_faces=2, cache=cache)
+    assert builds == [True] and "could not deserialise" in str(e.value) and "\n" not in str(e.value)

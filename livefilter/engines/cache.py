@@ -32,14 +32,24 @@ class CacheKey:
     precision: str  # fp16 | fp32
     max_batch: int
     input_size: int
+    # artefact generation within a library version: "trt10-strongly-typed" for TensorRT engines
+    # (the major version and typing mode); empty for artefacts that have none
+    format: str = ""
+
+    def _fields(self) -> dict:
+        """The key's fields; an empty ``format`` is left out, so keys made before it existed keep their digest."""
+        d = asdict(self)
+        if not d["format"]:
+            del d["format"]
+        return d
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+        return hashlib.sha256(json.dumps(self._fields(), sort_keys=True).encode()).hexdigest()[:24]
 
     def mismatches(self, other: dict) -> list[str]:
         """Fields where a stored key differs from this one."""
         mine = asdict(self)
-        return [f.name for f in fields(self) if other.get(f.name) != mine[f.name]]
+        return [f.name for f in fields(self) if other.get(f.name, f.default) != mine[f.name]]
 
 
 @dataclass

@@ -1,7 +1,13 @@
-"""Build a TensorRT engine from a look's ONNX (TensorRT 10.x Python API).
+"""Build a TensorRT engine from a look's ONNX (TensorRT 10.x and 11.x Python APIs).
 
-Pure helpers (profile shapes, cache key, parser-error mapping) are importable without TensorRT;
-``build_engine`` imports it lazily.
+Both versions build a *strongly typed* network: the precision is the ONNX graph's own (an FP16
+engine comes from the student converted to FP16 with FP32 I/O, :mod:`livefilter.engines.fp16`).
+TensorRT 11 removed weak typing (``BuilderFlag.FP16``, ``platform_has_fast_fp16``), and networks
+are always strongly typed there; TensorRT 10 gets the ``STRONGLY_TYPED`` creation flag. The
+engine cache key carries the TensorRT major version and the typing mode (``format``).
+
+Pure helpers (profile shapes, cache key, parser-error mapping, API profile) are importable
+without TensorRT; ``build_engine`` imports it lazily.
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from livefilter.atomic import write_bytes
+from livefilter.engines.build_progress import BuildProgressBar
 from livefilter.engines.cache import CacheKey, EngineCache, warn_once
 from livefilter.engines.device_info import cuda_device
+from livefilter.engines.fp16 import fp16_onnx_bytes
 from livefilter.errors import BackendUnavailable, LivefilterError, ModelError, SettingError
 from livefilter.looks.pack import Look, sha256_file
 
@@ -47,6 +56,45 @@ def import_tensorrt():
     return trt
 
 
+def tensorrt_major(version: str) -> int:
+    """The major version of a TensorRT version string ("10.3.0" -> 10)."""
+    try:
+        return int(str(version).split(".", 1)[0])
+    except ValueError:
+        raise BackendUnavailable(f"tensorrt: cannot read its version {version!r}") from None
+
+
+@dataclass(frozen=True)
+class TensorRTApi:
+    """What differs between the TensorRT majors this module builds with."""
+
+    major: int
+    network_flags: Callable  # trt module -> the create_network() flags of a strongly typed network
+
+    @property
+    def cache_format(self) -> str:
+        return f"trt{self.major}-strongly-typed"
+
+
+def _strongly_typed_flag(trt) -> int:
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+# 10.x: strong typing is a creation flag (explicit batch is implied). 11.x: always strongly typed,
+# the weak-typing API (BuilderFlag.FP16 & co.) is gone.
+TENSORRT_APIS = {10: TensorRTApi(10, _strongly_typed_flag), 11: TensorRTApi(11, lambda trt: 0)}
+
+
+def tensorrt_api(version: str) -> TensorRTApi:
+    major = tensorrt_major(version)
+    if major < min(TENSORRT_APIS):
+        raise BackendUnavailable(f"tensorrt {version}: TensorRT 10 or newer is needed — pip install 'livefilter[gpu]'")
+    if major not in TENSORRT_APIS:
+        log.info("tensorrt %s: newer than this build knows; building as for TensorRT %d", version, max(TENSORRT_APIS))
+        return TensorRTApi(major, TENSORRT_APIS[max(TENSORRT_APIS)].network_flags)
+    return TENSORRT_APIS[major]
+
+
 def profile_shapes(look: Look, max_faces: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
     """(min, opt, max) per input: batch 1..max_faces with opt = 1 (one face is the common case)."""
     s = look.input_size
@@ -67,6 +115,7 @@ def tensorrt_key(look: Look, settings: BuildSettings, trt_version: str) -> Cache
         onnx_sha256=look.onnx_sha256 or sha256_file(look.model_path), backend="tensorrt", device=dev.name,
         compute_capability=dev.compute_capability, driver=dev.driver, library_version=trt_version,
         precision=settings.precision, max_batch=settings.max_faces, input_size=look.input_size,
+        format=tensorrt_api(trt_version).cache_format,
     )
 
 
@@ -89,9 +138,21 @@ def timing_cache_path(cache: EngineCache, key: CacheKey) -> Path:
     return cache.root / f"timing-{safe}.cache"
 
 
-def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None = None, progress=None) -> Path | bytes:
+def network_onnx(look: Look, precision: str) -> bytes:
+    """The graph the strongly typed network is parsed from: FP16 (FP32 I/O) or the look's FP32 ONNX."""
+    if precision == "fp16":
+        return fp16_onnx_bytes(Path(look.model_path))
+    return Path(look.model_path).read_bytes()
+
+
+def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None = None, progress=None,
+                 *, show_bar: bool = True) -> Path | bytes:
     """Return the cached engine for this look/GPU/settings, building it when missing or stale (the
-    serialised engine itself when the cache cannot be written: the run goes on uncached)."""
+    serialised engine itself when the cache cannot be written: the run goes on uncached).
+
+    ``progress`` receives one line before a build; ``show_bar`` draws TensorRT's build phases as a
+    progress bar on the terminal (an engine build takes tens of seconds on the first run).
+    """
     trt = import_tensorrt()
     settings = settings.validate()
     cache = cache or EngineCache()
@@ -99,20 +160,16 @@ def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None 
     hit = cache.lookup(key)
     if hit is not None:
         return hit
+    api = tensorrt_api(trt.__version__)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    network = builder.create_network(api.network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(Path(look.model_path).read_bytes()):
+    if not parser.parse(network_onnx(look, settings.precision)):
         raise ModelError(f"look '{look.name}': TensorRT cannot parse the ONNX: {parser_errors(parser)}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mb << 20)
     config.builder_optimization_level = settings.optimization_level
-    if settings.precision == "fp16":
-        if not builder.platform_has_fast_fp16:
-            log.warning("this GPU has no fast FP16; building FP32")
-        else:
-            config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
     for name, (mn, opt, mx) in profile_shapes(look, settings.max_faces).items():
         profile.set_shape(name, mn, opt, mx)
@@ -120,10 +177,15 @@ def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None 
     tc_path = timing_cache_path(cache, key)
     timing = config.create_timing_cache(tc_path.read_bytes() if tc_path.is_file() else b"")
     config.set_timing_cache(timing, ignore_mismatch=False)
+    message = f"building TensorRT {settings.precision} engine for {key.device} (first run on this GPU)"
     if progress:
-        progress(f"building TensorRT {settings.precision} engine for {key.device} (first run on this GPU)")
+        progress(message)
+    log.info("%s", message)
     t0 = time.perf_counter()
-    serialized = builder.build_serialized_network(network, config)
+    with BuildProgressBar(trt, message, enabled=show_bar) as bar:
+        if bar.monitor is not None:
+            config.progress_monitor = bar.monitor
+        serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ModelError(f"look '{look.name}': TensorRT engine build failed (see the log above)")
     elapsed = time.perf_counter() - t0

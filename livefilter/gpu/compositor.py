@@ -20,20 +20,56 @@ def _torch():
     return torch
 
 
-def affine_to_theta(m: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
+def affine_to_theta(m: np.ndarray, src_hw: tuple[int, int], dst_hw: tuple[int, int],
+                    align_corners: bool = False) -> np.ndarray:
     """Convert pixel-space 2x3 matrices (dst->src sampling) into ``affine_grid``'s normalised thetas.
 
     ``m`` maps *destination* pixel centres to *source* pixel coordinates (what grid_sample needs).
-    With align_corners=False, pixel x maps to normalised (2x + 1) / W - 1.
+    With align_corners=False pixel x maps to normalised (2x + 1) / W - 1 (the image's edges are
+    at -1 and 1); with align_corners=True to 2x / (W - 1) - 1 (the outer pixel centres are),
+    which is what makes ``padding_mode="reflection"`` reflect about the outer pixels, OpenCV's
+    BORDER_REFLECT_101. Computed in float64, returned as float32.
     """
     (sh, sw), (dh, dw) = src_hw, dst_hw
     n = len(m)
-    # dst normalised -> dst pixel
-    a = np.array([[dw / 2, 0, dw / 2 - 0.5], [0, dh / 2, dh / 2 - 0.5], [0, 0, 1]], np.float64)
-    # src pixel -> src normalised
-    b = np.array([[2 / sw, 0, 1 / sw - 1], [0, 2 / sh, 1 / sh - 1], [0, 0, 1]], np.float64)
+    if align_corners:
+        # dst normalised -> dst pixel; src pixel -> src normalised (a 1-pixel side maps to 0)
+        a = np.array([[(dw - 1) / 2, 0, (dw - 1) / 2], [0, (dh - 1) / 2, (dh - 1) / 2], [0, 0, 1]], np.float64)
+        b = np.array([[2 / max(sw - 1, 1), 0, -1], [0, 2 / max(sh - 1, 1), -1], [0, 0, 1]], np.float64)
+    else:
+        a = np.array([[dw / 2, 0, dw / 2 - 0.5], [0, dh / 2, dh / 2 - 0.5], [0, 0, 1]], np.float64)
+        b = np.array([[2 / sw, 0, 1 / sw - 1], [0, 2 / sh, 1 / sh - 1], [0, 0, 1]], np.float64)
     full = np.concatenate([m, np.tile([[[0, 0, 1]]], (n, 1, 1))], axis=1)
     return (b @ full @ a)[:, :2].astype(np.float32)
+
+
+def warp_thetas(matrices: np.ndarray, frame_hw: tuple[int, int], size: int) -> np.ndarray:
+    """Thetas of the aligned-crop warp (frame->crop ``matrices``), for :func:`warp_crops`."""
+    return affine_to_theta(invert_affines(matrices), frame_hw, (size, size), align_corners=True)
+
+
+def warp_crops(frame_f, theta, size: int, out=None):
+    """Aligned crops (N, 3, S, S) of ``frame_f`` (1, 3, H, W): bilinear, reflected about the outer
+    pixels at the frame's borders (OpenCV's BORDER_REFLECT_101, as the CPU path's warpAffine)."""
+    import torch.nn.functional as F
+
+    n = theta.shape[0]
+    grid = F.affine_grid(theta, (n, 3, size, size), align_corners=True)
+    crops = F.grid_sample(frame_f.expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="reflection",
+                          align_corners=True)
+    if out is None:
+        return crops
+    out.copy_(crops)
+    return out
+
+
+def back_thetas(matrices: np.ndarray, region: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """Thetas of the inverse warp of every face's crop into the faces' rectangle ``region``."""
+    y0, x0, h, w = region
+    # frame pixel (x0 + u, y0 + v) is region pixel (u, v): shift the frame->crop maps
+    shifted = np.array(matrices, np.float64, copy=True)
+    shifted[:, :, 2] += shifted[:, :, :2] @ np.array([x0, y0], np.float64)
+    return affine_to_theta(shifted, (size, size), (max(h, 1), max(w, 1)))
 
 
 def faces_region(matrices: np.ndarray, size: int, height: int, width: int, margin: int = 2) -> tuple[int, int, int, int]:
@@ -62,7 +98,8 @@ class DeviceCompositor:
     """One instance per (frame size, crop size, max faces, device)."""
 
     def __init__(self, height: int, width: int, size: int, mask: np.ndarray, max_faces: int = 4,
-                 device: str = "cuda", dtype=None, frame_buffers: bool = True, fuse: bool = False) -> None:
+                 device: str = "cuda", dtype=None, frame_buffers: bool = True, fuse: bool = False,
+                 crops=None) -> None:
         """``frame_buffers=False``: the frame comes from :meth:`bind` (the pipeline's double-buffered
         :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here.
         ``fuse``: compile the frame-sized pixel-format conversion into a fused kernel."""
@@ -70,12 +107,15 @@ class DeviceCompositor:
         self.fuser = Fuser(fuse)
         self.h, self.w, self.size, self.max_faces = height, width, size, max_faces
         self.device = torch.device(device)
-        self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
+        # FP32 geometry: an FP16 sampling grid is off by up to ~0.5 px at 1080p (landmark jitter)
+        self.dtype = dtype or torch.float32
         self.mask = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device, self.dtype)[None, None]
         # small per-frame arrays (thetas, alphas, ...) go through pinned memory: no stream waits
         self.params = ParamStaging(self.device, staging_capacity(max_faces, size))
         self._warm = torch.tensor([20.0, 0.0, -20.0], device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
-        self.crops = torch.zeros((max_faces, 3, size, size), dtype=self.dtype, device=self.device)
+        # ``crops``: a buffer shared with the crop-space stage (its graphs read it at a fixed address)
+        self.crops = crops if crops is not None else torch.zeros((max_faces, 3, size, size), dtype=self.dtype,
+                                                                  device=self.device)
         self.out = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
         self.planar = torch.zeros((height * 3 // 2, width), dtype=torch.uint8, device=self.device)
         self.frame_f = None
@@ -114,15 +154,13 @@ class DeviceCompositor:
     # -- stages ----------------------------------------------------------------------------------
     def warp(self, matrices: np.ndarray):
         """Aligned crops for every face in one grid_sample: (N, 3, S, S) in [0, 255]."""
-        import torch.nn.functional as F
+        theta = self.params.put(warp_thetas(matrices, (self.h, self.w), self.size), self.dtype)
+        return self.warp_theta(theta)
 
-        n = len(matrices)
-        inv = invert_affines(matrices)  # crop pixel -> frame pixel
-        theta = self.params.put(affine_to_theta(inv, (self.h, self.w), (self.size, self.size)), self.dtype)
-        grid = F.affine_grid(theta, (n, 3, self.size, self.size), align_corners=False)
-        src = self.frame_f.expand(n, -1, -1, -1)
-        self.crops[:n] = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        return self.crops[:n]
+    def warp_theta(self, theta):
+        """:meth:`warp` with the thetas already on the device ((N, 2, 3), :func:`warp_thetas`)."""
+        n = theta.shape[0]
+        return warp_crops(self.frame_f, theta, self.size, out=self.crops[:n])
 
     def edit(self, styled, edits: ColorEdits):
         """Brightness / contrast / warmth / saturation on the stylised crops (same maths as the CPU LUT)."""
@@ -141,23 +179,27 @@ class DeviceCompositor:
         Only the rectangle around the faces is warped and composited (the deltas are zero
         elsewhere); the rest of the output is the frame as it came in.
         """
-        import torch.nn.functional as F
-
         n = len(matrices)
         a = self.params.put(np.broadcast_to(np.asarray(alphas, np.float32), (n,)), self.dtype).view(n, 1, 1, 1)
         m = masks if masks is not None else self.mask
         delta = (styled - crops) * m * a  # premultiplied in crop space
-        y0, x0, h, w = faces_region(matrices, self.size, self.h, self.w)
+        region = faces_region(matrices, self.size, self.h, self.w)
+        theta = self.params.put(back_thetas(matrices, region, self.size), self.dtype)
+        return self.blend_delta(delta, region, theta)
+
+    def blend_delta(self, delta, region: tuple[int, int, int, int], theta):
+        """Composite premultiplied crop-space ``delta`` (N, 3, S, S) into the faces' ``region`` of the
+        frame, sampling with ``theta`` (:func:`back_thetas`, on the device)."""
+        import torch.nn.functional as F
+
+        n = delta.shape[0]
+        y0, x0, h, w = region
         if self.frame is not None:
             self.out.copy_(self.frame)
         else:  # no uint8 frame bound: convert (the float frame holds whole numbers)
             composite_into(self.out, self.frame_f, self.frame_f.new_zeros((1, 1, 1, 1)), self.fuser)
         if h == 0 or w == 0:
             return self.out
-        # frame pixel (x0 + u, y0 + v) is region pixel (u, v): shift the frame->crop maps
-        shifted = np.array(matrices, np.float64, copy=True)
-        shifted[:, :, 2] += shifted[:, :, :2] @ np.array([x0, y0], np.float64)
-        theta = self.params.put(affine_to_theta(shifted, (self.size, self.size), (h, w)), self.dtype)
         grid = F.affine_grid(theta, (n, 3, h, w), align_corners=False)
         back = F.grid_sample(delta, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         self.out[y0:y0 + h, x0:x0 + w] = composite(self.frame_f[:, :, y0:y0 + h, x0:x0 + w], back)

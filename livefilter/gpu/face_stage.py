@@ -4,7 +4,8 @@ The detector's letterbox and FaceMesh's rotated ROI crops are resampled on the d
 the pipeline already uploaded (all ROIs in one ``grid_sample``), both networks run through the torch
 ONNX interpreter, and only their small outputs come back to the host for decoding, non-maximum
 suppression and tracking (a detection pass reads 2304 x 17 floats; FaceMesh 1405 floats per face).
-On CUDA each network is one graph replay per batch size (:mod:`livefilter.gpu.graphs`).
+On CUDA each network is one graph replay per batch size (:mod:`livefilter.gpu.graphs`), captured
+in the pipeline's warm-up (:attr:`DeviceFrame.warm_ups`) for every batch the tracker can ask for.
 The host-side logic (anchors, NMS, ROI tracking, One-Euro) is the CPU classes' own, inherited.
 """
 
@@ -24,6 +25,8 @@ from livefilter.detect.onnx_session import model_path
 from livefilter.gpu.compositor import affine_to_theta, invert_affines
 from livefilter.gpu.graphs import GraphedModule
 
+DETECT_BATCHES = (1,)  # the tracker detects on the whole frame (one letterbox)
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +39,7 @@ class DeviceFrame:
 
     def __init__(self) -> None:
         self.tensor = None
+        self.warm_ups: list = []  # the device face stages' warm-ups (graph capture), run by the pipeline
 
     def get(self, image_shape: tuple[int, ...]):
         t = self.tensor
@@ -45,7 +49,7 @@ class DeviceFrame:
         return t
 
 
-def _module(file: str, device, size: int, max_batch: int) -> GraphedModule:
+def _module(file: str, device, size: int, max_batch: int, name: str) -> GraphedModule:
     import torch
 
     from livefilter.translate.onnx_torch import build_module
@@ -54,7 +58,7 @@ def _module(file: str, device, size: int, max_batch: int) -> GraphedModule:
     # (sub-pixel at 1080p) is worth more than the few microseconds half precision would save.
     module = build_module(str(model_path(file)), str(device), torch.float32, all_outputs=True)
     # On CUDA one graph replay per batch size instead of launching every node from Python.
-    return GraphedModule(module, (3, size, size), device, max_batch)
+    return GraphedModule(module, (3, size, size), device, max_batch, name=name)
 
 
 class DeviceBlazeFace(BlazeFaceDetector):
@@ -71,7 +75,8 @@ class DeviceBlazeFace(BlazeFaceDetector):
     def _load_model(self, threads: int | None) -> None:
         import torch
 
-        self.module = _module(DETECT_MODEL, self.device, DETECT_INPUT, 1)
+        self.module = _module(DETECT_MODEL, self.device, DETECT_INPUT, 1, "BlazeFace")
+        self.frame.warm_ups.append(lambda: self.module.warm_up(DETECT_BATCHES))
         self._batched = True
         self._dev_canvas = torch.empty((0, 3, DETECT_INPUT, DETECT_INPUT), device=self.device)
         self._host_reg = self._host_cls = None
@@ -129,9 +134,14 @@ class DeviceFaceMesh(FaceMeshLandmarker):
         super().__init__(None, max_batch, min_presence)
 
     def _load_model(self, threads: int | None) -> None:
-        self.module = _module(MESH_MODEL, self.device, MESH_INPUT, self._graph_batch)
+        import torch
+
+        self.module = _module(MESH_MODEL, self.device, MESH_INPUT, self._graph_batch, "FaceMesh")
+        self.frame.warm_ups.append(lambda: self.module.warm_up(range(1, self._graph_batch + 1)))
         self._batched = True
-        self._host_pts = self._host_flag = None
+        pin = self.device.type == "cuda"  # the landmarks' download buffers, allocated once
+        self._host_pts = torch.zeros((self._graph_batch, 1404), pin_memory=pin)
+        self._host_flag = torch.zeros((self._graph_batch, 1), pin_memory=pin)
 
     def _infer(self, image, mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -139,12 +149,12 @@ class DeviceFaceMesh(FaceMeshLandmarker):
 
         frame = self.frame.get(image.shape)
         k = len(mats)
-        if self._host_pts is None or self._host_pts.shape[0] < k:
+        if self._host_pts.shape[0] < k:  # more ROIs than faces (a re-detection): grow once
             pin = self.device.type == "cuda"
-            self._host_pts = torch.zeros((max(k, 4), 1404), pin_memory=pin)
-            self._host_flag = torch.zeros((max(k, 4), 1), pin_memory=pin)
+            self._host_pts = torch.zeros((k, 1404), pin_memory=pin)
+            self._host_flag = torch.zeros((k, 1), pin_memory=pin)
         theta = affine_to_theta(invert_affines(mats), tuple(frame.shape[2:]), (MESH_INPUT, MESH_INPUT))
-        theta_t = torch.from_numpy(theta).to(self.device, frame.dtype)
+        theta_t = torch.from_numpy(theta).to(self.device, torch.float32)  # FP32 geometry
         grid = F.affine_grid(theta_t, (k, 3, MESH_INPUT, MESH_INPUT), align_corners=False)
         crops = F.grid_sample(frame.expand(k, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros",
                               align_corners=False)
@@ -157,11 +167,14 @@ class DeviceFaceMesh(FaceMeshLandmarker):
 
 
 def create_device_tracker(config=None, device: str = "cuda", score_threshold: float = 0.5):
-    """(tracker, frame): the BlazeFace + FaceMesh tracker on the device, and the frame it reads."""
+    """(tracker, frame): the BlazeFace + FaceMesh tracker on the device, and the frame it reads.
+
+    FaceMesh's graphs cover every batch the tracker asks for: up to ``max_faces`` tracks or new
+    detections, and two candidates for ``only="largest"``."""
     from livefilter.detect.tracker import FaceTracker, TrackerConfig
 
     config = (config or TrackerConfig()).validate()
     frame = DeviceFrame()
     tracker = FaceTracker(DeviceBlazeFace(frame, device, score_threshold),
-                          DeviceFaceMesh(frame, device, max(1, config.max_faces), config.min_presence), config)
+                          DeviceFaceMesh(frame, device, max(2, config.max_faces), config.min_presence), config)
     return tracker, frame

@@ -9,10 +9,17 @@ Per frame, on two CUDA streams and two threads (``Pipeline.run`` with ``overlap`
   skin model also runs here, off the styling thread.
 * compute stream (main thread, frame N): waits for the upload's event, then aligned-crop warp for
   all faces (one ``grid_sample``), translator (a CUDA graph replay or the TensorRT engine), temporal
-  blending, colour edits, face masks, inverse warp and composite over the faces' rectangle (one
-  ``grid_sample``), pixel-format conversion, and the one download into pinned memory, the only
-  host wait. Small per-frame arrays reach the device through pinned staging
-  (:mod:`livefilter.gpu.staging`), never through a stream-blocking copy.
+  blending, then the crop-space chain (colour edits, face masks, occluders, premultiplied delta: one
+  graph replay, :mod:`livefilter.gpu.crop_stage`), inverse warp and composite over the faces'
+  rectangle (one ``grid_sample``), pixel-format conversion, and the one download into pinned
+  memory, the only host wait. Every per-frame parameter reaches the device in one asynchronous
+  copy from pinned memory (:class:`~livefilter.gpu.staging.FrameParams`).
+
+Geometry is FP32 throughout (frame, thetas, sampling grids); only the translator's input is cast
+to its precision. The streams are the process's own two (:mod:`livefilter.gpu.streams`). Every
+CUDA graph (translator, FaceMesh, BlazeFace, crop-space chain) is captured for every face count in
+:meth:`DevicePipeline.warm_up`, before the face-stage worker starts; none on the hot path.
+The output is a view of a pinned download buffer (``reuses_output_buffers``): sinks copy it.
 
 Stage times on CUDA come from events recorded around each stage (:mod:`livefilter.gpu.timing`),
 read after that one wait.
@@ -29,12 +36,13 @@ from typing import NamedTuple
 import numpy as np
 
 from livefilter.errors import SettingError
-from livefilter.gpu.compositor import DeviceCompositor, affine_to_theta, invert_affines
+from livefilter.gpu.compositor import DeviceCompositor, back_thetas, faces_region, warp_crops, warp_thetas
+from livefilter.gpu.crop_stage import CropStage
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
-from livefilter.gpu.masks import oval_masks
 from livefilter.gpu.timing import DeviceStageClock
 from livefilter.masks import FACE_OVAL, LandmarkMasker, occluded_pixels
 from livefilter.pipeline import LookRuntime, Pipeline
+from livefilter.protocols import DeviceTranslator
 from livefilter.types import Face
 
 log = logging.getLogger(__name__)
@@ -66,21 +74,32 @@ class DevicePipeline(Pipeline):
     reuses_output_buffers = True
 
     def __init__(self, *args, device: str = "cuda", device_frame=None, output_format: str = "RGB",
-                 fuse: bool | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+                 fuse: bool | None = None, capture_fn=None, **kwargs) -> None:
+        """``capture_fn``: a stand-in for :func:`livefilter.gpu.graphs.capture` (tests: the crop-space
+        graphs on the CPU device)."""
         import torch
 
         if output_format not in OUTPUT_FORMATS:
             raise SettingError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         self.output_format = output_format
         self.device = torch.device(device)
-        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.dtype = torch.float32  # geometry in FP32; the translator casts its own input
         # fused pixel-format conversion: on CUDA by default (Triton); on the CPU only when asked for
         self.fuse = self.device.type == "cuda" if fuse is None else bool(fuse)
         cuda = self.device.type == "cuda"
-        self._face_stream = torch.cuda.Stream() if cuda else None  # upload + face stage
-        self._compute_stream = torch.cuda.Stream() if cuda else None  # styling stages + download
+        self._capture_fn = capture_fn
+        self._graphs = cuda or capture_fn is not None
+        self._crop_stages: dict[str, CropStage] = {}
+        self.warmed_up = False
+        if cuda:
+            from livefilter.gpu.streams import pipeline_streams
+
+            streams = pipeline_streams(str(self.device))
+            self._face_stream, self._compute_stream = streams.face, streams.compute
+        else:
+            self._face_stream = self._compute_stream = None
         self._device_frame = device_frame
+        super().__init__(*args, **kwargs)
         self._buffers: dict[tuple[int, int], list[DeviceFrameBuffer]] = {}
         self._flips: dict[tuple[int, int], int] = {}
         self._comps: dict[tuple[int, int, int], DeviceCompositor] = {}
@@ -90,6 +109,63 @@ class DevicePipeline(Pipeline):
         self._dev_history: dict = {}
         self._occ_crops: np.ndarray | None = None  # the face thread's own crop buffer
         self.clock = DeviceStageClock(self.stats, cuda)
+
+    # -- warm-up (before the face-stage worker starts) -------------------------------------------
+    def runtime(self, name: str) -> LookRuntime:
+        """The look's runtime; a look loaded after the warm-up (a live switch, on the control
+        thread, before it goes live) is warmed up here, never by the frame that first uses it."""
+        known = name in self._runtimes
+        rt = super().runtime(name)
+        if not known and self.warmed_up:
+            self._warm_look(rt)
+        return rt
+
+    def _crop_stage(self, rt: LookRuntime) -> CropStage:
+        stage = self._crop_stages.get(rt.look.name)
+        if stage is None:
+            stage = CropStage(rt.look.input_size, rt.blender.mask, rt.masker.feather_px, self.max_faces,
+                              self.device, len(rt.style) if rt.style is not None else 1, self._graphs,
+                              self._capture_fn, name=f"{rt.look.name} styling")
+            self._crop_stages[rt.look.name] = stage
+            self._settle()
+        return stage
+
+    def _warm_look(self, rt: LookRuntime) -> None:
+        with self._stream(self._compute_stream):
+            if isinstance(rt.translator, DeviceTranslator):
+                rt.translator.warm_up()
+            self._crop_stage(rt).warm_up()
+        self._settle()
+
+    def warm_up(self) -> None:
+        """Capture every CUDA graph for every face count 1..max faces (translators and crop-space
+        chains of the loaded looks, the device face stage's networks) and allocate their buffers.
+
+        Called by :meth:`run` before the face-stage worker starts (and by the first :meth:`process`
+        otherwise); a look loaded later is warmed up when it is loaded. Idempotent.
+        """
+        if self.warmed_up:
+            return
+        for rt in list(self._runtimes.values()):
+            self._warm_look(rt)
+        if self._device_frame is not None:
+            with self._stream(self._face_stream):
+                for warm in self._device_frame.warm_ups:
+                    warm()
+            self._settle()
+        self.warmed_up = True
+
+    def _settle(self) -> None:
+        """Buffers just allocated (and zero-filled) on this thread's current stream are complete
+        before the face or compute stream touches them: one wait, at construction only."""
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.current_stream(self.device).synchronize()
+
+    def run(self, *args, **kwargs) -> int:
+        self.warm_up()  # before the worker thread exists: no capture ever overlaps the hot path
+        return super().run(*args, **kwargs)
 
     # -- face stream (worker thread) ------------------------------------------------------------
     def _stream(self, stream):
@@ -102,6 +178,7 @@ class DevicePipeline(Pipeline):
             pair = self._buffers.get((h, w))
             if pair is None:  # allocated once per resolution, never per frame
                 pair = [DeviceFrameBuffer(h, w, self.device, self.dtype) for _ in range(2)]
+                self._settle()
                 self._buffers[(h, w)] = pair
                 self._flips[(h, w)] = 0
             self._flips[(h, w)] ^= 1
@@ -177,16 +254,15 @@ class DevicePipeline(Pipeline):
 
     def _device_crops(self, buf: DeviceFrameBuffer, mats: np.ndarray, size: int) -> np.ndarray:
         import torch
-        import torch.nn.functional as F
 
-        theta = torch.from_numpy(affine_to_theta(invert_affines(mats), (buf.h, buf.w), (size, size)))
-        grid = F.affine_grid(theta.to(self.device, buf.frame_f.dtype), (len(mats), 3, size, size), align_corners=False)
-        crops = F.grid_sample(buf.frame_f.expand(len(mats), -1, -1, -1), grid, mode="bilinear",
-                              padding_mode="reflection", align_corners=False)
+        theta = torch.from_numpy(warp_thetas(mats, (buf.h, buf.w), size)).to(self.device)
+        crops = warp_crops(buf.frame_f, theta, size)
         return crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     # -- compute stream (main thread) -------------------------------------------------------------
     def process(self, image, faces=None):
+        if not self.warmed_up:
+            self.warm_up()
         out = super().process(image, faces)
         if is_device_tensor(out):  # nothing styled (no face, paused, a failure): still one download
             out = self._download_frame(self._take_staged(image))
@@ -210,11 +286,13 @@ class DevicePipeline(Pipeline):
             return buf.download(buf.frame, self._compute_stream)
 
     def _compositor(self, h: int, w: int, rt: LookRuntime) -> DeviceCompositor:
-        key = (h, w, rt.look.input_size)
+        key = (h, w, rt.look.name)
         comp = self._comps.get(key)
-        if comp is None:  # allocated once per resolution and crop size, never per frame
+        if comp is None:  # allocated once per resolution and look, never per frame
             comp = DeviceCompositor(h, w, rt.look.input_size, rt.blender.mask, self.max_faces, str(self.device),
-                                    self.dtype, frame_buffers=False, fuse=self.fuse)
+                                    self.dtype, frame_buffers=False, fuse=self.fuse,
+                                    crops=self._crop_stage(rt).crops)
+            self._settle()
             self._comps[key] = comp
         return comp
 
@@ -257,9 +335,7 @@ class DevicePipeline(Pipeline):
 
     def _style(self, image, faces, rt, controls, strength, stage):
         """Device version of align -> translate -> blend -> convert; returns the host frame."""
-        import torch
-
-        if not hasattr(rt.translator, "translate_tensor"):  # e.g. TensorRT / onnxruntime: host path
+        if not isinstance(rt.translator, DeviceTranslator):  # e.g. onnxruntime: the host path
             host = self._download_frame(self._take_staged(image)) if is_device_tensor(image) else image
             return super()._style(host, faces, rt, controls, strength, stage)
         stage[0] = "device"
@@ -267,52 +343,50 @@ class DevicePipeline(Pipeline):
         buf = staged.buffer
         h, w = buf.h, buf.w
         comp = self._compositor(h, w, rt)
+        crop_stage = self._crop_stage(rt)
         comp.bind(buf.frame_f, buf.frame)
-        n = len(faces)
+        n, s = len(faces), rt.look.input_size
         mats = rt.aligner.transforms(faces)
         have = np.array([f.landmarks is not None for f in faces])
         landmarks = np.stack([f.landmarks if f.landmarks is not None else _NO_LANDMARKS for f in faces])
         crop_pts = np.einsum("nij,nkj->nik", landmarks, mats[:, :, :2]) + mats[:, None, :, 2]  # all faces at once
         occluded = self._occlusion(staged, image, faces, mats, crop_pts, rt)
+        region = faces_region(mats, s, h, w)
         strength = np.broadcast_to(np.asarray(strength, np.float32), (n,))
+        edits = controls.edits
         clock = self.clock
-        params = comp.params  # small per-frame arrays: pinned memory, asynchronous copies
+        params = crop_stage.params
         with self._stream(self._compute_stream):
             if self._compute_stream is not None:
                 self._compute_stream.wait_event(buf.ready)
             params.begin()
-            oval = params.put(crop_pts[:, _OVAL])
-            strength_d = params.put(strength)
-            style_d = params.put(rt.style) if rt.style is not None else None
-            occluded_d = params.put(occluded) if occluded.any() else None
-            have_d = params.put(have) if not have.all() else None
+            host = params.host  # every per-frame parameter, then one copy
+            host["warp_theta"][:n] = warp_thetas(mats, (h, w), s)
+            host["back_theta"][:n] = back_thetas(mats, region, s)
+            host["oval"][:n] = crop_pts[:, _OVAL]
+            host["strength"][:n] = strength
+            host["alpha"][:n] = 1.0 if rt.strength_in_network else strength
+            host["have"][:n] = have
+            if rt.style is not None:
+                host["style"][:] = rt.style
+            host["edits"][:] = (edits.contrast, edits.brightness, edits.warmth, edits.saturation)
+            host["occluded"][:n] = occluded
+            params.upload(rows_of_last=n, stream=self._compute_stream)
+            dev = params.dev
             with clock.time("align"):
-                crops = comp.warp(mats)
+                crops = comp.warp_theta(dev["warp_theta"][:n])
             with clock.time("translate"):
-                styled = rt.translator.translate_tensor(crops, style_d, strength_d)
+                styled = rt.translator.translate_tensor(crops, dev["style"] if rt.style is not None else None,
+                                                        dev["strength"][:n])
                 if self.temporal > 0:
                     styled = self._smooth_device(faces, styled)
-                styled = comp.edit(styled, controls.edits)
             with clock.time("blend"):
-                m = oval_masks(oval, rt.look.input_size, rt.masker.feather_px / rt.look.input_size, comp.dtype)
-                if occluded_d is not None:
-                    occ = occluded_d.to(comp.dtype).unsqueeze(1)
-                    k = max(3, int(rt.masker.feather_px) | 1)  # soft edge around the occluder
-                    occ = torch.nn.functional.max_pool2d(occ, 3, 1, 1)
-                    occ = torch.nn.functional.avg_pool2d(occ, k, 1, k // 2, count_include_pad=False)
-                    m = m * (1.0 - occ.clamp(0, 1))
-                if have_d is not None:  # faces without dense landmarks use the template ellipse
-                    m = torch.where(have_d.view(-1, 1, 1, 1), m, comp.mask.expand(n, -1, -1, -1))
-                alphas = np.ones(n, np.float32) if rt.strength_in_network else strength
-                result = comp.blend(styled.to(comp.dtype), crops, mats, alphas, m)
+                delta = crop_stage.run(styled, n)  # edits, masks, occluders, delta: one graph replay
+                result = comp.blend_delta(delta, region, dev["back_theta"][:n])
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
-            params.end(self._compute_stream)
             if self._compute_stream is not None:
                 buf.released.record(self._compute_stream)  # the face stream may now reuse this buffer
-            host = buf.download(result, self._compute_stream)  # the one host wait per frame
+            out = buf.download(result, self._compute_stream)  # the one host wait per frame
         clock.flush()
-        if self.output_format == "RGB" and not is_device_tensor(image):
-            np.copyto(image, host)
-            return image
-        return host
+        return out  # a view of pinned memory: the sinks copy it (reuses_output_buffers)

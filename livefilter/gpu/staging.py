@@ -92,3 +92,74 @@ def staging_capacity(max_faces: int, crop_size: int, style_dims: int = 64) -> in
     """Bytes for one frame: thetas, alphas, strengths, oval points, occluder masks, style code."""
     per_face = 2 * 6 * 4 + 2 * 4 + 64 * 2 * 4 + crop_size * crop_size + 16
     return max_faces * per_face + style_dims * 4 + 16 * _ALIGN
+
+
+class FrameParams:
+    """Every per-frame parameter of the styling chain in one fixed layout: one copy per frame.
+
+    The slots (name -> (shape, dtype)) are laid out once, 64-byte aligned, in a pinned host buffer
+    and its device twin. The host fills :attr:`host` (NumPy views) for a frame, then
+    :meth:`upload` issues a single asynchronous copy of the bytes in use, on the caller's stream.
+    The device views (:attr:`dev`) never move, so CUDA graphs can read them. The largest slot is
+    put last and copied only as far as the frame's face count needs.
+    """
+
+    def __init__(self, device, slots: dict[str, tuple[tuple[int, ...], object]], last: str | None = None) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        cuda = self.device.type == "cuda"
+        order = [k for k in slots if k != last] + ([last] if last else [])
+        offsets, end = {}, 0
+        for name in order:
+            shape, dtype = slots[name]
+            start = -(-end // _ALIGN) * _ALIGN
+            offsets[name] = start
+            end = start + int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.capacity = end
+        self.host_bytes = torch.zeros(end, dtype=torch.uint8, pin_memory=cuda)
+        self.dev_bytes = torch.zeros(end, dtype=torch.uint8, device=self.device)
+        raw = self.host_bytes.numpy()
+        self.host: dict[str, np.ndarray] = {}
+        self.dev: dict = {}
+        self._last = last
+        self._offsets = offsets
+        for name in order:
+            shape, dtype = slots[name]
+            dtype = np.dtype(dtype)
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            o = offsets[name]
+            self.host[name] = raw[o:o + nbytes].view(dtype).reshape(shape)
+            self.dev[name] = self.dev_bytes[o:o + nbytes].view(_TORCH[dtype.name]()).view(shape)
+        self.consumed = torch.cuda.Event() if cuda else None
+
+    def begin(self) -> None:
+        """Start a frame: the previous frame's copy has left the pinned buffer (it has, after that
+        frame's download; the event covers a frame that ended early)."""
+        if self.consumed is not None:
+            self.consumed.synchronize()
+
+    def upload(self, rows_of_last: int | None = None, stream=None) -> None:
+        """One asynchronous host->device copy of every slot (of the last slot, its first rows)."""
+        end = self.capacity
+        if self._last and rows_of_last is not None:
+            view = self.host[self._last]
+            end = self._offsets[self._last] + rows_of_last * (view.nbytes // max(view.shape[0], 1))
+        self.dev_bytes[:end].copy_(self.host_bytes[:end], non_blocking=True)
+        if self.consumed is not None:
+            self.consumed.record(stream)
+
+
+def _torch_float32():
+    import torch
+
+    return torch.float32
+
+
+def _torch_uint8():
+    import torch
+
+    return torch.uint8
+
+
+_TORCH = {"float32": _torch_float32, "uint8": _torch_uint8}

@@ -77,15 +77,30 @@ def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, pre
             return FACTORIES[backend](look, max_faces, precision)
         except ImportError as e:
             raise BackendUnavailable(f"{backend}: not installed ({e.name}) — pip install 'livefilter[gpu]'") from None
+    skipped: list[str] = []
     for name in AUTO_ORDER:
         try:
-            return FACTORIES[name](look, max_faces, precision)
+            translator = FACTORIES[name](look, max_faces, precision)
         except (BackendUnavailable, ImportError) as e:
             log.info("%s: %s", name, e)
+            reason = _first_line(e)
+            skipped.append(reason if reason.startswith(f"{name}:") else f"{name}: {reason}")
+            continue
         except LivefilterError as e:  # usable backend that failed for this look: say so once
             log.warning("%s failed for look '%s' (%s); trying the next backend", name, look.name, e)
+            skipped.append(f"{name}: failed ({_first_line(e)})")
+            continue
         except Exception as e:  # e.g. CUDA out of memory at start-up: never fatal while a CPU path exists
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
             log.warning("%s failed for look '%s' (%s: %s); trying the next backend", name, look.name,
-                        type(e).__name__, first)
-    raise BackendUnavailable("no translator backend could run this look")
+                        type(e).__name__, _first_line(e))
+            skipped.append(f"{name}: failed ({type(e).__name__}: {_first_line(e)})")
+            continue
+        log.info("translator for look '%s': %s (auto%s)", look.name, translator.name,
+                 "; skipped " + "; ".join(skipped) if skipped else ", the first choice")
+        return translator
+    raise BackendUnavailable("no translator backend could run this look (" + "; ".join(skipped) + ")")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e)
+    return text.splitlines()[0] if text else type(e).__name__

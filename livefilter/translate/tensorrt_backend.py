@@ -7,13 +7,35 @@ from pathlib import Path
 
 import numpy as np
 
-from livefilter.engines.cache import EngineCache, warn_once
+from pathlib import Path
+
+from livefilter.engines.cache import EngineCache
 from livefilter.engines.tensorrt_build import BuildSettings, build_engine, import_tensorrt, tensorrt_key
 from livefilter.errors import ModelError
 from livefilter.looks.pack import Look
 from livefilter.translate.codec import CropCodec
 
 log = logging.getLogger(__name__)
+
+
+class EngineLoadError(ModelError):
+    """TensorRT refused a serialised engine (a corrupt file, or built by another TensorRT / GPU)."""
+
+
+def deserialize(runtime, engine_path: Path | bytes):
+    """The engine in ``engine_path`` (the file is closed before TensorRT parses it), or the serialised
+    engine itself when the build ran uncached."""
+    in_memory = isinstance(engine_path, (bytes, bytearray))
+    data = bytes(engine_path) if in_memory else Path(engine_path).read_bytes()
+    what = "the uncached engine" if in_memory else Path(engine_path).name
+    try:
+        engine = runtime.deserialize_cuda_engine(data)
+    except Exception as e:  # some TensorRT versions raise instead of returning None
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise EngineLoadError(f"{what}: TensorRT could not deserialise the engine ({first})") from None
+    if engine is None:
+        raise EngineLoadError(f"{what}: TensorRT could not deserialise the engine (built for another GPU/TensorRT?)")
+    return engine
 
 
 class TensorRTRunner:
@@ -26,11 +48,7 @@ class TensorRTRunner:
         self._mem = cuda_mem
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
-        data = engine_path if isinstance(engine_path, (bytes, bytearray)) else open(engine_path, "rb").read()
-        self.engine = self.runtime.deserialize_cuda_engine(data)
-        if self.engine is None:
-            what = "the engine" if isinstance(engine_path, (bytes, bytearray)) else engine_path
-            raise ModelError(f"{what}: TensorRT could not deserialise the engine (built for another GPU/TensorRT?)")
+        self.engine = deserialize(self.runtime, engine_path)
         self.context = self.engine.create_execution_context()
         self.max_batch = max_batch
         self.inputs, self.outputs, self.buffers, self.shapes = [], [], {}, {}
@@ -43,6 +61,7 @@ class TensorRTRunner:
             self.buffers[name] = cuda_mem.DeviceBuffer.alloc(int(np.prod(shape)) * dtype.itemsize)
             mode = self.engine.get_tensor_mode(name)
             (self.inputs if mode == trt.TensorIOMode.INPUT else self.outputs).append(name)
+        self._batch: int | None = None  # the batch the input shapes are set for
         self.bind({name: b.ptr for name, b in self.buffers.items()})
 
     def bind(self, addresses: dict[str, int]) -> None:
@@ -51,15 +70,41 @@ class TensorRTRunner:
             self.context.set_tensor_address(name, ptr)
 
     def enqueue(self, batch: int, stream_handle: int) -> None:
-        for name in self.inputs:
-            shape = (batch,) + self.shapes[name][0][1:]
-            self.context.set_input_shape(name, shape)
+        if not 1 <= batch <= self.max_batch:
+            raise ValueError(f"{batch} faces are outside the engine's batch range 1..{self.max_batch}")
+        if batch != self._batch:  # shapes are host-side state of the context: set only on a change
+            for name in self.inputs:
+                shape = (batch,) + self.shapes[name][0][1:]
+                if not self.context.set_input_shape(name, shape):
+                    self._batch = None
+                    raise ModelError(f"TensorRT refused input shape {shape} for '{name}' (outside the engine's profile)")
+            self._batch = batch
         if not self.context.execute_async_v3(stream_handle):
             raise ModelError("TensorRT execute_async_v3 failed")
 
     def close(self) -> None:
         for b in self.buffers.values():
             b.free()
+
+
+def load_runner(look: Look, settings: BuildSettings, cache: EngineCache, progress=None) -> TensorRTRunner:
+    """The engine of ``look`` from the cache (built when missing), ready to run.
+
+    An engine TensorRT refuses to deserialise (e.g. a driver update changed what it accepts) is
+    dropped from the cache and rebuilt once, with the build's progress bar; a second refusal is
+    the error.
+    """
+    path = build_engine(look, settings, cache, progress)
+    try:
+        return TensorRTRunner(path, settings.max_faces)
+    except EngineLoadError as e:
+        if not isinstance(path, Path):  # freshly built in memory: rebuilding would not help
+            raise
+        log.warning("%s; rebuilding it once", e)
+        trt = import_tensorrt()
+        cache.invalidate(tensorrt_key(look, settings, trt.__version__))
+        path = build_engine(look, settings, cache, progress, show_bar=True)
+        return TensorRTRunner(path, settings.max_faces)
 
 
 class TensorRTTranslator:
@@ -74,18 +119,8 @@ class TensorRTTranslator:
         self.input_size = look.input_size
         self.name = f"tensorrt-{precision}"
         self.strength_in_network = look.input_names.get("strength") is not None
-        settings = BuildSettings(max_faces=max_faces, precision=precision)
-        cache = cache or EngineCache()
-        path = build_engine(look, settings, cache, progress)
-        try:
-            self.runner = TensorRTRunner(path, max_faces)
-        except ModelError as e:
-            if not isinstance(path, Path):
-                raise
-            # a cached engine that looked consistent but does not load: drop it and build afresh
-            warn_once("broken", "cached engine %s cannot be loaded (%s); rebuilding", path.name, e)
-            cache.invalidate(tensorrt_key(look, settings, import_tensorrt().__version__))
-            self.runner = TensorRTRunner(build_engine(look, settings, cache, progress), max_faces)
+        self.runner = load_runner(look, BuildSettings(max_faces=max_faces, precision=precision),
+                                  cache or EngineCache(), progress)
         self.stream = cuda_mem.Stream()
         self._mem = cuda_mem
         self._codec = CropCodec(look.input_size, look.normalisation, max_faces)
@@ -106,6 +141,22 @@ class TensorRTTranslator:
             io = self._device_io.addresses() if which == "device" else {k: b.ptr for k, b in self.runner.buffers.items()}
             self.runner.bind(io)
             self._bound = which
+
+    def warm_up(self, batches=None, device="cuda") -> None:
+        """Allocate the device-path tensors and run every batch size once (TensorRT prepares each
+        new input shape on its first enqueue), so the first frames with N faces are not slower."""
+        import torch
+
+        from livefilter.translate.tensorrt_device import TensorRTDeviceIO
+
+        if self._device_io is None:
+            self._device_io = TensorRTDeviceIO(self.runner, self.look, device)
+        s = self.input_size
+        dev = self._device_io.device
+        for n in batches if batches is not None else range(1, self.runner.max_batch + 1):
+            self.translate_tensor(torch.full((n, 3, s, s), 128.0, device=dev), None, torch.ones(n, device=dev))
+        if dev.type == "cuda":
+            torch.cuda.current_stream(dev).synchronize()
 
     def translate_tensor(self, crops, style, strength):
         """Device path: (N, 3, S, S) crops in [0, 255] on the GPU -> stylised, same range and layout,

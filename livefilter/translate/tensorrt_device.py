@@ -49,6 +49,8 @@ class TensorRTDeviceIO:
         self._default_style = torch.tensor(look.style_code or [0.0], device=self.device)
         s = look.input_size
         self._out = torch.zeros((runner.max_batch, 3, s, s), dtype=torch.float32, device=self.device)
+        if self.device.type == "cuda":  # the zero fills are done before another stream reads these
+            torch.cuda.current_stream(self.device).synchronize()
 
     def addresses(self) -> dict[str, int]:
         return {name: int(t.data_ptr()) for name, t in self.tensors.items()}

@@ -4,7 +4,8 @@ The graph is the look's own ONNX run through :mod:`livefilter.translate.onnx_tor
 and output tensors are allocated once per batch size; a call copies the crops in, replays the
 graph and copies the result out (one host sync, at the end, because this host-facing protocol
 returns host arrays). The GPU pipeline calls :meth:`translate_tensor`, which has its own graphs
-over float device crops and never leaves the caller's stream.
+over float device crops and never leaves the caller's stream; the pipeline captures them for every
+batch size in :meth:`warm_up`, before it goes live (:mod:`livefilter.gpu.graphs`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import numpy as np
 
 from livefilter.errors import BackendUnavailable
-from livefilter.gpu.graphs import capture
+from livefilter.gpu.graphs import GraphSet
 from livefilter.looks.pack import Look
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ def _torch():
 
 class TorchCudaTranslator:
     def __init__(self, look: Look, max_faces: int = 4, precision: str = "fp16", device: str = "cuda",
-                 cuda_graphs: bool = True) -> None:
+                 cuda_graphs: bool = True, capture_fn=None) -> None:
+        """``capture_fn``: a stand-in for :func:`livefilter.gpu.graphs.capture` (tests: graphs on the CPU)."""
         torch = _torch()
         if device == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailable("torch-cuda: no CUDA device visible to PyTorch")
@@ -53,16 +55,20 @@ class TorchCudaTranslator:
         self._crops = torch.zeros((max_faces, s, s, 3), dtype=torch.uint8, device=self.device)
         self._style = torch.zeros((max_faces, k), dtype=self.dtype, device=self.device)
         self._strength = torch.zeros((max_faces, 1), dtype=self.dtype, device=self.device)
-        self._out = {}
-        self._graphs = {}
         self._host_out = torch.empty((max_faces, s, s, 3), dtype=torch.uint8,
                                      pin_memory=self.device.type == "cuda")
-        self._use_graphs = cuda_graphs and self.device.type == "cuda"
-        # device path (translate_tensor): float (N, 3, S, S) crops in [0, 255] in, the same out
+        self._use_graphs = cuda_graphs and (self.device.type == "cuda" or capture_fn is not None)
+        # device path (translate_tensor): FP32 (N, 3, S, S) crops in [0, 255] in, cast to the
+        # model's precision here, at its input (the pipeline's geometry stays FP32); FP32 out
         self._dev_in = torch.zeros((max_faces, 3, s, s), dtype=self.dtype, device=self.device)
         self._dev_out = torch.zeros((max_faces, 3, s, s), dtype=torch.float32, device=self.device)
-        self._dev_graphs = {}
         self._roles = [r for r in ("image", "style", "strength") if look.input_names.get(r)]
+        self._host_graphs = GraphSet(f"{look.name} translator (host)", self._forward, max_faces, self.device,
+                                     self._use_graphs, capture_fn)
+        self._dev_graphs = GraphSet(f"{look.name} translator", self._dev_forward, max_faces, self.device,
+                                    self._use_graphs, capture_fn)
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()  # buffers filled before any stream reads them
 
     def _styled(self, x, n: int):
         """The look on (n, 3, S, S) crops in [0, 255]: normalise, run the model, back to [0, 255] (float)."""
@@ -78,11 +84,11 @@ class TorchCudaTranslator:
         torch = _torch()
         return self._styled(self._crops[:n].permute(0, 3, 1, 2), n).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
-    def _graph(self, n: int):
-        """Capture the whole pre/model/post chain for batch ``n`` once."""
-        g, self._out[n] = capture(lambda: self._forward(n))
-        self._graphs[n] = g
-        return g
+    def warm_up(self, batches=None) -> None:
+        """Capture the device path's graph for every batch size (1..max_faces) before the hot path."""
+        torch = _torch()
+        with torch.no_grad():
+            self._dev_graphs.warm_up(batches)
 
     def _dev_forward(self, n: int):
         """Device path: float ``_dev_in[:n]`` in, rounded into ``_dev_out[:n]``."""
@@ -108,24 +114,14 @@ class TorchCudaTranslator:
         st = strength if torch.is_tensor(strength) else torch.as_tensor(np.asarray(strength, np.float32))
         self._strength[:n, 0].copy_(st.to(self.device, self.dtype))  # the pipeline stages it on the device
         with torch.no_grad():
-            if not self._use_graphs:
-                return self._dev_forward(n)
-            g = self._dev_graphs.get(n)
-            if g is None:
-                g, _ = capture(lambda: self._dev_forward(n))
-                self._dev_graphs[n] = g
-            g.replay()
+            self._dev_graphs(n)
             return self._dev_out[:n]
 
     def run_device(self, n: int):
         """Run on the already-filled device inputs; returns the device output (no host sync)."""
         torch = _torch()
         with torch.no_grad():
-            if self._use_graphs:
-                g = self._graphs.get(n) or self._graph(n)
-                g.replay()
-                return self._out[n]
-            return self._forward(n)
+            return self._host_graphs(n)
 
     def __call__(self, crops: np.ndarray, style, strength) -> np.ndarray:
         torch = _torch()

@@ -1,0 +1,97 @@
+"""The styling chain in crop space, as one CUDA graph per face count.
+
+Between the translator and the inverse warp every tensor has a fixed shape per face count N:
+colour edits, the face-oval masks, the occluder cut-outs, the faces without dense landmarks and the
+premultiplied delta ``(styled - crop) * mask * alpha``, ~50 small kernels eagerly. Their inputs are
+static buffers (the crops, the stylised crops) and the fixed slots of :class:`FrameParams`, so
+:class:`CropStage` captures them once per N during the warm-up and replays one graph per frame.
+The warp into crop space (its size depends on the frame) and the inverse warp (its size is the
+faces' rectangle, which changes every frame) stay eager. On the CPU the same chain runs eagerly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from livefilter.gpu.graphs import GraphSet
+from livefilter.gpu.masks import oval_masks
+from livefilter.gpu.staging import FrameParams
+from livefilter.masks import FACE_OVAL
+
+EDIT_SLOTS = 4  # contrast, brightness, warmth, saturation
+
+
+def frame_param_slots(max_faces: int, size: int, style_dims: int) -> dict:
+    """The per-frame parameters of the device styling stages (FP32 geometry; occluders as bytes)."""
+    f = max_faces
+    return {
+        "warp_theta": ((f, 2, 3), np.float32),  # crop -> frame sampling, normalised (affine_grid)
+        "back_theta": ((f, 2, 3), np.float32),  # faces' rectangle -> crop sampling
+        "oval": ((f, len(FACE_OVAL), 2), np.float32),  # face-oval landmarks in crop pixels
+        "strength": ((f,), np.float32),
+        "alpha": ((f,), np.float32),
+        "have": ((f,), np.float32),  # 1: dense landmarks (oval mask), 0: the template ellipse
+        "style": ((max(style_dims, 1),), np.float32),  # the look's code (one for every face)
+        "edits": ((EDIT_SLOTS,), np.float32),
+        "occluded": ((f, size, size), np.uint8),
+    }
+
+
+class CropStage:
+    """Static crop-space buffers and the graphed chain for one look (crop size, masks, feather)."""
+
+    def __init__(self, size: int, template_mask: np.ndarray, feather_px: float, max_faces: int, device,
+                 style_dims: int, graphs: bool, capture_fn=None, name: str = "styling") -> None:
+        import torch
+
+        self.size, self.max_faces = size, max_faces
+        self.device = torch.device(device)
+        f32 = torch.float32
+        self.params = FrameParams(self.device, frame_param_slots(max_faces, size, style_dims), last="occluded")
+        self.crops = torch.zeros((max_faces, 3, size, size), dtype=f32, device=self.device)
+        self.styled = torch.zeros((max_faces, 3, size, size), dtype=f32, device=self.device)
+        self.delta = torch.zeros((max_faces, 3, size, size), dtype=f32, device=self.device)
+        self.mask = torch.from_numpy(np.ascontiguousarray(template_mask, np.float32)).to(self.device)[None, None]
+        self._warm = torch.tensor([20.0, 0.0, -20.0], device=self.device, dtype=f32).view(1, 3, 1, 1)
+        self.feather = feather_px / size
+        self.occluder_kernel = max(3, int(feather_px) | 1)  # soft edge around an occluder
+        self.graphs = GraphSet(name, self._chain, max_faces, self.device, graphs, capture_fn)
+
+    def _edit(self, x):
+        """Brightness / contrast / warmth / saturation (the CPU LUT's maths), identity at zeros."""
+        e = self.params.dev["edits"]
+        contrast, brightness, warmth, saturation = e[0], e[1], e[2], e[3]
+        x = (x - 128.0) * (1.0 + contrast) + 128.0 + 64.0 * brightness
+        x = (x + self._warm * warmth).clamp(0, 255).round()
+        grey = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+        return (x * (1.0 + saturation) - grey * saturation).clamp(0, 255)
+
+    def _chain(self, n: int):
+        import torch
+        import torch.nn.functional as F
+
+        p = self.params.dev
+        styled = self._edit(self.styled[:n])
+        m = oval_masks(p["oval"][:n], self.size, self.feather)
+        occ = p["occluded"][:n].to(torch.float32).unsqueeze(1)
+        k = self.occluder_kernel
+        occ = F.avg_pool2d(F.max_pool2d(occ, 3, 1, 1), k, 1, k // 2, count_include_pad=False)
+        m = m * (1.0 - occ.clamp(0, 1))
+        m = torch.where(p["have"][:n].view(-1, 1, 1, 1) > 0.5, m, self.mask)
+        delta = self.delta[:n]
+        torch.mul((styled - self.crops[:n]) * m, p["alpha"][:n].view(-1, 1, 1, 1), out=delta)
+        return delta
+
+    def warm_up(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            self.graphs.warm_up()
+
+    def run(self, styled, n: int):
+        """The premultiplied deltas (N, 3, S, S) of the stylised crops ``styled`` (a view of ``delta``)."""
+        import torch
+
+        with torch.no_grad():
+            self.styled[:n].copy_(styled)
+            return self.graphs(n)

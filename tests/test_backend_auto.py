@@ -1,0 +1,57 @@
+"""``--backend auto`` follows TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA -> onnxruntime CPU
+on the device pipeline too, and says which one it took and why it skipped the others."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from fakes import FixedFaceTracker
+from livefilter.errors import BackendUnavailable
+from livefilter.session import PipelineSettings
+
+pytest.importorskip("torch")
+
+
+def test_auto_on_the_device_pipeline_tries_tensorrt_first_and_logs_what_it_skipped(monkeypatch, caplog):
+    from livefilter import session
+    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.translate import select
+
+    tried = []
+
+    def unavailable(name):
+        def make(look, max_faces, precision):
+            tried.append((name, precision))
+            raise BackendUnavailable(f"{name}: not on this machine")
+        return make
+
+    for name in ("tensorrt", "torch-cuda", "onnxruntime-cuda"):
+        monkeypatch.setitem(select.FACTORIES, name, unavailable(name))
+    monkeypatch.setattr(session, "pipeline_device", lambda s: "cpu")  # the device pipeline, on the CPU device
+    settings = PipelineSettings(backend="auto", device_face_stage=False)
+    with caplog.at_level(logging.INFO, logger="livefilter.translate.select"):
+        pipe = session.build_pipeline(settings, tracker=FixedFaceTracker())
+    assert isinstance(pipe, DevicePipeline) and settings.backend == "auto"
+    assert tried == [("tensorrt", "fp16"), ("torch-cuda", "fp16"), ("onnxruntime-cuda", "fp16")]
+    rt = pipe.runtime(pipe.controls.look)
+    assert rt.translator.name.startswith("onnxruntime")
+    chosen = [r.getMessage() for r in caplog.records if "translator for look" in r.getMessage()]
+    assert len(chosen) == 1 and "skipped tensorrt: not on this machine; torch-cuda: not on this machine" in chosen[0]
+    assert "onnxruntime-cuda:" in chosen[0]
+    # a host translator inside the device pipeline: the frame is styled on the host path
+    frame = np.full((360, 480, 3), 120, np.uint8)
+    out = pipe.process(frame.copy())
+    assert pipe.stats.passthrough == 0 and out.shape == frame.shape
+
+
+def test_when_nothing_can_run_the_error_lists_every_reason(monkeypatch):
+    from livefilter.looks.registry import LookRegistry
+    from livefilter.translate import select
+
+    for name in select.AUTO_ORDER:
+        monkeypatch.setitem(select.FACTORIES, name,
+                           lambda look, m, p, name=name: (_ for _ in ()).throw(BackendUnavailable(f"{name}: no")))
+    with pytest.raises(BackendUnavailable) as e:
+        select.create_translator(LookRegistry().default())
+    assert all(f"{name}: no" in str(e.value) for name in select.AUTO_ORDER) and "\n" not in str(e.value)
