@@ -16,9 +16,14 @@ def test_eval_report_for_the_shipped_look(tmp_path):
                            env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     rep = json.loads(out.read_text())
-    assert rep["faces"] >= 4 and 0.85 <= rep["identity_similarity"] <= 1.0
-    assert rep["style_distance"] < rep["style_distance_before"]  # the look moves the face towards its refs
-    assert rep["flicker_ratio"] > 0 and rep["seam_ratio"] > 0
+    assert rep["faces"] >= 4 and rep["declared_regions"]
+    assert rep["lips"]["delta_e"] > 5 and rep["skin"]["abs_delta_l"] <= 3  # lips change, skin tone stays
+    # the look moves the lips towards its references' colour
+    assert rep["reference_distance_after"]["lips"] < rep["reference_distance_before"]["lips"]
+    assert set(rep["skin_tone"]) >= {"lighter", "darker"}
+    if "identity" in rep:  # FaceNet installed (the test command installs it)
+        assert rep["identity"]["same_person_rate"] >= 0.9
+    assert rep["video"]["flicker_ratio"] > 0 and rep["video"]["seam_ratio"] > 0
     assert out.with_suffix(".png").is_file()
 
 
