@@ -60,18 +60,20 @@ def create(
             tasks[stage] = bar.add_task(stage, total=total or 1)
         bar.update(tasks[stage], completed=done, total=total or 1)
 
+    def rejected(r) -> None:
+        bar.console.print(f"[yellow]skipped[/] {escape(r.reason)}", highlight=False, soft_wrap=True)
+
     with bar:
-        result = creator.create(list(paths), opts, progress)
-    for r in result.rejected:
-        out.print(f"[yellow]skipped[/] {escape(r.reason)}", highlight=False)
+        result = creator.create(list(paths), opts, progress, on_reject=rejected)
     look = result.look
     out.print(f"created [cyan]{escape(look.name)}[/] ({escape(look.title)}) from {result.used} of {len(paths)} photos "
-              f"in {result.seconds:.1f} s: {escape(look.description)}", highlight=False)
+              f"in {result.seconds:.1f} s: {escape(look.description)}", highlight=False, soft_wrap=True)
     if result.finetune:
         f = result.finetune
         out.print(f"fine-tuned the look code: objective {f['objective_before']:.2f} -> {f['objective_after']:.2f} "
-                  f"({f['iterations']} steps)")
+                  f"({f['iterations']} steps)", soft_wrap=True)
     d0, d1 = result.metrics["reference_distance_unstyled"], result.metrics["reference_distance"]
     out.print("distance to your photos on the demo faces: " + ", ".join(
-        f"{r} {d0[r]:.1f} -> {d1[r]:.1f}" for r in d1 if d1[r] is not None and d0.get(r) is not None))
-    out.print(f"installed into {escape(str(look.root))}; try it: livefilter run --look {escape(look.name)}")
+        f"{r} {d0[r]:.1f} -> {d1[r]:.1f}" for r in d1 if d1[r] is not None and d0.get(r) is not None), soft_wrap=True)
+    out.print(f"installed into {escape(str(look.root))}; try it: livefilter run --look {escape(look.name)}",
+              soft_wrap=True, highlight=False)

@@ -29,7 +29,7 @@ from livefilter.errors import InputError, LookError, SettingError
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.encoder import StyleEncoder
 from livefilter.looks.pack import NAME_RE, Look, load_look
-from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, read_photo
+from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, printable, read_photo
 from livefilter.looks.region_stats import Recipe, encode_descriptors, load_baseline, robust_mean
 from livefilter.looks.registry import LookRegistry
 from livefilter.paths import PACKAGED_LOOKS_DIR, user_looks_dir
@@ -207,14 +207,15 @@ class LookCreator:
         return crop, (face.landmarks @ m[:, :2].T + m[:, 2]).astype(np.float32)
 
     def create(self, sources: list[PhotoSource], opts: CreateOptions, progress: Progress | None = None,
-               cancel=None) -> CreatedLook:
+               cancel=None, on_reject: Callable[[Rejected], None] | None = None) -> CreatedLook:
+        """Create and install a look; each rejected photo is also passed to ``on_reject`` as it happens."""
         t0 = time.perf_counter()
         tell = progress or (lambda stage, done, total: None)
         opts = opts.validate(self.registry)
         base = find_student(self.registry, self.student_choice)
         encoder = self.encoder
         aligner = Aligner(MEASURE_SIZE, MEASURE_PADDING)
-        crops, marks, hashes, rejected = [], [], [], []
+        crops, marks, hashes, names, rejected = [], [], [], [], []
         for i, src in enumerate(sources):
             if cancel is not None and cancel.is_set():
                 raise InputError("look creation was cancelled")
@@ -224,14 +225,19 @@ class LookCreator:
                 crops.append(crop)
                 marks.append(pts)
                 hashes.append(photo.sha256)
+                names.append(photo.name)
             except PhotoRejected as e:
-                rejected.append(Rejected(src.name if isinstance(src, Path) else src[0], str(e)))
+                rejected.append(Rejected(printable(src.name if isinstance(src, Path) else src[0]), str(e)))
+                if on_reject:
+                    on_reject(rejected[-1])
             tell("finding faces", i + 1, len(sources))
         if crops:
             desc = encoder.descriptors(np.stack(crops), np.stack(marks))
             keep = [i for i, d in enumerate(desc) if np.isfinite(d["skin_L"]) and np.isfinite(d["lips_a"])]
             for i in sorted(set(range(len(desc))) - set(keep)):
-                rejected.append(Rejected("?", "a face's lips or skin could not be measured"))
+                rejected.append(Rejected(names[i], f"{names[i]}: the lips or skin of its face cannot be measured"))
+                if on_reject:
+                    on_reject(rejected[-1])
             desc = [desc[i] for i in keep]
             crops, marks, hashes = [crops[i] for i in keep], [marks[i] for i in keep], [hashes[i] for i in keep]
         if len(crops) < MIN_FACES:

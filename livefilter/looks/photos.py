@@ -39,8 +39,14 @@ class Photo:
     rgb: np.ndarray  # (H, W, 3) uint8, at most WORK_SIDE on its long side
 
 
+def printable(name: str) -> str:
+    """A file name fit for a one-line message: control characters replaced, at most 120 characters."""
+    return "".join(c if c.isprintable() else "?" for c in str(name))[:120]
+
+
 def decode_photo(data: bytes, name: str) -> Photo:
     """Validate and decode one photo's bytes; :class:`PhotoRejected` when it is not a usable image."""
+    name = printable(name)
     from PIL import Image, UnidentifiedImageError
 
     if len(data) > MAX_PHOTO_BYTES:
@@ -80,7 +86,7 @@ def decode_photo(data: bytes, name: str) -> Photo:
 
 def read_photo(path: Path) -> Photo:
     """A photo file from disk, size-checked before it is read."""
-    name = path.name
+    name = printable(path.name)
     try:
         if path.is_symlink() or not path.is_file():
             raise PhotoRejected(f"{name}: not a regular file")
