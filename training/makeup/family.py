@@ -34,7 +34,7 @@ class LookDef:
 FAMILY: tuple[LookDef, ...] = (
     LookDef("glam", "Glam", "Evening glam: deep red lips, smoky defined eyes with liner, darker brows, blush and contour.",
             Recipe(lips=1.0, eyes=1.0, liner=0.9, brows=0.7, blush=0.9, contour=0.8, gain=1.0),
-            "makeup", "smoky", 0.9),
+            "makeup", "smoky", 0.9, {"shadow_dL": -32.0}),
     LookDef("natural", "Natural", "Everyday natural: evened skin, soft blush, tinted lips; eyes barely touched.",
             Recipe(lips=0.85, eyes=0.25, blush=0.8, skin_smooth=0.55, gain=1.3),
             "makeup", "nude", 1.0),

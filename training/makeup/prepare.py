@@ -80,7 +80,7 @@ def prepare_run(data_root: Path, run: Path, size: int = 256, looks: tuple[LookDe
                           "title": d.title, "description": d.description, "default_strength": d.default_strength,
                           "regions": code.regions()}
     info = {
-        "size": size, "baseline": baseline, "looks": family,
+        "size": size, "data_root": str(data_root.resolve()), "baseline": baseline, "looks": family,
         "train_faces": len(train), "eval_faces": len(evl),
         "eval_sources": evl.sources, "eval_skin_groups": evl.skin_groups,
         "makeup_reference_descriptors": refs["makeup"].descriptors,

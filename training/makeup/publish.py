@@ -77,6 +77,9 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
         "train_faces": info["train_faces"], "eval_faces": info["eval_faces"], "sizes": [CPU_SIZE, GPU_SIZE],
         "student_params": count_params(student), "student_macs": macs, "date": time.strftime("%Y-%m-%d"),
     }
+    from training.eval import identity
+
+    e0 = identity.embed(crops) if identity.available() else None
     written = []
     for name, spec in info["looks"].items():
         code = LookCode(**spec["code"])
@@ -95,7 +98,7 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
             default_strength=spec["default_strength"], regions=spec["regions"],
             training=training | {"references": spec["references"], "code": spec["code"]},
             metrics={"export": report.to_dict()}, onnx_from=onnx_path)
-        metrics, after = measure(look, crops, marks, ref_desc)
+        metrics, after = measure(look, crops, marks, ref_desc, input_embeddings=e0)
         preview = _grid([crops[:4], after[:4]])
         look.metrics = metrics | {"export": report.to_dict()}
         cv2.imwrite(str(look.root / "preview.jpg"), preview[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
