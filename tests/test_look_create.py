@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, shared_path
-from livefilter.errors import InputError, ModelError, SettingError
+from livefilter.errors import InputError, LookError, ModelError, SettingError
+from livefilter.looks.registry import LookRegistry
+from livefilter.paths import PACKAGED_LOOKS_DIR
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.pack import load_look, sha256_file
 from livefilter.looks.photos import PhotoRejected, decode_photo
@@ -178,6 +180,10 @@ def test_bad_photo_folders_give_one_line_errors_and_write_nothing(tmp_path, stud
     (bad / "huge.png").write_bytes(huge_png())
     (bad / "notes.jpg").write_text("not a photo")
     (bad / "noise.jpg").write_bytes(noise_jpeg())
+    import cv2
+
+    grey = cv2.cvtColor(cv2.imread(str(makeup[0])), cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(bad / "grey.jpg"), grey)
     few = tmp_path / "few"
     few.mkdir()
     for p in makeup[:2]:
@@ -186,7 +192,7 @@ def test_bad_photo_folders_give_one_line_errors_and_write_nothing(tmp_path, stud
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.txt").write_text("no photos here")
-    cases = {bad: "0 of 4 photos", few: "2 of 3 photos", empty: "no photos"}
+    cases = {bad: "0 of 5 photos", few: "2 of 3 photos", empty: "no photos"}
     for folder, why in cases.items():
         r = cli("looks", "create", "nope", "--from", str(folder), "--student", str(student_dir), home=tmp_path)
         assert r.returncode != 0, r.stdout
@@ -195,10 +201,11 @@ def test_bad_photo_folders_give_one_line_errors_and_write_nothing(tmp_path, stud
         assert len(err) == 1 and why in err[0], r.stderr
         if folder is bad:
             skipped = [line for line in r.stdout.splitlines() if line.startswith("skipped")]
-            assert len(skipped) == 4
+            assert len(skipped) == 5
             text = "\n".join(skipped)
             assert "bomb.jpg: not an image" in text and "huge.png: image is too large" in text
             assert "notes.jpg: not an image" in text and "noise.jpg: no face found" in text
+            assert "grey.jpg: the photo has no colour" in text
         assert user_looks(tmp_path) == []  # nothing written, no staging left
 
 
@@ -248,13 +255,14 @@ def test_finetune_moves_only_the_code_and_improves_its_objective(tmp_path, stude
 
 @pytest.fixture(scope="module")
 def trained_student_dir(tmp_path_factory) -> Path:
+    """A family student trained here for a few minutes of CPU (slow: run with -m slow)."""
     pytest.importorskip("torch")
     from family_student import build_student_look
 
     return build_student_look(tmp_path_factory.mktemp("trained"), shared_path(), iterations=160)
 
 
-def test_created_look_moves_eval_faces_towards_its_references(tmp_path, trained_student_dir, monkeypatch):
+def _moves_towards_references(student: Path, tmp_path: Path, monkeypatch) -> None:
     """On faces never used in training, the created look's lips move towards the photos' lips."""
     from livefilter.align import Aligner
     from livefilter.looks.create import CreateOptions, LookCreator
@@ -264,10 +272,26 @@ def test_created_look_moves_eval_faces_towards_its_references(tmp_path, trained_
 
     monkeypatch.setenv("LIVEFILTER_HOME", str(tmp_path))
     refs = sorted(p for p in shared_path("faces", "makeup_ybeauty", "makeup").iterdir() if p.is_file())
-    creator = LookCreator(LookRegistry([trained_student_dir.parent]), student=str(trained_student_dir))
+    creator = LookCreator(LookRegistry([student.parent]), student=str(student))
     made = creator.create(refs, CreateOptions("from-refs", regions=("lips",)))
     evl = prepare_crops([shared_path("faces", "dualstylegan_content")], Aligner(128, 0.25))
     metrics, _ = measure(made.look, evl.crops[:8], evl.landmarks[:8], made.look.training["reference_descriptors"])
     before, after = metrics["reference_distance_before"]["lips"], metrics["reference_distance_after"]["lips"]
     assert after < before, metrics
     assert metrics["skin"]["abs_delta_l"] < 3
+
+
+@pytest.mark.slow
+def test_created_look_on_a_student_trained_here_moves_faces_towards_its_references(tmp_path, trained_student_dir,
+                                                                                monkeypatch):
+    _moves_towards_references(trained_student_dir, tmp_path, monkeypatch)
+
+
+def test_created_look_on_the_shipped_family_student_moves_faces_towards_its_references(tmp_path, monkeypatch):
+    from livefilter.looks.create import find_student
+
+    try:
+        student = find_student(LookRegistry([PACKAGED_LOOKS_DIR]))
+    except LookError:
+        pytest.skip("the packaged looks do not carry the family student yet")
+    _moves_towards_references(student.root, tmp_path, monkeypatch)

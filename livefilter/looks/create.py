@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MIN_FACES = 3
 MIN_FACE_PX = 64  # a face narrower than this in the photo has too few lip and lid pixels to measure
+MIN_SKIN_CHROMA = 4.0  # skin with less chroma than this is a black-and-white (or tinted) photo
 MEASURE_SIZE, MEASURE_PADDING = 256, 0.25
 MAX_TITLE = 80
 MAX_FINETUNE_MINUTES = 30.0
@@ -233,9 +234,16 @@ class LookCreator:
             tell("finding faces", i + 1, len(sources))
         if crops:
             desc = encoder.descriptors(np.stack(crops), np.stack(marks))
-            keep = [i for i, d in enumerate(desc) if np.isfinite(d["skin_L"]) and np.isfinite(d["lips_a"])]
-            for i in sorted(set(range(len(desc))) - set(keep)):
-                rejected.append(Rejected(names[i], f"{names[i]}: the lips or skin of its face cannot be measured"))
+            keep = []
+            for i, d in enumerate(desc):
+                if not (np.isfinite(d["skin_L"]) and np.isfinite(d["lips_a"])):
+                    why = f"{names[i]}: the lips or skin of its face cannot be measured"
+                elif np.hypot(d["skin_a"], d["skin_b"]) < MIN_SKIN_CHROMA:
+                    why = f"{names[i]}: the photo has no colour (black and white?)"
+                else:
+                    keep.append(i)
+                    continue
+                rejected.append(Rejected(names[i], why))
                 if on_reject:
                     on_reject(rejected[-1])
             desc = [desc[i] for i in keep]
