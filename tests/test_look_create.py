@@ -167,6 +167,16 @@ def test_create_from_a_folder_of_real_makeup_photos(tmp_path, student_dir):
     crops = np.full((2, 128, 128, 3), 128, np.uint8)
     out = OnnxRuntimeTranslator(look, threads=1)(crops, np.asarray(look.style_code, np.float32), np.ones(2, np.float32))
     assert out.shape == crops.shape
+    # `livefilter eval` measures a created look against its own references (kept in its look.json)
+    report_path = tmp_path / "report.json"
+    r3 = cli("eval", "my-evening", "--faces", str(shared_path("faces", "dualstylegan_content")), "-o",
+             str(report_path), home=tmp_path)
+    assert r3.returncode == 0, r3.stderr
+    report = json.loads(report_path.read_text())
+    fid = report["fidelity"]
+    assert fid["lips_distance_ratio"] == round(report["reference_distance_after"]["lips"]
+                                               / report["reference_distance_before"]["lips"], 3)
+    assert set(fid) >= {"lips_halved", "skin_tone_kept"}
     # the same name again without --replace is refused, and the installed look is untouched
     r2 = cli("looks", "create", "my-evening", "--from", str(folder), "--student", str(student_dir), home=tmp_path)
     assert r2.returncode != 0 and "already exists" in r2.stderr and len(r2.stderr.strip().splitlines()) == 1
