@@ -19,6 +19,7 @@ import numpy as np
 from benchmarks.machine import device_slug, machine_info
 from benchmarks.naive import NaivePipeline
 from benchmarks.replay import RESOLUTIONS, PacedSource, ReplaySource, decode_frames, tile_faces
+from livefilter.atomic import atomic_output, write_text
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
 from livefilter.session import PipelineSettings, build_pipeline, make_translator
@@ -375,7 +376,8 @@ def plot(doc: dict, path: Path) -> Path | None:
         ax.set_title(f"{backend} — {doc['device']}", fontsize=10)
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 
@@ -385,8 +387,8 @@ def write_results(doc: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / doc["device"]
     paths = [stem.with_suffix(".json"), stem.with_suffix(".md")]
-    paths[0].write_text(json.dumps(doc, indent=2) + "\n")
-    paths[1].write_text(markdown_table(doc))
+    write_text(paths[0], json.dumps(doc, indent=2) + "\n")
+    write_text(paths[1], markdown_table(doc))
     png = plot(doc, stem.with_suffix(".png"))
     if png:
         paths.append(png)

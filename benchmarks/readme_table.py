@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from benchmarks.harness import markdown_table, validate_result
+from livefilter.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
@@ -27,7 +28,7 @@ def update_readme(readme: Path = ROOT / "README.md") -> bool:
     text = readme.read_text()
     new = re.sub(re.escape(START) + r".*?" + re.escape(END), f"{START}\n{build()}{END}", text, flags=re.S)
     if new != text:
-        readme.write_text(new)
+        write_text(readme, new)
     return new != text
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import psutil
 
 from benchmarks.machine import machine_info
+from livefilter.atomic import write_text
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.null_sink import NullSink
 from livefilter.sources import open_source, parse_input
@@ -96,5 +97,4 @@ def run_soak(video: str, duration: float, interval: float = 5.0, look: str | Non
 
 def write_report(report: SoakReport, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return path
+    return write_text(path, json.dumps(report.to_dict(), indent=2) + "\n")

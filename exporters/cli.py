@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from livefilter.engines.cache import EngineCache
 from livefilter.errors import BackendUnavailable, LivefilterError
@@ -35,20 +36,19 @@ def export_look(look: Look, backend: str, *, max_faces: int, precision: str, reb
             key = tensorrt_key(look, settings, trt.__version__)
             had = cache.lookup(key) is not None and not rebuild
             if rebuild:
-                for p in cache.root.glob(f"tensorrt-{key.onnx_sha256[:12]}-{key.digest()}.*"):
-                    p.unlink()
-            path = build_engine(look, settings, cache, progress)
+                cache.invalidate(key)
+            built = build_engine(look, settings, cache, progress)
+            path = built if isinstance(built, Path) else "not cached (the cache cannot be written)"
         elif backend in ("onnxruntime-cpu", "onnxruntime-cuda"):
             from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator, ort_cache_key
 
             device = backend.split("-")[1]
             key = ort_cache_key(look, device, max_faces)
             if rebuild:
-                for p in cache.root.glob(f"{key.backend}-{key.onnx_sha256[:12]}-{key.digest()}.*"):
-                    p.unlink()
+                cache.invalidate(key, ".ort.onnx")
             t = OnnxRuntimeTranslator(look, device=device, max_batch=max_faces, cache=cache)
             had = t.cache_hit
-            path = cache.lookup(key, suffix=".ort.onnx")
+            path = cache.lookup(key, suffix=".ort.onnx") or "not cached (the cache cannot be written)"
         elif backend == "torch-cuda":
             from livefilter.translate.torch_backend import TorchCudaTranslator
 

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from exporters.onnx_export import ExportReport, export_onnx
-from livefilter.looks.pack import ColorEdits, Look, Normalisation, load_look, sha256_file
+from livefilter.demo import save_rgb
+from livefilter.looks.pack import ColorEdits, Look, Normalisation, check_look_name, load_look, sha256_file
 
 
 def write_look_pack(
@@ -39,7 +40,7 @@ def write_look_pack(
     is returned, so a pack that this returns is one the runtime accepts.
     """
     norm = normalisation or {"mean": [0.5] * 3, "std": [0.5] * 3}
-    out = Path(out_dir) / name
+    out = Path(out_dir) / check_look_name(name)  # the name becomes a folder: no '..', no '/'
     out.mkdir(parents=True, exist_ok=True)
     model = out / "student.onnx"
     report = None
@@ -49,7 +50,7 @@ def write_look_pack(
         report = export_onnx(student, model, input_size=input_size, style_dim=len(style_code), look_name=name,
                              normalisation=norm)
     if preview is not None:
-        cv2.imwrite(str(out / "preview.jpg"), preview[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+        save_rgb(out / "preview.jpg", preview, params=[cv2.IMWRITE_JPEG_QUALITY, 88])
     look = Look(
         name=name, root=out, title=title or name.title(), description=description, author=author, licence=licence,
         input_size=input_size, device_input_size=device_input_size, align_padding=align_padding,

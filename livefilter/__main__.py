@@ -1,3 +1,14 @@
-from livefilter.cli import main
+"""``python -m livefilter`` and the ``livefilter`` console script."""
 
-main()
+from livefilter import signals
+
+
+def main() -> None:
+    signals.install()  # first thing, before the heavy imports: a SIGTERM during start-up still exits cleanly
+    from livefilter.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

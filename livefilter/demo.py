@@ -9,11 +9,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livefilter.errors import InputError
+from livefilter.errors import InputError, OutputError
 from livefilter.sinks.file_sink import FileSink
 from livefilter.types import CapturedFrame, SourceInfo
 
 log = logging.getLogger(__name__)
+
+
+def save_rgb(path: Path, rgb: np.ndarray, *, overwrite: bool = True, params: list[int] | None = None) -> Path:
+    """Encode an RGB image by ``path``'s suffix (.png, .jpg) and write it atomically."""
+    from livefilter.atomic import write_bytes
+
+    ok, data = cv2.imencode(Path(path).suffix or ".png", np.ascontiguousarray(rgb[:, :, ::-1]), params or [])
+    if not ok:
+        raise OutputError(f"cannot encode an image as {Path(path).suffix or '.png'} for {path}")
+    return write_bytes(path, data.tobytes(), overwrite=overwrite)
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -27,6 +27,16 @@ def user_cache_dir() -> Path:
     return home / "cache" if home else Path(platformdirs.user_cache_dir("livefilter", appauthor=False))
 
 
+def user_config_dir() -> Path:
+    home = _home()
+    return home / "config" if home else Path(platformdirs.user_config_dir("livefilter", appauthor=False))
+
+
+def user_config_path() -> Path:
+    """The user settings file (stable control port and token, OBS scene mapping)."""
+    return user_config_dir() / "config.json"
+
+
 def user_looks_dir() -> Path:
     return user_data_dir() / "looks"
 

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livefilter.errors import SettingError
+from livefilter import strict_json
+from livefilter.atomic import write_text
+from livefilter.errors import OutputError, SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.looks.pack import ColorEdits
 from livefilter.paths import user_profiles_path
@@ -161,8 +161,8 @@ class ProfileStore:
         if len(raw) > MAX_FILE_BYTES:
             raise ProfileError(f"profiles file {path} is too large ({len(raw)} bytes)")
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = strict_json.loads(raw)
+        except strict_json.StrictJSONError as e:
             raise ProfileError(f"profiles file {path} is not valid JSON ({e}); fix or delete it") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or not isinstance(data.get("profiles"), dict):
             raise ProfileError(f"profiles file {path} is not a livefilter profiles file (format {FORMAT_VERSION})")
@@ -221,21 +221,11 @@ class ProfileStore:
         text = json.dumps(data, indent=2) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".profiles-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_text(path, text)
         except OSError as e:
             raise ProfileError(f"cannot write profiles file {path}: {e.strerror or e}") from None
+        except OutputError as e:
+            raise ProfileError(f"profiles file not saved: {e}") from None
 
 
 def apply_profile_to_settings(settings, profile: Profile):

@@ -32,6 +32,10 @@ class PipelineSettings:
     fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
 
     def validate(self) -> "PipelineSettings":
+        if self.look is not None and (not isinstance(self.look, str) or not self.look.strip()):
+            raise SettingError("--look is empty: give a look name (see `livefilter looks list`) or a look folder")
+        if not isinstance(self.temporal, (int, float)) or not 0.0 <= self.temporal <= 0.95:
+            raise SettingError(f"--temporal must be between 0 and 0.95, got {self.temporal}")
         if self.strength is not None:
             check_strength(self.strength)
         if not 1 <= self.max_faces <= MAX_FACES_LIMIT:
@@ -46,7 +50,7 @@ class PipelineSettings:
             self.edits.validate()
         if self.output_format not in ("RGB", "I420", "NV12"):
             raise SettingError(f"output format must be RGB, I420 or NV12, got {self.output_format!r}")
-        if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:
+        if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:  # also NaN
             raise SettingError(f"translate budget must be 1..10000 ms, got {self.translate_budget_ms}")
         return self
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livefilter.latency import OutputLatency
+
 STAGES = ("capture_wait", "detect", "align", "translate", "blend", "sink", "end_to_end")
 
 
@@ -21,6 +23,8 @@ class StageStats:
     passthrough: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    # capture -> written to the output, over the last seconds (the audio Sync Offset advice)
+    output_latency: OutputLatency = field(default_factory=OutputLatency)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()

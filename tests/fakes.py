@@ -54,6 +54,19 @@ class ListSource:
         self.closed = True
 
 
+class GatedTranslator:
+    """Wraps a translator that cannot finish until ``gate`` is set (a stalled GPU): whoever waits on
+    it visibly hangs, so "did not wait" needs no clock."""
+
+    def __init__(self, inner, gate, limit: float = 60.0):
+        self.inner, self.gate, self.limit = inner, gate, limit
+        self.name, self.input_size = inner.name, inner.input_size
+
+    def __call__(self, crops, style, strength):
+        self.gate.wait(self.limit)
+        return self.inner(crops, style, strength)
+
+
 class SlowTranslator:
     """Wraps a translator and sleeps first (an overloaded GPU / CPU)."""
 
@@ -79,14 +92,14 @@ class FailingTranslator:
 
 
 class BlockingSink:
-    """A consumer that stalls for ``delay`` seconds per frame."""
+    """A consumer that stalls until ``gate`` is set (then takes frames at once)."""
 
-    def __init__(self, delay: float):
-        self.delay = delay
+    def __init__(self, gate, limit: float = 60.0):
+        self.gate, self.limit = gate, limit
         self.frames = []
 
     def write(self, image, frame):
-        time.sleep(self.delay)
+        self.gate.wait(self.limit)
         self.frames.append(frame.index)
 
     def close(self):

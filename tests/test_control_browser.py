@@ -23,11 +23,13 @@ from livefilter.control import ControlServer, Controller, PreviewTap
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline import LiveControls, Pipeline
 from livefilter.profiles import ProfileStore
+from livefilter.sinks.latency_probe import LatencyProbeSink
 from livefilter.sinks.null_sink import NullSink
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from livefilter.types import CapturedFrame, SourceInfo
 from onnx_looks import make_look
 from test_control import make_frame, set_preview
+from waiting import wait_for
 
 CHROMIUM = Path(os.environ.get("LIVEFILTER_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("LIVEFILTER_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -90,7 +92,8 @@ def live(tmp_path):
     tap = PreviewTap()
     server = ControlServer(Controller(pipeline, reg, ProfileStore()), preview=tap).start()
     stop = threading.Event()
-    worker = threading.Thread(target=pipeline.run, args=(LoopingSource(), NullSink()),
+    sink = LatencyProbeSink(NullSink(), pipeline.stats.output_latency)  # the panel's delay / audio sync
+    worker = threading.Thread(target=pipeline.run, args=(LoopingSource(), sink),
                               kwargs={"stop": stop, "on_frame": tap.offer}, daemon=True)
     worker.start()
     yield pipeline, server
@@ -114,16 +117,6 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_control_panel_end_to_end(live, browser):

@@ -1,6 +1,7 @@
 """Property-based fuzzing of every parser / validator that reads user or pack input."""
 
 import io
+import math
 import zipfile
 from pathlib import Path
 
@@ -31,8 +32,10 @@ def test_manifest_parser_only_raises_look_errors(data):
         look = parse_manifest(data, Path("/nonexistent"))
     except LookError:
         return
-    # Whatever was accepted is sane.
+    # Whatever was accepted is sane, and every number in it finite.
     assert 32 <= look.input_size <= 1024 and 0 <= look.default_strength <= 1
+    numbers = [look.align_padding, *look.normalisation.mean, *look.normalisation.std, *(look.style_code or [])]
+    assert all(math.isfinite(x) for x in numbers)
     assert ".." not in Path(look.model).parts and not Path(look.model).is_absolute()
 
 
@@ -103,14 +106,16 @@ def test_garbage_look_json_is_a_look_error(tmp_path_factory, blob):
         load_look(d)
 
 
-def test_atheris_coverage_guided_fuzz_of_look_parsers():
-    """A short coverage-guided run (the fuzzer itself is tests/fuzz/fuzz_look_json.py)."""
+@pytest.mark.parametrize("target", ["fuzz_look_json.py", "fuzz_look_names.py"])
+def test_atheris_coverage_guided_fuzz_of_look_parsers(target, tmp_path):
+    """A short coverage-guided run of each fuzzer in tests/fuzz (look.json and packs; remove/install
+    names and paths)."""
     import subprocess
     import sys
 
     pytest.importorskip("atheris", reason="atheris not installed (pip install atheris)")
-    script = Path(__file__).parent / "fuzz" / "fuzz_look_json.py"
+    script = Path(__file__).parent / "fuzz" / target
     r = subprocess.run([sys.executable, str(script), "-runs=3000", "-seed=1"], capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Done 3000 runs" in r.stderr

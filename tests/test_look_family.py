@@ -141,6 +141,9 @@ def test_train_publish_load_run_end_to_end(tmp_path):
              "--size", "64", cwd=tmp_path)
     assert r.returncode == 0, r.stderr + r.stdout
     assert (run / "family_student.safetensors").is_file() and (run / "family.json").is_file()
+    r = _cli("family", "train", "--run", str(run), "--data", str(data), "--iterations", "4", "--batch", "2",
+             "--size", "64", cwd=tmp_path)
+    assert r.returncode == 0 and "resuming at step 3" in r.stdout, r.stderr + r.stdout
     info = json.loads((run / "family.json").read_text())
     assert set(info["looks"]) == set(FAMILY) and info["eval_faces"] >= 1
     r = _cli("family", "publish", "--run", str(run), "--out-dir", str(tmp_path / "looks"), cwd=tmp_path)

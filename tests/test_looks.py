@@ -109,7 +109,7 @@ def test_zip_slip_pack_is_refused_and_writes_nothing_outside(tmp_path):
 
 
 def test_oversized_and_too_many_members(tmp_path, monkeypatch):
-    import livefilter.looks.registry as reg_mod
+    import livefilter.looks.pack_files as reg_mod
 
     look = make_look(tmp_path / "src", "big")
     pack = make_pack(look.root, tmp_path / "big.lfpack")

@@ -9,6 +9,8 @@ import sys
 import typer
 from rich.console import Console
 
+from livefilter import signals
+from livefilter.cli.common import error_line
 from livefilter.errors import LivefilterError
 
 app = typer.Typer(
@@ -31,6 +33,8 @@ _COMMAND_MODULES = (
     "livefilter.cli.family_cmd",
     "livefilter.cli.export_cmd",
     "livefilter.cli.doctor_cmd",
+    "livefilter.cli.control_cmd",
+    "livefilter.cli.obs_cmd",
 )
 
 for _name in _COMMAND_MODULES:
@@ -48,24 +52,26 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: user errors become one red line and a non-zero exit, never a traceback."""
-    try:
-        app(standalone_mode=False)
-    except LivefilterError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        console.print("[yellow]aborted[/]")
-        sys.exit(1)
-    except Exception as e:  # click usage errors and the like
-        import click
+    """Entry point: user errors become one red line and a non-zero exit, never a traceback.
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
+    Usage errors (unknown command or option, a bad value) are reported by typer itself in standalone
+    mode, as its usage message and exit code 2; the project never imports ``click`` directly (typer
+    may ship its own copy of it).
+    """
+    try:
+        signals.started()
+        app(standalone_mode=True, prog_name="livefilter")
+    except LivefilterError as e:
+        console.print(error_line(e), highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # a signal outside the command (typer turns one inside into an exit)
+        signum = signals.received() or 2
+        console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
+        sys.exit(signals.exit_code(signum))
+    except SystemExit as e:
+        signum = signals.received()
+        if signum is not None:  # stopped by Ctrl-C / SIGTERM (after finalising): the conventional code
+            if e.code not in (0, None):  # typer ends an interrupted command silently
+                console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
+            sys.exit(signals.exit_code(signum))
         raise

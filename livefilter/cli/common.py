@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from contextlib import contextmanager
-
 from rich.console import Console
+from rich.text import Text
 
+from livefilter import signals
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits
+from livefilter.terminal_text import printable
 
 out = Console()
+
+
+def plain(text: object, style: str = "", *, keep_newlines: bool = False) -> Text:
+    """``text`` exactly as written: never read as rich markup, control characters shown escaped.
+
+    Use it for anything not written by us (look titles, descriptions, file names) and for our own
+    messages that may hold brackets (``livefilter[gpu]``, a regex), which markup would eat.
+    """
+    return Text(printable(text, keep_newlines=keep_newlines), style=style)
+
+
+def message(*parts: object) -> Text:
+    """One line from pieces: a ``Text`` piece keeps its style, anything else is shown as :func:`plain`."""
+    return Text.assemble(*(p if isinstance(p, Text) else plain(p) for p in parts))
+
+
+def error_line(error: BaseException) -> Text:
+    """The one red line a user error becomes."""
+    return message(Text("error: ", style="bold red"), error)
 
 
 def edits_from_options(brightness: float | None, contrast: float | None, saturation: float | None,
@@ -24,24 +42,7 @@ def edits_from_options(brightness: float | None, contrast: float | None, saturat
     return ColorEdits(brightness or 0.0, contrast or 0.0, saturation or 0.0, warmth or 0.0)
 
 
-@contextmanager
 def stop_on_signals():
-    """An Event set by Ctrl-C / SIGTERM, so the run loop ends cleanly and outputs are finalised."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = {}
-
-    def handler(signum, frame):
-        if stop.is_set():  # a second Ctrl-C: leave now
-            raise KeyboardInterrupt
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield stop
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
+    """An Event set by Ctrl-C / SIGTERM, so the run loop ends cleanly and outputs are finalised
+    (a second signal leaves at once); see :mod:`livefilter.signals`."""
+    return signals.deferred()

@@ -6,14 +6,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from livefilter.cli import app
 from livefilter.cli.common import out
-from livefilter.demo import load_rgb, side_by_side, synthesise_clip
+from livefilter.demo import load_rgb, save_rgb, side_by_side, synthesise_clip
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.file_sink import FileSink
 from livefilter.sources import open_source, parse_input
@@ -77,7 +76,7 @@ def demo(
         elapsed = time.perf_counter() - t0
     png = out_dir / "demo_before_after.png"
     if "before" in snap and "after" in snap:
-        cv2.imwrite(str(png), side_by_side(snap["before"], snap["after"])[:, :, ::-1])
+        save_rgb(png, side_by_side(snap["before"], snap["after"]))
     out.print(pipeline.stats.table(f"per-stage latency (ms), look '{rt.look.name}', backend {rt.translator.name}"))
     faces = len(pipeline.last_faces)
     out.print(f"photo: {src_photo}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from livefilter.cli import app
-from livefilter.cli.common import out
+from livefilter.cli.common import out, plain
 
 
 @app.command()
@@ -17,5 +17,5 @@ def doctor() -> None:
     for col in ("area", "check", "", "detail"):
         t.add_column(col)
     for c in run_checks():
-        t.add_row(c.area, c.name, "[green]ok[/]" if c.ok else "[yellow]no[/]", c.detail)
+        t.add_row(c.area, c.name, "[green]ok[/]" if c.ok else "[yellow]no[/]", plain(c.detail))
     out.print(t)

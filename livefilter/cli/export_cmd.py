@@ -7,7 +7,7 @@ from rich import box
 from rich.table import Table
 
 from livefilter.cli import app
-from livefilter.cli.common import out
+from livefilter.cli.common import out, plain
 from livefilter.errors import SettingError
 
 DEFAULT_BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
@@ -65,5 +65,5 @@ def export(
                 r = export_look(lk, b, max_faces=max_faces, precision="fp32" if fp32 else "fp16", rebuild=rebuild,
                                 cache=cache, progress=lambda msg: status.update(msg))
                 colour = {"built": "green", "cached": "cyan", "unavailable": "yellow", "failed": "red"}[r.status]
-                t.add_row(r.look, r.backend, f"[{colour}]{r.status}[/]", f"{r.seconds:.1f}", r.detail)
+                t.add_row(r.look, r.backend, f"[{colour}]{r.status}[/]", f"{r.seconds:.1f}", plain(r.detail))
     out.print(t)

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from livefilter.atomic import check_target
 from livefilter.cli import app
-from livefilter.cli.common import out
+from livefilter.cli.common import message, out, plain
 from livefilter.looks.pack import load_look
 from livefilter.looks.registry import LookRegistry, make_pack
 from livefilter.paths import PACKAGED_LOOKS_DIR
@@ -27,8 +28,9 @@ def list_looks() -> None:
         t.add_column(col)
     for look in reg.list():
         src = "built-in" if look.root.parent == PACKAGED_LOOKS_DIR else "user"
-        t.add_row(look.name, look.title, str(look.input_size), f"{look.default_strength:.2f}", src,
-                  look.description[:60])
+        # Titles and descriptions come from the pack: shown as plain text, never as markup.
+        t.add_row(plain(look.name), plain(look.title), str(look.input_size), f"{look.default_strength:.2f}", src,
+                  plain(look.description[:60]))
     out.print(t)
 
 
@@ -36,8 +38,8 @@ def list_looks() -> None:
 def show(name: str = typer.Argument(..., help="Look name.")) -> None:
     """Everything look.json says about a look (metrics, training summary)."""
     look = LookRegistry().get(name)
-    out.print_json(json.dumps(look.manifest()))
-    out.print(f"folder: {look.root}")
+    out.print_json(json.dumps(look.manifest()), ensure_ascii=True)  # JSON escapes every control character
+    out.print(message("folder: ", look.root))
 
 
 @looks_app.command("install")
@@ -47,25 +49,26 @@ def install(
 ) -> None:
     """Validate a look pack and install it into your looks folder."""
     look = LookRegistry().install(pack, replace=replace)
-    out.print(f"installed [cyan]{look.name}[/] into {look.root}")
+    out.print(message("installed ", plain(look.name, "cyan"), " into ", look.root))
 
 
 @looks_app.command("remove")
 def remove(name: str = typer.Argument(..., help="Look name.")) -> None:
     """Remove one of your installed looks."""
     path = LookRegistry().remove(name)
-    out.print(f"removed {path}")
+    out.print(message("removed ", path))
 
 
 @looks_app.command("pack")
 def pack(
     folder: Path = typer.Argument(..., help="A look folder."),
     output: Path = typer.Option(None, "--output", "-o", help="Where the .lfpack goes (default: NAME.lfpack)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Zip a look folder into a shareable .lfpack (validated first)."""
     look = load_look(folder)
-    target = make_pack(folder, output or Path(f"{look.name}.lfpack"))
-    out.print(f"wrote {target}")
+    target = make_pack(folder, output or Path(f"{look.name}.lfpack"), overwrite=overwrite)
+    out.print(message("wrote ", target))
 
 
 @looks_app.command("preview")
@@ -73,16 +76,18 @@ def preview(
     name: str = typer.Argument(None, help="Look name (default: every installed look)."),
     photo: Path = typer.Option(None, "--photo", help="Your own photo (default: the bundled group photo)."),
     output: Path = typer.Option(Path("looks_preview.png"), "--output", "-o", help="Where the gallery PNG goes."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Render a before/after gallery of looks on your photo (or the demo photo)."""
     import cv2
     import numpy as np
 
-    from livefilter.demo import load_rgb
+    from livefilter.demo import load_rgb, save_rgb
     from livefilter.detect.sample_media import group_photo_path
     from livefilter.session import PipelineSettings, build_pipeline
 
     reg = LookRegistry()
+    check_target(output, overwrite=overwrite)  # before the work, not after it
     image = load_rgb(photo or group_photo_path())
     scale = 640 / max(image.shape[:2])
     if scale < 1:
@@ -98,5 +103,5 @@ def preview(
             raise InputError(f"no face found in {photo or 'the demo photo'}")
         cv2.putText(styled, n, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
         tiles.append(styled)
-    cv2.imwrite(str(output), np.concatenate(tiles, axis=1)[:, :, ::-1])
-    out.print(f"wrote {output} ({len(names)} look(s))")
+    save_rgb(output, np.concatenate(tiles, axis=1), overwrite=overwrite)
+    out.print(message("wrote ", output, f" ({len(names)} look(s))"))

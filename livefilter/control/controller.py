@@ -16,7 +16,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable
 
 from livefilter.errors import LivefilterError, SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
@@ -70,6 +70,7 @@ class Controller:
         self._fps_lock = threading.Lock()
         self._recent_faces: dict[int, tuple[float, dict[str, Any]]] = {}
         self._faces_lock = threading.Lock()
+        self._state_sources: dict[str, Callable[[], Any]] = {}
 
     @classmethod
     def for_pipeline(cls, pipeline: Pipeline, registry: LookRegistry | None = None,
@@ -228,6 +229,13 @@ class Controller:
             return []
 
     # -- state -------------------------------------------------------------------------------------
+    def add_state_source(self, key: str, source: Callable[[], Any]) -> None:
+        """Add ``key: source()`` to :meth:`state` (e.g. the OBS link's status); JSON values only."""
+        self._state_sources[key] = source
+
+    def remove_state_source(self, key: str) -> None:
+        self._state_sources.pop(key, None)
+
     def fps(self) -> float:
         """Frames per second over the last couple of seconds (the stats' own number is since start)."""
         stats = self.pipeline.stats
@@ -284,7 +292,7 @@ class Controller:
             stage: {"p50": _finite(v["p50"]), "p99": _finite(v["p99"]), "n": v["n"]}
             for stage, v in stats.summary().items()
         }
-        return {
+        state = {
             "look": controls.look,
             "strength": controls.strength,
             "edits": asdict(controls.edits),
@@ -309,4 +317,11 @@ class Controller:
             ],
             "profile": self.active_profile,
             "profiles": self.profile_names(),
+            "latency": stats.output_latency.summary(),
         }
+        for key, source in list(self._state_sources.items()):
+            try:
+                state[key] = source()
+            except Exception:  # noqa: BLE001 - a state query must never fail on an extra
+                log.exception("state source %r failed", key)
+        return state

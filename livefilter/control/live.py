@@ -1,10 +1,16 @@
 """What ``livefilter run`` needs for live control, in one object: server, preview tap, hotkeys.
 
-While the server runs, its address and token are also written to ``control.json`` in the user data
-folder (readable by this user only), so that local tools (an OBS script, a chat bot) can find the
-current port and token by themselves; the file is removed when the run ends. A fixed token for tools
+While the server runs, its address and token are also written to the user data folder (readable by
+this user only), so that local tools (an OBS script, a chat bot) can find the current port and token
+by themselves: each run writes its own ``control-PID.json`` and points ``control.json`` at itself (the
+newest run). Each run removes only its own files when it ends; if ``control.json`` was its own and
+another run is still going, ``control.json`` is pointed back at that run. A fixed token for tools
 that cannot read files (a Stream Deck button) can be given in the ``LIVEFILTER_CONTROL_TOKEN``
 environment variable (at least 16 characters), with a fixed ``--control-port``.
+
+By default the port and token are this user's stable ones (:mod:`livefilter.control.endpoint`), so
+an OBS dock's URL keeps working across runs; when that port is taken, the run uses a free port and
+says so.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from livefilter.control.controller import Controller
+from livefilter.control.endpoint import Endpoint, stable_endpoint
 from livefilter.control.hotkeys import hotkey_handler
 from livefilter.control.preview import PreviewTap
 from livefilter.control.server import ControlServer
@@ -28,14 +35,16 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "LIVEFILTER_CONTROL_TOKEN"
 
 
-def control_info_path() -> Path:
-    """Where a running ``livefilter run`` publishes its control URL and token."""
-    return user_data_dir() / "control.json"
+def control_info_path(pid: int | None = None) -> Path:
+    """Where a running ``livefilter run`` publishes its control URL and token: ``control.json`` (the
+    newest run), or ``control-PID.json`` for the run with process id ``pid``."""
+    return user_data_dir() / ("control.json" if pid is None else f"control-{int(pid)}.json")
 
 
-def read_control_info() -> dict:
-    """``{"url", "base_url", "port", "token", "pid"}`` of the running livefilter (for local tools)."""
-    path = control_info_path()
+def read_control_info(pid: int | None = None) -> dict:
+    """``{"url", "base_url", "port", "token", "pid"}`` of the running livefilter (for local tools):
+    the newest run, or the one with process id ``pid``."""
+    path = control_info_path(pid)
     try:
         return json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
@@ -57,8 +66,9 @@ def _token_from_env() -> str | None:
 class LiveControl:
     """``on_frame`` goes to ``Pipeline.run``, ``on_key`` to the preview sink; ``close()`` at the end."""
 
-    def __init__(self, pipeline, registry=None, *, serve: bool = True, port: int = 0,
+    def __init__(self, pipeline, registry=None, *, serve: bool = True, port: int | None = None,
                  profile: str | None = None, publish: bool = True) -> None:
+        """``port`` None: this user's stable port and token; 0: any free port; N: that port."""
         self.controller = Controller.for_pipeline(pipeline, registry)
         if profile is not None:
             self.controller.active_profile = profile
@@ -70,10 +80,31 @@ class LiveControl:
             self.preview = PreviewTap()
             self.preview.pixel_format = getattr(pipeline, "output_format", "RGB")
             self.preview.copy_frames = getattr(pipeline, "reuses_output_buffers", False)
-            self.server = ControlServer(self.controller, preview=self.preview, port=port,
-                                        token=_token_from_env()).start()
+            self.server = self._start_server(port)
             if publish:
                 self._publish()
+
+    def _start_server(self, port: int | None) -> ControlServer:
+        env_token = _token_from_env()
+        stable: Endpoint | None = None
+        try:
+            stable = stable_endpoint()
+        except (SettingError, OSError) as e:  # a broken settings file must not stop the stream
+            log.warning("no stable control address this run: %s", e)
+        token = env_token or (stable.token if stable is not None else None)
+        if port is None:
+            if stable is not None:
+                try:
+                    return ControlServer(self.controller, preview=self.preview, port=stable.port, token=token).start()
+                except SettingError as e:
+                    log.warning("%s; using a free port this run (a saved OBS dock URL will not reach it)", e)
+            port = 0
+        return ControlServer(self.controller, preview=self.preview, port=port, token=token).start()
+
+    @property
+    def dock_url(self) -> str | None:
+        """The compact panel for an OBS Custom Browser Dock."""
+        return self.url + "&layout=dock" if self.url is not None else None
 
     @property
     def on_frame(self):
@@ -86,26 +117,70 @@ class LiveControl:
     def _publish(self) -> None:
         srv = self.server
         info = {"url": srv.url, "base_url": srv.base_url, "port": srv.port, "token": srv.token, "pid": os.getpid()}
-        path = control_info_path()
+        own = control_info_path(os.getpid())
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # created 0600
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(info, f)
-            os.replace(tmp, path)
-            self._published = path
+            own.parent.mkdir(parents=True, exist_ok=True)
+            _write_private(own, info)
+            self._published = own
+            _write_private(control_info_path(), info)  # the newest run is the default for tools
         except OSError as e:  # tools can still be given the printed URL
-            log.warning("cannot write %s: %s", path, e)
+            log.warning("cannot write %s: %s", own, e)
 
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
             self.server = None
         if self._published is not None:
-            try:
-                info = json.loads(self._published.read_text("utf-8"))
-                if info.get("pid") == os.getpid():  # another run may have replaced it meanwhile
-                    self._published.unlink()
-            except (OSError, ValueError):
-                pass
+            _unpublish(self._published)
             self._published = None
+
+
+def _write_private(path: Path, info: dict) -> None:
+    """Write ``info`` as JSON, atomically, readable by this user only (it holds the token)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _pid_of(path: Path) -> int | None:
+    try:
+        pid = json.loads(path.read_text("utf-8")).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+def _unpublish(own: Path) -> None:
+    """Remove this run's files; ``control.json`` only if it is this run's (then point it at a run still
+    going, if any). Another run's files are never touched."""
+    import psutil
+
+    me = os.getpid()
+    try:
+        own.unlink()
+    except OSError:
+        pass
+    default = control_info_path()
+    if _pid_of(default) != me:
+        return
+    others = []
+    for p in own.parent.glob("control-*.json"):
+        pid = _pid_of(p)
+        if pid is not None and pid != me and p.name == f"control-{pid}.json" and psutil.pid_exists(pid):
+            others.append((p.stat().st_mtime, p))
+    try:
+        if others:
+            info = json.loads(max(others)[1].read_text("utf-8"))
+            _write_private(default, info)
+        else:
+            default.unlink()
+    except (OSError, ValueError) as e:
+        log.debug("control.json left as it is: %s", e)

@@ -27,6 +27,7 @@ import logging
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,6 +90,31 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = False
     request_queue_size = 16
     app: "ControlServer"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._logged_kinds: set[str] = set()
+        self._log_lock = threading.Lock()
+
+    def log_once(self, kind: str, message: str) -> None:
+        """One warning line per kind of problem for the server's lifetime (a reset storm is one line)."""
+        with self._log_lock:
+            first = kind not in self._logged_kinds
+            self._logged_kinds.add(kind)
+        if first:
+            log.warning("control server: %s (logged once)", message)
+        else:
+            log.debug("control server: %s", message)
+
+    def handle_error(self, request, client_address) -> None:
+        """A connection that failed outside a handler (a client reset, a timeout): one line, no traceback."""
+        err = sys.exc_info()[1]
+        kind = type(err).__name__
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            self.log_once(kind, f"a client dropped its connection ({kind})")
+        else:
+            self.log_once(kind, f"a connection failed: {kind}: {err}")
+        log.debug("control server: connection error", exc_info=err)
 
 
 class ControlServer:
@@ -303,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
         except (UnicodeDecodeError, ValueError) as e:
             raise HTTPError(400, f"invalid JSON body: {e}") from None
+        except RecursionError:  # e.g. 5,000 nested brackets: far deeper than any request of this API
+            raise HTTPError(400, "invalid JSON body: nested too deeply") from None
         if not isinstance(data, dict):
             raise HTTPError(400, "the JSON body must be an object, e.g. {\"value\": 0.5}")
         return data
@@ -349,10 +377,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(e.status, str(e))
         except SettingError as e:
             self._error(400, str(e))
-        except (BrokenPipeError, ConnectionResetError):
+        except (ConnectionError, TimeoutError) as e:  # the client went away mid-request
             self.close_connection = True
+            self.server.log_once(type(e).__name__, f"a client dropped its connection ({type(e).__name__})")
         except Exception as e:  # noqa: BLE001 - answer, log, keep serving; the pipeline is unaffected
-            log.exception("control server: %s %s failed", method, urlsplit(self.path).path)
+            route = urlsplit(self.path).path
+            self.server.log_once(f"{method} {route} {type(e).__name__}", f"{method} {route} failed: {type(e).__name__}: {e}")
+            log.debug("control server: %s %s failed", method, route, exc_info=True)
             try:
                 self._error(500, f"internal error: {type(e).__name__}")
             except OSError:

@@ -1,4 +1,9 @@
-"""The engine cache: artefact + sidecar JSON per key; stale, foreign or corrupt entries are never used."""
+"""The engine cache: artefact + sidecar JSON per key; stale, foreign or corrupt entries are never used.
+
+The cache is only an optimisation. Any problem with it (an unreadable or malformed sidecar, an empty
+or broken artefact, a full or read-only folder, ``engines`` being a file) is warned about once and the
+look runs uncached; no cache problem ever stops a run, and no temporary file is left behind.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -47,6 +53,38 @@ class CacheEntry:
     reason: str = ""
 
 
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(kind: str, message: str, *args) -> None:
+    """One warning per kind of cache problem per process (then debug lines)."""
+    with _warned_lock:
+        first = kind not in _warned
+        _warned.add(kind)
+    (log.warning if first else log.debug)("engine cache: " + message, *args)
+
+
+def _read_meta(sidecar: Path) -> dict:
+    """A sidecar's JSON object with a ``key`` object; ValueError when it is anything else."""
+    try:
+        meta = json.loads(sidecar.read_text())
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 ({e.reason})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+    if not isinstance(meta.get("key"), dict):
+        raise ValueError("no 'key' object")
+    return meta
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -64,70 +102,102 @@ class EngineCache:
         return self.root / f"{stem}{suffix}", self.root / f"{stem}.json"
 
     def lookup(self, key: CacheKey, suffix: str = ".engine") -> Path | None:
-        """The artefact for exactly this key, or None (missing, stale, foreign or corrupt)."""
+        """The artefact for exactly this key, or None (missing, stale, foreign, corrupt or unreadable)."""
         artefact, sidecar = self._paths(key, suffix)
-        if not artefact.is_file() or not sidecar.is_file():
-            return None
         try:
-            meta = json.loads(sidecar.read_text())
-            stored = meta["key"]
-            if not isinstance(stored, dict):
-                raise ValueError("key is not an object")
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("engine cache: unreadable sidecar %s (%s); rebuilding", sidecar.name, e)
+            if not artefact.is_file() or not sidecar.is_file():
+                return None
+            meta = _read_meta(sidecar)
+        except (OSError, ValueError) as e:
+            warn_once("sidecar", "unreadable sidecar %s (%s); running uncached", sidecar.name, e)
             return None
-        bad = key.mismatches(stored)
+        bad = key.mismatches(meta["key"])
         if bad:
             log.warning("engine cache: %s was built for another %s; rebuilding", artefact.name, ", ".join(bad))
             return None
-        if artefact.stat().st_size != meta.get("size") or _sha256(artefact) != meta.get("sha256"):
-            log.warning("engine cache: %s is corrupt (size/sha256 mismatch); rebuilding", artefact.name)
+        try:
+            size = artefact.stat().st_size
+            if size == 0 or size != meta.get("size") or _sha256(artefact) != meta.get("sha256"):
+                warn_once("corrupt", "%s is corrupt (empty, or size/sha256 mismatch); rebuilding", artefact.name)
+                return None
+        except OSError as e:
+            warn_once("unreadable", "cannot read %s (%s); running uncached", artefact.name, e.strerror or e)
             return None
         return artefact
 
-    def store(self, key: CacheKey, data: bytes | Path, build_seconds: float, suffix: str = ".engine") -> Path:
-        """Write the artefact and its sidecar atomically (a crash never leaves a half entry)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    def store(self, key: CacheKey, data: bytes | Path, build_seconds: float, suffix: str = ".engine") -> Path | None:
+        """Write the artefact and its sidecar atomically (a crash never leaves a half entry).
+
+        Returns None (after one warning) when the cache cannot be written: full, read-only, not a
+        folder. A staging file passed as ``data`` is moved or removed either way."""
         artefact, sidecar = self._paths(key, suffix)
-        tmp = artefact.with_name(artefact.name + ".tmp")
-        if isinstance(data, Path):
-            os.replace(data, tmp)
-        else:
-            tmp.write_bytes(data)
-        os.replace(tmp, artefact)
-        meta = {"key": asdict(key), "size": artefact.stat().st_size, "sha256": _sha256(artefact),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": round(build_seconds, 3)}
-        tmp_meta = sidecar.with_name(sidecar.name + ".tmp")
-        tmp_meta.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp_meta, sidecar)
+        tmp = artefact.with_name(f".{artefact.name}.{os.getpid()}.tmp")
+        tmp_meta = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, Path):
+                os.replace(data, tmp)
+            else:
+                tmp.write_bytes(data)
+            meta = {"key": asdict(key), "size": tmp.stat().st_size, "sha256": _sha256(tmp),
+                    "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": round(build_seconds, 3)}
+            tmp_meta.write_text(json.dumps(meta, indent=2))
+            _discard(sidecar)  # never a new artefact under an old sidecar, even for a moment
+            os.replace(tmp, artefact)
+            os.replace(tmp_meta, sidecar)
+        except OSError as e:
+            warn_once("write", "cannot write to %s (%s); running uncached", self.root, e.strerror or e)
+            for p in (tmp, tmp_meta) + ((data,) if isinstance(data, Path) else ()):
+                _discard(p)
+            return None
         return artefact
 
-    def staging_path(self, key: CacheKey, suffix: str) -> Path:
-        """A temporary path a builder may write to before :meth:`store` moves it into place."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    def invalidate(self, key: CacheKey, suffix: str = ".engine") -> None:
+        """Drop an entry that turned out unusable (best effort: a read-only cache keeps it)."""
+        for p in self._paths(key, suffix):
+            _discard(p)
+
+    def staging_path(self, key: CacheKey, suffix: str) -> Path | None:
+        """A temporary path a builder may write to before :meth:`store` moves it into place, or None
+        when the cache folder cannot be written (the builder then runs uncached)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK):
+                raise PermissionError(13, "read-only")
+        except OSError as e:
+            warn_once("write", "cannot write to %s (%s); running uncached", self.root, e.strerror or e)
+            return None
         return self._paths(key, suffix)[0].with_name(f".building-{os.getpid()}-{key.digest()}{suffix}")
 
     def entries(self, current: dict[str, CacheKey] | None = None) -> list[CacheEntry]:
-        """Everything in the cache, with validity against the artefact's own sidecar."""
+        """Everything in the cache, with validity against the artefact's own sidecar (a malformed
+        sidecar is listed as invalid, never a crash)."""
         out = []
-        if not self.root.is_dir():
+        try:
+            sidecars = sorted(self.root.glob("*.json")) if self.root.is_dir() else []
+        except OSError:
             return out
-        for sidecar in sorted(self.root.glob("*.json")):
+        for sidecar in sidecars:
             try:
-                meta = json.loads(sidecar.read_text())
-                key = meta["key"]
-            except (OSError, ValueError, KeyError):
+                meta = _read_meta(sidecar)
+            except (OSError, ValueError) as e:
+                out.append(CacheEntry({}, sidecar, 0, "", 0.0, False, f"bad sidecar ({e})"))
                 continue
             artefact = next((p for p in sidecar.parent.glob(sidecar.stem + ".*") if p.suffix != ".json"), None)
-            valid, reason = True, ""
-            if artefact is None:
-                valid, reason, size = False, "artefact missing", 0
-            else:
-                size = artefact.stat().st_size
-                if size != meta.get("size") or _sha256(artefact) != meta.get("sha256"):
-                    valid, reason = False, "corrupt"
-            out.append(CacheEntry(key, artefact or sidecar, size, meta.get("built_at", ""),
-                                  meta.get("build_seconds", 0.0), valid, reason))
+            valid, reason, size = True, "", 0
+            try:
+                if artefact is None:
+                    valid, reason = False, "artefact missing"
+                else:
+                    size = artefact.stat().st_size
+                    if size == 0 or size != meta.get("size") or _sha256(artefact) != meta.get("sha256"):
+                        valid, reason = False, "corrupt"
+            except OSError as e:
+                valid, reason = False, f"unreadable ({e.strerror or e})"
+            built_at = meta.get("built_at", "")
+            seconds = meta.get("build_seconds", 0.0)
+            out.append(CacheEntry(meta["key"], artefact or sidecar, size, built_at if isinstance(built_at, str) else "",
+                                  seconds if isinstance(seconds, (int, float)) else 0.0, valid, reason))
         return out
 
     def clear(self) -> int:

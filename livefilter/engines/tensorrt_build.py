@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from livefilter.engines.cache import CacheKey, EngineCache
+from livefilter.atomic import write_bytes
+from livefilter.engines.cache import CacheKey, EngineCache, warn_once
 from livefilter.engines.device_info import cuda_device
-from livefilter.errors import BackendUnavailable, ModelError, SettingError
+from livefilter.errors import BackendUnavailable, LivefilterError, ModelError, SettingError
 from livefilter.looks.pack import Look, sha256_file
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,9 @@ def timing_cache_path(cache: EngineCache, key: CacheKey) -> Path:
     return cache.root / f"timing-{safe}.cache"
 
 
-def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None = None, progress=None) -> Path:
-    """Return the cached engine for this look/GPU/settings, building it when missing or stale."""
+def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None = None, progress=None) -> Path | bytes:
+    """Return the cached engine for this look/GPU/settings, building it when missing or stale (the
+    serialised engine itself when the cache cannot be written: the run goes on uncached)."""
     trt = import_tensorrt()
     settings = settings.validate()
     cache = cache or EngineCache()
@@ -125,8 +127,12 @@ def build_engine(look: Look, settings: BuildSettings, cache: EngineCache | None 
     if serialized is None:
         raise ModelError(f"look '{look.name}': TensorRT engine build failed (see the log above)")
     elapsed = time.perf_counter() - t0
-    tc_path.parent.mkdir(parents=True, exist_ok=True)
-    tc_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
-    path = cache.store(key, bytes(memoryview(serialized)), elapsed)
-    log.info("built %s in %.1f s", path.name, elapsed)
-    return path
+    try:
+        tc_path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
+    except (OSError, LivefilterError) as e:  # the timing cache only speeds up the next build
+        warn_once("write", "timing cache not saved (%s)", e)
+    engine = bytes(memoryview(serialized))
+    path = cache.store(key, engine, elapsed)
+    log.info("built %s in %.1f s", path.name if path else "an uncached engine", elapsed)
+    return path if path is not None else engine

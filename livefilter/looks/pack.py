@@ -9,12 +9,31 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from livefilter import strict_json
 from livefilter.errors import LookError
+from livefilter.looks.schema import (
+    MISSING,
+    Field,
+    check_member_path,
+    integer,
+    json_object,
+    matching,
+    member_path,
+    null_as_empty,
+    number,
+    number_list,
+    obj,
+    optional,
+    shown,
+    text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +42,7 @@ MAX_MANIFEST_BYTES = 1 << 20
 MAX_MODEL_BYTES = 256 << 20
 MAX_PREVIEW_BYTES = 8 << 20
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+EDIT_KEYS = ("brightness", "contrast", "saturation", "warmth")
 
 
 @dataclass(frozen=True)
@@ -36,7 +56,7 @@ class ColorEdits:
 
     def validate(self) -> "ColorEdits":
         for k, v in asdict(self).items():
-            if not isinstance(v, (int, float)) or not -1.0 <= float(v) <= 1.0:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1.0 <= v <= 1.0:
                 raise LookError(f"colour edit '{k}' must be a number in [-1, 1], got {v!r}")
         return self
 
@@ -99,7 +119,7 @@ class Look:
         if not self.preview:
             return None
         p = self.root / self.preview
-        return p if p.is_file() else None
+        return p if p.is_file() and not p.is_symlink() else None
 
     def manifest(self) -> dict[str, Any]:
         """The look.json dictionary for this look."""
@@ -109,12 +129,31 @@ class Look:
         d["normalisation"] = {"mean": list(self.normalisation.mean), "std": list(self.normalisation.std)}
         d["inputs"] = d.pop("input_names")
         d["output"] = d.pop("output_name")
+        d["training"] = _json_safe(d["training"])
+        d["metrics"] = _json_safe(d["metrics"])
         return d
 
     def save(self) -> Path:
-        path = self.root / "look.json"
-        path.write_text(json.dumps(self.manifest(), indent=2) + "\n")
-        return path
+        from livefilter.atomic import write_text
+
+        try:
+            text = json.dumps(self.manifest(), indent=2, allow_nan=False) + "\n"
+        except ValueError:
+            raise LookError(f"look '{self.name}': a value in look.json is not a finite number") from None
+        parse_manifest(json.loads(text), self.root)  # never write a look.json the loader would refuse
+        return write_text(self.root / "look.json", text)
+
+
+def _json_safe(value: Any) -> Any:
+    """Free-form metrics as strict JSON: a non-finite figure (the PSNR of two identical images is
+    infinite) is written as the string "inf", "-inf" or "nan" instead of a bare Infinity/NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -125,115 +164,149 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def check_member_path(name: str) -> PurePosixPath:
-    """A relative path that stays inside the pack (no absolute paths, no '..', no drive letters)."""
-    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
-        raise LookError(f"invalid path in look pack: {name!r}")
-    p = PurePosixPath(name)
-    if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
-        raise LookError(f"path escapes the look pack: {name!r}")
-    return p
+def check_look_name(name: Any) -> str:
+    """A look name (the folder it installs into): lower-case letters, digits, '_' and '-'."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise LookError(f"{shown(name)} is not a look name (names match {NAME_RE.pattern})")
+    return name
 
 
-def _num(d: dict, key: str, default: float, lo: float, hi: float) -> float:
-    v = d.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
-        raise LookError(f"look.json: '{key}' must be a number in [{lo}, {hi}], got {v!r}")
-    return float(v)
+def _format(v: Any, key: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v != FORMAT_VERSION:
+        raise LookError(f"look.json format {shown(v)} is not supported (expected {FORMAT_VERSION})")
+    return v
+
+
+def _normalisation(v: Any, key: str) -> Normalisation:
+    d = normalisation_fields(v, key)
+    return Normalisation(tuple(d["mean"]), tuple(d["std"]))  # type: ignore[arg-type]
+
+
+def _edits(v: Any, key: str) -> ColorEdits:
+    return ColorEdits(**edit_fields(v, key))
+
+
+def _regions(v: Any, key: str) -> list[str]:
+    from livefilter.regions import REGION_GROUP_NAMES as known
+
+    if not isinstance(v, list) or len(v) > len(known) or not all(isinstance(r, str) and r in known for r in v):
+        raise LookError(f"look.json: '{key}' must be a list of {', '.join(known)}, got {shown(v)}")
+    return list(v)
+
+
+_INPUT_NAME = text(256)
+normalisation_fields = null_as_empty(obj({
+    "mean": (number_list(3, 3, -1.0, 1.0), [0.5, 0.5, 0.5]),
+    "std": (number_list(3, 3, 0.001, 10.0), [0.5, 0.5, 0.5]),
+}, unknown="ignore"))
+edit_fields = null_as_empty(obj({k: (number(-1.0, 1.0), 0.0) for k in EDIT_KEYS}, unknown="reject"))
+input_fields = obj({
+    "image": (_INPUT_NAME, MISSING),
+    "style": (optional(_INPUT_NAME), None),
+    "strength": (optional(_INPUT_NAME), None),
+}, unknown="ignore")
+
+# Every look.json key the runtime understands. Keys not listed here are ignored (logged at debug
+# level), so a newer pack still loads; a listed key with a bad value is always an error.
+MANIFEST_FIELDS: tuple[Field, ...] = (
+    Field("format", _format, FORMAT_VERSION, stored=False),
+    Field("name", matching(NAME_RE, f"a look name matching {NAME_RE.pattern}")),
+    Field("model", member_path, "student.onnx"),
+    Field("title", optional(text(200)), None),
+    Field("description", text(2000, multiline=True), ""),
+    Field("author", text(200), ""),
+    Field("licence", text(200), ""),
+    Field("version", text(32), "1.0"),
+    Field("input_size", integer(32, 1024, multiple_of=8), 256),
+    Field("device_input_size", optional(integer(32, 1024, multiple_of=8)), None),
+    Field("align_padding", number(0.0, 1.0), 0.25),
+    Field("normalisation", _normalisation, None),
+    Field("inputs", input_fields, {"image": "image"}, attr="input_names"),
+    Field("output", optional(_INPUT_NAME), None, attr="output_name"),
+    Field("style_code", optional(number_list(1, 4096, -1000.0, 1000.0)), None),
+    Field("regions", _regions, []),
+    Field("default_strength", number(0.0, 1.0), 1.0),
+    Field("edits", _edits, None),
+    Field("onnx_sha256", optional(matching(re.compile(r"[0-9a-f]{64}"), "64 hex digits")), None),
+    Field("preview", optional(member_path), "preview.jpg"),
+    Field("training", json_object, {}),
+    Field("metrics", json_object, {}),
+)
+_FIELDS_BY_KEY = {f.key: f for f in MANIFEST_FIELDS}
+
+
+def _check_style_needs_input(values: dict[str, Any]) -> None:
+    if values["style_code"] is not None and values["input_names"]["style"] is None:
+        raise LookError("look.json: style_code is given but the model has no style input")
+
+
+# Rules that relate several fields, run after every field has passed its own check.
+CROSS_FIELD_CHECKS: tuple[Callable[[dict[str, Any]], None], ...] = (_check_style_needs_input,)
 
 
 def parse_manifest(data: Any, root: Path) -> Look:
-    """Validate a parsed look.json and build the :class:`Look`."""
+    """Validate a parsed look.json field by field (:data:`MANIFEST_FIELDS`) and build the :class:`Look`."""
     if not isinstance(data, dict):
         raise LookError("look.json must hold a JSON object")
-    fmt = data.get("format", FORMAT_VERSION)
-    if fmt != FORMAT_VERSION:
-        raise LookError(f"look.json format {fmt!r} is not supported (expected {FORMAT_VERSION})")
-    name = data.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise LookError(f"look.json: name must match {NAME_RE.pattern}, got {name!r}")
-    model = data.get("model", "student.onnx")
-    check_member_path(model)
-    preview = data.get("preview", "preview.jpg")
-    if preview is not None:
-        check_member_path(preview)
-    size = data.get("input_size", 256)
-    if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 1024 or size % 8:
-        raise LookError(f"look.json: input_size must be a multiple of 8 in [32, 1024], got {size!r}")
-    device_size = data.get("device_input_size")
-    if device_size is not None and (isinstance(device_size, bool) or not isinstance(device_size, int)
-                                    or not 32 <= device_size <= 1024 or device_size % 8):
-        raise LookError(f"look.json: device_input_size must be a multiple of 8 in [32, 1024], got {device_size!r}")
-    norm = data.get("normalisation", {}) or {}
-    try:
-        mean = tuple(float(x) for x in norm.get("mean", (0.5, 0.5, 0.5)))
-        std = tuple(float(x) for x in norm.get("std", (0.5, 0.5, 0.5)))
-    except (TypeError, ValueError) as e:
-        raise LookError(f"look.json: bad normalisation ({e})") from None
-    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise LookError("look.json: normalisation needs three means and three positive stds")
-    inputs = data.get("inputs", {"image": "image"})
-    if not isinstance(inputs, dict) or not isinstance(inputs.get("image"), str):
-        raise LookError("look.json: 'inputs' must name at least the image input")
-    for role in ("style", "strength"):
-        if inputs.get(role) is not None and not isinstance(inputs[role], str):
-            raise LookError(f"look.json: inputs.{role} must be a string or null")
-    style = data.get("style_code")
-    if style is not None:
-        if (
-            not isinstance(style, list)
-            or not 1 <= len(style) <= 4096
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in style)
-        ):
-            raise LookError("look.json: style_code must be a list of 1..4096 numbers")
-        if inputs.get("style") is None:
-            raise LookError("look.json: style_code is given but the model has no style input")
-    regions = data.get("regions", [])
-    from livefilter.regions import REGION_GROUP_NAMES as known_regions
-    if not isinstance(regions, list) or len(regions) > len(known_regions) or not all(
-            isinstance(r, str) and r in known_regions for r in regions):
-        raise LookError(f"look.json: regions must be a list of {', '.join(known_regions)}")
-    edits_d = data.get("edits", {}) or {}
-    if not isinstance(edits_d, dict) or set(edits_d) - {"brightness", "contrast", "saturation", "warmth"}:
-        raise LookError("look.json: edits may only hold brightness, contrast, saturation, warmth")
-    edits = ColorEdits(**{k: float(v) if isinstance(v, (int, float)) else v for k, v in edits_d.items()})
-    try:
-        edits.validate()
-    except LookError as e:
-        raise LookError(f"look.json: {e}") from None
-    sha = data.get("onnx_sha256")
-    if sha is not None and (not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha)):
-        raise LookError("look.json: onnx_sha256 must be 64 hex digits")
-    for key in ("title", "description", "author", "licence", "version"):
-        if key in data and not isinstance(data[key], str):
-            raise LookError(f"look.json: '{key}' must be a string")
-    for key in ("training", "metrics"):
-        if key in data and not isinstance(data[key], dict):
-            raise LookError(f"look.json: '{key}' must be an object")
-    return Look(
-        name=name,
-        root=root,
-        model=model,
-        title=data.get("title", name),
-        description=data.get("description", ""),
-        author=data.get("author", ""),
-        licence=data.get("licence", ""),
-        version=data.get("version", "1.0"),
-        input_size=size,
-        device_input_size=device_size,
-        align_padding=_num(data, "align_padding", 0.25, 0.0, 1.0),
-        normalisation=Normalisation(mean, std),  # type: ignore[arg-type]
-        input_names={"image": inputs["image"], "style": inputs.get("style"), "strength": inputs.get("strength")},
-        output_name=data.get("output"),
-        style_code=[float(x) for x in style] if style is not None else None,
-        regions=list(regions),
-        default_strength=_num(data, "default_strength", 1.0, 0.0, 1.0),
-        edits=edits,
-        onnx_sha256=sha,
-        preview=preview,
-        training=data.get("training", {}),
-        metrics=data.get("metrics", {}),
-    )
+    for key in data.keys() - _FIELDS_BY_KEY.keys():
+        log.debug("look.json: ignoring unknown key %r", key)
+    values: dict[str, Any] = {}
+    for f in MANIFEST_FIELDS:
+        if f.key in data:
+            value = f.check(data[f.key], f.key)
+        elif f.default is MISSING:
+            raise LookError(f"look.json: '{f.key}' is required")
+        else:
+            value = f.check(f.default, f.key)
+        if f.stored:
+            values[f.target] = value
+    if values["title"] is None:
+        values["title"] = values["name"]
+    for rule in CROSS_FIELD_CHECKS:
+        rule(values)
+    return Look(root=root, **values)
+
+
+def _all_tensors(graph) -> Iterator:
+    """Every tensor stored in a graph: initialisers, sparse initialisers and constant attributes,
+    in every subgraph (If/Loop/Scan bodies) too. Iterative, so a deeply nested graph cannot
+    exhaust the recursion limit."""
+    from onnx import AttributeProto
+
+    graphs = [graph]
+    while graphs:
+        g = graphs.pop()
+        yield from g.initializer
+        for sparse in g.sparse_initializer:
+            yield sparse.values
+            yield sparse.indices
+        for node in g.node:
+            for attr in node.attribute:
+                if attr.type == AttributeProto.TENSOR:
+                    yield attr.t
+                elif attr.type == AttributeProto.TENSORS:
+                    yield from attr.tensors
+                elif attr.type == AttributeProto.SPARSE_TENSOR:
+                    yield attr.sparse_tensor.values
+                    yield attr.sparse_tensor.indices
+                elif attr.type == AttributeProto.GRAPH:
+                    graphs.append(attr.g)
+                elif attr.type == AttributeProto.GRAPHS:
+                    graphs.extend(attr.graphs)
+
+
+def reject_external_data(look: Look, model) -> None:
+    """A look is one self-contained ONNX file: a tensor whose data lives in another file (an
+    absolute path, ``../`` or even a file beside it) would make the runtime read outside the pack."""
+    from onnx import TensorProto
+
+    for tensor in _all_tensors(model.graph):
+        if tensor.data_location == TensorProto.EXTERNAL:
+            where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
+            raise LookError(
+                f"look '{look.name}': {look.model} keeps tensor {shown(tensor.name)} in an external file "
+                f"({shown(where)}); a look's ONNX must be self-contained"
+            )
 
 
 def validate_onnx_inputs(look: Look) -> None:
@@ -244,6 +317,7 @@ def validate_onnx_inputs(look: Look) -> None:
         model = onnx.load(str(look.model_path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError / ValueError / OSError for broken files
         raise LookError(f"look '{look.name}': {look.model} is not a valid ONNX model ({type(e).__name__})") from None
+    reject_external_data(look, model)
     graph_inputs = {i.name: i for i in model.graph.input}
     if model.graph.initializer:
         for init in model.graph.initializer:
@@ -289,9 +363,11 @@ def load_look(path: Path, *, check_model: bool = True) -> Look:
     if manifest.stat().st_size > MAX_MANIFEST_BYTES:
         raise LookError(f"{manifest} is larger than {MAX_MANIFEST_BYTES >> 10} KiB")
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LookError(f"{manifest}: invalid JSON ({e.__class__.__name__}: {e})") from None
+        data = strict_json.loads(manifest.read_bytes())
+    except strict_json.StrictJSONError as e:
+        raise LookError(f"{manifest}: invalid JSON ({e})") from None
+    except OSError as e:
+        raise LookError(f"{manifest} cannot be read ({e.strerror or type(e).__name__})") from None
     look = parse_manifest(data, path)
     model = look.model_path
     if not model.is_file() or model.is_symlink():

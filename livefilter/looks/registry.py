@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 
 from livefilter.errors import LookError
-from livefilter.looks.pack import (
-    MAX_MANIFEST_BYTES,
-    MAX_MODEL_BYTES,
-    MAX_PREVIEW_BYTES,
-    Look,
-    check_member_path,
-    load_look,
+from livefilter.looks.pack import NAME_RE, Look, check_look_name, load_look
+from livefilter.looks.pack_files import (  # noqa: F401  (re-exported: the pack tools live beside the registry)
+    MAX_PACK_BYTES,
+    MAX_PACK_MEMBERS,
+    copy_look_folder,
+    extract_pack,
+    make_pack,
+    same_files,
 )
+from livefilter.looks.schema import shown
 from livefilter.paths import PACKAGED_LOOKS_DIR, user_looks_dir
 
 log = logging.getLogger(__name__)
 
-MAX_PACK_MEMBERS = 16
-MAX_PACK_BYTES = MAX_MODEL_BYTES + MAX_PREVIEW_BYTES + MAX_MANIFEST_BYTES
 DEFAULT_LOOK = "glam"
 
 
@@ -38,6 +36,8 @@ class LookRegistry:
             if not d.is_dir():
                 continue
             for sub in sorted(d.iterdir()):
+                if not NAME_RE.fullmatch(sub.name):  # staging folders, stray folders: not looks
+                    continue
                 if (sub / "look.json").is_file():
                     found[sub.name] = sub
         return found
@@ -56,16 +56,20 @@ class LookRegistry:
         return looks
 
     def get(self, name_or_path: str) -> Look:
-        """A look by name, or by a folder / .lfpack path."""
+        """A look by name, or by a folder / .lfpack path.
+
+        A ``.lfpack`` is installed on first use; if a look of its name is already installed it is
+        used only when it is the very same look, never silently replaced.
+        """
         p = Path(name_or_path)
         if p.suffix == ".lfpack" and p.is_file():
-            return self.install(p, replace=True)
+            return self.install(p, reuse_identical=True)
         if p.is_dir() and (p / "look.json").is_file():
             return load_look(p)
         found = self._candidates()
         if name_or_path not in found:
             avail = ", ".join(sorted(found)) or "none installed"
-            raise LookError(f"unknown look '{name_or_path}' (available: {avail})")
+            raise LookError(f"unknown look {shown(name_or_path)} (available: {avail})")
         return load_look(found[name_or_path])
 
     def default(self) -> Look:
@@ -74,92 +78,83 @@ class LookRegistry:
             raise LookError("no looks are installed; reinstall livefilter or `livefilter looks install PACK`")
         return self.get(DEFAULT_LOOK if DEFAULT_LOOK in names else names[0])
 
-    def install(self, pack: Path, *, replace: bool = False) -> Look:
-        """Validate a ``.lfpack`` zip or a look folder and copy it into the user looks directory."""
+    def _builtin(self, name: str) -> Path | None:
+        """The folder of a look of this name shipped with livefilter (or in another read-only dir)."""
+        user = user_looks_dir().resolve()
+        for d in self.dirs:
+            if d.resolve() != user and (d / name / "look.json").is_file():
+                return d / name
+        return None
+
+    def install(self, pack: Path, *, replace: bool = False, reuse_identical: bool = False) -> Look:
+        """Validate a ``.lfpack`` zip or a look folder and copy it into the user looks directory.
+
+        An installed look of the same name is replaced, and a built-in one shadowed, only with
+        ``replace``; ``reuse_identical`` returns the existing look instead when it holds the same files.
+        The old look is moved aside before the new one is renamed into place, and put back if that fails.
+        """
+        pack = Path(pack)
         target_root = user_looks_dir()
-        target_root.mkdir(parents=True, exist_ok=True)
+        try:
+            target_root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LookError(f"cannot create the looks folder {target_root} ({e.strerror or e})") from None
         with tempfile.TemporaryDirectory(dir=target_root, prefix=".install-") as tmp:
             staging = Path(tmp) / "look"
-            if Path(pack).is_dir():
-                shutil.copytree(pack, staging, symlinks=False)
+            if pack.is_dir():
+                copy_look_folder(pack, staging)
             else:
-                extract_pack(Path(pack), staging)
+                extract_pack(pack, staging)
             look = load_look(staging)
             dest = target_root / look.name
-            if dest.exists():
-                if not replace:
-                    raise LookError(f"look '{look.name}' is already installed (use --replace)")
-                shutil.rmtree(dest)
-            staging.rename(dest)
+            taken = dest.exists() or dest.is_symlink()
+            builtin = self._builtin(look.name)
+            if not replace:
+                for existing in ([dest] if taken else []) + ([builtin] if builtin else []):
+                    if reuse_identical and same_files(staging, existing):
+                        return load_look(existing)
+                if reuse_identical and (taken or builtin is not None):
+                    raise LookError(
+                        f"a different look named '{look.name}' is already installed; run "
+                        f"`livefilter looks install {pack} --replace` to replace it, or use --look {look.name}"
+                    )
+                if taken:
+                    raise LookError(f"look '{look.name}' is already installed (use --replace to replace it)")
+                if builtin is not None:
+                    raise LookError(
+                        f"look '{look.name}' would hide the built-in look of the same name "
+                        "(use --replace to install it over the built-in one)"
+                    )
+            aside = Path(tmp) / "replaced"
+            try:
+                if taken:
+                    dest.rename(aside)  # deleted with the staging folder once the new look is in place
+                staging.rename(dest)
+            except OSError as e:
+                if taken and aside.exists() and not dest.exists():
+                    aside.rename(dest)
+                raise LookError(f"cannot install look '{look.name}' into {target_root} ({e.strerror or e})") from None
         log.info("installed look %s into %s", look.name, dest)
         return load_look(dest)
 
     def remove(self, name: str) -> Path:
-        dest = user_looks_dir() / name
-        if not (dest / "look.json").is_file():
-            if (PACKAGED_LOOKS_DIR / name).is_dir():
+        """Delete one of the user's installed looks. Only a folder directly inside the user looks
+        directory, named like a look and holding a look.json, is ever deleted."""
+        check_look_name(name)
+        root = user_looks_dir()
+        dest = root / name
+        if dest.is_symlink():  # a link the user made: remove the link, never what it points to
+            dest.unlink()
+            return dest
+        if not dest.is_dir() or not (dest / "look.json").is_file():
+            if self._builtin(name) is not None:
                 raise LookError(f"look '{name}' ships with livefilter and cannot be removed")
-            raise LookError(f"look '{name}' is not installed in {user_looks_dir()}")
-        shutil.rmtree(dest)
+            raise LookError(f"look '{name}' is not installed in {root}")
+        if dest.resolve().parent != root.resolve() or dest.resolve().parent == PACKAGED_LOOKS_DIR.resolve():
+            raise LookError(f"look '{name}' is not inside the looks folder {root}; not removing it")
+        try:
+            with tempfile.TemporaryDirectory(dir=root, prefix=".remove-") as tmp:
+                dest.rename(Path(tmp) / name)  # gone from the list at once, even if deleting fails halfway
+        except OSError as e:
+            raise LookError(f"cannot remove look '{name}' ({e.strerror or e})") from None
         return dest
-
-
-def extract_pack(pack: Path, dest: Path) -> None:
-    """Extract a look zip safely: no path traversal, no links, bounded member count and sizes."""
-    if not pack.is_file():
-        raise LookError(f"look pack {pack} does not exist")
-    try:
-        zf = zipfile.ZipFile(pack)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise LookError(f"{pack} is not a valid look pack ({e})") from None
-    with zf:
-        if any(not m.filename for m in zf.infolist()):
-            raise LookError(f"{pack}: a member has an empty name")
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        if not members:
-            raise LookError(f"{pack} is empty")
-        if len(members) > MAX_PACK_MEMBERS:
-            raise LookError(f"{pack} has {len(members)} files (at most {MAX_PACK_MEMBERS})")
-        names = [check_member_path(m.filename) for m in members]
-        if len({n.as_posix().lower() for n in names}) != len(names):
-            raise LookError(f"{pack}: duplicate file names")
-        as_dirs = {parent.as_posix().lower() for n in names for parent in n.parents}
-        if any(n.as_posix().lower() in as_dirs for n in names):
-            raise LookError(f"{pack}: a file name is also used as a folder")
-        # A pack may hold its files at the top level or inside one folder.
-        prefix = names[0].parts[0] if all(len(n.parts) > 1 and n.parts[0] == names[0].parts[0] for n in names) else None
-        total = 0
-        for m, rel in zip(members, names):
-            if (m.external_attr >> 16) & 0o170000 == 0o120000:
-                raise LookError(f"{pack}: symbolic link {m.filename!r} is not allowed")
-            limit = MAX_MODEL_BYTES if rel.suffix == ".onnx" else MAX_PREVIEW_BYTES
-            if m.file_size > limit:
-                raise LookError(f"{pack}: {m.filename} is too large ({m.file_size} bytes)")
-            total += m.file_size
-            if total > MAX_PACK_BYTES:
-                raise LookError(f"{pack}: contents exceed {MAX_PACK_BYTES >> 20} MiB")
-        dest.mkdir(parents=True)
-        for m, rel in zip(members, names):
-            parts = rel.parts[1:] if prefix else rel.parts
-            out = dest.joinpath(*parts)
-            if dest.resolve() not in out.resolve().parents:
-                raise LookError(f"path escapes the look pack: {m.filename!r}")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            with zf.open(m) as src, open(out, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > m.file_size:  # a lying header: stop a zip bomb early
-                        raise LookError(f"{pack}: {m.filename} is larger than its header says")
-                    dst.write(chunk)
-
-
-def make_pack(look_dir: Path, out: Path) -> Path:
-    """Zip a look folder into a ``.lfpack``."""
-    look = load_look(look_dir)
-    out = Path(out)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(Path(look_dir).iterdir()):
-            if f.is_file() and not f.is_symlink():
-                zf.write(f, f"{look.name}/{f.name}")
-    return out

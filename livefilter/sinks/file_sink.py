@@ -1,7 +1,14 @@
 """Video file and RTMP output through PyAV.
 
 The output keeps the input's frame rate; audio of a file input is copied packet by packet
-(no re-encode) and interleaved with the video as it is written.
+(no re-encode), interleaved with the video as it is written, and ends where the video ends (a run
+stopped early by --max-frames, --duration or a signal gets no audio past its last frame).
+
+A file is written to a temporary file in the target folder and renamed into place only once it is
+finalised (:mod:`livefilter.atomic`), so a failed or interrupted run never leaves a half-file where a
+good one was. When the disk fills up, the run stops, the frames written so far are finalised into a
+playable file with the space held in reserve (:mod:`livefilter.sinks.reserved_file`), and that file
+never replaces an existing one.
 """
 
 from __future__ import annotations
@@ -13,10 +20,20 @@ from pathlib import Path
 import av
 import numpy as np
 
+from livefilter.atomic import DISK_FULL_ERRNOS, check_distinct, check_target, commit, discard, is_disk_full, temp_path_for
 from livefilter.errors import OutputError
+from livefilter.sinks.reserved_file import ReservedFile
 from livefilter.types import CapturedFrame, SourceInfo
 
 log = logging.getLogger(__name__)
+
+
+#: container format per file suffix (the muxer writes to a file object, so it cannot guess)
+CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".flv": "flv"}
+
+
+def _errno(e: BaseException) -> int | None:
+    return getattr(e, "errno", None)
 
 
 def _rate(info: SourceInfo) -> Fraction:
@@ -72,23 +89,36 @@ class FileSink:
         codec: str | None = None,
         crf: int = 20,
         copy_audio: bool = True,
+        inputs: tuple[str, ...] = (),
     ) -> None:
         self.target = target
         self.is_stream = target.lower().startswith(("rtmp://", "rtmps://"))
-        fmt = "flv" if self.is_stream else None
-        if not self.is_stream:
+        self.overwrite = overwrite
+        self.path: Path | None = None  # the final file
+        self._tmp: Path | None = None  # where it is written until finalised
+        self._fh: ReservedFile | None = None
+        self.disk_full = False
+        self.failed = False
+        self.closed = False  # set when the sink cannot take more frames (disk full): the run stops
+        if self.is_stream:
+            dest, fmt = target, "flv"
+        else:
+            self.path = check_target(Path(target), overwrite=overwrite)
+            check_distinct(self.path, info.audio_path, *inputs)
+            fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
+            if fmt is None:
+                raise OutputError(f"unsupported output file type {self.path.suffix!r} "
+                                  f"(use {', '.join(sorted(CONTAINER_FORMATS))})")
+            self._tmp = temp_path_for(self.path)
             try:
-                path = Path(target).expanduser()
-            except RuntimeError:  # "~user" for a user that does not exist
-                raise OutputError(f"output folder for {target} does not exist") from None
-            if path.exists() and not overwrite:
-                raise OutputError(f"{path} exists (use --overwrite to replace it)")
-            if not path.parent.exists():
-                raise OutputError(f"output folder {path.parent} does not exist")
-            target = str(path)
+                self._fh = dest = ReservedFile(self._tmp)
+            except OSError as e:
+                discard(self._tmp)
+                raise OutputError(f"cannot write {self.path}: {e.strerror or e}") from None
         try:
-            self._out = av.open(target, mode="w", format=fmt, timeout=10.0)
+            self._out = av.open(dest, mode="w", format=fmt, timeout=10.0)
         except (av.error.FFmpegError, OSError, ValueError) as e:
+            self._abandon()
             raise OutputError(f"cannot open output {self.target}: {e}") from None
         self.rate = _rate(info)
         codec = codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
@@ -112,7 +142,14 @@ class FileSink:
         self._pts = 0
         self.frames = 0
 
+    @property
+    def video_seconds(self) -> float:
+        """Media time written so far (the output's length)."""
+        return float(self._pts / self.rate)
+
     def write(self, image: np.ndarray, frame: CapturedFrame) -> None:
+        if self.closed:
+            return
         vf = av.VideoFrame.from_ndarray(image, format="rgb24")
         vf.pts = self._pts  # in the encoder's time base, 1/rate: one tick per frame
         self._pts += 1
@@ -120,23 +157,86 @@ class FileSink:
             for packet in self._stream.encode(vf):
                 self._out.mux(packet)
             if self._audio is not None:
-                self._audio.mux_until(self._out, float(self._pts / self.rate))
+                self._audio.mux_until(self._out, self.video_seconds)
         except (av.error.FFmpegError, OSError) as e:
+            self.closed = True
+            if is_disk_full(e) or _errno(e) in DISK_FULL_ERRNOS:
+                self.disk_full = True
+                return  # close() reports it, after finalising what it can
+            self.failed = True
             raise OutputError(f"writing {self.target} failed: {e}") from None
         self.frames += 1
+        if self._fh is not None and self._fh.full:
+            self.disk_full = True
+            self.closed = True  # this frame went into the reserve; finalise with the rest of it
 
     def close(self) -> None:
-        """Flush the encoder and finalise the container (the file is playable afterwards)."""
+        """Flush the encoder and finalise the container (the file is playable afterwards), then move it
+        into place. Raises :class:`OutputError` when the disk filled up (after keeping what it could)."""
         if self._out is None:
             return
+        finalised = True
         try:
             for packet in self._stream.encode(None):
                 self._out.mux(packet)
             if self._audio is not None:
-                self._audio.mux_until(self._out, None)
-                self._audio.close()
-        except av.error.FFmpegError as e:
+                # the audio ends with the video, however the run ended
+                self._audio.mux_until(self._out, self.video_seconds)
+        except (av.error.FFmpegError, OSError) as e:
+            finalised = False
             log.warning("finalising %s: %s", self.target, e)
         finally:
-            self._out.close()
+            if self._audio is not None:
+                self._audio.close()
+            try:
+                self._out.close()
+            except (av.error.FFmpegError, OSError) as e:
+                finalised = False
+                log.warning("finalising %s: %s", self.target, e)
             self._out = None
+            if self._fh is not None:
+                try:
+                    self._fh.close()
+                except OSError:
+                    finalised = False
+        self.closed = True
+        if self.path is not None:
+            self._place(finalised)
+
+    def _place(self, finalised: bool) -> None:
+        """Rename the finished temporary file into place (or keep / drop it after a failure)."""
+        assert self.path is not None and self._tmp is not None
+        tmp, self._tmp = self._tmp, None
+        if self.failed or not finalised or self.frames == 0:
+            discard(tmp)
+            if self.disk_full:
+                raise OutputError(f"disk full writing {self.path} after {self.frames} frames; "
+                                  f"nothing could be kept and nothing was replaced")
+            if self.frames == 0 and not self.failed and finalised:
+                log.info("no frame was written; %s left as it was", self.path)
+            return
+        if not self.disk_full:
+            commit(tmp, self.path, overwrite=self.overwrite)
+            return
+        # Disk full: the frames so far are a playable file; it never replaces an existing one.
+        keep = self.path
+        if keep.exists() or keep.is_symlink():
+            keep = self.path.with_name(f"{self.path.stem}.incomplete{self.path.suffix}")
+            n = 1
+            while keep.exists() or keep.is_symlink():
+                n += 1
+                keep = self.path.with_name(f"{self.path.stem}.incomplete-{n}{self.path.suffix}")
+        commit(tmp, keep, overwrite=False)
+        not_replaced = f"; {self.path} was not replaced" if keep != self.path else ""
+        raise OutputError(f"disk full: stopped after {self.frames} frames ({self.video_seconds:.1f} s), "
+                          f"kept as {keep} (playable){not_replaced}")
+
+    def _abandon(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError:
+                pass
+        if self._tmp is not None:
+            discard(self._tmp)
+            self._tmp = None

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from livefilter.engines.cache import CacheKey, EngineCache
+from livefilter.engines.cache import CacheKey, EngineCache, warn_once
 from livefilter.engines.device_info import cpu_device, cuda_device
 from livefilter.errors import BackendUnavailable, ModelError
 from livefilter.looks.pack import Look, sha256_file
@@ -64,29 +64,13 @@ class OnnxRuntimeTranslator:
         self.name = f"onnxruntime-{device}"
         providers = ort_providers(device)
         self.cache_hit = False
-        model, key, staging = str(look.model_path), None, None
-        if cache is not None:
-            # The optimised graph is specific to this machine and onnxruntime version: cache it.
-            key = ort_cache_key(look, device, max_batch)
-            hit = cache.lookup(key, suffix=".ort.onnx")
-            if hit is not None:
-                model, self.cache_hit = str(hit), True
-            else:
-                staging = cache.staging_path(key, ".ort.onnx")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or stage_threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        if staging is not None:
-            opts.optimized_model_filepath = str(staging)
-        t0 = time.perf_counter()
-        try:
-            self.session = ort.InferenceSession(model, opts, providers=providers)
-        except Exception as e:
-            raise ModelError(f"look '{look.name}': onnxruntime cannot load {look.model}: {str(e).splitlines()[0]}") from None
-        if staging is not None and staging.is_file():
-            cache.store(key, staging, time.perf_counter() - t0, suffix=".ort.onnx")
+        self.session = self._cached_session(look, cache, ort_cache_key(look, device, max_batch) if cache else None,
+                                            opts, providers)
         self._image = look.input_names["image"]
         self._style = look.input_names.get("style")
         self._strength = look.input_names.get("strength")
@@ -97,6 +81,50 @@ class OnnxRuntimeTranslator:
         self._strength_buf = np.zeros((max_batch, 1), dtype=np.float32)
         strength_input = next((i for i in self.session.get_inputs() if i.name == self._strength), None)
         self._strength_rank = len(strength_input.shape) if strength_input is not None else 2
+
+    def _cached_session(self, look: Look, cache: EngineCache | None, key: CacheKey | None, opts, providers):
+        """A session from the cached optimised graph when there is a good one; otherwise from the look's
+        ONNX, saving the optimised graph for next time. The cache is only an optimisation: any problem
+        with it is warned about once and the look runs uncached."""
+        import onnxruntime as ort
+
+        def load(model: str):
+            return ort.InferenceSession(model, opts, providers=providers)
+
+        if cache is not None and key is not None:
+            hit = cache.lookup(key, suffix=".ort.onnx")
+            if hit is not None:
+                try:
+                    session = load(str(hit))
+                    self.cache_hit = True
+                    return session
+                except Exception as e:  # a consistent but broken entry: drop it, build afresh
+                    warn_once("broken", "cached graph %s cannot be loaded (%s); rebuilding", hit.name,
+                              str(e).splitlines()[0] if str(e) else type(e).__name__)
+                    cache.invalidate(key, ".ort.onnx")
+        staging = cache.staging_path(key, ".ort.onnx") if cache is not None and key is not None else None
+        t0 = time.perf_counter()
+        try:
+            if staging is not None:
+                opts.optimized_model_filepath = str(staging)
+                try:
+                    session = load(str(look.model_path))
+                except Exception as e:  # maybe only the optimised graph could not be written (disk full)
+                    staging.unlink(missing_ok=True)
+                    opts.optimized_model_filepath = ""
+                    session = load(str(look.model_path))
+                    warn_once("write", "cannot save the optimised graph (%s); running uncached",
+                              str(e).splitlines()[0] if str(e) else type(e).__name__)
+                    return session
+                if staging.is_file() and staging.stat().st_size > 0:
+                    cache.store(key, staging, time.perf_counter() - t0, suffix=".ort.onnx")
+                return session
+            return load(str(look.model_path))
+        except Exception as e:
+            raise ModelError(f"look '{look.name}': onnxruntime cannot load {look.model}: {str(e).splitlines()[0]}") from None
+        finally:
+            if staging is not None:
+                staging.unlink(missing_ok=True)  # stored (moved away) or not: never left behind
 
     def feeds(self, x: np.ndarray, style: np.ndarray | None, strength: np.ndarray) -> dict[str, np.ndarray]:
         n = len(x)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
-from livefilter.engines.cache import EngineCache
-from livefilter.engines.tensorrt_build import BuildSettings, build_engine, import_tensorrt
+from livefilter.engines.cache import EngineCache, warn_once
+from livefilter.engines.tensorrt_build import BuildSettings, build_engine, import_tensorrt, tensorrt_key
 from livefilter.errors import ModelError
 from livefilter.looks.pack import Look
 from livefilter.translate.codec import CropCodec
@@ -25,9 +26,11 @@ class TensorRTRunner:
         self._mem = cuda_mem
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(open(engine_path, "rb").read())
+        data = engine_path if isinstance(engine_path, (bytes, bytearray)) else open(engine_path, "rb").read()
+        self.engine = self.runtime.deserialize_cuda_engine(data)
         if self.engine is None:
-            raise ModelError(f"{engine_path}: TensorRT could not deserialise the engine (built for another GPU/TensorRT?)")
+            what = "the engine" if isinstance(engine_path, (bytes, bytearray)) else engine_path
+            raise ModelError(f"{what}: TensorRT could not deserialise the engine (built for another GPU/TensorRT?)")
         self.context = self.engine.create_execution_context()
         self.max_batch = max_batch
         self.inputs, self.outputs, self.buffers, self.shapes = [], [], {}, {}
@@ -71,8 +74,18 @@ class TensorRTTranslator:
         self.input_size = look.input_size
         self.name = f"tensorrt-{precision}"
         self.strength_in_network = look.input_names.get("strength") is not None
-        path = build_engine(look, BuildSettings(max_faces=max_faces, precision=precision), cache, progress)
-        self.runner = TensorRTRunner(path, max_faces)
+        settings = BuildSettings(max_faces=max_faces, precision=precision)
+        cache = cache or EngineCache()
+        path = build_engine(look, settings, cache, progress)
+        try:
+            self.runner = TensorRTRunner(path, max_faces)
+        except ModelError as e:
+            if not isinstance(path, Path):
+                raise
+            # a cached engine that looked consistent but does not load: drop it and build afresh
+            warn_once("broken", "cached engine %s cannot be loaded (%s); rebuilding", path.name, e)
+            cache.invalidate(tensorrt_key(look, settings, import_tensorrt().__version__))
+            self.runner = TensorRTRunner(build_engine(look, settings, cache, progress), max_faces)
         self.stream = cuda_mem.Stream()
         self._mem = cuda_mem
         self._codec = CropCodec(look.input_size, look.normalisation, max_faces)

@@ -10,6 +10,19 @@
   const EDIT_KEYS = ["brightness", "contrast", "saturation", "warmth"];
   const HOLD_MS = 1200; // after a local change, ignore server values for that control this long
 
+  // -- layout: compact in an OBS dock (?layout=dock) or a narrow window; ?layout=full forces the full one
+  const params = new URLSearchParams(location.search);
+  const narrow = window.matchMedia("(max-width: 480px)");
+  function applyLayout() {
+    const forced = params.get("layout");
+    const dock = forced === "dock" || (forced !== "full" && narrow.matches);
+    document.documentElement.dataset.layout = dock ? "dock" : "full";
+  }
+  applyLayout();
+  narrow.addEventListener("change", applyLayout);
+  const isDock = () => document.documentElement.dataset.layout === "dock";
+  $("full-panel").href = `/?token=${encodeURIComponent(TOKEN)}&layout=full`;
+
   let state = null;
   let looksKey = "";
   const heldUntil = {}; // control -> time until which the server must not overwrite it
@@ -270,6 +283,30 @@
     }
   }
 
+  // -- audio sync and OBS ---------------------------------------------------------------------------
+  function renderSync(latency, obs) {
+    const offset = latency ? latency.sync_offset_ms : null;
+    $("latency").textContent = offset === null || offset === undefined ? "—" : `${offset} ms`;
+    const advice = $("sync-advice");
+    advice.replaceChildren();
+    if (offset === null || offset === undefined) {
+      advice.textContent = "measuring the video delay…";
+    } else {
+      const b = document.createElement("b");
+      b.id = "sync-offset";
+      b.textContent = `${offset} ms`;
+      advice.append("Set your mic's Sync Offset to ", b);
+      if (obs && obs.sync && obs.sync.applied_ms !== null && obs.sync.applied_ms !== undefined) {
+        advice.append(` (set on “${obs.sync.input}” in OBS: ${obs.sync.applied_ms} ms)`);
+      }
+    }
+    const st = $("obs-status");
+    if (!obs) { st.textContent = ""; st.dataset.state = ""; return; }
+    st.dataset.state = obs.state;
+    st.textContent = obs.state === "connected" ? `OBS · ${obs.scene || "connected"}` : `OBS · ${obs.state}`;
+    st.title = obs.problem || obs.url;
+  }
+
   // -- render ------------------------------------------------------------------------------------
   function render(s) {
     state = s;
@@ -294,6 +331,7 @@
       }
     }
     if (!held("paused")) renderPause(s.paused);
+    renderSync(s.latency, s.obs);
 
     const key = s.looks.map((l) => `${l.name}:${l.has_preview}`).join("|");
     if (key !== looksKey) { looksKey = key; buildGallery(s.looks); }
@@ -331,6 +369,7 @@
   let lastUrl = null;
   async function refreshPreview() {
     let delay = 200;
+    if (isDock()) { setTimeout(refreshPreview, 1000); return; } // the dock shows no picture: OBS has it
     try {
       const res = await fetch("/api/preview.jpg", { headers: AUTH, cache: "no-store" });
       if (res.ok) {

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from livefilter.align import Aligner
+from livefilter.atomic import write_text
+from livefilter.demo import save_rgb
 from livefilter.errors import InputError
 from livefilter.looks.pack import Look
 from livefilter.looks.region_stats import descriptors_of, robust_mean
@@ -22,13 +23,6 @@ from training.data import prepare_crops
 from training.eval.look_effect import measure
 
 MAX_FACES = 60
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def reference_descriptors(refs: Path, size: int = 256) -> dict[str, float]:
@@ -63,7 +57,7 @@ def video_quality(look: Look, video: Path, frames: int = 90) -> dict:
     """Flicker and seam on a real video through the full pipeline, temporal blending on (as ``run``)."""
     from training.eval.stability import measure as stability
 
-    return stability(video, look.name, {"smoothing": True, "temporal": 0.5}, frames=frames)
+    return stability(video, str(look.root), {"smoothing": True, "temporal": 0.5}, frames=frames)
 
 
 def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None = None, refs: Path | None = None,
@@ -81,10 +75,8 @@ def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None
             report["fidelity"] = fidelity(metrics)
         n = min(6, len(crops))
         grid = np.concatenate([np.concatenate(list(crops[:n]), 1), np.concatenate(list(after[:n]), 1)], 0)
-        ok, png = cv2.imencode(".png", grid[:, :, ::-1])
-        if ok:
-            _write_atomic(output.with_suffix(".png"), png.tobytes())
+        save_rgb(output.with_suffix(".png"), grid)
     if video is not None:
         report["video"] = video_quality(look, video)
-    _write_atomic(output, (json.dumps(report, indent=2) + "\n").encode())
+    write_text(output, json.dumps(report, indent=2) + "\n")
     return report

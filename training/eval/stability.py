@@ -14,6 +14,7 @@ import av
 import cv2
 import numpy as np
 
+from livefilter.atomic import write_text
 from livefilter.detect import TrackerConfig, create_tracker
 from livefilter.looks.registry import LookRegistry
 from livefilter.session import PipelineSettings, build_pipeline
@@ -58,7 +59,7 @@ def study(videos: list[Path], look: str, out: Path | None = None) -> dict:
     result = {v.name: {name: measure(v, look, var) for name, var in VARIANTS.items()} for v in videos}
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"look": look, "results": result}, indent=2) + "\n")
+        write_text(out, json.dumps({"look": look, "results": result}, indent=2) + "\n")
     return result
 
 

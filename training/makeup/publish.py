@@ -42,7 +42,7 @@ def load_student(run: Path) -> tuple[Student, dict]:
     _, info = read_checkpoint(ck)
     cfg = info.get("meta", {}).get("config", {}).get("student", {})
     student = Student(StudentConfig(**cfg) if cfg else FamilyConfig().student)
-    meta = load_checkpoint(ck, {"student": student}, restore_rng=False).get("meta", {})
+    meta = load_checkpoint(ck, {"student": student}, restore_rng=False)
     return student.eval(), meta
 
 
@@ -99,6 +99,11 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
             training=training | {"references": spec["references"], "code": spec["code"]},
             metrics={"export": report.to_dict()}, onnx_from=onnx_path)
         metrics, after = measure(look, crops, marks, ref_desc, input_embeddings=e0)
+        video = Path(info.get("data_root", "")) / "video" / "deepfacelive" / "Obama_speaking.mp4"
+        if video.is_file():
+            from training.eval.report import video_quality
+
+            metrics["video"] = {"clip": video.name, "temporal": 0.5} | video_quality(look, video, frames=90)
         preview = _grid([crops[:4], after[:4]])
         look.metrics = metrics | {"export": report.to_dict()}
         cv2.imwrite(str(look.root / "preview.jpg"), preview[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])

@@ -147,7 +147,7 @@ class FamilyTrainer:
         p = self.checkpoint_path()
         if not p.is_file():
             return False
-        meta = load_checkpoint(p, {"student": self.student}, {"student": self.opt}).get("meta", {})
+        meta = load_checkpoint(p, {"student": self.student}, {"student": self.opt})  # returns the meta dict
         self.step = int(meta.get("step", 0))
         self.history = list(meta.get("history", []))
         self.rng = np.random.default_rng(self.cfg.seed + self.step)

@@ -1,0 +1,216 @@
+"""A lasting connection to OBS's WebSocket server (obs-websocket, protocol v5), via ``obsws-python``.
+
+:class:`ObsLink` runs on its own thread and never touches the video: it reports OBS's program scene
+(on connecting and on every ``CurrentProgramSceneChanged`` event) to ``on_scene`` and runs its
+tasks (the audio Sync Offset) while connected. When OBS quits or the connection drops it reconnects
+with exponential back-off. Each problem is reported once, as one line, through ``notify``; a problem
+that trying again cannot fix (a wrong password) ends the link, and the run goes on without OBS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Protocol
+
+from livefilter.obs.problems import ObsProblem, classify
+from livefilter.obs.target import ObsTarget
+
+log = logging.getLogger(__name__)
+
+# obsws-python logs the password at INFO and full tracebacks for a refused connection; livefilter
+# reports every connection problem itself, as one line.
+logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
+
+EVENT_POLL_S = 0.2
+
+
+class LinkTask(Protocol):
+    """Work done on the link's thread while connected (so it never waits on the pipeline)."""
+
+    def on_connected(self, link: "ObsLink") -> None: ...
+
+    def tick(self, link: "ObsLink") -> None: ...
+
+
+class ObsRequestError(Exception):
+    """OBS answered a request with an error (``code`` is obs-websocket's RequestStatus)."""
+
+    def __init__(self, request: str, code: int | None, comment: str) -> None:
+        super().__init__(f"{request}: {comment or 'failed'}" + (f" (code {code})" if code is not None else ""))
+        self.code = code
+
+
+class ConnectionLost(Exception):
+    pass
+
+
+class ObsLink:
+    def __init__(self, target: ObsTarget, on_scene: Callable[[str], None], *,
+                 notify: Callable[[str], None] | None = None, tasks: tuple[LinkTask, ...] = (),
+                 backoff_s: tuple[float, float] = (0.5, 10.0), timeout_s: float = 3.0) -> None:
+        self.target = target
+        self.on_scene = on_scene
+        self.notify = notify or (lambda msg: log.warning("%s", msg))
+        self.tasks = tuple(tasks)
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.state = "starting"  # starting | connected | waiting | failed | closed
+        self.scene: str | None = None
+        self.problem: str | None = None
+        self.connections = 0
+        self._stop = threading.Event()
+        self._req = None
+        self._events = None
+        self._req_lock = threading.Lock()
+        self._last_message: str | None = None
+        self._thread = threading.Thread(target=self._run, name="livefilter-obs", daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> "ObsLink":
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        self._disconnect()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.state = "closed"
+
+    def status(self) -> dict[str, Any]:
+        """For the control panel's state."""
+        return {"url": self.target.url, "state": self.state, "scene": self.scene, "problem": self.problem}
+
+    # -- requests -----------------------------------------------------------------------------------
+    def request(self, request_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one obs-websocket request; its responseData (``{}`` if none)."""
+        from obsws_python.error import OBSSDKError, OBSSDKRequestError
+
+        with self._req_lock:
+            req = self._req
+            if req is None:
+                raise ConnectionLost("not connected to OBS")
+            try:
+                return req.send(request_type, data, raw=True) or {}
+            except OBSSDKRequestError as e:
+                raise ObsRequestError(request_type, e.code, str(e).partition("With message: ")[2]) from None
+            except (OBSSDKError, OSError, ValueError) as e:  # timeouts, a closed socket
+                raise ConnectionLost(f"{type(e).__name__}: {e}") from None
+            except Exception as e:  # websocket-client's own exceptions
+                raise ConnectionLost(f"{type(e).__name__}: {e}") from None
+
+    # -- the link's thread --------------------------------------------------------------------------
+    def _say(self, message: str) -> None:
+        if message != self._last_message:
+            self._last_message = message
+            try:
+                self.notify(message)
+            except Exception:  # noqa: BLE001 - reporting must never end the link
+                log.exception("OBS notify failed")
+
+    def _run(self) -> None:
+        delay, max_delay = self.backoff_s
+        while not self._stop.is_set():
+            try:
+                self._connect()
+            except ObsProblem as problem:
+                self.problem = problem.message
+                self._say(problem.message)
+                if not problem.retry:
+                    self.state = "failed"
+                    self._say("livefilter goes on without OBS control")
+                    return
+                self.state = "waiting"
+                if self._stop.wait(delay):
+                    break
+                delay = min(max_delay, delay * 2)
+                continue
+            delay = self.backoff_s[0]
+            self.problem = None
+            self._say(f"connected to OBS at {self.target.url}" + (f" (scene '{self.scene}')" if self.scene else ""))
+            self._serve()
+            self._disconnect()
+            if not self._stop.is_set():
+                self.state = "waiting"
+                self._say("lost the connection to OBS; reconnecting")
+
+    def _connect(self) -> None:
+        import obsws_python as obsws
+
+        kwargs = {"host": self.target.host, "port": self.target.port, "password": self.target.password or "",
+                  "timeout": self.timeout_s}
+        try:
+            req = obsws.ReqClient(**kwargs)
+        except Exception as e:  # noqa: BLE001 - every failure becomes one ObsProblem line
+            raise classify(e, self.target) from None
+        try:
+            events = obsws.EventClient(subs=obsws.Subs.SCENES | obsws.Subs.GENERAL, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            _quietly(req.disconnect)
+            raise classify(e, self.target) from None
+        link = self
+
+        def on_current_program_scene_changed(data) -> None:  # obsws-python dispatches on this name
+            link._scene_changed(getattr(data, "scene_name", None))
+
+        def on_exit_started(data) -> None:
+            log.info("OBS is quitting")
+
+        events.callback.register([on_current_program_scene_changed, on_exit_started])
+        with self._req_lock:
+            self._req, self._events = req, events
+        self.connections += 1
+        self.state = "connected"
+        try:
+            current = self.request("GetCurrentProgramScene")
+            self._scene_changed(current.get("currentProgramSceneName") or current.get("sceneName"))
+            for task in self.tasks:
+                task.on_connected(self)
+        except ConnectionLost:
+            pass  # noticed by _serve
+        except ObsRequestError as e:
+            log.warning("OBS: %s", e)
+
+    def _scene_changed(self, name: Any) -> None:
+        if not isinstance(name, str):
+            return
+        self.scene = name
+        try:
+            self.on_scene(name)
+        except Exception:  # noqa: BLE001 - a scene switch must never end the link
+            log.exception("scene change to %r failed", name)
+
+    def _serve(self) -> None:
+        """Until the connection drops or the link is closed: run the tasks."""
+        while not self._stop.is_set():
+            events = self._events
+            if events is None or not events.worker.is_alive():
+                return
+            for task in self.tasks:
+                try:
+                    task.tick(self)
+                except ConnectionLost:
+                    return
+                except Exception:  # noqa: BLE001 - a task must never end the link
+                    log.exception("OBS task failed")
+            self._stop.wait(EVENT_POLL_S)
+
+    def _disconnect(self) -> None:
+        with self._req_lock:
+            req, events = self._req, self._events
+            self._req = self._events = None
+        if events is not None:
+            _quietly(events.base_client.ws.close)
+            worker = getattr(events, "worker", None)
+            if worker is not None and worker is not threading.current_thread():
+                worker.join(1.0)
+        if req is not None:
+            _quietly(req.disconnect)
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - closing a dead connection
+        pass

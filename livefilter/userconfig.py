@@ -1,0 +1,179 @@
+"""The user settings file: the control panel's stable port and token, and the OBS scene mapping.
+
+One JSON file, :func:`livefilter.paths.user_config_path` (``~/.config/livefilter/config.json`` on
+Linux), readable by this user only because it holds the control token::
+
+    {"format": 1,
+     "control": {"port": 24817, "token": "Qm9uIGFwcMOpdGl0IDotKQ-hvU3kLx"},
+     "obs": {"scene_looks": {"Just Chatting": "glam", "Gaming": "natural"},
+             "pause_scenes": ["BRB"]}}
+
+Like the profiles file it is validated on every read (a hand-edited or corrupt file is reported with
+the reason, never half-used or overwritten) and written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from livefilter.atomic_file import write_text_atomic
+from livefilter.errors import SettingError
+from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
+from livefilter.paths import user_config_path
+
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 1 << 20
+MAX_SCENES = 512
+MAX_SCENE_NAME = 256
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.~]{16,256}$")
+MIN_PORT, MAX_PORT = 1024, 65535
+
+
+class ConfigError(SettingError):
+    """The user settings file or a value for it is invalid."""
+
+
+def check_scene_name(name: Any) -> str:
+    """An OBS scene name: any printable text of 1..256 characters (OBS allows almost anything)."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_SCENE_NAME or not name.isprintable():
+        raise ConfigError(f"scene name must be 1-{MAX_SCENE_NAME} printable characters, got {name!r}")
+    return name
+
+
+def check_port(port: Any) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not MIN_PORT <= port <= MAX_PORT:
+        raise ConfigError(f"control port must be a number in {MIN_PORT}..{MAX_PORT}, got {port!r}")
+    return port
+
+
+def check_token(token: Any) -> str:
+    if not isinstance(token, str) or not TOKEN_RE.match(token):
+        raise ConfigError("control token must be 16-256 URL-safe characters (letters, digits, - _ . ~)")
+    return token
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """The control server's port and token, kept across runs so the OBS dock URL stays the same."""
+
+    port: int | None = None
+    token: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in (("port", self.port), ("token", self.token)) if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ControlSettings":
+        if not isinstance(data, dict) or set(data) - {"port", "token"}:
+            raise ConfigError("'control' must be an object with 'port' and 'token'")
+        port = check_port(data["port"]) if "port" in data else None
+        token = check_token(data["token"]) if "token" in data else None
+        return cls(port, token)
+
+
+@dataclass(frozen=True)
+class ObsSettings:
+    """Which look each OBS scene gets, and the scenes on which the look is paused."""
+
+    scene_looks: dict[str, str] = field(default_factory=dict)
+    pause_scenes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scene_looks": dict(sorted(self.scene_looks.items())), "pause_scenes": sorted(self.pause_scenes)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ObsSettings":
+        if not isinstance(data, dict) or set(data) - {"scene_looks", "pause_scenes"}:
+            raise ConfigError("'obs' must be an object with 'scene_looks' and 'pause_scenes'")
+        looks = data.get("scene_looks", {})
+        pauses = data.get("pause_scenes", [])
+        if not isinstance(looks, dict) or len(looks) > MAX_SCENES:
+            raise ConfigError(f"'obs.scene_looks' must map at most {MAX_SCENES} scene names to look names")
+        if not isinstance(pauses, list) or len(pauses) > MAX_SCENES:
+            raise ConfigError(f"'obs.pause_scenes' must be a list of at most {MAX_SCENES} scene names")
+        for scene, look in looks.items():
+            check_scene_name(scene)
+            if not isinstance(look, str) or not LOOK_NAME_RE.match(look):
+                raise ConfigError(f"'obs.scene_looks': {look!r} (for scene {scene!r}) is not a look name")
+        return cls(dict(looks), tuple(dict.fromkeys(check_scene_name(s) for s in pauses)))
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    control: ControlSettings = field(default_factory=ControlSettings)
+    obs: ObsSettings = field(default_factory=ObsSettings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION, "control": self.control.to_json(), "obs": self.obs.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "UserConfig":
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ConfigError(f"not a livefilter settings file (format {FORMAT_VERSION})")
+        unknown = set(data) - {"format", "control", "obs"}
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        return cls(ControlSettings.from_json(data.get("control", {})), ObsSettings.from_json(data.get("obs", {})))
+
+
+class ConfigStore:
+    """The settings file. Every call re-reads it, so changes by another process are seen."""
+
+    _lock = threading.Lock()  # one writer at a time within this process
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = Path(path) if path is not None else None
+
+    @property
+    def path(self) -> Path:
+        # Resolved on use, so LIVEFILTER_HOME set after construction (tests, portable installs) counts.
+        return self._path if self._path is not None else user_config_path()
+
+    def load(self) -> UserConfig:
+        path = self.path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return UserConfig()
+        except OSError as e:
+            raise ConfigError(f"cannot read settings file {path}: {e.strerror or e}") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(f"settings file {path} is too large ({len(raw)} bytes)")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"settings file {path} is not valid JSON ({e}); fix or delete it") from None
+        try:
+            return UserConfig.from_json(data)
+        except ConfigError as e:
+            raise ConfigError(f"settings file {path}: {e}") from None
+
+    def update(self, change: Callable[[UserConfig], UserConfig]) -> UserConfig:
+        """Read, change and write back atomically (a corrupt file is reported, never overwritten)."""
+        with self._lock:
+            config = change(self.load())
+            UserConfig.from_json(config.to_json())  # validate what is about to be written
+            self._write(config)
+        return config
+
+    def update_control(self, **changes: Any) -> ControlSettings:
+        return self.update(lambda c: replace(c, control=replace(c.control, **changes))).control
+
+    def update_obs(self, change: Callable[[ObsSettings], ObsSettings]) -> ObsSettings:
+        return self.update(lambda c: replace(c, obs=change(c.obs))).obs
+
+    def _write(self, config: UserConfig) -> None:
+        path = self.path
+        text = json.dumps(config.to_json(), indent=2, ensure_ascii=False) + "\n"
+        try:
+            write_text_atomic(path, text, prefix=".config-")
+        except OSError as e:
+            raise ConfigError(f"cannot write settings file {path}: {e.strerror or e}") from None
+
+
+__all__ = ["ConfigError", "ConfigStore", "ControlSettings", "ObsSettings", "UserConfig", "check_scene_name"]
