@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "livefilter.cli.demo_cmd",
     "livefilter.cli.bench_cmd",
     "livefilter.cli.looks_cmd",
+    "livefilter.cli.create_cmd",
     "livefilter.cli.train_cmd",
     "livefilter.cli.family_cmd",
     "livefilter.cli.export_cmd",

@@ -14,6 +14,9 @@ Security (it changes what goes out on a live stream, so no other program or web 
 - the Host header must be ``127.0.0.1:PORT`` or ``localhost:PORT`` (DNS-rebinding defence) and an
   Origin header, when sent, must be ``http://127.0.0.1:PORT`` or ``http://localhost:PORT``: 403 otherwise;
 - request bodies are small JSON objects (at most 16 KiB), validated before anything changes.
+  The one exception is a photo for a new look (``POST /api/create/photo``): raw image bytes with
+  an ``image/*`` type, at most 12 MiB, validated as an image before it is kept (see
+  ``livefilter/control/creation.py`` for the count and size limits).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from livefilter.control.controller import ControlError, Controller
+from livefilter.control.creation import MAX_UPLOAD_BYTES, CreationService
 from livefilter.control.preview import PreviewTap
 from livefilter.errors import SettingError
 from livefilter.looks.pack import MAX_PREVIEW_BYTES
@@ -50,6 +54,8 @@ STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    "create.js": "text/javascript; charset=utf-8",
+    "create.css": "text/css; charset=utf-8",
 }
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -57,6 +63,7 @@ PAGE_CSP = (
 )
 TOKEN_PLACEHOLDER = "{{TOKEN}}"
 _FACE_PATH = re.compile(r"^/api/faces/(-?\d{1,10})$")
+CREATE_ROUTES = ("/api/create/photo", "/api/create/clear", "/api/create/start")
 _LOOK_PREVIEW_PATH = re.compile(r"^/api/looks/([^/]{1,64})/preview\.jpg$")
 
 
@@ -114,7 +121,7 @@ class ControlServer:
     """``ControlServer(controller).start()``; then ``.url`` is the panel's address (token included)."""
 
     def __init__(self, controller: Controller, *, preview: PreviewTap | None = None, port: int = 0,
-                 token: str | None = None, web_dir: Path = WEB_DIR) -> None:
+                 token: str | None = None, web_dir: Path = WEB_DIR, creation: CreationService | None = None) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise SettingError(f"control port must be 0..65535 (0: any free port), got {port!r}")
         if token is not None and (not isinstance(token, str) or len(token) < 16):
@@ -132,6 +139,7 @@ class ControlServer:
         self._state: tuple[float, bytes] | None = None
         self._streams = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
         self._look_previews: dict[str, tuple[float, bytes, str]] = {}
+        self.creation = creation if creation is not None else CreationService(controller)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> "ControlServer":
@@ -151,6 +159,7 @@ class ControlServer:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.creation.stop()
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             # shutdown() waits for serve_forever's next poll; a throwaway connection wakes it at once.
@@ -311,22 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         return parts.path, query
 
     def _read_json(self) -> dict[str, Any]:
-        if self.headers.get("Transfer-Encoding"):
-            raise HTTPError(411, "send a Content-Length (chunked bodies are not accepted)")
-        length_s = self.headers.get("Content-Length")
-        if length_s is None:
-            raise HTTPError(411, "a JSON body with a Content-Length is required")
-        try:
-            length = int(length_s)
-        except ValueError:
-            raise HTTPError(400, "bad Content-Length") from None
-        if length < 0:
-            raise HTTPError(400, "bad Content-Length")
-        if length > MAX_BODY_BYTES:
-            raise HTTPError(413, f"request body too large (at most {MAX_BODY_BYTES} bytes)")
-        raw = self.rfile.read(length)
-        if len(raw) != length:
-            raise HTTPError(400, "request body ended early")
+        raw = self._read_body(MAX_BODY_BYTES)
 
         def no_constants(name: str):
             raise ValueError(f"{name} is not allowed")
@@ -340,6 +334,25 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(data, dict):
             raise HTTPError(400, "the JSON body must be an object, e.g. {\"value\": 0.5}")
         return data
+
+    def _read_body(self, limit: int) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise HTTPError(411, "send a Content-Length (chunked bodies are not accepted)")
+        length_s = self.headers.get("Content-Length")
+        if length_s is None:
+            raise HTTPError(411, "a JSON body with a Content-Length is required")
+        try:
+            length = int(length_s)
+        except ValueError:
+            raise HTTPError(400, "bad Content-Length") from None
+        if length < 0:
+            raise HTTPError(400, "bad Content-Length")
+        if length > limit:
+            raise HTTPError(413, f"request body too large (at most {limit} bytes)")
+        raw = self.rfile.read(length)
+        if len(raw) != length:
+            raise HTTPError(400, "request body ended early")
+        return raw
 
     @staticmethod
     def _field(body: dict[str, Any], key: str) -> Any:
@@ -403,6 +416,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, data, STATIC_FILES[name])
         elif path == "/api/state":
             self._send(200, app.state_json(), "application/json")
+        elif path == "/api/create/status":
+            self._json(200, app.creation.status())
         elif path == "/api/events":
             self._events()
         elif path == "/api/preview.jpg":
@@ -455,6 +470,9 @@ class _Handler(BaseHTTPRequestHandler):
         ctl = self.app.controller
         routes = {"/api/look", "/api/strength", "/api/edits", "/api/pause", "/api/profile/save", "/api/profile/load"}
         face = _FACE_PATH.match(path)
+        if path in CREATE_ROUTES:
+            self._json(200, self._create(path))
+            return
         if path not in routes and face is None:
             raise HTTPError(404, f"no such endpoint: POST {path}")
         body = self._read_json()
@@ -477,6 +495,20 @@ class _Handler(BaseHTTPRequestHandler):
             ctl.set_face(int(face.group(1)), self._field(body, "enabled"))
         result["state"] = json.loads(self.app.state_json(fresh=True))
         self._json(200, result)
+
+    def _create(self, path: str) -> dict[str, Any]:
+        """New-look card: a photo upload (raw image bytes), clearing the photos, or starting the creation."""
+        creation = self.app.creation
+        if path == "/api/create/photo":
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if not ctype.startswith("image/"):
+                raise HTTPError(415, "upload a photo as the request body with an image/* Content-Type")
+            data = self._read_body(MAX_UPLOAD_BYTES)
+            return {"ok": True} | creation.add_photo(unquote(self.headers.get("X-Filename") or "photo"), data)
+        body = self._read_json()
+        if path == "/api/create/clear":
+            return {"ok": True} | creation.clear()
+        return {"ok": True, "status": creation.start(body)}
 
 
 def start_control_server(pipeline, registry=None, *, preview: PreviewTap | None = None, port: int = 0,

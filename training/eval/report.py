@@ -30,6 +30,29 @@ def reference_descriptors(refs: Path, size: int = 256) -> dict[str, float]:
     return robust_mean(descriptors_of(cs.crops, cs.landmarks))
 
 
+def created_references(look: Look) -> dict[str, float] | None:
+    """A created look's own references: the photos' robust-mean region descriptors kept in its look.json."""
+    ref = look.training.get("reference_descriptors") if look.training.get("created_from") else None
+    if not isinstance(ref, dict) or not all(isinstance(v, (int, float)) for v in ref.values()):
+        return None
+    return {str(k): float(v) for k, v in ref.items()}
+
+
+def fidelity(metrics: dict) -> dict:
+    """Does the look move faces towards its references? (lips distance at least halved against the unstyled
+    input, skin lightness kept, the same person) -- the targets of ``looks create``."""
+    before, after = metrics["reference_distance_before"], metrics["reference_distance_after"]
+    out: dict = {}
+    for region in before:
+        if np.isfinite(before[region]) and np.isfinite(after[region]) and before[region] > 0:
+            out[f"{region}_distance_ratio"] = round(after[region] / before[region], 3)
+    out["lips_halved"] = bool(out.get("lips_distance_ratio", 1.0) <= 0.5)
+    out["skin_tone_kept"] = bool(metrics["skin"]["abs_delta_l"] <= 3.0)
+    if "identity" in metrics:
+        out["same_person"] = bool(metrics["identity"]["same_person_rate"] >= 0.99)
+    return out
+
+
 def video_quality(look: Look, video: Path, frames: int = 90) -> dict:
     """Flicker and seam on a real video through the full pipeline, temporal blending on (as ``run``)."""
     from training.eval.stability import measure as stability
@@ -45,9 +68,11 @@ def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None
         if not len(cs):
             raise InputError(f"no faces found in {faces}")
         crops, marks = cs.crops[:MAX_FACES], cs.landmarks[:MAX_FACES]
-        ref_desc = reference_descriptors(refs) if refs is not None else None
+        ref_desc = reference_descriptors(refs) if refs is not None else created_references(look)
         metrics, after = measure(look, crops, marks, ref_desc, strength)
         report |= metrics
+        if ref_desc is not None:
+            report["fidelity"] = fidelity(metrics)
         n = min(6, len(crops))
         grid = np.concatenate([np.concatenate(list(crops[:n]), 1), np.concatenate(list(after[:n]), 1)], 0)
         save_rgb(output.with_suffix(".png"), grid)
