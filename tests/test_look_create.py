@@ -227,8 +227,11 @@ def test_bad_options_fail_before_reading_photos(tmp_path, student_dir):
         assert r.returncode != 0 and why in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = cli("looks", "create", "glam", "--from", str(folder), "--student", str(student_dir), home=tmp_path)
     assert r.returncode != 0 and "built-in" in r.stderr
-    r = cli("looks", "create", "x", "--from", str(folder), "--student", "toon", home=tmp_path)
-    assert r.returncode != 0 and "family student" in r.stderr  # the old 16-value looks cannot carry a code
+    from onnx_looks import make_look
+
+    other = make_look(tmp_path / "other", "plain", with_style=True, with_strength=True)  # a 4-value style input
+    r = cli("looks", "create", "x", "--from", str(folder), "--student", str(other.root), home=tmp_path)
+    assert r.returncode != 0 and "family student" in r.stderr  # a student that cannot carry a look code
 
 
 def test_regions_restrict_what_the_look_changes(tmp_path, student_dir, monkeypatch):
