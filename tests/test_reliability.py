@@ -68,8 +68,13 @@ def test_sigterm_finalises_a_playable_file(tmp_path):
                              "--look", "shift", "--no-control"], env=env, cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or out.stat().st_size < 50_000):
+
+    def written() -> int:  # the output is written to a temporary file beside it until it is finalised
+        return max((p.stat().st_size for p in tmp_path.glob(".live-*.partial.mp4")), default=0)
+
+    while time.time() < deadline and written() < 50_000 and proc.poll() is None:
         time.sleep(0.2)
+    assert not out.exists(), "the output must not appear before it is finalised"
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)  # generous: finalising takes well under a second on an idle machine
     assert proc.returncode == 143  # 128 + SIGTERM, after finalising

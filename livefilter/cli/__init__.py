@@ -75,3 +75,11 @@ def main() -> None:
                 console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
             sys.exit(signals.exit_code(signum))
         raise
+    except Exception:
+        # A signal raised inside an import or a C extension comes back wrapped (onnxruntime turns it into
+        # "ImportError: initialization failed"): once a signal arrived, this is that interruption.
+        signum = signals.received()
+        if signum is None:
+            raise
+        console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
+        sys.exit(signals.exit_code(signum))
