@@ -92,14 +92,11 @@ def make_tracker(settings: PipelineSettings):
 
 
 def pipeline_device(settings: PipelineSettings) -> str | None:
-    """The torch device the pixel stages run on ("cuda", "cpu" for torch-cpu), or None (host pipeline)."""
-    if settings.backend == "torch-cpu":
-        return "cpu"
-    # TensorRT and torch translators both run on the device pipeline's tensors (translate_tensor);
-    # onnxruntime stays on the host pipeline
-    if settings.backend in ("auto", "tensorrt", "torch-cuda") and _cuda_torch():
-        return "cuda"
-    return None
+    """The torch device the pixel stages run on ("cuda", "cpu" for torch-cpu), or None (host pipeline):
+    the backend's ``device`` in the registry (``translate/backends.py``), "cuda" only where torch has CUDA."""
+    from livefilter.translate import backends
+
+    return backends.pipeline_device(settings.backend, _cuda_torch)
 
 
 def build_pipeline(
@@ -108,11 +105,14 @@ def build_pipeline(
     stats: StageStats | None = None,
     tracker=None,
 ) -> Pipeline:
+    from livefilter.translate import backends
+
     settings.validate()
     registry = registry or LookRegistry()
     device = pipeline_device(settings)
     # GPU backends run a look at its device input size (the same network, larger crops)
-    gpu = device == "cuda" or settings.backend in ("tensorrt", "torch-cuda", "onnxruntime-cuda")
+    spec = backends.get(settings.backend)
+    gpu = device == "cuda" or (spec is not None and spec.needs_gpu)
     look = (registry.get(settings.look) if settings.look else registry.default()).sized_for(gpu)
     loaded: dict[str, Look] = {look.name: look}
 

@@ -9,8 +9,7 @@ from rich.table import Table
 from livefilter.cli import app
 from livefilter.cli.common import out, plain
 from livefilter.errors import SettingError
-
-DEFAULT_BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+from livefilter.translate import backends as backend_registry
 
 
 @app.command()
@@ -20,7 +19,7 @@ def export(
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even when a valid cached artefact exists."),
     fp32: bool = typer.Option(False, "--fp32", help="Build FP32 engines instead of FP16."),
     max_faces: int = typer.Option(4, "--max-faces", help="Largest batch (faces) the engine accepts (1..16)."),
-    backend: str = typer.Option(None, "--backend", help="Only this backend (tensorrt, onnxruntime-cuda, onnxruntime-cpu, torch-cuda)."),
+    backend: str = typer.Option(None, "--backend", help=f"Only this backend ({', '.join(backend_registry.exportable())}; default: {', '.join(backend_registry.export_defaults())})."),
     list_cache: bool = typer.Option(False, "--list", help="Show the engine cache and exit."),
 ) -> None:
     """Build/refresh per-GPU engines (TensorRT FP16, onnxruntime optimised graphs) in the user cache."""
@@ -55,7 +54,7 @@ def export(
         looks = [reg.get(look)]
     else:
         raise SettingError("name a look or pass --all")
-    backends = [backend] if backend else list(DEFAULT_BACKENDS)
+    backends = [backend] if backend else list(backend_registry.export_defaults())
     t = Table(title="export")
     for col in ("look", "backend", "result", "seconds", "detail"):
         t.add_column(col)

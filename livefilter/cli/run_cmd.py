@@ -29,6 +29,7 @@ from livefilter.sinks.virtualcam_sink import default_pixel_format
 from livefilter.sources import open_source, parse_input
 from livefilter.sources.device_source import choose_decode, open_decode_source
 from livefilter.sources.spec import parse_size
+from livefilter.translate import backends
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def run(
     fps: float = typer.Option(None, "--fps", help="Camera frame rate to request (1..240)."),
     max_faces: int = typer.Option(4, "--max-faces", help="Most faces styled per frame (1..16)."),
     only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
-    backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu | torch-cpu (the GPU pipeline on the CPU, for checking)."),
+    backend: str = typer.Option("auto", "--backend", help=backends.help_text()),
     decode: str = typer.Option("auto", "--decode", help="auto | cpu | nvdec: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
     fuse: bool = typer.Option(None, "--fuse/--no-fuse", help="GPU pipeline: compile the frame-sized pixel-format conversion into a fused kernel (torch.compile; default on with CUDA, compiled once per resolution)."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
