@@ -129,7 +129,9 @@ def build_pipeline(
 
         # "auto" keeps its order here too (TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA ->
         # onnxruntime CPU): TensorRT and torch run on the device tensors, onnxruntime on the host frame
-        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse}
+        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse,
+                                      # a backend chosen for its device ability must have it
+                                      "device_translators_only": spec is not None and spec.device is not None}
         if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:
             from livefilter.gpu.face_stage import create_device_tracker
 

@@ -56,3 +56,19 @@ def test_when_nothing_can_run_the_error_lists_every_reason(monkeypatch):
     with pytest.raises(BackendUnavailable) as e:
         select.create_translator(LookRegistry().default())
     assert all(f"{name}: no" in str(e.value) for name in backends.auto_order()) and "\n" not in str(e.value)
+
+
+def test_a_host_translator_for_a_device_backend_fails_at_build_with_one_line(monkeypatch):
+    """torch-cpu runs on the device pipeline: a translator without the device ability is refused
+    when the pipeline is built, not silently sent to the host path."""
+    from livefilter import session
+    from livefilter.errors import SettingError
+    from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+
+    patch_factory(monkeypatch, "torch-cpu", lambda look, m, p: OnnxRuntimeTranslator(look, threads=1))
+    with pytest.raises(SettingError) as e:
+        session.build_pipeline(PipelineSettings(backend="torch-cpu", device_face_stage=False),
+                               tracker=FixedFaceTracker())
+    message = str(e.value)
+    assert "\n" not in message and "cannot run on the device pipeline (cpu)" in message
+    assert "onnxruntime-cpu" in message  # which translator it was

@@ -101,7 +101,7 @@ class _Track:
 
 
 class FaceTracker:
-    """The runtime's face stage (FaceTracker protocol): ``update(frame) -> faces``, ``reset()``.
+    """The runtime's face stage (the TracksFaces protocol): ``update(frame) -> faces``, ``reset()``.
 
     ``detections`` counts detector runs, ``frames`` processed frames (for stats and tests).
     """
