@@ -18,6 +18,7 @@ import numpy as np
 
 from livefilter.align import Aligner
 from livefilter.blend import Blender
+from livefilter.choices import MAX_FACES
 from livefilter.masks import LandmarkMasker
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
@@ -27,7 +28,7 @@ from livefilter.types import CapturedFrame, Face
 
 log = logging.getLogger(__name__)
 
-MAX_FACES_LIMIT = 16
+MAX_FACES_LIMIT = MAX_FACES
 
 
 def check_strength(value: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from livefilter.choices import DETECTORS, DEVICE_OUTPUT_FORMATS, ONLY_MODES
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
@@ -42,13 +43,13 @@ class PipelineSettings:
             raise SettingError(f"--max-faces must be between 1 and {MAX_FACES_LIMIT}, got {self.max_faces}")
         if not 1 <= self.detect_every <= 300:
             raise SettingError(f"--detect-every must be between 1 and 300, got {self.detect_every}")
-        if self.detector not in ("blazeface", "insightface"):
+        if self.detector not in DETECTORS:
             raise SettingError(f"--detector must be blazeface or insightface, got {self.detector!r}")
-        if self.only not in ("all", "largest", "center"):
+        if self.only not in ONLY_MODES:
             raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
         if self.edits is not None:
             self.edits.validate()
-        if self.output_format not in ("RGB", "I420", "NV12"):
+        if self.output_format not in DEVICE_OUTPUT_FORMATS:
             raise SettingError(f"output format must be RGB, I420 or NV12, got {self.output_format!r}")
         if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:  # also NaN
             raise SettingError(f"translate budget must be 1..10000 ms, got {self.translate_budget_ms}")

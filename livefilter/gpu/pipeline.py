@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from livefilter.choices import DEVICE_OUTPUT_FORMATS
 from livefilter.errors import SettingError
 from livefilter.gpu.compositor import DeviceCompositor, back_thetas, faces_region, warp_crops, warp_thetas
 from livefilter.gpu.crop_stage import CropStage
@@ -47,7 +48,7 @@ from livefilter.types import Face
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("RGB", "I420", "NV12")
+OUTPUT_FORMATS = DEVICE_OUTPUT_FORMATS
 _OVAL = list(FACE_OVAL)
 _NO_LANDMARKS = np.zeros((468, 2), np.float32)  # faces without dense landmarks (their mask is the ellipse)
 
