@@ -25,10 +25,10 @@ from livefilter.looks.registry import LookRegistry
 from livefilter.session import PipelineSettings, build_pipeline, make_translator
 from livefilter.sinks.null_sink import NullSink
 from livefilter.stats import StageStats
+from livefilter.translate import backends
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
-GPU_BACKENDS = ("tensorrt", "torch-cuda", "onnxruntime-cuda")
 
 
 def available_backends() -> list[str]:
@@ -165,7 +165,7 @@ def compare_models(look, cfg: BenchConfig, backend: str) -> dict:
     from livefilter.errors import LivefilterError
 
     result: dict = {"student": {}}
-    gpu = backend in GPU_BACKENDS
+    gpu = backend in backends.gpu_names()
     for precision in ("fp32", "fp16") if gpu else ("fp32",):
         result["student"][precision] = _model_latency(look, backend, precision)
     if not gpu:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from livefilter.engines.cache import EngineCache
 from livefilter.errors import BackendUnavailable, LivefilterError
@@ -25,43 +24,22 @@ class ExportResult:
 
 def export_look(look: Look, backend: str, *, max_faces: int, precision: str, rebuild: bool,
                 cache: EngineCache, progress=None) -> ExportResult:
-    """Build (or confirm) the artefact ``backend`` needs for ``look`` on this machine."""
+    """Build (or confirm) the artefact ``backend`` needs for ``look`` on this machine (its registry
+    build step, ``translate/backends.py``)."""
+    from livefilter.translate import backends
+
     t0 = time.perf_counter()
+    spec = backends.get(backend)
     try:
-        if backend == "tensorrt":
-            from livefilter.engines.tensorrt_build import BuildSettings, build_engine, import_tensorrt, tensorrt_key
-
-            trt = import_tensorrt()
-            settings = BuildSettings(max_faces=max_faces, precision=precision)
-            key = tensorrt_key(look, settings, trt.__version__)
-            had = cache.lookup(key) is not None and not rebuild
-            if rebuild:
-                cache.invalidate(key)
-            built = build_engine(look, settings, cache, progress)
-            path = built if isinstance(built, Path) else "not cached (the cache cannot be written)"
-        elif backend in ("onnxruntime-cpu", "onnxruntime-cuda"):
-            from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator, ort_cache_key
-
-            device = backend.split("-")[1]
-            key = ort_cache_key(look, device, max_faces)
-            if rebuild:
-                cache.invalidate(key, ".ort.onnx")
-            t = OnnxRuntimeTranslator(look, device=device, max_batch=max_faces, cache=cache)
-            had = t.cache_hit
-            path = cache.lookup(key, suffix=".ort.onnx") or "not cached (the cache cannot be written)"
-        elif backend == "torch-cuda":
-            from livefilter.translate.torch_backend import TorchCudaTranslator
-
-            TorchCudaTranslator(look, max_faces=max_faces, precision=precision)
-            return ExportResult(look.name, backend, "built", "graph built in memory (CUDA graphs are per process)",
-                                time.perf_counter() - t0)
-        else:
-            raise LivefilterError(f"unknown backend {backend!r}")
+        if spec is None or spec.export is None:
+            raise LivefilterError(f"unknown backend {backend!r}" if spec is None else f"{backend} has nothing to build")
+        outcome = spec.export(look, backends.ExportRequest(max_faces, precision, rebuild, cache, progress))
     except BackendUnavailable as e:
         return ExportResult(look.name, backend, "unavailable", str(e), time.perf_counter() - t0)
     except LivefilterError as e:
         return ExportResult(look.name, backend, "failed", str(e), time.perf_counter() - t0)
-    return ExportResult(look.name, backend, "cached" if had else "built", str(path), time.perf_counter() - t0)
+    return ExportResult(look.name, backend, "cached" if outcome.cached else "built", outcome.detail,
+                        time.perf_counter() - t0)
 
 
 @dataclass

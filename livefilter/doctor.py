@@ -23,33 +23,10 @@ def _has(mod: str) -> bool:
 
 
 def backend_checks() -> list[Check]:
-    from livefilter.engines.device_info import cuda_device
+    """One row per registered backend that has an availability probe (``translate/backends.py``)."""
+    from livefilter.translate import backends
 
-    gpu = cuda_device()
-    checks = []
-    if not _has("tensorrt"):
-        checks.append(Check("backend", "tensorrt", False, "not installed — pip install 'livefilter[gpu]'"))
-    elif gpu is None:
-        checks.append(Check("backend", "tensorrt", False, "installed, but no NVIDIA GPU/driver found"))
-    elif not _has("cuda"):
-        checks.append(Check("backend", "tensorrt", False, "cuda-python missing — pip install 'livefilter[gpu]'"))
-    else:
-        checks.append(Check("backend", "tensorrt", True, f"{gpu.name} (sm {gpu.compute_capability})"))
-    if not _has("torch"):
-        checks.append(Check("backend", "torch-cuda", False, "PyTorch not installed — pip install 'livefilter[train]'"))
-    else:
-        import torch
-
-        ok = torch.cuda.is_available()
-        checks.append(Check("backend", "torch-cuda", ok, f"torch {torch.__version__}" + ("" if ok else ", no CUDA device (CPU build or no GPU)")))
-    import onnxruntime as ort
-
-    providers = ort.get_available_providers()
-    has_cuda = "CUDAExecutionProvider" in providers
-    checks.append(Check("backend", "onnxruntime-cuda", has_cuda,
-                        f"onnxruntime {ort.__version__}" + ("" if has_cuda else " has no CUDA provider — pip install onnxruntime-gpu")))
-    checks.append(Check("backend", "onnxruntime-cpu", "CPUExecutionProvider" in providers, f"onnxruntime {ort.__version__}"))
-    return checks
+    return [Check("backend", spec.name, *spec.probe()) for spec in backends.specs() if spec.probe is not None]
 
 
 def system_checks() -> list[Check]:

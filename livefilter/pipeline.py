@@ -1,4 +1,4 @@
-"""Wires the stages: Source -> FaceTracker -> Aligner -> Translator -> Blender -> Sink.
+"""Wires the stages: Source -> TracksFaces -> Aligner -> Translator -> Blender -> Sink.
 
 Failure policy: if any stage fails on a frame, that frame goes out unfiltered and the error is
 counted and logged once per kind; the output never freezes or goes black.
@@ -18,16 +18,17 @@ import numpy as np
 
 from livefilter.align import Aligner
 from livefilter.blend import Blender
+from livefilter.choices import MAX_FACES
 from livefilter.masks import LandmarkMasker
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
-from livefilter.protocols import FaceTracker, Sink, Source, Translator
+from livefilter.protocols import Sink, Source, TracksFaces, Translator
 from livefilter.stats import StageStats
 from livefilter.types import CapturedFrame, Face
 
 log = logging.getLogger(__name__)
 
-MAX_FACES_LIMIT = 16
+MAX_FACES_LIMIT = MAX_FACES
 
 
 def check_strength(value: float) -> float:
@@ -67,7 +68,7 @@ TranslatorFactory = Callable[[Look], Translator]
 class Pipeline:
     def __init__(
         self,
-        tracker: FaceTracker,
+        tracker: TracksFaces,
         looks: Callable[[str], Look],
         translator_factory: TranslatorFactory,
         controls: LiveControls,
@@ -121,10 +122,14 @@ class Pipeline:
             translator = self._translators.get(key)
             if translator is None:
                 translator = self._factory(look)
+                self._check_translator(translator, look)
                 self._translators[key] = translator
             rt = LookRuntime(look, translator, self.max_faces)
             self._runtimes[name] = rt
         return rt
+
+    def _check_translator(self, translator: Translator, look: Look) -> None:
+        """Refuse, at build time, a translator this pipeline cannot run (the host pipeline runs all)."""
 
     # -- per frame -----------------------------------------------------------------------------
     def _log_once(self, kind: str, err: BaseException) -> None:

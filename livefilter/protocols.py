@@ -36,7 +36,9 @@ class Landmarker(Protocol):
 
 
 @runtime_checkable
-class FaceTracker(Protocol):
+class TracksFaces(Protocol):
+    """The face stage (e.g. :class:`livefilter.detect.tracker.FaceTracker`)."""
+
     def update(self, image: np.ndarray) -> list[Face]:
         """Faces of this frame, with stable track ids and smoothed keypoints."""
 

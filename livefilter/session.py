@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from livefilter.choices import DETECTORS, DEVICE_OUTPUT_FORMATS, ONLY_MODES
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
@@ -42,13 +43,13 @@ class PipelineSettings:
             raise SettingError(f"--max-faces must be between 1 and {MAX_FACES_LIMIT}, got {self.max_faces}")
         if not 1 <= self.detect_every <= 300:
             raise SettingError(f"--detect-every must be between 1 and 300, got {self.detect_every}")
-        if self.detector not in ("blazeface", "insightface"):
+        if self.detector not in DETECTORS:
             raise SettingError(f"--detector must be blazeface or insightface, got {self.detector!r}")
-        if self.only not in ("all", "largest", "center"):
+        if self.only not in ONLY_MODES:
             raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
         if self.edits is not None:
             self.edits.validate()
-        if self.output_format not in ("RGB", "I420", "NV12"):
+        if self.output_format not in DEVICE_OUTPUT_FORMATS:
             raise SettingError(f"output format must be RGB, I420 or NV12, got {self.output_format!r}")
         if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:  # also NaN
             raise SettingError(f"translate budget must be 1..10000 ms, got {self.translate_budget_ms}")
@@ -92,14 +93,11 @@ def make_tracker(settings: PipelineSettings):
 
 
 def pipeline_device(settings: PipelineSettings) -> str | None:
-    """The torch device the pixel stages run on ("cuda", "cpu" for torch-cpu), or None (host pipeline)."""
-    if settings.backend == "torch-cpu":
-        return "cpu"
-    # TensorRT and torch translators both run on the device pipeline's tensors (translate_tensor);
-    # onnxruntime stays on the host pipeline
-    if settings.backend in ("auto", "tensorrt", "torch-cuda") and _cuda_torch():
-        return "cuda"
-    return None
+    """The torch device the pixel stages run on ("cuda", "cpu" for torch-cpu), or None (host pipeline):
+    the backend's ``device`` in the registry (``translate/backends.py``), "cuda" only where torch has CUDA."""
+    from livefilter.translate import backends
+
+    return backends.pipeline_device(settings.backend, _cuda_torch)
 
 
 def build_pipeline(
@@ -108,11 +106,14 @@ def build_pipeline(
     stats: StageStats | None = None,
     tracker=None,
 ) -> Pipeline:
+    from livefilter.translate import backends
+
     settings.validate()
     registry = registry or LookRegistry()
     device = pipeline_device(settings)
     # GPU backends run a look at its device input size (the same network, larger crops)
-    gpu = device == "cuda" or settings.backend in ("tensorrt", "torch-cuda", "onnxruntime-cuda")
+    spec = backends.get(settings.backend)
+    gpu = device == "cuda" or (spec is not None and spec.needs_gpu)
     look = (registry.get(settings.look) if settings.look else registry.default()).sized_for(gpu)
     loaded: dict[str, Look] = {look.name: look}
 
@@ -129,7 +130,9 @@ def build_pipeline(
 
         # "auto" keeps its order here too (TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA ->
         # onnxruntime CPU): TensorRT and torch run on the device tensors, onnxruntime on the host frame
-        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse}
+        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse,
+                                      # a backend chosen for its device ability must have it
+                                      "device_translators_only": spec is not None and spec.device is not None}
         if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:
             from livefilter.gpu.face_stage import create_device_tracker
 

@@ -117,3 +117,12 @@ class CollectSink:
 
     def close(self):
         pass
+
+
+def patch_factory(monkeypatch, backend: str, factory) -> None:
+    """Replace one registered backend's translator factory for the length of a test."""
+    from dataclasses import replace
+
+    from livefilter.translate import backends
+
+    monkeypatch.setitem(backends.REGISTRY, backend, replace(backends.get(backend), factory=factory))

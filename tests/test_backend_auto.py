@@ -6,9 +6,10 @@ import logging
 import numpy as np
 import pytest
 
-from fakes import FixedFaceTracker
+from fakes import FixedFaceTracker, patch_factory
 from livefilter.errors import BackendUnavailable
 from livefilter.session import PipelineSettings
+from livefilter.translate import backends
 
 pytest.importorskip("torch")
 
@@ -27,7 +28,7 @@ def test_auto_on_the_device_pipeline_tries_tensorrt_first_and_logs_what_it_skipp
         return make
 
     for name in ("tensorrt", "torch-cuda", "onnxruntime-cuda"):
-        monkeypatch.setitem(select.FACTORIES, name, unavailable(name))
+        patch_factory(monkeypatch, name, unavailable(name))
     monkeypatch.setattr(session, "pipeline_device", lambda s: "cpu")  # the device pipeline, on the CPU device
     settings = PipelineSettings(backend="auto", device_face_stage=False)
     with caplog.at_level(logging.INFO, logger="livefilter.translate.select"):
@@ -49,9 +50,25 @@ def test_when_nothing_can_run_the_error_lists_every_reason(monkeypatch):
     from livefilter.looks.registry import LookRegistry
     from livefilter.translate import select
 
-    for name in select.AUTO_ORDER:
-        monkeypatch.setitem(select.FACTORIES, name,
+    for name in backends.auto_order():
+        patch_factory(monkeypatch, name,
                            lambda look, m, p, name=name: (_ for _ in ()).throw(BackendUnavailable(f"{name}: no")))
     with pytest.raises(BackendUnavailable) as e:
         select.create_translator(LookRegistry().default())
-    assert all(f"{name}: no" in str(e.value) for name in select.AUTO_ORDER) and "\n" not in str(e.value)
+    assert all(f"{name}: no" in str(e.value) for name in backends.auto_order()) and "\n" not in str(e.value)
+
+
+def test_a_host_translator_for_a_device_backend_fails_at_build_with_one_line(monkeypatch):
+    """torch-cpu runs on the device pipeline: a translator without the device ability is refused
+    when the pipeline is built, not silently sent to the host path."""
+    from livefilter import session
+    from livefilter.errors import SettingError
+    from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+
+    patch_factory(monkeypatch, "torch-cpu", lambda look, m, p: OnnxRuntimeTranslator(look, threads=1))
+    with pytest.raises(SettingError) as e:
+        session.build_pipeline(PipelineSettings(backend="torch-cpu", device_face_stage=False),
+                               tracker=FixedFaceTracker())
+    message = str(e.value)
+    assert "\n" not in message and "cannot run on the device pipeline (cpu)" in message
+    assert "onnxruntime-cpu" in message  # which translator it was

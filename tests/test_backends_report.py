@@ -5,13 +5,13 @@ import logging
 import pytest
 
 from livefilter.errors import BackendUnavailable
-from livefilter.translate import select
+from livefilter.translate import backends, select
 from onnx_looks import make_look
 
 
 def test_report_lists_every_backend_in_auto_order_with_reasons():
     report = select.backend_report()
-    assert [r[0] for r in report] == list(select.AUTO_ORDER)
+    assert [r[0] for r in report] == list(backends.auto_order())
     for name, usable, reason in report:
         assert isinstance(usable, bool) and reason and "\n" not in reason
     assert dict((n, u) for n, u, _ in report)["onnxruntime-cpu"] is True

@@ -25,7 +25,7 @@ from livefilter.detect.facemesh import (
 from livefilter.detect.one_euro import OneEuroFilter
 from livefilter.detect.sample_media import GROUP_PHOTO_FACES, group_photo_path
 from livefilter.errors import InputError, LivefilterError, ModelError, SettingError
-from livefilter.protocols import Detector, FaceTracker, Landmarker
+from livefilter.protocols import Detector, Landmarker, TracksFaces
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def test_protocols_and_factories():
     assert isinstance(create_detector(), Detector)
     assert isinstance(BlazeFaceDetector(), Detector)
     assert isinstance(FaceMeshLandmarker(), Landmarker)
-    assert isinstance(create_tracker(), FaceTracker)
+    assert isinstance(create_tracker(), TracksFaces)
     with pytest.raises(SettingError):
         create_detector("nope")
     with pytest.raises(SettingError):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, shared_path
+from fakes import patch_factory
 from livefilter.errors import BackendUnavailable, ModelError
 from livefilter.looks.registry import LookRegistry
 from livefilter.sources import open_source, parse_input
@@ -50,8 +51,8 @@ def test_failing_backend_falls_back_to_the_next(tmp_path, monkeypatch, caplog):
     def torch_oom(look, max_faces, precision):  # what torch raises: a plain RuntimeError subclass
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setitem(select.FACTORIES, "tensorrt", oom)
-    monkeypatch.setitem(select.FACTORIES, "torch-cuda", torch_oom)
+    patch_factory(monkeypatch, "tensorrt", oom)
+    patch_factory(monkeypatch, "torch-cuda", torch_oom)
     t = select.create_translator(look, backend="auto")
     assert t.name == "onnxruntime-cpu"
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]

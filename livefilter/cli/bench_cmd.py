@@ -10,6 +10,7 @@ from rich.progress import Progress
 
 from livefilter.cli import app
 from livefilter.cli.common import out
+from livefilter.translate import backends as backend_registry
 
 
 @app.command()
@@ -17,7 +18,7 @@ def bench(
     input: Path = typer.Option(None, "--input", "-i", help="Video to run (default: the demo clip)."),
     resolutions: str = typer.Option("720p", "--resolutions", help="Comma list of 360p, 720p, 1080p, 4k."),
     faces: str = typer.Option("1", "--faces", help="Comma list of face counts: 1 and/or 4 (4 = 2x2 mosaic)."),
-    backends: str = typer.Option("all", "--backends", help="Comma list of translator backends, or all: every backend usable here (see `livefilter doctor`); torch-cpu runs the GPU pipeline on the CPU."),
+    backends: str = typer.Option("all", "--backends", help=f"Comma list of translator backends ({', '.join(backend_registry.choices())}), or all: every backend usable here (see `livefilter doctor`); torch-cpu runs the GPU pipeline on the CPU."),
     frames: int = typer.Option(120, "--frames", help="Frames per measurement."),
     cpu: bool = typer.Option(False, "--cpu", help="Only the onnxruntime CPU backend."),
     quick: bool = typer.Option(False, "--quick", help="Small, CPU-only run (under a minute) for CI."),

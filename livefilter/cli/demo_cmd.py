@@ -16,6 +16,7 @@ from livefilter.demo import load_rgb, save_rgb, side_by_side, synthesise_clip
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.file_sink import FileSink
 from livefilter.sources import open_source, parse_input
+from livefilter.translate import backends
 
 
 @app.command()
@@ -24,7 +25,7 @@ def demo(
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Where demo_out.mp4 and demo_before_after.png go."),
     seconds: float = typer.Option(4.0, "--seconds", min=1.0, max=60.0, help="Length of the synthesised clip."),
     photo: Path = typer.Option(None, "--photo", help="Use this photo instead of the bundled group photo."),
-    backend: str = typer.Option("auto", "--backend", help="Translator backend (see `livefilter doctor`)."),
+    backend: str = typer.Option("auto", "--backend", help=f"Translator backend: {' | '.join(backends.choices())} (see `livefilter doctor`)."),
 ) -> None:
     """Synthesise a moving clip from a real group photo, apply a look to every face, write the result.
 

@@ -8,9 +8,9 @@ from rich.table import Table
 
 from livefilter.cli import app
 from livefilter.cli.common import out, plain
+from livefilter.choices import MAX_FACES
 from livefilter.errors import SettingError
-
-DEFAULT_BACKENDS = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+from livefilter.translate import backends as backend_registry
 
 
 @app.command()
@@ -19,8 +19,8 @@ def export(
     all_looks: bool = typer.Option(False, "--all", help="Every installed look."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even when a valid cached artefact exists."),
     fp32: bool = typer.Option(False, "--fp32", help="Build FP32 engines instead of FP16."),
-    max_faces: int = typer.Option(4, "--max-faces", help="Largest batch (faces) the engine accepts (1..16)."),
-    backend: str = typer.Option(None, "--backend", help="Only this backend (tensorrt, onnxruntime-cuda, onnxruntime-cpu, torch-cuda)."),
+    max_faces: int = typer.Option(4, "--max-faces", help=f"Largest batch (faces) the engine accepts (1..{MAX_FACES})."),
+    backend: str = typer.Option(None, "--backend", help=f"Only this backend ({', '.join(backend_registry.exportable())}; default: {', '.join(backend_registry.export_defaults())})."),
     list_cache: bool = typer.Option(False, "--list", help="Show the engine cache and exit."),
 ) -> None:
     """Build/refresh per-GPU engines (TensorRT FP16, onnxruntime optimised graphs) in the user cache."""
@@ -46,8 +46,8 @@ def export(
         valid = sum(r.usable for r in rows)
         out.print(f"{len(rows)} artefact(s), {valid} valid here, {sum(r.size for r in rows) / 2**20:.1f} MiB")
         return
-    if not 1 <= max_faces <= 16:
-        raise SettingError(f"--max-faces must be 1..16, got {max_faces}")
+    if not 1 <= max_faces <= MAX_FACES:
+        raise SettingError(f"--max-faces must be 1..{MAX_FACES}, got {max_faces}")
     reg = LookRegistry()
     if all_looks:
         looks = [reg.get(n) for n in reg.names()]
@@ -55,7 +55,7 @@ def export(
         looks = [reg.get(look)]
     else:
         raise SettingError("name a look or pass --all")
-    backends = [backend] if backend else list(DEFAULT_BACKENDS)
+    backends = [backend] if backend else list(backend_registry.export_defaults())
     t = Table(title="export")
     for col in ("look", "backend", "result", "seconds", "detail"):
         t.add_column(col)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from livefilter.cli import app
 from livefilter.atomic import check_distinct, check_target
+from livefilter.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS, listed
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
 from livefilter.cli.run_checks import check_run_options, run_limits
 from livefilter.control import HOTKEYS_HELP
@@ -29,6 +30,7 @@ from livefilter.sinks.virtualcam_sink import default_pixel_format
 from livefilter.sources import open_source, parse_input
 from livefilter.sources.device_source import choose_decode, open_decode_source
 from livefilter.sources.spec import parse_size
+from livefilter.translate import backends
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,9 @@ def run(
     strength: float = typer.Option(None, "--strength", "-s", help="Look strength 0..1 (default: the look's own)."),
     size: str = typer.Option(None, "--size", help="Capture / processing size WxH, e.g. 1280x720."),
     fps: float = typer.Option(None, "--fps", help="Camera frame rate to request (1..240)."),
-    max_faces: int = typer.Option(4, "--max-faces", help="Most faces styled per frame (1..16)."),
-    only: str = typer.Option("all", "--only", help="Which faces: all, largest or center."),
-    backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | torch-cuda | onnxruntime-cuda | onnxruntime-cpu | torch-cpu (the GPU pipeline on the CPU, for checking)."),
+    max_faces: int = typer.Option(4, "--max-faces", help=f"Most faces styled per frame (1..{MAX_FACES})."),
+    only: str = typer.Option("all", "--only", help=f"Which faces: {listed(ONLY_MODES)}."),
+    backend: str = typer.Option("auto", "--backend", help=backends.help_text()),
     decode: str = typer.Option("auto", "--decode", help="auto | cpu | nvdec: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
     fuse: bool = typer.Option(None, "--fuse/--no-fuse", help="GPU pipeline: compile the frame-sized pixel-format conversion into a fused kernel (torch.compile; default on with CUDA, compiled once per resolution)."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
@@ -57,7 +59,7 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     loop: bool = typer.Option(False, "--loop", help="Loop a file input (soak tests, demos)."),
     vcam_device: str = typer.Option(None, "--vcam-device", help="Virtual camera device (e.g. /dev/video10)."),
-    pixel_format: str = typer.Option(None, "--pixel-format", help="Virtual camera pixel format: RGB, BGR, I420, NV12."),
+    pixel_format: str = typer.Option(None, "--pixel-format", help=f"Virtual camera pixel format: {', '.join(PIXEL_FORMATS)}."),
     temporal: float = typer.Option(0.5, "--temporal", help="Blend each face's look over frames (0 = off .. 0.95) against flicker."),
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through (1..10000)."),
     # -- live control (livefilter.control, livefilter.profiles) --

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from livefilter.detect.one_euro import OneEuroFilter
 from livefilter.detect.tracker import DetectAndLandmark, FaceTracker, TrackerConfig
+from livefilter.choices import DETECTORS
 from livefilter.errors import SettingError
 from livefilter.protocols import Detector
 
-BACKENDS = ("blazeface", "insightface")
+BACKENDS = DETECTORS
 
 
 def _base_detector(backend: str, score_threshold: float, threads: int | None, max_faces: int | None) -> Detector:

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from livefilter.choices import MAX_FACES, ONLY_MODES, listed
 from livefilter.detect.blazeface import coarse_five
 from livefilter.detect.facemesh import (
     FaceMeshLandmarker,
@@ -40,7 +41,7 @@ from livefilter.types import Face
 
 log = logging.getLogger(__name__)
 
-ONLY_CHOICES = ("all", "largest", "center")
+ONLY_CHOICES = ONLY_MODES
 KEEP_BIAS = 1.25  # a tracked face must be beaten by this factor (area / centre distance) to be replaced
 
 
@@ -64,10 +65,10 @@ class TrackerConfig:
     def validate(self) -> TrackerConfig:
         if not 1 <= self.detect_every <= 300:
             raise SettingError(f"detect_every must be 1..300, got {self.detect_every}")
-        if not 1 <= self.max_faces <= 32:
-            raise SettingError(f"max_faces must be 1..32, got {self.max_faces}")
+        if not 1 <= self.max_faces <= MAX_FACES:
+            raise SettingError(f"max_faces must be 1..{MAX_FACES}, got {self.max_faces}")
         if self.only not in ONLY_CHOICES:
-            raise SettingError(f"only must be all, largest or center, got {self.only!r}")
+            raise SettingError(f"only must be {listed(ONLY_MODES)}, got {self.only!r}")
         if not 0.0 < self.min_presence < 1.0:
             raise SettingError(f"min_presence must be in (0, 1), got {self.min_presence}")
         if not (0.0 < self.match_iou < 1.0 and 0.0 < self.duplicate_iou < 1.0):
@@ -101,7 +102,7 @@ class _Track:
 
 
 class FaceTracker:
-    """The runtime's face stage (FaceTracker protocol): ``update(frame) -> faces``, ``reset()``.
+    """The runtime's face stage (the TracksFaces protocol): ``update(frame) -> faces``, ``reset()``.
 
     ``detections`` counts detector runs, ``frames`` processed frames (for stats and tests).
     """

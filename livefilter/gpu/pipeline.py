@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from livefilter.choices import DEVICE_OUTPUT_FORMATS
 from livefilter.errors import SettingError
 from livefilter.gpu.compositor import DeviceCompositor, back_thetas, faces_region, warp_crops, warp_thetas
 from livefilter.gpu.crop_stage import CropStage
@@ -47,7 +48,7 @@ from livefilter.types import Face
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("RGB", "I420", "NV12")
+OUTPUT_FORMATS = DEVICE_OUTPUT_FORMATS
 _OVAL = list(FACE_OVAL)
 _NO_LANDMARKS = np.zeros((468, 2), np.float32)  # faces without dense landmarks (their mask is the ellipse)
 
@@ -74,10 +75,16 @@ class DevicePipeline(Pipeline):
     reuses_output_buffers = True
 
     def __init__(self, *args, device: str = "cuda", device_frame=None, output_format: str = "RGB",
-                 fuse: bool | None = None, capture_fn=None, **kwargs) -> None:
+                 fuse: bool | None = None, capture_fn=None, device_translators_only: bool = False,
+                 **kwargs) -> None:
         """``capture_fn``: a stand-in for :func:`livefilter.gpu.graphs.capture` (tests: the crop-space
-        graphs on the CPU device)."""
+        graphs on the CPU device). ``device_translators_only``: every translator must have the
+        :class:`~livefilter.protocols.DeviceTranslator` ability (a backend chosen for the device
+        pipeline); otherwise a host translator (``auto`` falling back to onnxruntime) styles on the
+        host path."""
         import torch
+
+        self.device_translators_only = device_translators_only
 
         if output_format not in OUTPUT_FORMATS:
             raise SettingError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
@@ -119,6 +126,11 @@ class DevicePipeline(Pipeline):
         if not known and self.warmed_up:
             self._warm_look(rt)
         return rt
+
+    def _check_translator(self, translator, look) -> None:
+        if self.device_translators_only and not isinstance(translator, DeviceTranslator):
+            raise SettingError(f"translator {translator.name!r} for look '{look.name}' cannot run on the device "
+                               f"pipeline ({self.device.type}): it has no translate_tensor/warm_up")
 
     def _crop_stage(self, rt: LookRuntime) -> CropStage:
         stage = self._crop_stages.get(rt.look.name)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livefilter.choices import PIXEL_FORMATS, PLANAR_FORMATS
 from livefilter.errors import SettingError
 
-FORMATS = ("RGB", "BGR", "I420", "NV12")
-PLANAR = ("I420", "NV12")
+FORMATS = PIXEL_FORMATS
+PLANAR = PLANAR_FORMATS
 
 
 def to_rgb(frame: np.ndarray, fmt: str) -> np.ndarray:

@@ -1,57 +1,16 @@
-"""Pick a translator backend: TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA -> onnxruntime CPU."""
+"""Pick a translator backend: exactly the one asked for, or ``auto``'s order from the backend
+registry (``translate/backends.py``): TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA -> CPU."""
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 from livefilter.errors import BackendUnavailable, LivefilterError, SettingError
 from livefilter.looks.pack import Look
 from livefilter.protocols import Translator
+from livefilter.translate import backends
 
 log = logging.getLogger(__name__)
-
-AUTO_ORDER = ("tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime-cpu")
-# torch-cpu: the device pipeline run on the CPU device (never picked by auto; for checking that
-# path, and its stage costs, on a machine without a GPU)
-BACKENDS = ("auto",) + AUTO_ORDER + ("torch-cpu",)
-
-
-def _tensorrt(look: Look, max_faces: int, precision: str) -> Translator:
-    from livefilter.translate.tensorrt_backend import TensorRTTranslator
-
-    return TensorRTTranslator(look, max_faces=max_faces, precision=precision)
-
-
-def _torch_cuda(look: Look, max_faces: int, precision: str) -> Translator:
-    from livefilter.translate.torch_backend import TorchCudaTranslator
-
-    return TorchCudaTranslator(look, max_faces=max_faces, precision=precision)
-
-
-def _torch_cpu(look: Look, max_faces: int, precision: str) -> Translator:
-    from livefilter.translate.torch_backend import TorchCudaTranslator
-
-    return TorchCudaTranslator(look, max_faces=max_faces, precision="fp32", device="cpu")
-
-
-def _ort(device: str) -> Callable[[Look, int, str], Translator]:
-    def make(look: Look, max_faces: int, precision: str) -> Translator:
-        from livefilter.engines.cache import EngineCache
-        from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
-
-        return OnnxRuntimeTranslator(look, device=device, max_batch=max_faces, cache=EngineCache())
-
-    return make
-
-
-FACTORIES: dict[str, Callable[[Look, int, str], Translator]] = {
-    "tensorrt": _tensorrt,
-    "torch-cuda": _torch_cuda,
-    "onnxruntime-cuda": _ort("cuda"),
-    "onnxruntime-cpu": _ort("cpu"),
-    "torch-cpu": _torch_cpu,
-}
 
 
 def backend_report() -> list[tuple[str, bool, str]]:
@@ -63,24 +22,25 @@ def backend_report() -> list[tuple[str, bool, str]]:
     from livefilter.doctor import backend_checks
 
     by_name = {c.name: (c.ok, c.detail) for c in backend_checks()}
-    return [(name, *by_name.get(name, (False, "not checked"))) for name in AUTO_ORDER]
+    return [(name, *by_name.get(name, (False, "not checked"))) for name in backends.auto_order()]
 
 
 def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, precision: str = "fp16") -> Translator:
     """The first backend that works here (auto), or exactly the one asked for."""
-    if backend not in BACKENDS:
-        raise SettingError(f"unknown backend {backend!r} (use {', '.join(BACKENDS)})")
+    spec = backends.get(backend)
+    if spec is None and backend != backends.AUTO:
+        raise SettingError(f"unknown backend {backend!r} (use {', '.join(backends.choices())})")
     if precision not in ("fp16", "fp32"):
         raise SettingError(f"precision must be fp16 or fp32, got {precision!r}")
-    if backend != "auto":
+    if spec is not None:
         try:
-            return FACTORIES[backend](look, max_faces, precision)
+            return spec.factory(look, max_faces, precision)
         except ImportError as e:
             raise BackendUnavailable(f"{backend}: not installed ({e.name}) — pip install 'livefilter[gpu]'") from None
     skipped: list[str] = []
-    for name in AUTO_ORDER:
+    for name in backends.auto_order():
         try:
-            translator = FACTORIES[name](look, max_faces, precision)
+            translator = backends.get(name).factory(look, max_faces, precision)
         except (BackendUnavailable, ImportError) as e:
             log.info("%s: %s", name, e)
             reason = _first_line(e)

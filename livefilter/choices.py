@@ -1,0 +1,28 @@
+"""Every closed set of choices, and the face limit, defined once.
+
+The ``Literal`` types annotate settings; ``typing.get_args`` gives the tuples that the validators
+and the CLI's help text use, so a new choice is added here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+PixelFormat = Literal["RGB", "BGR", "I420", "NV12"]  # what a sink can be given
+PlanarFormat = Literal["I420", "NV12"]
+DeviceOutputFormat = Literal["RGB", "I420", "NV12"]  # what the device pipeline converts to on the GPU
+OnlyMode = Literal["all", "largest", "center"]  # which faces are styled
+DetectorName = Literal["blazeface", "insightface"]
+
+PIXEL_FORMATS: tuple[str, ...] = get_args(PixelFormat)
+PLANAR_FORMATS: tuple[str, ...] = get_args(PlanarFormat)
+DEVICE_OUTPUT_FORMATS: tuple[str, ...] = get_args(DeviceOutputFormat)
+ONLY_MODES: tuple[str, ...] = get_args(OnlyMode)
+DETECTORS: tuple[str, ...] = get_args(DetectorName)
+
+MAX_FACES = 16  # faces styled per frame: the pipeline, the tracker and engine batches alike
+
+
+def listed(choices: tuple[str, ...]) -> str:
+    """``a, b or c`` for messages and help."""
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]

@@ -1,0 +1,154 @@
+"""The one registry of translator backends: what each is, where it runs, and how to check/build it.
+
+Everything that used to know backends by name derives from here: ``translate/select.py`` (factories,
+the ``auto`` order), ``session.pipeline_device`` (which pipeline), ``doctor`` (the probes),
+``livefilter export`` (the build steps), ``livefilter bench`` (GPU or not) and the ``--backend`` help.
+
+Add a backend with :func:`register_backend`, from code or from an installed package's
+``livefilter.backends`` entry point (a callable, called once, that registers its specs).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Literal
+
+if TYPE_CHECKING:
+    from livefilter.engines.cache import EngineCache
+    from livefilter.looks.pack import Look
+    from livefilter.protocols import Translator
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+ENTRY_POINT_GROUP = "livefilter.backends"
+PipelineDevice = Literal["cuda", "cpu"]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What ``livefilter export`` asks a backend's build step for."""
+
+    max_faces: int
+    precision: str
+    rebuild: bool
+    cache: "EngineCache"
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    cached: bool  # a valid artefact was already there
+    detail: str  # where it is, or what was built
+
+
+TranslatorFactory = Callable[["Look", int, str], "Translator"]  # (look, max faces, precision)
+Probe = Callable[[], tuple[bool, str]]  # (usable here, why / what), cheap: nothing is built
+ExportStep = Callable[["Look", ExportRequest], ExportOutcome]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One translator backend.
+
+    ``device``: the torch device the device pipeline runs on with this backend ("cuda" only where
+    torch sees CUDA), or None for the host pipeline. A backend with a device must build translators
+    with the :class:`~livefilter.protocols.DeviceTranslator` ability; the build checks it.
+    """
+
+    name: str
+    factory: TranslatorFactory
+    note: str = ""  # a short note for the --backend help, where the name does not say it all
+    device: PipelineDevice | None = None
+    needs_gpu: bool = False
+    in_auto: bool = False  # tried by ``auto``, in registration order
+    probe: Probe | None = None  # None: not reported by doctor
+    export: ExportStep | None = None  # None: nothing to build ahead of time
+    export_by_default: bool = False  # built by ``livefilter export`` without --backend
+
+
+REGISTRY: dict[str, BackendSpec] = {}  # by name, in registration order (use register_backend)
+_plugins_loaded = False
+
+
+def register_backend(spec: BackendSpec) -> BackendSpec:
+    """Add (or replace) a backend; later registrations come later in the ``auto`` order."""
+    if not spec.name or spec.name == AUTO or any(c.isspace() or c in ",|" for c in spec.name):
+        raise ValueError(f"invalid backend name {spec.name!r}")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()()
+        except Exception as e:  # a broken plugin never stops the built-in backends
+            log.warning("backend plugin %s failed to load (%s: %s)", ep.name, type(e).__name__, e)
+
+
+def specs() -> list[BackendSpec]:
+    """Every registered backend, in registration order."""
+    _load_plugins()
+    return list(REGISTRY.values())
+
+
+def get(name: str) -> BackendSpec | None:
+    _load_plugins()
+    return REGISTRY.get(name)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(s.name for s in specs())
+
+
+def choices() -> tuple[str, ...]:
+    """What ``--backend`` accepts: auto, then every registered backend."""
+    return (AUTO,) + names()
+
+
+def auto_order() -> tuple[str, ...]:
+    return tuple(s.name for s in specs() if s.in_auto)
+
+
+def gpu_names() -> tuple[str, ...]:
+    return tuple(s.name for s in specs() if s.needs_gpu)
+
+
+def export_defaults() -> tuple[str, ...]:
+    return tuple(s.name for s in specs() if s.export_by_default)
+
+
+def exportable() -> tuple[str, ...]:
+    return tuple(s.name for s in specs() if s.export is not None)
+
+
+def help_text() -> str:
+    """``auto | a | b (b's note) | ...; auto tries ...`` for the --backend option."""
+    listed = " | ".join([AUTO] + [f"{s.name} ({s.note})" if s.note else s.name for s in specs()])
+    return f"{listed}; auto takes the first that works of {', '.join(auto_order())} (see `livefilter doctor`)."
+
+
+def pipeline_device(backend: str, cuda_torch: Callable[[], bool]) -> PipelineDevice | None:
+    """The torch device the pixel stages run on for ``backend``, or None (host pipeline).
+
+    ``auto`` takes the device of the first backend in its order that has one (TensorRT: CUDA).
+    """
+    if backend == AUTO:
+        candidates = [get(n) for n in auto_order()]
+    else:
+        candidates = [get(backend)]
+    device = next((s.device for s in candidates if s is not None and s.device is not None), None)
+    if device == "cuda" and not cuda_torch():
+        return None
+    return device
+
+
+from livefilter.translate import builtin_backends  # noqa: E402,F401  (registers the built-in backends)
