@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -137,17 +136,9 @@ class LiveControl:
 
 def _write_private(path: Path, info: dict) -> None:
     """Write ``info`` as JSON, atomically, readable by this user only (it holds the token)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info, f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from livefilter.atomic_file import write_text_atomic
+
+    write_text_atomic(path, json.dumps(info), prefix=".control-")
 
 
 def _pid_of(path: Path) -> int | None:
