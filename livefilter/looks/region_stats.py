@@ -10,7 +10,7 @@ skin tones: a smoky eye is "12 L darker than your skin", not "L = 40".
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -141,16 +141,11 @@ def encode_descriptors(ref: dict[str, float], base: dict[str, float], recipe: Re
         skin_da=0.0, skin_db=0.0,
         paint=recipe.paint, paint_saturation=0.6 * recipe.paint, paint_edges=0.7 * recipe.paint,
     )
-    for k in ("lips_a", "lips_b", "shadow_a", "shadow_b"):
-        if not np.isfinite(getattr(code, k)):
-            code = _replace_nan(code, k)
-    return code.clipped()
-
-
-def _replace_nan(code: LookCode, key: str) -> LookCode:
-    from dataclasses import replace
-
-    return replace(code, **{key: getattr(LookCode(), key)})
+    # a region no reference photo showed (NaN chroma) keeps the neutral default colour
+    default = LookCode()
+    missing = {k: getattr(default, k) for k in ("lips_a", "lips_b", "shadow_a", "shadow_b")
+               if not np.isfinite(getattr(code, k))}
+    return replace(code, **missing).clipped()
 
 
 def descriptors_of(crops: np.ndarray, landmarks: np.ndarray) -> list[dict[str, float]]:

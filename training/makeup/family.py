@@ -10,8 +10,7 @@ a plain-face baseline) become the look code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,18 +75,6 @@ def encode_look(d: LookDef, desc: list[dict[str, float]], base: dict[str, float]
     idx = select_refs(d.select, desc)
     code = encode_descriptors(robust_mean([desc[i] for i in idx]), base, d.recipe)
     if d.tweaks:
-        from dataclasses import replace
-
         code = replace(code, **d.tweaks).clipped()
     return code, idx
 
-
-def dedupe(paths: list[Path]) -> list[Path]:
-    """Reference folders repeat some photos under the same file name: keep the first of each."""
-    seen: set[str] = set()
-    out = []
-    for p in paths:
-        if p.name not in seen:
-            seen.add(p.name)
-            out.append(p)
-    return out

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from livefilter.looks.pack import load_look
 from livefilter.looks.registry import PACKAGED_LOOKS_DIR
+from training.makeup.family import LOOKS
 
-FAMILY = ("glam", "natural", "bold-lip", "soft-glow", "toon")
+FAMILY = tuple(LOOKS)
 
 
 def _f(v, fmt: str = "{:+.1f}") -> str:
@@ -26,8 +27,8 @@ def table() -> str:
         path = PACKAGED_LOOKS_DIR / name
         if not path.is_dir():
             continue
-        m = load_look(path).metrics
         lk = load_look(path)
+        m = lk.metrics
         ref0, ref1 = m.get("reference_distance_before", {}), m.get("reference_distance_after", {})
         tone = m.get("skin_tone", {})
         ident = m.get("identity", {})
