@@ -45,6 +45,8 @@ class FamilyConfig:
     threads: int = 2
     w_lab: float = 0.002  # CIELAB squared error (units of L/a/b), so lip chroma counts as seen
     w_l2: float = 100.0
+    w_small: float = 6.0  # extra weight on lips, lids, liner and brows: small regions the viewer looks at
+    w_cheeks: float = 2.0  # extra weight on blush, contour and highlight
     checkpoint_every: int = 250
     student: StudentConfig = field(default_factory=lambda: StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2))
 
@@ -111,7 +113,7 @@ class FamilyTrainer:
     def weights(self, masks: torch.Tensor) -> torch.Tensor:
         small = masks[:, [_R["lips"], _R["eyeshadow"], _R["eyeliner"], _R["brows"]]].sum(1, keepdim=True)
         cheeks = masks[:, [_R["blush"], _R["contour"], _R["highlight"]]].sum(1, keepdim=True)
-        return 1.0 + 6.0 * small.clamp(max=1) + 2.0 * cheeks.clamp(max=1)
+        return 1.0 + self.cfg.w_small * small.clamp(max=1) + self.cfg.w_cheeks * cheeks.clamp(max=1)
 
     def train_step(self) -> dict[str, float]:
         for g in self.opt.param_groups:
