@@ -28,7 +28,7 @@ def test_mask_stays_inside_the_face_oval_on_real_faces():
         assert mask.max() == 1.0
         ring = cv2.dilate(hull, np.ones((3, 3), np.uint8))  # 1 px for rasterisation differences
         assert (mask[ring == 0] == 0).all()  # no background / hair outside the oval
-        inside = cv2.erode(hull, np.ones((35, 35), np.uint8))  # beyond the 0.12 * 128 px feather
+        inside = cv2.erode(hull, np.ones((19, 19), np.uint8))  # beyond the FACE_FEATHER * 128 px ramp
         assert (mask[inside == 1] > 0.99).mean() > 0.95  # the face itself gets the full look
         checked += 1
     assert checked >= 4
@@ -109,3 +109,24 @@ def test_real_masked_faces_are_partly_protected():
         fractions.append(occluded_pixels(crop, pts, masker)[face].mean())
     print("occluded fraction of the face oval per masked face:", [round(x, 2) for x in fractions])
     assert len(fractions) >= 6 and np.mean(fractions) > 0.15
+
+
+def test_the_whole_lips_take_the_look_on_lighter_and_darker_skin():
+    """The lips get the full look: not faded by the oval's feather, not mistaken for an occluder when
+    they are no redder than the skin (as on many darker skin tones)."""
+    from livefilter.regions import MEASURE_NAMES, batch_regions
+
+    det = create_detector()
+    masker = LandmarkMasker(128)
+    al = Aligner(128)
+    coverage = {}
+    for folder, name in (("face_recognition_examples", "obama2.jpg"), ("face_recognition_examples", "obama.jpg"),
+                         ("face_recognition_examples", "biden.jpg"), ("deepface_tests", "img1.jpg")):
+        img = read_rgb(shared_path("faces", folder, name))
+        f = det.detect(img)[0]
+        m = al.transform(f.keypoints)
+        crop = al.warp(img, m[None])[0]
+        pts = (f.landmarks @ m[:, :2].T + m[:, 2]).astype(np.float32)
+        lips = batch_regions(pts[None], 128)[1][0, MEASURE_NAMES.index("lips")] > 0
+        coverage[name] = float(masker.face(f.landmarks, m, 0, crop)[lips].mean())
+    assert all(v > 0.9 for v in coverage.values()), coverage

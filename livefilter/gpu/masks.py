@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from livefilter.masks import FACE_OVAL
+from livefilter.masks import FACE_FEATHER, FACE_OVAL
 
 # More slots than oval points: points lying on one hull line give extra (overlapping) hull edges.
 _HULL_SLOTS = len(FACE_OVAL) + 12
@@ -68,7 +68,7 @@ def hull_edges(pts):
     return a.gather(1, idx), normal.gather(1, idx), is_hull.any(1)
 
 
-def face_masks(crop_points: np.ndarray, size: int, feather: float = 0.12, device: str = "cuda", dtype=None):
+def face_masks(crop_points: np.ndarray, size: int, feather: float = FACE_FEATHER, device: str = "cuda", dtype=None):
     """(N, 1, S, S) feathered face masks from (N, 468, 2) host landmarks already in crop coordinates."""
     import torch
 
@@ -76,7 +76,7 @@ def face_masks(crop_points: np.ndarray, size: int, feather: float = 0.12, device
     return oval_masks(pts, size, feather, dtype)
 
 
-def oval_masks(pts, size: int, feather: float = 0.12, dtype=None):
+def oval_masks(pts, size: int, feather: float = FACE_FEATHER, dtype=None):
     """(N, 1, S, S) feathered face masks from the (N, E, 2) face-oval points, a float32 tensor on
     the device (the pipeline stages them there without a host wait)."""
     import torch
