@@ -72,19 +72,26 @@ class CodeObjective:
         self.target = self.target[ok]
         self.evaluations = 0
 
-    def evaluate(self, code: np.ndarray) -> tuple[float, dict[str, float]]:
-        """The objective of ``code`` and the styled faces' mean descriptors (median over faces)."""
+    def evaluate(self, code: np.ndarray) -> tuple[float, dict[str, float], dict[str, float]]:
+        """The objective of ``code``, the styled faces' descriptors (median over faces) and each
+        region's own distance to the references (mean over faces)."""
         self.evaluations += 1
         styled = self.styler(code, self.strength)
         stats = self.encoder.region_stats(styled, self.masks)
         rel = np.array([[s.relative()[k] for k in self.keys] for s in stats], np.float64)
-        dist = np.sqrt(np.nansum((rel - self.target) ** 2, axis=1))
+        sq = (rel - self.target) ** 2
+        dist = np.sqrt(np.nansum(sq, axis=1))
+        per_region = {}
+        for region, (keys, _) in REGION_TARGETS.items():
+            cols = [i for i, k in enumerate(self.keys) if k in keys]
+            if cols:
+                per_region[region] = float(np.sqrt(np.nansum(sq[:, cols], axis=1)).mean())
         skin = np.nan_to_num(np.abs(np.array([s.get("skin")[0] for s in stats]) - self.skin_L))
         penalty = SKIN_WEIGHT * np.maximum(0.0, skin - SKIN_FREE_L).mean()
         prior = PRIOR_WEIGHT * float(((code - self.prior) ** 2).sum())
         with np.errstate(all="ignore"):
             achieved = {k: float(np.nanmedian(rel[:, i])) for i, k in enumerate(self.keys)}
-        return float(dist.mean() + penalty + prior), achieved
+        return float(dist.mean() + penalty + prior), achieved, per_region
 
     def __call__(self, code: np.ndarray) -> float:
         return self.evaluate(code)[0]
@@ -113,6 +120,11 @@ def corrected(code: np.ndarray, achieved: dict[str, float], target: dict[str, fl
     return out
 
 
+def correction_fields(region: str) -> list[int]:
+    """Indices (in the code vector) of the fields the correction step moves for one region group."""
+    return [FIELD_NAMES.index(fname) for fname, _ in CORRECTIONS.get(region, ())]
+
+
 def free_fields(regions: list[str]) -> list[int]:
     """Indices (in the code vector) of the fields the pass may move for these region groups."""
     names = {f for r in regions if r in REGION_TARGETS for f in REGION_TARGETS[r][1]}
@@ -138,19 +150,36 @@ def finetune_code(code: LookCode, objective: CodeObjective, seconds: float, *, s
     if not idx or not objective.keys:
         return FinetuneResult(code, start_f, start_f, 0, objective.evaluations, time.monotonic() - t0, len(objective.masks))
     # 1) fixed-point corrections: one evaluation each, they close most of the gap when the student
-    #    under- or over-paints a region; a step that does not help halves the rate
+    #    under- or over-paints a region. Regions are judged one by one (a lip step that helps is kept
+    #    even when the eye step of the same evaluation did not), and a region whose step does not
+    #    help halves its own rate.
     target = dict(zip(objective.keys, objective.target))
-    v, rate = best_v.copy(), 1.0
-    _, achieved = objective.evaluate(v.astype(np.float32))
+    v = best_v.copy()
+    f, achieved, per = objective.evaluate(v.astype(np.float32))
+    rates = {r: 1.0 for r in regions if r in per}
     k = 0
-    while rate > 0.1 and time.monotonic() - t0 < seconds * 0.5:
-        cand = corrected(v, achieved, target, regions, rate)
-        f, got = objective.evaluate(cand.astype(np.float32))
+    while any(rate > 0.1 for rate in rates.values()) and time.monotonic() - t0 < seconds * 0.5:
+        active = [r for r, rate in rates.items() if rate > 0.1]
+        cand = v.copy()
+        for r in active:
+            cand = corrected(cand, achieved, target, [r], rates[r])
+        f_c, got_c, per_c = objective.evaluate(cand.astype(np.float32))
         k += 1
+        better = [r for r in active if per_c.get(r, np.inf) < per[r]]
+        for r in active:
+            if r not in better:
+                rates[r] *= 0.5
+        if len(better) == len(active):
+            v, f, achieved, per = cand, f_c, got_c, per_c
+        elif better:
+            mixed = v.copy()
+            for r in better:
+                fields = correction_fields(r)
+                mixed[fields] = cand[fields]
+            v = mixed
+            f, achieved, per = objective.evaluate(v.astype(np.float32))
         if f < best_f:
-            best_f, best_v, v, achieved = f, cand, cand, got
-        else:
-            rate *= 0.5
+            best_f, best_v = f, v.copy()
         if progress:
             progress(min(seconds, time.monotonic() - t0), seconds)
     # 2) SPSA around the best code for the rest of the time (all free fields, opacities included)
