@@ -25,6 +25,11 @@ def family_train(
     batch: int = typer.Option(8, "--batch", min=1, max=256),
     seed: int = typer.Option(0, "--seed"),
     size: int = typer.Option(256, "--size", help="Crop size faces are prepared at (the GPU input size)."),
+    lr: float = typer.Option(2e-3, "--lr", min=1e-6, max=1e-1, help="Peak learning rate (cosine schedule over --iterations)."),
+    small_weight: float = typer.Option(10.0, "--small-region-weight", min=0.0, max=100.0,
+                                       help="Extra loss weight on lips, lids, liner and brows (small regions a viewer looks at)."),
+    gpu_share: float = typer.Option(0.25, "--gpu-size-share", min=0.0, max=1.0,
+                                    help="Share of batches drawn at --size (the rest at the CPU size, 128; those steps are 4x cheaper)."),
 ) -> None:
     """Train the one conditional student on the makeup renderer's region-by-region targets.
 
@@ -52,7 +57,9 @@ def family_train(
     train, _ = split(read_faces(faces_file(run, size)))
     sampler = CodeSampler(list(family_codes(info).values()), info["makeup_reference_descriptors"], info["baseline"],
                           np.random.default_rng(seed + 1))
-    cfg = FamilyConfig(iterations=iterations, batch=batch, seed=seed, sizes=(128, size))
+    gpu_batches = round(4 * gpu_share)
+    sizes = (128,) * (4 - gpu_batches) + (size,) * gpu_batches
+    cfg = FamilyConfig(iterations=iterations, batch=batch, seed=seed, lr=lr, w_small=small_weight, sizes=sizes)
     trainer = FamilyTrainer(cfg, train, sampler, run)
     if trainer.resume():
         out.print(f"resuming at step {trainer.step}")

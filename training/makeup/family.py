@@ -35,8 +35,8 @@ FAMILY: tuple[LookDef, ...] = (
             Recipe(lips=1.0, eyes=1.0, liner=0.9, brows=0.7, blush=0.9, contour=0.8, gain=1.0),
             "makeup", "smoky", 0.9, {"shadow_dL": -32.0}),
     LookDef("natural", "Natural", "Everyday natural: evened skin, soft blush, tinted lips; eyes barely touched.",
-            Recipe(lips=1.0, eyes=0.25, blush=0.8, skin_smooth=0.55, gain=1.3),
-            "makeup", "nude", 1.0, {"lips_dL": -28.0, "lips_a": 40.0}),
+            Recipe(lips=0.75, eyes=0.25, blush=0.8, skin_smooth=0.55, gain=1.3),
+            "makeup", "nude", 1.0, {"lips_dL": -12.0, "lips_a": 36.0}),
     LookDef("bold-lip", "Bold lip", "Bold lip: saturated statement lip colour with crisp liner; skin left as it is.",
             Recipe(lips=1.0, eyes=0.35, liner=1.0, blush=0.0, gain=1.2),
             "makeup", "saturated", 0.9),
@@ -45,7 +45,7 @@ FAMILY: tuple[LookDef, ...] = (
             "makeup", "pink", 1.0, {"blush_da": 14.0, "blush_db": -2.0, "lips_dL": -18.0}),
     LookDef("toon", "Toon", "Painted portrait: smoothed, flatter shading with inked eyes, brows and lips, from artistic style references.",
             Recipe(lips=0.5, eyes=0.3, blush=0.5, paint=1.0, gain=1.0),
-            "style", "all", 0.7, {"paint_edges": 0.5}),
+            "style", "all", 0.55, {"paint_edges": 0.5}),
 )
 LOOKS = {d.name: d for d in FAMILY}
 

@@ -71,9 +71,9 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
             for s in (CPU_SIZE, GPU_SIZE)}
     hist = meta.get("history", [])
     training = {
-        "method": "regional makeup renderer targets (pseudo-paired), L1 + CIELAB L1, one conditional student",
+        "method": "regional makeup renderer targets (pseudo-paired), squared error in RGB and CIELAB, small regions weighted up, one conditional student",
         "hardware": f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-        "iterations": meta.get("step"), "seconds": hist[-1]["sec"] if hist else None,
+        "iterations": meta.get("step"), "seconds": meta.get("seconds") or (hist[-1]["sec"] if hist else None),
         "train_faces": info["train_faces"], "eval_faces": info["eval_faces"], "sizes": [CPU_SIZE, GPU_SIZE],
         "student_params": count_params(student), "student_macs": macs, "date": time.strftime("%Y-%m-%d"),
     }

@@ -45,7 +45,7 @@ class FamilyConfig:
     threads: int = 2
     w_lab: float = 0.002  # CIELAB squared error (units of L/a/b), so lip chroma counts as seen
     w_l2: float = 100.0
-    w_small: float = 6.0  # extra weight on lips, lids, liner and brows: small regions the viewer looks at
+    w_small: float = 10.0  # extra weight on lips, lids, liner and brows: small regions the viewer looks at
     w_cheeks: float = 2.0  # extra weight on blush, contour and highlight
     checkpoint_every: int = 250
     student: StudentConfig = field(default_factory=lambda: StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2))
@@ -65,6 +65,7 @@ class FamilyTrainer:
         self.opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
+        self.seconds = 0.0  # training wall time over every session of this run
         self.history: list[dict] = []
 
     def _init_conditioning(self) -> None:
@@ -142,7 +143,8 @@ class FamilyTrainer:
         return self.run_dir / "family_student.safetensors"
 
     def save(self) -> Path:
-        meta = {"step": self.step, "config": asdict(self.cfg), "history": self.history[-2000:]}
+        meta = {"step": self.step, "seconds": round(self.seconds, 1), "config": asdict(self.cfg),
+                "history": self.history[-2000:]}
         return save_checkpoint(self.checkpoint_path(), {"student": self.student}, {"student": self.opt}, meta)
 
     def resume(self) -> bool:
@@ -151,18 +153,21 @@ class FamilyTrainer:
             return False
         meta = load_checkpoint(p, {"student": self.student}, {"student": self.opt})  # returns the meta dict
         self.step = int(meta.get("step", 0))
+        self.seconds = float(meta.get("seconds", 0.0))
         self.history = list(meta.get("history", []))
         self.rng = np.random.default_rng(self.cfg.seed + self.step)
         return True
 
     def run(self, progress=None, stop=None) -> None:
         t0 = time.perf_counter()
+        before = self.seconds
         while self.step < self.cfg.iterations:
             if stop is not None and stop.is_set():
                 break
             losses = self.train_step()
             losses["step"] = self.step
             losses["sec"] = round(time.perf_counter() - t0, 2)
+            self.seconds = before + losses["sec"]
             self.history.append({k: round(float(v), 5) for k, v in losses.items()})
             if progress:
                 progress(self.step, losses)
