@@ -81,7 +81,7 @@ class TrackerConfig:
         if self.min_cutoff <= 0 or self.d_cutoff <= 0 or self.beta < 0:
             raise SettingError("One-Euro min_cutoff and d_cutoff must be > 0 and beta >= 0")
         if self.fps is not None and not self.fps > 0:
-            raise SettingError(f"fps must be positive, got {self.fps}")
+            raise SettingError(f"{name('fps', 'fps')} must be positive, got {self.fps}")
         return self
 
 
