@@ -31,7 +31,6 @@ class PipelineSettings:
     output_format: str = "RGB"  # device pipeline: convert to I420 / NV12 on the GPU for the sink
     device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
     fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
-
     tracker_fps: float | None = None  # a file's frame rate: landmarks smoothed over media time (None: wall clock)
 
     def validate(self) -> "PipelineSettings":
