@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from livefilter.choices import DETECTORS, DEVICE_OUTPUT_FORMATS, ONLY_MODES
+from livefilter.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS, listed
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import MAX_FACES_LIMIT, LiveControls, Pipeline, check_strength
+from livefilter.pipeline import LiveControls, Pipeline, check_strength
 from livefilter.protocols import Translator
 from livefilter.stats import StageStats
 
@@ -31,29 +31,41 @@ class PipelineSettings:
     output_format: str = "RGB"  # device pipeline: convert to I420 / NV12 on the GPU for the sink
     device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
     fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
+    tracker_fps: float | None = None  # a file's frame rate: landmarks smoothed over media time (None: wall clock)
 
     def validate(self) -> "PipelineSettings":
+        """Check every setting before anything is loaded, each by the stage that owns it (the tracker's
+        config, the detector registry, the look's edits); messages name the ``run`` options."""
+        from livefilter.detect import registry as detectors
+
         if self.look is not None and (not isinstance(self.look, str) or not self.look.strip()):
             raise SettingError("--look is empty: give a look name (see `livefilter looks list`) or a look folder")
+        # the pipeline checks it again when it is built (pipeline.py); here it fails before any loading
         if not isinstance(self.temporal, (int, float)) or not 0.0 <= self.temporal <= 0.95:
             raise SettingError(f"--temporal must be between 0 and 0.95, got {self.temporal}")
         if self.strength is not None:
             check_strength(self.strength)
-        if not 1 <= self.max_faces <= MAX_FACES_LIMIT:
-            raise SettingError(f"--max-faces must be between 1 and {MAX_FACES_LIMIT}, got {self.max_faces}")
-        if not 1 <= self.detect_every <= 300:
-            raise SettingError(f"--detect-every must be between 1 and 300, got {self.detect_every}")
-        if self.detector not in DETECTORS:
-            raise SettingError(f"--detector must be blazeface or insightface, got {self.detector!r}")
-        if self.only not in ONLY_MODES:
-            raise SettingError(f"--only must be all, largest or center, got {self.only!r}")
+        self.tracker_config().validate(_OPTION_NAMES)  # --detect-every, --max-faces (the pipeline's limit too), --only
+        detectors.check(self.detector, "--detector")
         if self.edits is not None:
             self.edits.validate()
         if self.output_format not in DEVICE_OUTPUT_FORMATS:
-            raise SettingError(f"output format must be RGB, I420 or NV12, got {self.output_format!r}")
-        if self.translate_budget_ms is not None and not 1 <= self.translate_budget_ms <= 10000:  # also NaN
-            raise SettingError(f"translate budget must be 1..10000 ms, got {self.translate_budget_ms}")
+            raise SettingError(f"output format must be {listed(DEVICE_OUTPUT_FORMATS)}, got {self.output_format!r}")
+        lo, hi = TRANSLATE_BUDGET_MS
+        if self.translate_budget_ms is not None and not lo <= self.translate_budget_ms <= hi:  # also NaN
+            raise SettingError(f"translate budget must be {lo:g}..{hi:g} ms, got {self.translate_budget_ms}")
         return self
+
+    def tracker_config(self):
+        """The face tracker's settings (``detect/tracker.py`` ``TrackerConfig``) for this run."""
+        from livefilter.detect.tracker import TrackerConfig
+
+        return TrackerConfig(detect_every=self.detect_every, max_faces=self.max_faces, only=self.only,
+                             fps=self.tracker_fps)
+
+
+# the tracker's fields as ``run`` calls them, for its messages
+_OPTION_NAMES = {"detect_every": "--detect-every", "max_faces": "--max-faces", "only": "--only", "fps": "tracker fps"}
 
 
 def _cuda_torch() -> bool:
@@ -80,16 +92,10 @@ def _budgeted(translator: Translator, budget_ms: float | None) -> Translator:
     return TimeBudgetTranslator(translator, budget_ms)
 
 
-def _tracker_config(settings: PipelineSettings):
-    from livefilter.detect import TrackerConfig
-
-    return TrackerConfig(detect_every=settings.detect_every, max_faces=settings.max_faces, only=settings.only)
-
-
 def make_tracker(settings: PipelineSettings):
     from livefilter.detect import create_tracker
 
-    return create_tracker(_tracker_config(settings), backend=settings.detector)
+    return create_tracker(settings.tracker_config(), backend=settings.detector)
 
 
 def pipeline_device(settings: PipelineSettings) -> str | None:
@@ -106,6 +112,7 @@ def build_pipeline(
     stats: StageStats | None = None,
     tracker=None,
 ) -> Pipeline:
+    from livefilter.detect import registry as detectors
     from livefilter.translate import backends
 
     settings.validate()
@@ -133,10 +140,10 @@ def build_pipeline(
         cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse,
                                       # a backend chosen for its device ability must have it
                                       "device_translators_only": spec is not None and spec.device is not None}
-        if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:
+        if tracker is None and detectors.check(settings.detector).device_twin and settings.device_face_stage:
             from livefilter.gpu.face_stage import create_device_tracker
 
-            tracker, extra["device_frame"] = create_device_tracker(_tracker_config(settings), device)
+            tracker, extra["device_frame"] = create_device_tracker(settings.tracker_config(), device)
     controls = LiveControls(
         look=look.name,
         strength=settings.strength if settings.strength is not None else look.default_strength,

@@ -6,7 +6,7 @@ import onnxruntime
 import pytest
 from typer.testing import CliRunner
 
-from exporters.cli import cache_rows
+from exporters.build import cache_rows
 from livefilter.cli import app
 from livefilter.engines.cache import EngineCache
 from livefilter.engines.device_info import DeviceInfo

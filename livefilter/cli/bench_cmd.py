@@ -6,10 +6,12 @@ import tempfile
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 
 from livefilter.cli import app
 from livefilter.cli.common import out
+from livefilter.cli.options import LookOption
 from livefilter.translate import backends as backend_registry
 
 
@@ -23,7 +25,7 @@ def bench(
     cpu: bool = typer.Option(False, "--cpu", help="Only the onnxruntime CPU backend."),
     quick: bool = typer.Option(False, "--quick", help="Small, CPU-only run (under a minute) for CI."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the naive baseline."),
-    look: str = typer.Option(None, "--look", help="Look to benchmark (default look otherwise)."),
+    look: LookOption = None,
     fusion: bool = typer.Option(True, "--fusion/--no-fusion", help="Also time the device pipeline's pixel-format conversion eager vs torch.compile'd (compiles for a few seconds)."),
     teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m exporters.teacher RUN OUT) for teacher vs student."),
     out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
@@ -73,8 +75,8 @@ def bench(
             t.add_row(s, f"{v['p50']:.2f}", f"{v['p95']:.2f}", f"{v['p99']:.2f}")
         out.print(t)
     # the summary table and its notes (translator ratios, fusion gain), as written to the .md file
-    out.print(markdown_table(doc), highlight=False)
-    out.print("wrote " + ", ".join(str(p) for p in paths))
+    out.print(markdown_table(doc), highlight=False, markup=False)
+    out.print("wrote " + ", ".join(escape(str(p)) for p in paths))
 
 
 @app.command()
@@ -82,7 +84,7 @@ def soak(
     input: Path = typer.Option(..., "--input", "-i", help="A real video; it is looped."),
     duration: float = typer.Option(300.0, "--duration", min=10.0, help="Seconds to run after warm-up."),
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between samples."),
-    look: str = typer.Option(None, "--look"),
+    look: LookOption = None,
     output: Path = typer.Option(Path("bench_results/soak.json"), "--output", "-o"),
 ) -> None:
     """Run the full pipeline on a looping video; report memory and latency drift."""
@@ -93,5 +95,5 @@ def soak(
     write_report(report, output)
     out.print(
         f"{report.frames} frames; RSS {report.rss_start_mb:.0f} -> {report.rss_end_mb:.0f} MiB "
-        f"(growth {report.memory_growth_mb():+.1f} MiB); p99 drift x{report.latency_drift():.2f}; wrote {output}"
+        f"(growth {report.memory_growth_mb():+.1f} MiB); p99 drift x{report.latency_drift():.2f}; wrote {escape(str(output))}"
     )

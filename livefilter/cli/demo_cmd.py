@@ -8,24 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from livefilter.cli import app
 from livefilter.cli.common import out
+from livefilter.cli.options import BackendOption, LookOption
 from livefilter.demo import load_rgb, save_rgb, side_by_side, synthesise_clip
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.file_sink import FileSink
 from livefilter.sources import open_source, parse_input
-from livefilter.translate import backends
 
 
 @app.command()
 def demo(
-    look: str = typer.Option(None, "--look", "-l", help="Look to apply (default: the default look)."),
+    look: LookOption = None,
     out_dir: Path = typer.Option(Path("."), "--out-dir", help="Where demo_out.mp4 and demo_before_after.png go."),
     seconds: float = typer.Option(4.0, "--seconds", min=1.0, max=60.0, help="Length of the synthesised clip."),
     photo: Path = typer.Option(None, "--photo", help="Use this photo instead of the bundled group photo."),
-    backend: str = typer.Option("auto", "--backend", help=f"Translator backend: {' | '.join(backends.choices())} (see `livefilter doctor`)."),
+    backend: BackendOption = "auto",
 ) -> None:
     """Synthesise a moving clip from a real group photo, apply a look to every face, write the result.
 
@@ -68,7 +69,7 @@ def demo(
         try:
             with Progress(TextColumn("applying look [cyan]{task.fields[look]}[/]"), BarColumn(), MofNCompleteColumn(),
                           console=out, transient=True) as bar:
-                task = bar.add_task("", total=source.info.frame_count, look=rt.look.name)
+                task = bar.add_task("", total=source.info.frame_count, look=escape(rt.look.name))
                 n = pipeline.run(_Before(source), sink, on_frame=keep_middle,
                                  progress=lambda i: bar.update(task, completed=i))
         finally:
@@ -78,8 +79,8 @@ def demo(
     png = out_dir / "demo_before_after.png"
     if "before" in snap and "after" in snap:
         save_rgb(png, side_by_side(snap["before"], snap["after"]))
-    out.print(pipeline.stats.table(f"per-stage latency (ms), look '{rt.look.name}', backend {rt.translator.name}"))
+    out.print(pipeline.stats.table(f"per-stage latency (ms), look '{escape(rt.look.name)}', backend {escape(rt.translator.name)}"))
     faces = len(pipeline.last_faces)
-    out.print(f"photo: {src_photo}")
+    out.print(f"photo: {escape(str(src_photo))}")
     out.print(f"{n} frames, {faces} faces in the last frame, {n / elapsed:.1f} fps end to end")
-    out.print(f"wrote [green]{target}[/] and [green]{png}[/]")
+    out.print(f"wrote [green]{escape(str(target))}[/] and [green]{escape(str(png))}[/]")

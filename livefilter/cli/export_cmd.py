@@ -24,13 +24,13 @@ def export(
     list_cache: bool = typer.Option(False, "--list", help="Show the engine cache and exit."),
 ) -> None:
     """Build/refresh per-GPU engines (TensorRT FP16, onnxruntime optimised graphs) in the user cache."""
-    from exporters.cli import export_look
+    from exporters.build import export_look
     from livefilter.engines.cache import EngineCache
     from livefilter.looks.registry import LookRegistry
 
     cache = EngineCache()
     if list_cache:
-        from exporters.cli import cache_rows
+        from exporters.build import cache_rows
 
         rows = cache_rows(cache, LookRegistry().list())
         if not rows:

@@ -9,15 +9,15 @@ import platform
 import re
 from dataclasses import dataclass
 
+from livefilter.choices import TRANSLATE_BUDGET_MS
 from livefilter.errors import SettingError
-from livefilter.sinks.factory import output_kind
 from livefilter.sinks.pixel_format import FORMATS
+from livefilter.sinks.registry import SinkSpec, spec_for
 from livefilter.types import SourceInfo
 
 log = logging.getLogger(__name__)
 
 _LINUX_VCAM = re.compile(r"^/dev/video\d{1,3}$")
-MAX_BUDGET_MS = 10000.0
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ def check_run_options(
     budget_ms: float,
     vcam_device: str | None,
     control_port: int | None,
-) -> str:
-    """Validate the options ``run`` handles itself; returns the output's kind (see ``output_kind``)."""
+) -> SinkSpec:
+    """Validate the options ``run`` handles itself; returns the output's registered kind
+    (``sinks/registry.py``)."""
     _finite("--fps", fps, 1, 240)
     if duration is not None and (not math.isfinite(duration) or duration <= 0):
         raise SettingError(f"--duration must be a positive number of seconds, got {duration}")
@@ -63,16 +64,16 @@ def check_run_options(
         raise SettingError(f"--max-frames must be at least 1, got {max_frames}")
     if pixel_format is not None and pixel_format.upper() not in FORMATS:
         raise SettingError(f"--pixel-format must be one of {', '.join(FORMATS)}, got {pixel_format!r}")
-    _finite("--budget-ms", budget_ms, 1, MAX_BUDGET_MS)
+    _finite("--budget-ms", budget_ms, *TRANSLATE_BUDGET_MS)
     check_vcam_device(vcam_device)
     if control_port is not None and not 0 <= control_port <= 65535:
         raise SettingError(f"--control-port must be 0..65535 (0: any free port), got {control_port}")
-    kind = output_kind(output)
-    if kind != "virtualcam":
+    spec = spec_for(output)
+    if spec.pixel_format is None:
         for name, value in (("--vcam-device", vcam_device), ("--pixel-format", pixel_format)):
             if value is not None:
                 log.warning("%s is only used with a virtual camera output; ignored for %s", name, output)
-    return kind
+    return spec
 
 
 def run_limits(max_frames: int | None, duration: float | None, info: SourceInfo) -> RunLimits:

@@ -1,55 +1,84 @@
-"""``livefilter run``: camera / file / stream / screen -> look -> virtual camera / file / RTMP / preview."""
+"""``livefilter run``: camera / file / stream / screen -> look -> virtual camera / file / RTMP / preview.
+
+``run`` checks every option and builds the settings; ``_run`` opens the input (``sources/open_input.py``),
+builds the pipeline, opens the live control and the output (``sinks/output.py``), each closed by one
+``ExitStack`` however the run ends (the output first), then ``_process`` runs and ``_report`` reports.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from livefilter.cli import app
 from livefilter.atomic import check_distinct, check_target
 from livefilter.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS, listed
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
+from livefilter.cli.options import BackendOption, LookOption
 from livefilter.cli.run_checks import check_run_options, run_limits
 from livefilter.control import HOTKEYS_HELP
 from livefilter.control.live import LiveControl
+from livefilter.detect import registry as detectors
 from livefilter.looks.registry import LookRegistry
 from livefilter.obs import for_run as obs_for_run
 from livefilter.profiles import ProfileStore, apply_profile_to_settings
-from livefilter.session import PipelineSettings, build_pipeline
-from livefilter.reliability import ReconnectingSource, ThreadedSink
-from livefilter.sinks import open_sink
-from livefilter.sinks.file_sink import FileSink
-from livefilter.sinks.latency_probe import LatencyProbeSink
+from livefilter.protocols import Source
+from livefilter.session import PipelineSettings, build_pipeline, pipeline_device
+from livefilter.sinks import registry as sinks
+from livefilter.sinks.output import Output, open_output
 from livefilter.sinks.pixel_format import PLANAR
-from livefilter.sinks.virtualcam_sink import default_pixel_format
-from livefilter.sources import open_source, parse_input
-from livefilter.sources.device_source import choose_decode, open_decode_source
-from livefilter.sources.spec import parse_size
-from livefilter.translate import backends
+from livefilter.sinks.registry import SinkOptions, SinkSpec
+from livefilter.sources.decoders import DECODE_MODES
+from livefilter.sources.open_input import open_input
+from livefilter.sources.spec import InputSpec, parse_input, parse_size
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What ``run`` opens and how, decided before anything is loaded."""
+
+    input: InputSpec
+    output: str
+    output_spec: SinkSpec
+    size: tuple[int, int] | None
+    decode: str
+    loop: bool
+    overwrite: bool
+    vcam_device: str | None
+    pixel_format: str | None
+    max_frames: int | None
+    duration: float | None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Input files, never to be written over."""
+        return (self.input.target,) if self.input.kind == "file" else ()
 
 
 @app.command()
 def run(
     input: str = typer.Option("0", "--input", "-i", help="Camera index (0), device path (/dev/video0), video file, rtsp:// URL, or 'screen'."),
-    output: str = typer.Option("virtualcam", "--output", "-o", help="virtualcam | obs | FILE.mp4 | rtmp://URL | preview | null."),
-    look: str = typer.Option(None, "--look", "-l", help="Look name (see `livefilter looks list`) or a look folder / .lfpack."),
+    output: str = typer.Option("virtualcam", "--output", "-o", help=sinks.help_text()),
+    look: LookOption = None,
     strength: float = typer.Option(None, "--strength", "-s", help="Look strength 0..1 (default: the look's own)."),
     size: str = typer.Option(None, "--size", help="Capture / processing size WxH, e.g. 1280x720."),
     fps: float = typer.Option(None, "--fps", help="Camera frame rate to request (1..240)."),
     max_faces: int = typer.Option(4, "--max-faces", help=f"Most faces styled per frame (1..{MAX_FACES})."),
     only: str = typer.Option("all", "--only", help=f"Which faces: {listed(ONLY_MODES)}."),
-    backend: str = typer.Option("auto", "--backend", help=backends.help_text()),
-    decode: str = typer.Option("auto", "--decode", help="auto | cpu | nvdec: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
+    backend: BackendOption = "auto",
+    decode: str = typer.Option("auto", "--decode", help=f"{' | '.join(DECODE_MODES)}: decode a video file on the GPU (torchcodec) so its frames never touch host memory; auto uses it with a CUDA pipeline when installed."),
     fuse: bool = typer.Option(None, "--fuse/--no-fuse", help="GPU pipeline: compile the frame-sized pixel-format conversion into a fused kernel (torch.compile; default on with CUDA, compiled once per resolution)."),
     detect_every: int = typer.Option(10, "--detect-every", help="Run the full detector every N frames; track in between."),
-    detector: str = typer.Option("blazeface", "--detector", help="blazeface (bundled) or insightface (needs its model pack)."),
+    detector: str = typer.Option("blazeface", "--detector", help=detectors.help_text()),
     brightness: float = typer.Option(None, help="Post-edit -1..1."),
     contrast: float = typer.Option(None, help="Post-edit -1..1."),
     saturation: float = typer.Option(None, help="Post-edit -1..1."),
@@ -72,104 +101,109 @@ def run(
     obs_sync_input: str = typer.Option(None, "--obs-sync-input", help="Set this OBS audio input's Sync Offset to the measured added latency (opt-in)."),
 ) -> None:
     """Apply a look to every face of a live feed or a video file."""
-    kind = check_run_options(output=output, fps=fps, duration=duration, max_frames=max_frames,
-                             pixel_format=pixel_format, budget_ms=budget_ms, vcam_device=vcam_device,
-                             control_port=control_port)
+    output_spec = check_run_options(output=output, fps=fps, duration=duration, max_frames=max_frames,
+                                    pixel_format=pixel_format, budget_ms=budget_ms, vcam_device=vcam_device,
+                                    control_port=control_port)
     settings = PipelineSettings(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
         temporal=temporal, detector=detector, fuse=fuse,
-    )
-    settings.validate()
+    ).validate()
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))
-    settings.validate()
+        settings.validate()
     obs_plan = obs_for_run.prepare(obs, obs_password_file, obs_sync_input)
     wh = parse_size(size)
-    spec = parse_input(input, size=wh, fps=fps)
-    inputs = (spec.target,) if spec.kind == "file" else ()
-    if kind == "file":  # before anything is loaded: an existing output, or the input itself, is refused
-        check_distinct(check_target(Path(output.strip()), overwrite=overwrite), *inputs)
-    if spec.is_live:
+    plan = RunPlan(parse_input(input, size=wh, fps=fps), output, output_spec, wh, decode, loop, overwrite,
+                   vcam_device, pixel_format, max_frames, duration)
+    if output_spec.path_target:  # before anything is loaded: an existing output, or the input itself, is refused
+        check_distinct(check_target(Path(output.strip()), overwrite=overwrite), *plan.inputs)
+    if plan.input.is_live:
         settings.translate_budget_ms = budget_ms
-    if kind == "virtualcam":
+    if output_spec.pixel_format is not None:
         # a device pipeline converts to the camera's I420 / NV12 on the GPU and downloads half the bytes
-        fmt = (pixel_format or default_pixel_format("obs" if output.lower() == "obs" else None)).upper()
+        fmt = output_spec.pixel_format(output, pixel_format)
         settings.output_format = fmt if fmt in PLANAR else "RGB"
     with ExitStack() as stack:
-        _run(stack, spec, settings, output=output, size=wh, decode=decode, loop=loop, control=control,
-             control_port=control_port, profile=profile, overwrite=overwrite, vcam_device=vcam_device,
-             pixel_format=pixel_format, inputs=inputs, max_frames=max_frames, duration=duration, obs_plan=obs_plan)
+        _run(stack, plan, settings, control=control, control_port=control_port, profile=profile, obs_plan=obs_plan)
 
 
-def _run(stack: ExitStack, spec, settings: PipelineSettings, *, output: str, size, decode: str, loop: bool,
-         control: bool, control_port: int, profile: str | None, overwrite: bool, vcam_device: str | None,
-         pixel_format: str | None, inputs: tuple[str, ...], max_frames: int | None, duration: float | None,
-         obs_plan=None) -> None:
-    """Open everything (each closed by ``stack`` however the run ends: the sink first), run, report."""
+def _open_input(stack: ExitStack, plan: RunPlan, settings: PipelineSettings) -> Source:
+    source = open_input(plan.input, size=plan.size, decode=plan.decode, pipeline_device=pipeline_device(settings),
+                        loop=plan.loop)
+    return stack.enter_context(closing(source))
+
+
+def _run(stack: ExitStack, plan: RunPlan, settings: PipelineSettings, *, control: bool, control_port: int | None,
+         profile: str | None, obs_plan=None) -> None:
+    """Open everything (each closed by ``stack`` however the run ends: the output first), run, report."""
+    source = None
+    if not plan.input.is_live:
+        # a file waits for its reader, so it opens first: it plays on its own clock, and the tracker
+        # smooths landmarks over its frame times, not processing times
+        source = _open_input(stack, plan, settings)
+        settings.tracker_fps = source.info.fps
     registry = LookRegistry()
     pipeline = build_pipeline(settings, registry)
-    scale = size if spec.kind in ("file", "url") else None
-    device = getattr(pipeline, "device", None)
-    if choose_decode(decode, spec, device.type if device is not None else None, scale) == "nvdec":
-        source = open_decode_source(spec, loop=loop)
-    elif spec.is_live:
-        # A lost camera or stream: keep sending the last frame (badged) and reconnect with back-off.
-        source = ReconnectingSource(lambda: open_source(spec, size=scale))
-    else:
-        source = open_source(spec, size=scale, loop=loop)
-    stack.callback(source.close)
-    live = LiveControl(pipeline, registry, serve=control, port=control_port, profile=profile)
-    stack.callback(live.close)
-    sink = open_sink(output, source.info, overwrite=overwrite, stats=pipeline.stats, vcam_device=vcam_device,
-                     pixel_format=pixel_format, on_key=live.on_key, inputs=inputs)
-    measured = LatencyProbeSink(sink, pipeline.stats.output_latency)  # capture -> output write
-    if not isinstance(sink, FileSink) or sink.is_stream:
-        measured = ThreadedSink(measured)  # a blocked consumer drops frames instead of stalling the pipeline
-    sink = measured
-    stack.callback(sink.close)
+    if source is None:  # a live input opens once the pipeline can read it (no frames dropped meanwhile)
+        source = _open_input(stack, plan, settings)
+    live = stack.enter_context(closing(LiveControl(pipeline, registry, serve=control, port=control_port,
+                                                   profile=profile)))
+    options = SinkOptions(source.info, overwrite=plan.overwrite, stats=pipeline.stats, vcam_device=plan.vcam_device,
+                          pixel_format=plan.pixel_format, on_key=live.on_key, inputs=plan.inputs)
+    output = stack.enter_context(closing(open_output(plan.output, options, pipeline.stats.output_latency)))
     if obs_plan is not None:
-        obs_run = obs_plan.start(live.controller, pipeline.stats.output_latency, obs_for_run.notify_line(out))
-        stack.callback(obs_run.close)
+        stack.enter_context(closing(obs_plan.start(live.controller, pipeline.stats.output_latency,
+                                                   obs_for_run.notify_line(out))))
+    _announce(plan, source, pipeline, live)
+    t0 = time.perf_counter()
+    with stop_on_signals() as stop:
+        n = _process(plan, source, pipeline, output, live, stop)
+        stack.close()  # finalise the output (and stop the control server) before the report; a signal waits
+    _report(n, time.perf_counter() - t0, source, pipeline, output)
+
+
+def _announce(plan: RunPlan, source: Source, pipeline, live: LiveControl) -> None:
     info = source.info
-    limits = run_limits(max_frames, duration, info)
-    tracker_config = getattr(pipeline.tracker, "config", None)
-    if not info.is_live and tracker_config is not None:
-        # a file plays on its own clock: smooth landmarks over frame times, not processing times
-        tracker_config.fps = info.fps
     rt = pipeline.runtime(pipeline.controls.look)
     out.print(
-        f"[bold]livefilter[/] {info.description} {info.width}x{info.height}@{info.fps:.2f} -> {output}  "
-        f"look [cyan]{rt.look.name}[/] strength {pipeline.controls.strength:.2f}  backend {rt.translator.name}",
+        f"[bold]livefilter[/] {escape(info.description)} {info.width}x{info.height}@{info.fps:.2f} -> "
+        f"{escape(plan.output)}  look [cyan]{escape(rt.look.name)}[/] strength {pipeline.controls.strength:.2f}  "
+        f"backend {escape(rt.translator.name)}",
         highlight=False,
     )
     if live.url is not None:
         out.print(f"control panel [dim](keep this address private)[/]: [link={live.url}]{live.url}[/link]",
                   highlight=False, soft_wrap=True)
-    if output.strip().lower() == "preview":
+    if plan.output_spec.hotkeys:
         out.print(f"[dim]{HOTKEYS_HELP}[/]", highlight=False)
-    t0 = time.perf_counter()
-    with stop_on_signals() as stop:
-        total = info.frame_count if not info.is_live and not loop else None
-        if total or not info.is_live:
-            with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                          MofNCompleteColumn(), TimeRemainingColumn(), console=out, transient=True) as bar:
-                task = bar.add_task("filtering", total=limits.max_frames or total)
-                n = pipeline.run(source, sink, max_frames=limits.max_frames, duration=limits.wall_seconds,
-                                 stop=stop, progress=lambda i: bar.update(task, completed=i), on_frame=live.on_frame)
-        else:
-            out.print("[dim]live — press Ctrl-C to stop[/]")
-            n = pipeline.run(source, sink, max_frames=limits.max_frames, duration=limits.wall_seconds, stop=stop,
-                             on_frame=live.on_frame)
-        stack.close()  # finalise the output (and stop the control server) before the report; a signal waits
-    elapsed = time.perf_counter() - t0
+
+
+def _process(plan: RunPlan, source: Source, pipeline, output: Output, live: LiveControl, stop) -> int:
+    """Run the pipeline until the input ends, a limit is reached or ``stop`` is set; frames processed."""
+    info = source.info
+    limits = run_limits(plan.max_frames, plan.duration, info)
+    total = info.frame_count if not info.is_live and not plan.loop else None
+    if not total and info.is_live:
+        out.print("[dim]live — press Ctrl-C to stop[/]")
+        return pipeline.run(source, output.sink, max_frames=limits.max_frames, duration=limits.wall_seconds,
+                            stop=stop, on_frame=live.on_frame)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=out, transient=True) as bar:
+        task = bar.add_task("filtering", total=limits.max_frames or total)
+        return pipeline.run(source, output.sink, max_frames=limits.max_frames, duration=limits.wall_seconds,
+                            stop=stop, progress=lambda i: bar.update(task, completed=i), on_frame=live.on_frame)
+
+
+def _report(n: int, elapsed: float, source: Source, pipeline, output: Output) -> None:
     out.print(pipeline.stats.table())
     errors = ", ".join(f"{k}×{v}" for k, v in pipeline.stats.errors.items()) or "none"
     out.print(
         f"{n} frames in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.1f} fps); dropped at source: {source.dropped}; "
-        f"passed through after errors: {pipeline.stats.passthrough} ({errors}); decode errors: {source.decode_errors}"
-        + (f"; dropped at output: {sink.dropped}" if isinstance(sink, ThreadedSink) else ""),
+        f"passed through after errors: {pipeline.stats.passthrough} ({escape(errors)}); "
+        f"decode errors: {source.decode_errors}"
+        + (f"; dropped at output: {output.dropped}" if output.dropped is not None else ""),
         highlight=False,
     )
-    if isinstance(sink, ThreadedSink):  # live outputs (a file is written as fast as it goes: no delay to match)
+    if output.spec.live:  # a file is written as fast as it goes: no delay to match
         out.print(obs_for_run.latency_summary(pipeline.stats.output_latency), highlight=False)

@@ -3,30 +3,23 @@
 Default: BlazeFace full-range (detection) + FaceMesh 468 (landmarks, tracking), MediaPipe weights
 converted to ONNX (see livefilter/models/README.md), run by onnxruntime. Optional: insightface
 SCRFD (``backend="insightface"``), still refined and tracked by FaceMesh so that the five alignment
-keypoints are always FaceMesh-derived, for single images and video alike.
+keypoints are always FaceMesh-derived, for single images and video alike. Detectors are chosen by
+name in the registry (``detect/registry.py``).
 """
 
 from __future__ import annotations
 
+from livefilter.detect import registry
 from livefilter.detect.one_euro import OneEuroFilter
 from livefilter.detect.tracker import DetectAndLandmark, FaceTracker, TrackerConfig
 from livefilter.choices import DETECTORS
-from livefilter.errors import SettingError
 from livefilter.protocols import Detector
 
-BACKENDS = DETECTORS
+BACKENDS = DETECTORS  # the built-in detectors; ``registry.names()`` has every registered one
 
 
 def _base_detector(backend: str, score_threshold: float, threads: int | None, max_faces: int | None) -> Detector:
-    if backend == "blazeface":
-        from livefilter.detect.blazeface import BlazeFaceDetector
-
-        return BlazeFaceDetector(score_threshold, max_faces=max_faces, threads=threads)
-    if backend == "insightface":
-        from livefilter.detect.insightface_backend import InsightFaceDetector
-
-        return InsightFaceDetector(score_threshold=score_threshold)
-    raise SettingError(f"unknown detector {backend!r} (use {', '.join(BACKENDS)})")
+    return registry.check(backend).factory(score_threshold, threads, max_faces)
 
 
 def create_detector(

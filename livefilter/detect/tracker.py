@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
@@ -42,6 +42,7 @@ from livefilter.types import Face
 log = logging.getLogger(__name__)
 
 ONLY_CHOICES = ONLY_MODES
+MAX_DETECT_EVERY = 300  # frames between full detections, at most
 KEEP_BIAS = 1.25  # a tracked face must be beaten by this factor (area / centre distance) to be replaced
 
 
@@ -62,13 +63,17 @@ class TrackerConfig:
     d_cutoff: float = 1.0  # Hz, speed estimate
     fps: float | None = None  # timestamps from frame count / fps (files); None = wall clock
 
-    def validate(self) -> TrackerConfig:
-        if not 1 <= self.detect_every <= 300:
-            raise SettingError(f"detect_every must be 1..300, got {self.detect_every}")
+    def validate(self, names: Mapping[str, str] | None = None) -> TrackerConfig:
+        """Raise SettingError for a value out of range. ``names``: how a field is called in the
+        message where the user knows it by another name (``{"max_faces": "--max-faces"}``)."""
+        name = (names or {}).get
+        if not 1 <= self.detect_every <= MAX_DETECT_EVERY:
+            raise SettingError(f"{name('detect_every', 'detect_every')} must be between 1 and {MAX_DETECT_EVERY}, "
+                               f"got {self.detect_every}")
         if not 1 <= self.max_faces <= MAX_FACES:
-            raise SettingError(f"max_faces must be 1..{MAX_FACES}, got {self.max_faces}")
+            raise SettingError(f"{name('max_faces', 'max_faces')} must be between 1 and {MAX_FACES}, got {self.max_faces}")
         if self.only not in ONLY_CHOICES:
-            raise SettingError(f"only must be {listed(ONLY_MODES)}, got {self.only!r}")
+            raise SettingError(f"{name('only', 'only')} must be {listed(ONLY_MODES)}, got {self.only!r}")
         if not 0.0 < self.min_presence < 1.0:
             raise SettingError(f"min_presence must be in (0, 1), got {self.min_presence}")
         if not (0.0 < self.match_iou < 1.0 and 0.0 < self.duplicate_iou < 1.0):
@@ -76,7 +81,7 @@ class TrackerConfig:
         if self.min_cutoff <= 0 or self.d_cutoff <= 0 or self.beta < 0:
             raise SettingError("One-Euro min_cutoff and d_cutoff must be > 0 and beta >= 0")
         if self.fps is not None and not self.fps > 0:
-            raise SettingError(f"fps must be positive, got {self.fps}")
+            raise SettingError(f"{name('fps', 'fps')} must be positive, got {self.fps}")
         return self
 
 

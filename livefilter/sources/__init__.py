@@ -1,4 +1,5 @@
-"""Frame sources: camera, file, stream URL, screen. All decode with PyAV."""
+"""Frame sources: camera, file, stream URL, screen (the kinds of ``registry.py``). All decode with PyAV,
+files optionally with NVDEC (``decoders.py``)."""
 
 from livefilter.sources.spec import InputSpec, parse_input
 from livefilter.sources.pyav_source import PyAVSource, open_source

@@ -5,7 +5,7 @@ whose ``image`` is an (H, W, 3) uint8 CUDA tensor; the device pipeline copies it
 into its frame buffer instead of uploading. It reads files (and seekable URLs) at their own pace
 with back-pressure, like the PyAV file source. Live inputs (cameras, RTSP) stay on PyAV.
 
-``choose_decode`` decides between NVDEC and PyAV; ``open_decode_source`` opens the one chosen.
+``open_decode_source`` opens one; ``sources/decoders.py`` ``choose_decode`` decides between NVDEC and PyAV.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import logging
 from typing import Callable, Protocol
 
 from livefilter.errors import BackendUnavailable, InputError, SettingError
+from livefilter.sources.decoders import DECODE_MODES, choose_decode  # noqa: F401  (also importable from here)
 from livefilter.sources.spec import InputSpec
 from livefilter.sources.threaded import ThreadedSource
 from livefilter.types import SourceInfo
 
 log = logging.getLogger(__name__)
-
-DECODE_MODES = ("auto", "cpu", "nvdec")
-
 
 class DeviceDecoder(Protocol):
     """What the source needs from a GPU decoder: size, rate, length and frame i as a device tensor."""
@@ -120,33 +118,6 @@ class DeviceDecodeSource(ThreadedSource):
 
     def _close_input(self) -> None:
         self._decoder.close()
-
-
-def choose_decode(mode: str, spec: InputSpec, pipeline_device: str | None, scale: tuple[int, int] | None) -> str:
-    """"nvdec" or "cpu" for this input. ``auto`` takes NVDEC only where it helps and can work:
-    a file or seekable URL, a CUDA device pipeline, no ``--scale``, and torchcodec importable."""
-    if mode not in DECODE_MODES:
-        raise SettingError(f"--decode must be one of {', '.join(DECODE_MODES)}, got {mode!r}")
-    if mode == "cpu":
-        return "cpu"
-    why = None
-    if spec.is_live:
-        why = f"{spec.kind} input is live (PyAV keeps the newest frame)"
-    elif pipeline_device != "cuda":
-        why = "the pipeline does not run on a CUDA device"
-    elif scale is not None:
-        why = "--scale resizes on the CPU decoder"
-    else:
-        import importlib.util
-
-        if importlib.util.find_spec("torchcodec") is None:
-            why = "torchcodec is not installed (pip install 'livefilter[nvdec]')"
-    if why is None:
-        return "nvdec"
-    if mode == "nvdec":
-        raise SettingError(f"--decode nvdec is not possible: {why}")
-    log.info("decoding on the CPU: %s", why)
-    return "cpu"
 
 
 def open_decode_source(spec: InputSpec, loop: bool = False,

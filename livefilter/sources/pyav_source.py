@@ -84,7 +84,7 @@ class PyAVSource(ThreadedSource):
         )
         self.rate = rate
         self.decode_errors = 0
-        self._start(keep_latest=spec.is_live, loop=loop and spec.kind == "file", read_timeout=read_timeout)
+        self._start(keep_latest=spec.is_live, loop=loop and not spec.is_live, read_timeout=read_timeout)
 
     def _frames(self):
         """Decoded frames; a corrupt packet is skipped, a long run of them ends the stream."""

@@ -5,23 +5,24 @@ from __future__ import annotations
 import platform
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from livefilter.errors import InputError, SettingError
-
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "srt://", "udp://", "tcp://")
 
 
 @dataclass
 class InputSpec:
-    kind: str  # "camera" | "file" | "url" | "screen"
+    kind: str  # a kind of ``sources/registry.py``: "camera" | "file" | "url" | "screen" ...
     target: str  # what av.open receives
     format: str | None = None  # PyAV/FFmpeg input format (v4l2, avfoundation, dshow, x11grab ...)
     options: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_live(self) -> bool:
-        return self.kind != "file"
+        """Paced by the world (a camera, a stream), not read at its own pace like a file."""
+        from livefilter.sources import registry
+
+        kind = registry.get(self.kind)
+        return kind is None or kind.live  # a kind nobody registered: treated as live (newest frame kept)
 
 
 def parse_size(size: str | None) -> tuple[int, int] | None:
@@ -39,30 +40,6 @@ def parse_size(size: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _camera(index_or_path: str, system: str) -> InputSpec:
-    if system == "Linux":
-        dev = f"/dev/video{index_or_path}" if index_or_path.isdigit() else index_or_path
-        return InputSpec("camera", dev, "v4l2")
-    if system == "Darwin":
-        return InputSpec("camera", f"{index_or_path}:none" if index_or_path.isdigit() else index_or_path, "avfoundation")
-    if system == "Windows":
-        name = index_or_path if index_or_path.startswith("video=") else f"video={index_or_path}"
-        return InputSpec("camera", name, "dshow")
-    raise InputError(f"cameras are not supported on {system}")
-
-
-def _screen(system: str) -> InputSpec:
-    if system == "Linux":
-        import os
-
-        return InputSpec("screen", os.environ.get("DISPLAY", ":0") + ".0", "x11grab")
-    if system == "Darwin":
-        return InputSpec("screen", "Capture screen 0:none", "avfoundation")
-    if system == "Windows":
-        return InputSpec("screen", "desktop", "gdigrab")
-    raise InputError(f"screen capture is not supported on {system}")
-
-
 def parse_input(
     value: str,
     *,
@@ -70,33 +47,17 @@ def parse_input(
     fps: float | None = None,
     system: str | None = None,
 ) -> InputSpec:
-    """Classify an input: camera index / device path, file, stream URL or ``screen``."""
+    """Classify an input (camera index / device path, file, stream URL, ``screen`` ... : the kinds of
+    ``sources/registry.py``) into what PyAV opens; a capture device is asked for ``size`` and ``fps``."""
+    from livefilter.sources import registry
+
     system = system or platform.system()
     value = value.strip()
     if not value:
         raise InputError("--input is empty")
-    if value.isdigit() or value.startswith("/dev/video") or value.startswith("video="):
-        spec = _camera(value, system)
-    elif value == "screen":
-        spec = _screen(system)
-    elif value.lower().startswith(STREAM_SCHEMES):
-        spec = InputSpec("url", value)
-        if value.lower().startswith("rtsp"):
-            spec.options["rtsp_transport"] = "tcp"
-        spec.options.setdefault("timeout", "5000000")  # microseconds: fail fast on a dead server
-    else:
-        try:
-            path = Path(value).expanduser()
-        except RuntimeError:  # "~user" for a user that does not exist
-            raise InputError(f"input file not found: {value}") from None
-        if not path.exists():
-            raise InputError(f"input file not found: {value}")
-        if path.is_dir():
-            raise InputError(f"input is a directory, not a video: {value}")
-        if path.stat().st_size == 0:
-            raise InputError(f"input file is empty: {value}")
-        spec = InputSpec("file", str(path))
-    if spec.kind in ("camera", "screen"):
+    kind = registry.spec_for(value)
+    spec = kind.parse(value, system)
+    if kind.captures:
         if size:
             spec.options["video_size"] = f"{size[0]}x{size[1]}"
         if fps:

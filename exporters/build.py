@@ -1,4 +1,5 @@
-"""Shared implementation of `livefilter export` (build/refresh/list per-machine engine artefacts)."""
+"""Build, refresh and list this machine's engine artefacts per look and backend (what `livefilter export`
+runs; the command itself is ``livefilter/cli/export_cmd.py``)."""
 
 from __future__ import annotations
 

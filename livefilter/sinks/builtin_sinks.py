@@ -1,0 +1,51 @@
+"""The outputs that ship with livefilter, in matching (and help) order."""
+
+from __future__ import annotations
+
+from livefilter.sinks.registry import SinkOptions, SinkSpec, register_sink
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".flv")
+VCAM_OUTPUTS = ("virtualcam", "obs", "vcam")
+STREAM_SCHEMES = ("rtmp://", "rtmps://")
+
+
+def _virtualcam(output: str, o: SinkOptions):
+    from livefilter.sinks.virtualcam_sink import VirtualCamSink
+
+    backend = "obs" if output.lower() == "obs" else o.vcam_backend
+    return VirtualCamSink(o.info, backend=backend, device=o.vcam_device, pixel_format=o.pixel_format)
+
+
+def _vcam_format(output: str, pixel_format: str | None) -> str:
+    from livefilter.sinks.virtualcam_sink import default_pixel_format
+
+    return (pixel_format or default_pixel_format("obs" if output.strip().lower() == "obs" else None)).upper()
+
+
+def _encoded(output: str, o: SinkOptions):
+    from livefilter.sinks.file_sink import FileSink
+
+    return FileSink(output, o.info, overwrite=o.overwrite, inputs=o.inputs)
+
+
+def _preview(output: str, o: SinkOptions):
+    from livefilter.sinks.preview_sink import PreviewSink
+
+    return PreviewSink(stats=o.stats, on_key=o.on_key)
+
+
+def _null(output: str, o: SinkOptions):
+    from livefilter.sinks.null_sink import NullSink
+
+    return NullSink()
+
+
+register_sink(SinkSpec("virtualcam", lambda low: low in VCAM_OUTPUTS, _virtualcam, "virtualcam | obs",
+                       "virtualcam, obs", pixel_format=_vcam_format))
+# a file is written as fast as it goes (no frame is dropped, there is no delay to match)
+register_sink(SinkSpec("file", lambda low: low.endswith(VIDEO_SUFFIXES) and not low.startswith(STREAM_SCHEMES),
+                       _encoded, "FILE.mp4", "a file (.mp4/.mkv/.mov)", live=False, path_target=True))
+register_sink(SinkSpec("stream", lambda low: low.startswith(STREAM_SCHEMES), _encoded, "rtmp://URL",
+                       "an rtmp:// URL"))
+register_sink(SinkSpec("preview", lambda low: low == "preview", _preview, "preview", "preview", hotkeys=True))
+register_sink(SinkSpec("null", lambda low: low == "null", _null, "null", "null"))
