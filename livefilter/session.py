@@ -136,7 +136,7 @@ def build_pipeline(
         if tracker is None and settings.detector == "blazeface" and settings.device_face_stage:
             from livefilter.gpu.face_stage import create_device_tracker
 
-            tracker, extra["device_frame"] = create_device_tracker(_tracker_config(settings), device)
+            tracker = create_device_tracker(_tracker_config(settings), device)
     controls = LiveControls(
         look=look.name,
         strength=settings.strength if settings.strength is not None else look.default_strength,

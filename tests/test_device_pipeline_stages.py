@@ -15,6 +15,7 @@ from fakes import FixedFaceTracker, ListSource
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import to_rgb
 from livefilter.stats import StageStats
@@ -40,6 +41,8 @@ def clip():
 
 
 class CollectSink:
+    closed = False
+
     def __init__(self):
         self.frames = []
 
@@ -85,8 +88,8 @@ def test_torch_cpu_builds_the_device_pipeline_with_the_device_face_stage(runs):
     assert isinstance(dev, DevicePipeline) and dev.device.type == "cpu"
     assert type(host) is Pipeline
     assert isinstance(dev.tracker.detector, DeviceBlazeFace) and isinstance(dev.tracker.landmarker, DeviceFaceMesh)
-    assert dev._device_frame is dev.tracker.detector.frame is dev.tracker.landmarker.frame
-    assert hasattr(dev.runtime(dev.controls.look).translator, "translate_tensor")
+    assert isinstance(dev.tracker, DeviceFaceStage) and dev._device_faces
+    assert isinstance(dev.runtime(dev.controls.look).translator, DeviceTranslator)
     assert not dev.clock.cuda
     # one upload per frame, on the face stage's thread, and the device stages timed
     assert len(dev.stats.samples["upload"]) == len(runs["dev"][1])

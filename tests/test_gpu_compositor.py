@@ -12,6 +12,7 @@ from livefilter.looks.pack import ColorEdits
 torch = pytest.importorskip("torch")
 
 from livefilter.gpu.compositor import DeviceCompositor  # noqa: E402
+from livefilter.gpu.frames import DeviceFrameBuffer  # noqa: E402
 
 
 def _case():
@@ -23,12 +24,20 @@ def _case():
     return img, al, mats
 
 
+def _upload(comp, img, device):
+    """The pipeline's upload: the frame into a device frame buffer, bound to the compositor."""
+    buf = DeviceFrameBuffer(img.shape[0], img.shape[1], device, torch.float32)
+    buf.load(img)
+    comp.bind(buf.frame_f, buf.frame)
+    return buf
+
+
 def _run(device):
     img, al, mats = _case()
     blender = Blender(al.template, al.size)
     comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, blender.mask, max_faces=4, device=device,
                             dtype=torch.float32)
-    comp.upload(img)
+    _upload(comp, img, device)
     crops = comp.warp(mats)
     styled = (crops + torch.tensor([40.0, -10.0, -10.0], device=crops.device).view(1, 3, 1, 1)).clamp(0, 255)
     out = comp.blend(styled, crops, mats, np.array([1.0, 0.5])).cpu().numpy()
@@ -113,8 +122,7 @@ def test_compositing_only_the_face_rectangle_changes_nothing(case):
     n = len(mats)
     comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, np.ones((128, 128), np.float32), device="cpu",
                             dtype=torch.float32)
-    comp.upload(img)
-    comp.bind(comp.frame_f, comp.frame)
+    _upload(comp, img, "cpu")
     crops = comp.warp(mats).clone()
     styled = (crops * 0.6 + torch.tensor([90.0, 10.0, 40.0]).view(1, 3, 1, 1)).clamp(0, 255)
     masks = torch.rand(n, 1, 128, 128, generator=torch.Generator().manual_seed(0))

@@ -95,14 +95,15 @@ def invert_affines(m: np.ndarray) -> np.ndarray:
 
 
 class DeviceCompositor:
-    """One instance per (frame size, crop size, max faces, device)."""
+    """One instance per (frame size, crop size, max faces, device).
+
+    The frame comes from :meth:`bind`: the pipeline's double-buffered
+    :class:`~livefilter.gpu.frames.DeviceFrameBuffer` holds the upload and the download buffers.
+    """
 
     def __init__(self, height: int, width: int, size: int, mask: np.ndarray, max_faces: int = 4,
-                 device: str = "cuda", dtype=None, frame_buffers: bool = True, fuse: bool = False,
-                 crops=None) -> None:
-        """``frame_buffers=False``: the frame comes from :meth:`bind` (the pipeline's double-buffered
-        :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here.
-        ``fuse``: compile the frame-sized pixel-format conversion into a fused kernel."""
+                 device: str = "cuda", dtype=None, fuse: bool = False, crops=None) -> None:
+        """``fuse``: compile the frame-sized pixel-format conversion into a fused kernel."""
         torch = _torch()
         self.fuser = Fuser(fuse)
         self.h, self.w, self.size, self.max_faces = height, width, size, max_faces
@@ -118,14 +119,8 @@ class DeviceCompositor:
                                                                   device=self.device)
         self.out = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
         self.planar = torch.zeros((height * 3 // 2, width), dtype=torch.uint8, device=self.device)
-        self.frame_f = None
+        self.frame_f = None  # (1, 3, H, W) float, bound per frame
         self.frame = None  # (H, W, 3) uint8 twin of frame_f, when there is one
-        if frame_buffers:
-            pin = self.device.type == "cuda"
-            self.frame = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
-            self.frame_f = torch.zeros((1, 3, height, width), dtype=self.dtype, device=self.device)
-            self.host_in = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
-            self.host_out = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
 
     def bind(self, frame_f, frame_u8=None) -> None:
         """Work on ``frame_f`` ((1, 3, H, W) on this device, this dtype) for the next warp and blend;
@@ -136,20 +131,6 @@ class DeviceCompositor:
             raise ValueError(f"frame {tuple(frame_u8.shape)} does not fit a {self.w}x{self.h} compositor")
         self.frame_f = frame_f
         self.frame = frame_u8
-
-    # -- transfer --------------------------------------------------------------------------------
-    def upload(self, image: np.ndarray) -> None:
-        """Copy the frame into the pinned buffer and start one async host->device copy."""
-        torch = _torch()
-        self.host_in.numpy()[...] = image
-        self.frame.copy_(self.host_in, non_blocking=True)
-        self.frame_f.copy_(self.frame.permute(2, 0, 1)[None].to(self.dtype))
-        del torch
-
-    def download(self) -> np.ndarray:
-        """The one device->host copy per frame (the caller synchronises the stream before reading)."""
-        self.host_out.copy_(self.out, non_blocking=True)
-        return self.host_out.numpy()
 
     # -- stages ----------------------------------------------------------------------------------
     def warp(self, matrices: np.ndarray):
