@@ -15,7 +15,12 @@ from livefilter.detect.onnx_session import model_path
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.face_stage import DeviceBlazeFace, DeviceFaceMesh, DeviceFaceTracker, create_device_tracker  # noqa: E402
+from livefilter.gpu.face_stage import (  # noqa: E402
+    DeviceBlazeFace,
+    DeviceFaceMesh,
+    DeviceFaceTracker,
+    create_device_tracker,
+)
 from livefilter.gpu.frames import DeviceFrameBuffer  # noqa: E402
 from livefilter.translate.onnx_torch import build_module  # noqa: E402
 
@@ -173,7 +178,8 @@ def test_device_facemesh_matches_the_cpu_landmarker_on_the_same_rois(host_models
 def test_the_device_stages_refuse_a_host_frame_with_one_line(device_models):
     det, mesh = device_models
     img = np.zeros((360, 640, 3), np.uint8)
-    with pytest.raises(TypeError, match=r"needs the uploaded frame, an \(H, W, 3\) tensor on cpu; got ndarray \(360, 640, 3\)$"):
+    one_line = r"needs the uploaded frame, an \(H, W, 3\) tensor on cpu; got ndarray \(360, 640, 3\)$"
+    with pytest.raises(TypeError, match=one_line):
         det.detect(img)
     with pytest.raises(TypeError, match="needs the uploaded frame"):
         mesh.run(img, np.array([[320.0, 180.0, 100.0, 0.0]]))

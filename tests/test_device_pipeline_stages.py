@@ -273,6 +273,29 @@ def test_run_over_frames_decoded_on_the_device_equals_run_over_host_frames(runs,
     assert max(staged) <= 3
 
 
+def test_the_device_face_stage_is_handed_the_upload_of_each_frame(clip):
+    """The face stage reads the frame buffer the pipeline just uploaded, given as its argument."""
+    pipe = _pipeline()
+    handed, uploads = [], []
+    track, next_buffer = pipe.tracker.track_tensor, pipe._next_buffer
+
+    def spy_track(frame):
+        handed.append(frame)
+        return track(frame)
+
+    def spy_buffer(h, w):
+        uploads.append(next_buffer(h, w))
+        return uploads[-1]
+
+    pipe.tracker.track_tensor, pipe._next_buffer = spy_track, spy_buffer
+    for f in clip[NO_FACE:NO_FACE + 3]:
+        pipe.process(f.copy())
+        assert len(pipe.last_faces) == 1
+    assert len(handed) == len(uploads) == 3
+    assert all(a is b.frame_f for a, b in zip(handed, uploads))
+    assert handed[0] is not handed[1] and pipe.stats.passthrough == 0
+
+
 # -- direct calls --------------------------------------------------------------------------------------
 
 def test_process_without_track_equals_run(runs, clip):

@@ -176,7 +176,8 @@ class BlazeFaceDetector:
             raise ValueError(f"{MODEL_FILE} has {n_out} boxes, anchors give {len(self.anchors)}")
 
     @staticmethod
-    def _slot(image_shape: tuple[int, ...], region: tuple[int, int, int, int] | None, sx: float, sy: float) -> LetterboxSlot:
+    def _slot(image_shape: tuple[int, ...], region: tuple[int, int, int, int] | None, sx: float,
+              sy: float) -> LetterboxSlot:
         """Where a letterboxed (region of the) frame sits in its canvas; see :class:`LetterboxSlot`."""
         if region is None:
             return LetterboxSlot(0.0, 0.0, sx, sy, None)
@@ -195,7 +196,8 @@ class BlazeFaceDetector:
             self._canvas = np.zeros((n, INPUT, INPUT, 3), np.uint8)
             self._tensor = np.zeros((n, 3, INPUT, INPUT), np.float32)
 
-    def _letterbox(self, image: np.ndarray, slot: int, region: tuple[int, int, int, int] | None = None) -> LetterboxSlot:
+    def _letterbox(self, image: np.ndarray, slot: int,
+                   region: tuple[int, int, int, int] | None = None) -> LetterboxSlot:
         """Resize ``image`` (or a region x1,y1,x2,y2 of it) into the top-left of canvas ``slot``.
 
         Writes the normalised NCHW tensor for that slot in place ([-1, 1], black padding = -1).
@@ -241,7 +243,8 @@ class BlazeFaceDetector:
         outs = [self.session.run(None, {self._input: self._tensor[i : i + 1]}) for i in range(n)]
         return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
-    def _decode(self, reg: np.ndarray, cls: np.ndarray, slot: LetterboxSlot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _decode(self, reg: np.ndarray, cls: np.ndarray,
+                slot: LetterboxSlot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates above threshold of one batch entry, in frame pixels (vectorised)."""
         logits = cls[:, 0]
         idx = np.flatnonzero(logits > self._logit_thr)

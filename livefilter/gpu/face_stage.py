@@ -182,7 +182,8 @@ class DeviceFaceTracker(FaceTracker):
     detector: DeviceBlazeFace
     landmarker: DeviceFaceMesh
 
-    def __init__(self, detector: DeviceBlazeFace, landmarker: DeviceFaceMesh, config: TrackerConfig | None = None) -> None:
+    def __init__(self, detector: DeviceBlazeFace, landmarker: DeviceFaceMesh,
+                 config: TrackerConfig | None = None) -> None:
         if detector.device != landmarker.device:
             raise ValueError(f"detector on {detector.device} and landmarker on {landmarker.device}: one device")
         super().__init__(detector, landmarker, config)

@@ -4,9 +4,10 @@ The graph is the look's own ONNX run through :mod:`livefilter.translate.onnx_tor
 look code and strengths are staged into its static inputs by the device codec
 (:mod:`livefilter.translate.device_codec`, allocated once for the largest batch). A host call
 copies the crops in, replays the graph and copies the result out (one host sync, at the end,
-because this host-facing protocol returns host arrays). The GPU pipeline calls :meth:`translate_tensor`, which has its own graphs
-over float device crops and never leaves the caller's stream; the pipeline captures them for every
-batch size in :meth:`warm_up`, before it goes live (:mod:`livefilter.gpu.graphs`).
+because this host-facing protocol returns host arrays). The GPU pipeline calls
+:meth:`translate_tensor`, which has its own graphs over float device crops and never leaves the
+caller's stream; the pipeline captures them for every batch size in :meth:`warm_up`, before it goes
+live (:mod:`livefilter.gpu.graphs`).
 """
 
 from __future__ import annotations
