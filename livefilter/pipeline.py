@@ -72,6 +72,8 @@ class Pipeline:
     output_format: str = "RGB"
     # whether process() returns views of buffers it overwrites later (then whoever keeps one copies it)
     reuses_output_buffers: bool = False
+    # the torch device the pixel stages run on; None: the host (NumPy) pipeline
+    device = None
 
     def __init__(
         self,

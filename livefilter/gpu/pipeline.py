@@ -67,9 +67,8 @@ class DevicePipeline(Pipeline):
 
     The tracker is a host :class:`~livefilter.protocols.TracksFaces` (it reads the host frame) or a
     :class:`~livefilter.protocols.DeviceFaceStage` on this device (it is handed the upload).
-    ``output_format`` I420 / NV12
-    converts on the device and downloads the planar frame (half the bytes of RGB) for sinks that
-    want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
+    ``output_format`` I420 / NV12 converts on the device and downloads the planar frame (half the
+    bytes of RGB) for sinks that want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
     single kernel (:mod:`livefilter.gpu.fused`).
     """
 
