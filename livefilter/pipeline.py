@@ -262,6 +262,8 @@ class Pipeline:
         aligned, translated and blended (both release the GIL inside onnxruntime / OpenCV), so a
         two-core machine keeps both cores busy.
         """
+        if not isinstance(sink, Sink):  # before any frame is read: nothing is lost
+            raise SettingError(f"sink {type(sink).__name__} does not implement the Sink protocol (write, close, closed)")
         stats = self.stats
         stats.started = time.perf_counter()
         deadline = stats.started + duration if duration else None
