@@ -240,7 +240,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
             run["speedup_vs_naive"] = run["pipeline"]["fps"] / max(run["naive"]["fps"], 1e-9)
         if i == 0:
             run["models"] = compare_models(look, cfg, backend if backend != "auto" else rt.translator.name.rsplit("-fp", 1)[0])
-        device = getattr(pipeline, "device", None)
+        device = pipeline.device  # None: the host pipeline
         run["pipeline_kind"] = f"device ({device.type})" if device is not None else "host"
         if cfg.fusion and res not in fused_done and importlib.util.find_spec("torch") is not None:
             fused_done.add(res)

@@ -45,7 +45,7 @@ class NaivePipeline:
                 inv = cv2.invertAffineTransform(m)
                 back = cv2.warpAffine(styled, inv, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
                 alpha = cv2.warpAffine(self.mask, inv, (w, h), flags=cv2.INTER_LINEAR)[:, :, None]
-                if not getattr(self.translator, "strength_in_network", False):
+                if not self.translator.strength_in_network:
                     alpha = alpha * strength
                 result = result * (1.0 - alpha) + back * alpha
         return np.clip(result + 0.5, 0, 255).astype(np.uint8)

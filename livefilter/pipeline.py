@@ -22,7 +22,7 @@ from livefilter.choices import MAX_FACES
 from livefilter.masks import LandmarkMasker
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
-from livefilter.protocols import Sink, Source, TracksFaces, Translator
+from livefilter.protocols import DeviceFaceStage, Sink, Source, TracksFaces, Translator
 from livefilter.stats import StageStats
 from livefilter.types import CapturedFrame, Face
 
@@ -59,13 +59,22 @@ class LookRuntime:
         self.masker = LandmarkMasker(look.input_size)
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
-        self.strength_in_network = bool(getattr(translator, "strength_in_network", False))
+        self.strength_in_network = bool(translator.strength_in_network)
 
 
 TranslatorFactory = Callable[[Look], Translator]
 
 
 class Pipeline:
+    """The host pipeline (NumPy frames); :class:`livefilter.gpu.pipeline.DevicePipeline` is its device twin."""
+
+    # what process() returns: RGB (H, W, 3) here; the device pipeline may return planar I420 / NV12
+    output_format: str = "RGB"
+    # whether process() returns views of buffers it overwrites later (then whoever keeps one copies it)
+    reuses_output_buffers: bool = False
+    # the torch device the pixel stages run on; None: the host (NumPy) pipeline
+    device = None
+
     def __init__(
         self,
         tracker: TracksFaces,
@@ -83,6 +92,7 @@ class Pipeline:
         if not 0.0 <= temporal <= 0.95:
             raise SettingError(f"temporal smoothing must be between 0 and 0.95, got {temporal}")
         self.temporal = temporal
+        self._check_tracker(tracker)
         self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
         self.tracker = tracker
         self._looks = looks
@@ -129,7 +139,17 @@ class Pipeline:
         return rt
 
     def _check_translator(self, translator: Translator, look: Look) -> None:
-        """Refuse, at build time, a translator this pipeline cannot run (the host pipeline runs all)."""
+        """Refuse, at build time, a translator this pipeline cannot run (the host pipeline runs every
+        :class:`~livefilter.protocols.Translator`)."""
+        if not isinstance(translator, Translator):
+            raise SettingError(f"translator {type(translator).__name__} for look '{look.name}' does not implement the "
+                               "Translator protocol (name, input_size, strength_in_network, __call__)")
+
+    def _check_tracker(self, tracker) -> None:
+        """Refuse, at build time, a face stage this pipeline cannot feed (here: a device one)."""
+        if isinstance(tracker, DeviceFaceStage):
+            raise SettingError(f"face stage {type(tracker).__name__} reads the device pipeline's upload: "
+                               "the host pipeline cannot run it (use a host tracker, or a device backend)")
 
     # -- per frame -----------------------------------------------------------------------------
     def _log_once(self, kind: str, err: BaseException) -> None:
@@ -139,9 +159,13 @@ class Pipeline:
 
     def track(self, image: np.ndarray) -> list[Face] | BaseException:
         """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned."""
+        return self._timed_faces(self.tracker.update, image)
+
+    def _timed_faces(self, find: Callable[[object], list[Face]], frame) -> list[Face] | BaseException:
+        """``find(frame)`` timed as the "detect" stage; an error is returned, not raised."""
         try:
             with self.stats.time("detect"):
-                return self.tracker.update(image)
+                return find(frame)
         except Exception as e:  # handed to process(), which applies the failure policy
             return e
 
@@ -238,6 +262,8 @@ class Pipeline:
         aligned, translated and blended (both release the GIL inside onnxruntime / OpenCV), so a
         two-core machine keeps both cores busy.
         """
+        if not isinstance(sink, Sink):  # before any frame is read: nothing is lost
+            raise SettingError(f"sink {type(sink).__name__} does not implement the Sink protocol (write, close, closed)")
         stats = self.stats
         stats.started = time.perf_counter()
         deadline = stats.started + duration if duration else None
@@ -276,7 +302,7 @@ class Pipeline:
                 if worker is not None and allowed(n):
                     ahead = worker.submit(fetch)
                 self._emit(frame, self.process(frame.image, faces), sink, on_frame, progress, n)
-                if getattr(sink, "closed", False):
+                if sink.closed:
                     break
         finally:
             if worker is not None:

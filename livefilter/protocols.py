@@ -6,16 +6,21 @@ NumPy arrays; GPU implementations (livefilter.gpu) pass device tensors behind th
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from livefilter.types import CapturedFrame, Face, SourceInfo
 
+if TYPE_CHECKING:
+    from livefilter.detect.blazeface import RawDetection
+
 
 @runtime_checkable
 class Source(Protocol):
     info: SourceInfo
+    dropped: int  # frames a live source overwrote before they were read (newest wins); 0 for files
+    decode_errors: int  # frames that could not be decoded and were skipped
 
     def read(self) -> CapturedFrame | None:
         """Next frame, or None at end of stream. Live sources return the newest frame only."""
@@ -27,6 +32,15 @@ class Source(Protocol):
 class Detector(Protocol):
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 frame, with box, score and five keypoints."""
+
+
+@runtime_checkable
+class TiledDetector(Protocol):
+    """A detector that can also look at overlapping tiles of the frame, for faces too small for
+    one pass (the single-image fallback of :class:`livefilter.detect.tracker.DetectAndLandmark`)."""
+
+    def detect_tiled(self, image: np.ndarray) -> list[RawDetection]:
+        """Detections (box, score, six coarse keypoints) of the whole frame and its tiles, merged."""
 
 
 @runtime_checkable
@@ -51,6 +65,7 @@ class Translator(Protocol):
 
     input_size: int
     name: str
+    strength_in_network: bool  # the network blends by strength itself (the blender then uses alpha 1)
 
     def __call__(
         self, crops: np.ndarray, style: np.ndarray | None, strength: np.ndarray
@@ -63,6 +78,8 @@ class Translator(Protocol):
 
 @runtime_checkable
 class Sink(Protocol):
+    closed: bool  # True once the sink takes no more frames (a full disk): the run stops
+
     def write(self, image: np.ndarray, frame: CapturedFrame) -> None:
         """Send one RGB uint8 frame."""
 
@@ -79,3 +96,24 @@ class DeviceTranslator(Protocol):
 
     def warm_up(self, batches=None) -> None:
         """Prepare every batch size 1..max faces (CUDA graphs, engine shapes) before the hot path."""
+
+
+@runtime_checkable
+class DeviceFaceStage(Protocol):
+    """The face stage of the device pipeline: it reads the frame the pipeline uploaded, handed to it
+    as the argument of :meth:`track_tensor`, on the caller's (face) stream.
+
+    A host :class:`TracksFaces` reads NumPy frames instead; the device pipeline runs either, the
+    host pipeline only a host one (a mismatch is refused when the pipeline is built).
+    """
+
+    device: object  # the torch device the stage's networks run on
+
+    def track_tensor(self, frame) -> list[Face]:
+        """Faces of ``frame``, (1, 3, H, W) float32 in [0, 255] on :attr:`device`, with stable track
+        ids and smoothed keypoints (as :meth:`TracksFaces.update`)."""
+
+    def reset(self) -> None: ...
+
+    def warm_up(self) -> None:
+        """Capture the networks' graphs for every batch the stage asks for, before the hot path."""

@@ -143,7 +143,7 @@ def build_pipeline(
         if tracker is None and detectors.check(settings.detector).device_twin and settings.device_face_stage:
             from livefilter.gpu.face_stage import create_device_tracker
 
-            tracker, extra["device_frame"] = create_device_tracker(settings.tracker_config(), device)
+            tracker = create_device_tracker(settings.tracker_config(), device)
     controls = LiveControls(
         look=look.name,
         strength=settings.strength if settings.strength is not None else look.default_strength,

@@ -40,6 +40,7 @@ class ListSource:
         self.reads = 0
         self.closed = False
         self.dropped = 0
+        self.decode_errors = 0
 
     def read(self):
         if self.fail_after is not None and self.reads >= self.fail_after:
@@ -61,6 +62,7 @@ class GatedTranslator:
     def __init__(self, inner, gate, limit: float = 60.0):
         self.inner, self.gate, self.limit = inner, gate, limit
         self.name, self.input_size = inner.name, inner.input_size
+        self.strength_in_network = inner.strength_in_network
 
     def __call__(self, crops, style, strength):
         self.gate.wait(self.limit)
@@ -73,6 +75,7 @@ class SlowTranslator:
     def __init__(self, inner, delay: float):
         self.inner, self.delay = inner, delay
         self.name, self.input_size = inner.name, inner.input_size
+        self.strength_in_network = inner.strength_in_network
 
     def __call__(self, crops, style, strength):
         time.sleep(self.delay)
@@ -83,6 +86,7 @@ class FailingTranslator:
     def __init__(self, inner, fail_on: set[int]):
         self.inner, self.fail_on, self.calls = inner, fail_on, 0
         self.name, self.input_size = inner.name, inner.input_size
+        self.strength_in_network = inner.strength_in_network
 
     def __call__(self, crops, style, strength):
         self.calls += 1
@@ -93,6 +97,8 @@ class FailingTranslator:
 
 class BlockingSink:
     """A consumer that stalls until ``gate`` is set (then takes frames at once)."""
+
+    closed = False
 
     def __init__(self, gate, limit: float = 60.0):
         self.gate, self.limit = gate, limit
@@ -108,6 +114,8 @@ class BlockingSink:
 
 class CollectSink:
     """Keeps a copy of every frame written (outputs may be views of reused buffers)."""
+
+    closed = False
 
     def __init__(self):
         self.frames = []

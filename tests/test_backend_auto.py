@@ -72,3 +72,56 @@ def test_a_host_translator_for_a_device_backend_fails_at_build_with_one_line(mon
     message = str(e.value)
     assert "\n" not in message and "cannot run on the device pipeline (cpu)" in message
     assert "onnxruntime-cpu" in message  # which translator it was
+
+
+def test_a_device_face_stage_on_the_host_pipeline_fails_at_build_with_one_line():
+    """The device face stage reads the device pipeline's upload: the host pipeline has none."""
+    from livefilter import session
+    from livefilter.errors import SettingError
+    from livefilter.gpu.face_stage import create_device_tracker
+
+    with pytest.raises(SettingError) as e:
+        session.build_pipeline(PipelineSettings(backend="onnxruntime-cpu"), tracker=create_device_tracker(device="cpu"))
+    message = str(e.value)
+    assert "\n" not in message and "DeviceFaceTracker reads the device pipeline's upload" in message
+
+
+def test_a_device_face_stage_on_another_device_fails_at_build_with_one_line():
+    from livefilter.errors import SettingError
+    from livefilter.gpu.face_stage import create_device_tracker
+    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.looks.registry import LookRegistry
+    from livefilter.pipeline import LiveControls
+    from livefilter.translate.torch_backend import TorchCudaTranslator
+
+    made = []
+    with pytest.raises(SettingError) as e:
+        DevicePipeline(create_device_tracker(device="cpu"), LookRegistry().get,
+                       lambda lk: made.append(lk) or TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+                       LiveControls(look="glam"), device="meta")
+    message = str(e.value)
+    assert "\n" not in message and "runs on cpu: it cannot read the device pipeline's frames on meta" in message
+    assert made == []  # refused before any look or translator was loaded
+
+
+def test_a_translator_without_the_translator_protocol_fails_at_build_with_one_line(monkeypatch):
+    """A backend's translator that does not say whether it blends by strength itself is refused when
+    the pipeline is built (nothing guesses a default)."""
+    from livefilter import session
+    from livefilter.errors import SettingError
+
+    class Undeclared:
+        name = "undeclared"
+
+        def __init__(self, look):
+            self.input_size = look.input_size
+
+        def __call__(self, crops, style, strength):
+            return crops
+
+    patch_factory(monkeypatch, "onnxruntime-cpu", lambda look, m, p: Undeclared(look))
+    with pytest.raises(SettingError) as e:
+        session.build_pipeline(PipelineSettings(backend="onnxruntime-cpu"), tracker=FixedFaceTracker())
+    message = str(e.value)
+    assert "\n" not in message and "translator Undeclared for look" in message
+    assert "does not implement the Translator protocol (name, input_size, strength_in_network, __call__)" in message

@@ -24,6 +24,7 @@ PLUGIN = textwrap.dedent('''
         """A host translator: the negative of each crop."""
 
         name = "fake-invert"
+        strength_in_network = False
 
         def __init__(self, look):
             self.input_size = look.input_size

@@ -354,7 +354,12 @@ def test_live_preview_thumbnail_from_the_running_pipeline(client, pipeline, serv
             return CapturedFrame(make_frame(), self.n, time.perf_counter())
 
     class Sink:
+        closed = False
+
         def write(self, image, frame):
+            pass
+
+        def close(self):
             pass
 
     pipeline.run(Src(3), Sink(), on_frame=server.preview.offer)

@@ -15,7 +15,12 @@ from livefilter.detect.onnx_session import model_path
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.face_stage import DeviceBlazeFace, DeviceFaceMesh, DeviceFrame, create_device_tracker  # noqa: E402
+from livefilter.gpu.face_stage import (  # noqa: E402
+    DeviceBlazeFace,
+    DeviceFaceMesh,
+    DeviceFaceTracker,
+    create_device_tracker,
+)
 from livefilter.gpu.frames import DeviceFrameBuffer  # noqa: E402
 from livefilter.translate.onnx_torch import build_module  # noqa: E402
 
@@ -32,8 +37,7 @@ def host_models():
 
 @pytest.fixture(scope="module")
 def device_models():
-    frame = DeviceFrame()
-    return frame, DeviceBlazeFace(frame, "cpu"), DeviceFaceMesh(frame, "cpu")
+    return DeviceBlazeFace("cpu"), DeviceFaceMesh("cpu")
 
 
 def _decode(parts, start, stop):
@@ -64,11 +68,16 @@ def duet():
             for i, (a, b) in enumerate(zip(left, right))]
 
 
-def _upload(frame: DeviceFrame, image: np.ndarray) -> None:
-    """What the device pipeline does before the tracker runs: upload, point the face stage at it."""
+def _upload(image: np.ndarray):
+    """What the device pipeline does before the face stage runs: the (1, 3, H, W) float upload."""
     buf = DeviceFrameBuffer(image.shape[0], image.shape[1], "cpu", torch.float32)
     buf.load(image)
-    frame.tensor = buf.frame_f
+    return buf.frame_f
+
+
+def _view(image: np.ndarray):
+    """The upload of ``image`` as the (H, W, 3) device view the tracker hands its detector and landmarker."""
+    return _upload(image)[0].permute(1, 2, 0)
 
 
 def _pair_up(a, b):
@@ -115,10 +124,10 @@ def test_interpreter_matches_onnxruntime_on_every_output(name, lo, hi):
 def test_device_blazeface_matches_the_cpu_detector(picture, host_models, device_models):
     img = read_rgb(shared_path("faces", "deepface_tests", picture))
     host, _ = host_models
-    frame, dev, _ = device_models
-    _upload(frame, img)
+    dev, _ = device_models
+    frame = _view(img)
     for method in ("detect_raw", "detect_tiled"):
-        a, b = getattr(host, method)(img), getattr(dev, method)(img)
+        a, b = getattr(host, method)(img), getattr(dev, method)(frame)
         assert len(a) == len(b) >= 1, method
         assert len(a) == (2 if picture == "couple.jpg" else 1)
         for x, y in _pair_up(a, b):
@@ -132,11 +141,11 @@ def test_device_blazeface_tiles_find_the_small_faces_the_cpu_tiles_find(crowd_fr
     """720p: the CPU letterbox pre-shrinks by an integer factor, the device one does not; four tiles."""
     img = crowd_frame
     host, _ = host_models
-    frame, dev, _ = device_models
-    _upload(frame, img)
-    a, b = host.detect_tiled(img), dev.detect_tiled(img)
+    dev, _ = device_models
+    frame = _view(img)
+    a, b = host.detect_tiled(img), dev.detect_tiled(frame)
     assert len(a) == len(b) == 4  # the whole-frame pass finds one; the tiles find the other faces
-    assert len(dev.detect_raw(img)) == len(host.detect_raw(img)) == 1
+    assert len(dev.detect_raw(frame)) == len(host.detect_raw(img)) == 1
     for x, y in _pair_up(a, b):
         # measured: boxes <= 0.49 px, keypoints <= 0.84 px, scores <= 0.007 (0.012 at 640x360)
         assert np.abs(x.box - y.box).max() < 2.0
@@ -149,15 +158,14 @@ def test_device_blazeface_tiles_find_the_small_faces_the_cpu_tiles_find(crowd_fr
 def test_device_facemesh_matches_the_cpu_landmarker_on_the_same_rois(host_models, device_models):
     img = read_rgb(shared_path("faces", "deepface_tests", "couple.jpg"))
     host_det, host_mesh = host_models
-    frame, _, dev_mesh = device_models
+    _, dev_mesh = device_models
     dets = host_det.detect(img)
     assert len(dets) == 2
     rois = np.stack([roi_from_detection(d.box, d.keypoints) for d in dets])
     # a third ROI on background (no face): presence must agree on that too; a fourth rotated by 30 degrees
     rois = np.concatenate([rois, [[40.0, 300.0, 60.0, 0.0]], rois[:1] + [0.0, 0.0, 0.0, np.pi / 6]])
-    _upload(frame, img)
     la, pa = host_mesh.run(img, rois)
-    lb, pb = dev_mesh.run(img, rois)
+    lb, pb = dev_mesh.run(_view(img), rois)
     assert la.shape == lb.shape == (4, 468, 2)
     dist = np.linalg.norm(la - lb, axis=-1)
     # measured: mean 0.026 px, max 0.07 px (faces)
@@ -167,23 +175,47 @@ def test_device_facemesh_matches_the_cpu_landmarker_on_the_same_rois(host_models
     assert np.abs(pa - pb).max() < 0.02
 
 
-def test_device_frame_refuses_a_missing_or_mismatched_upload(device_models):
-    frame = DeviceFrame()
-    with pytest.raises(RuntimeError, match=r"no uploaded frame of size \(360, 640\) \(have None\)"):
-        frame.get((360, 640, 3))
-    frame.tensor = torch.zeros((1, 3, 100, 200))
-    with pytest.raises(RuntimeError, match=r"\(have \(100, 200\)\)"):
-        frame.get((360, 640, 3))
-    assert frame.get((100, 200, 3)) is frame.tensor
-    # the detector and the landmarker check what they were handed against the upload
-    shared, det, mesh = device_models
-    shared.tensor = torch.zeros((1, 3, 100, 200))
+def test_the_device_stages_refuse_a_host_frame_with_one_line(device_models):
+    det, mesh = device_models
     img = np.zeros((360, 640, 3), np.uint8)
-    with pytest.raises(RuntimeError, match="no uploaded frame"):
+    one_line = r"needs the uploaded frame, an \(H, W, 3\) tensor on cpu; got ndarray \(360, 640, 3\)$"
+    with pytest.raises(TypeError, match=one_line):
         det.detect(img)
-    with pytest.raises(RuntimeError, match="no uploaded frame"):
+    with pytest.raises(TypeError, match="needs the uploaded frame"):
         mesh.run(img, np.array([[320.0, 180.0, 100.0, 0.0]]))
-    shared.tensor = None
+    tracker = create_device_tracker(device="cpu")
+    with pytest.raises(ValueError, match=r"must be \(1, 3, H, W\), got \(360, 640, 3\)"):
+        tracker.track_tensor(torch.from_numpy(img))
+
+
+def test_the_device_face_stage_reads_the_frame_it_is_handed(device_models):
+    """No side channel: interleaved calls on two uploads give each upload's own faces."""
+    couple = read_rgb(shared_path("faces", "deepface_tests", "couple.jpg"))
+    single = read_rgb(shared_path("faces", "deepface_tests", "img1.jpg"))
+    det, _ = device_models
+    a, b = _view(couple), _view(single)
+    want_a, want_b = det.detect_raw(a), det.detect_raw(b)
+    assert len(want_a) == 2 and len(want_b) == 1
+    for _ in range(2):
+        got_b, got_a = det.detect_raw(b), det.detect_raw(a)
+        assert [d.score for d in got_a] == [d.score for d in want_a]
+        assert [d.score for d in got_b] == [d.score for d in want_b]
+    # the tracker: what track_tensor is handed is what its detector and landmarker get
+    seen = []
+    tracker = create_device_tracker(TrackerConfig(fps=30), device="cpu")
+    detect = tracker.detector.detect
+
+    def spy(image):
+        seen.append(image)
+        return detect(image)
+
+    tracker.detector.detect = spy
+    frame = _upload(couple)
+    faces = tracker.track_tensor(frame)
+    assert len(faces) == 2 and len(seen) == 1
+    assert seen[0].shape == (couple.shape[0], couple.shape[1], 3)
+    assert seen[0].data_ptr() == frame.data_ptr()  # a view of the upload itself, not a copy
+    assert tracker.track_tensor(torch.zeros_like(frame)) == []  # a black upload: nothing, whatever came before
 
 
 # -- tracker -------------------------------------------------------------------------------------------
@@ -191,14 +223,13 @@ def test_device_frame_refuses_a_missing_or_mismatched_upload(device_models):
 def test_device_tracker_follows_the_cpu_tracker_over_video(duet):
     cfg = dict(detect_every=5, max_faces=4, fps=30)  # frame-count clock: smoothing is timing-independent
     host = create_tracker(TrackerConfig(**cfg))
-    dev, frame = create_device_tracker(TrackerConfig(**cfg), device="cpu")
+    dev = create_device_tracker(TrackerConfig(**cfg), device="cpu")
+    assert isinstance(dev, DeviceFaceTracker) and dev.device == torch.device("cpu")
     assert isinstance(dev.detector, DeviceBlazeFace) and isinstance(dev.landmarker, DeviceFaceMesh)
-    assert dev.detector.frame is frame and dev.landmarker.frame is frame
     counts, ids, worst = [], [], 0.0
     for f in duet:
         a = host.update(f)
-        _upload(frame, f)
-        b = dev.update(f)
+        b = dev.track_tensor(_upload(f))
         assert len(a) == len(b)
         assert [x.track_id for x in a] == [y.track_id for y in b]
         for x, y in zip(a, b):

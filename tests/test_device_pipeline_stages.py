@@ -15,6 +15,7 @@ from fakes import FixedFaceTracker, ListSource
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import to_rgb
 from livefilter.stats import StageStats
@@ -40,6 +41,8 @@ def clip():
 
 
 class CollectSink:
+    closed = False
+
     def __init__(self):
         self.frames = []
 
@@ -85,8 +88,8 @@ def test_torch_cpu_builds_the_device_pipeline_with_the_device_face_stage(runs):
     assert isinstance(dev, DevicePipeline) and dev.device.type == "cpu"
     assert type(host) is Pipeline
     assert isinstance(dev.tracker.detector, DeviceBlazeFace) and isinstance(dev.tracker.landmarker, DeviceFaceMesh)
-    assert dev._device_frame is dev.tracker.detector.frame is dev.tracker.landmarker.frame
-    assert hasattr(dev.runtime(dev.controls.look).translator, "translate_tensor")
+    assert isinstance(dev.tracker, DeviceFaceStage) and dev._device_faces
+    assert isinstance(dev.runtime(dev.controls.look).translator, DeviceTranslator)
     assert not dev.clock.cuda
     # one upload per frame, on the face stage's thread, and the device stages timed
     assert len(dev.stats.samples["upload"]) == len(runs["dev"][1])
@@ -268,6 +271,29 @@ def test_run_over_frames_decoded_on_the_device_equals_run_over_host_frames(runs,
     for i, (a, b) in enumerate(zip(out, runs["dev"][1])):
         assert isinstance(a, np.ndarray) and np.array_equal(a, b), i
     assert max(staged) <= 3
+
+
+def test_the_device_face_stage_is_handed_the_upload_of_each_frame(clip):
+    """The face stage reads the frame buffer the pipeline just uploaded, given as its argument."""
+    pipe = _pipeline()
+    handed, uploads = [], []
+    track, next_buffer = pipe.tracker.track_tensor, pipe._next_buffer
+
+    def spy_track(frame):
+        handed.append(frame)
+        return track(frame)
+
+    def spy_buffer(h, w):
+        uploads.append(next_buffer(h, w))
+        return uploads[-1]
+
+    pipe.tracker.track_tensor, pipe._next_buffer = spy_track, spy_buffer
+    for f in clip[NO_FACE:NO_FACE + 3]:
+        pipe.process(f.copy())
+        assert len(pipe.last_faces) == 1
+    assert len(handed) == len(uploads) == 3
+    assert all(a is b.frame_f for a, b in zip(handed, uploads))
+    assert handed[0] is not handed[1] and pipe.stats.passthrough == 0
 
 
 # -- direct calls --------------------------------------------------------------------------------------

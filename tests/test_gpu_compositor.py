@@ -11,7 +11,9 @@ from livefilter.looks.pack import ColorEdits
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.compositor import DeviceCompositor  # noqa: E402
+from livefilter.gpu.compositor import DeviceCompositor, back_thetas, faces_region, warp_thetas  # noqa: E402
+from livefilter.gpu.crop_stage import CropStage  # noqa: E402
+from livefilter.gpu.frames import DeviceFrameBuffer  # noqa: E402
 
 
 def _case():
@@ -23,15 +25,38 @@ def _case():
     return img, al, mats
 
 
+def _upload(comp, img, device):
+    """The pipeline's upload: the frame into a device frame buffer, bound to the compositor."""
+    buf = DeviceFrameBuffer(img.shape[0], img.shape[1], device, torch.float32)
+    buf.load(img)
+    comp.bind(buf.frame_f, buf.frame)
+    return buf
+
+
+def _warp(comp, mats):
+    """The aligned crops, as the device pipeline warps them (thetas computed on the host)."""
+    return comp.warp_theta(torch.from_numpy(warp_thetas(mats, (comp.h, comp.w), comp.size)).to(comp.device))
+
+
+def _blend(comp, styled, crops, mats, alphas, masks):
+    """The premultiplied delta (the crop stage's output) composited over the faces' rectangle."""
+    n = len(mats)
+    a = torch.as_tensor(np.asarray(alphas, np.float32), device=comp.device).view(n, 1, 1, 1)
+    delta = (styled - crops) * masks * a
+    region = faces_region(mats, comp.size, comp.h, comp.w)
+    theta = torch.from_numpy(back_thetas(mats, region, comp.size)).to(comp.device)
+    return comp.blend_delta(delta, region, theta)
+
+
 def _run(device):
     img, al, mats = _case()
     blender = Blender(al.template, al.size)
     comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, blender.mask, max_faces=4, device=device,
                             dtype=torch.float32)
-    comp.upload(img)
-    crops = comp.warp(mats)
+    _upload(comp, img, device)
+    crops = _warp(comp, mats)
     styled = (crops + torch.tensor([40.0, -10.0, -10.0], device=crops.device).view(1, 3, 1, 1)).clamp(0, 255)
-    out = comp.blend(styled, crops, mats, np.array([1.0, 0.5])).cpu().numpy()
+    out = _blend(comp, styled, crops, mats, np.array([1.0, 0.5]), comp.mask).cpu().numpy()
     # CPU path with the same stylisation
     ref_crops = al.warp(img, mats)
     ref_styled = np.clip(ref_crops.astype(int) + np.array([40, -10, -10]), 0, 255).astype(np.uint8)
@@ -71,8 +96,16 @@ def test_pixel_formats_and_edits_match_cpu():
     e = ColorEdits(brightness=0.2, contrast=0.1, warmth=0.5)
     cpu = crops.copy()
     ColorEditor().apply(cpu, e)
-    dev = comp.edit(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), e).permute(0, 2, 3, 1).numpy()
-    assert np.abs(dev - cpu).max() <= 1
+    # the device edits run in the crop stage: against zero crops, a full mask and alpha 1 its delta
+    # is the edited crop itself
+    stage = CropStage(16, np.ones((16, 16), np.float32), 1.0, 2, "cpu", 1, graphs=False)
+    p = stage.params
+    p.begin()
+    p.host["alpha"][:2], p.host["have"][:2] = 1.0, 0.0  # no landmarks: the template mask (all ones)
+    p.host["edits"][:] = (e.contrast, e.brightness, e.warmth, e.saturation)
+    p.upload(rows_of_last=2)
+    dev = stage.run(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), 2).permute(0, 2, 3, 1).numpy()
+    assert np.abs(dev - cpu).max() <= 1 and (dev != crops).any()
 
 
 @pytest.mark.gpu
@@ -101,8 +134,6 @@ def _full_frame_blend(comp, styled, crops, mats, alphas, masks):
 
 @pytest.mark.parametrize("case", ["two faces", "one face half outside", "one face outside"])
 def test_compositing_only_the_face_rectangle_changes_nothing(case):
-    from livefilter.gpu.compositor import faces_region
-
     img, al, mats = _case()
     if case == "one face half outside":
         mats = mats[:1].copy()
@@ -113,14 +144,13 @@ def test_compositing_only_the_face_rectangle_changes_nothing(case):
     n = len(mats)
     comp = DeviceCompositor(img.shape[0], img.shape[1], al.size, np.ones((128, 128), np.float32), device="cpu",
                             dtype=torch.float32)
-    comp.upload(img)
-    comp.bind(comp.frame_f, comp.frame)
-    crops = comp.warp(mats).clone()
+    _upload(comp, img, "cpu")
+    crops = _warp(comp, mats).clone()
     styled = (crops * 0.6 + torch.tensor([90.0, 10.0, 40.0]).view(1, 3, 1, 1)).clamp(0, 255)
     masks = torch.rand(n, 1, 128, 128, generator=torch.Generator().manual_seed(0))
     alphas = np.linspace(1.0, 0.6, n).astype(np.float32)
     want, footprint = _full_frame_blend(comp, styled, crops, mats, alphas, masks)
-    got = comp.blend(styled, crops, mats, alphas, masks).numpy()
+    got = _blend(comp, styled, crops, mats, alphas, masks).numpy()
     y0, x0, h, w = faces_region(mats, 128, img.shape[0], img.shape[1])
     inside = np.zeros(footprint.shape, bool)
     inside[y0:y0 + h, x0:x0 + w] = True

@@ -187,3 +187,21 @@ def test_temporal_blending_reduces_generator_flicker(tmp_path, frame):
     assert changes[0.7] < 0.6 * changes[0.0]
     with pytest.raises(SettingError):
         Pipeline(FixedFaceTracker(), reg.get, lambda look: Noisy(), LiveControls(look="shift"), temporal=1.5)
+
+
+def test_a_sink_without_the_sink_protocol_is_refused_before_the_first_frame(tmp_path, frame):
+    """A sink that cannot say whether it still takes frames is a one-line error, not a guess."""
+
+    class Undeclared:
+        def write(self, image, frame):
+            raise AssertionError("no frame is written")
+
+        def close(self):
+            pass
+
+    p = _pipeline(tmp_path)
+    source = ListSource([frame] * 3)
+    with pytest.raises(SettingError) as e:
+        p.run(source, Undeclared())
+    assert str(e.value) == "sink Undeclared does not implement the Sink protocol (write, close, closed)"
+    assert source.reads == 0

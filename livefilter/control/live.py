@@ -77,8 +77,8 @@ class LiveControl:
         self._published: Path | None = None
         if serve:
             self.preview = PreviewTap()
-            self.preview.pixel_format = getattr(pipeline, "output_format", "RGB")
-            self.preview.copy_frames = getattr(pipeline, "reuses_output_buffers", False)
+            self.preview.pixel_format = pipeline.output_format
+            self.preview.copy_frames = pipeline.reuses_output_buffers
             self.server = self._start_server(port)
             if publish:
                 self._publish()

@@ -123,8 +123,13 @@ def coarse_five(keypoints6: np.ndarray) -> np.ndarray:
     return np.stack([eye_l, eye_r, nose, mouth - half, mouth + half]).astype(np.float32)
 
 
-class _Slot(NamedTuple):
-    """Where one batch entry came from: frame px = (canvas px / (sx, sy)) + (ox, oy) - 0.5."""
+class LetterboxSlot(NamedTuple):
+    """Where one batch entry of the detector's input came from (the whole frame or one tile):
+    frame px = (canvas px / (sx, sy)) + (ox, oy) - 0.5.
+
+    A letterbox (the host one here, the device one in :mod:`livefilter.gpu.face_stage`) returns
+    one; decoding maps the network's boxes back to frame pixels with it.
+    """
 
     ox: float
     oy: float
@@ -171,10 +176,11 @@ class BlazeFaceDetector:
             raise ValueError(f"{MODEL_FILE} has {n_out} boxes, anchors give {len(self.anchors)}")
 
     @staticmethod
-    def _slot(image_shape: tuple[int, ...], region: tuple[int, int, int, int] | None, sx: float, sy: float) -> _Slot:
-        """Where a letterboxed (region of the) frame sits in its canvas; see :class:`_Slot`."""
+    def _slot(image_shape: tuple[int, ...], region: tuple[int, int, int, int] | None, sx: float,
+              sy: float) -> LetterboxSlot:
+        """Where a letterboxed (region of the) frame sits in its canvas; see :class:`LetterboxSlot`."""
         if region is None:
-            return _Slot(0.0, 0.0, sx, sy, None)
+            return LetterboxSlot(0.0, 0.0, sx, sy, None)
         x1, y1, x2, y2 = region
         inner = (
             x1 if x1 > 0 else -math.inf,
@@ -182,7 +188,7 @@ class BlazeFaceDetector:
             x2 if x2 < image_shape[1] else math.inf,
             y2 if y2 < image_shape[0] else math.inf,
         )
-        return _Slot(float(x1), float(y1), sx, sy, inner)
+        return LetterboxSlot(float(x1), float(y1), sx, sy, inner)
 
     # ------------------------------------------------------------------ pre-processing
     def _ensure_batch(self, n: int) -> None:
@@ -190,7 +196,8 @@ class BlazeFaceDetector:
             self._canvas = np.zeros((n, INPUT, INPUT, 3), np.uint8)
             self._tensor = np.zeros((n, 3, INPUT, INPUT), np.float32)
 
-    def _letterbox(self, image: np.ndarray, slot: int, region: tuple[int, int, int, int] | None = None) -> _Slot:
+    def _letterbox(self, image: np.ndarray, slot: int,
+                   region: tuple[int, int, int, int] | None = None) -> LetterboxSlot:
         """Resize ``image`` (or a region x1,y1,x2,y2 of it) into the top-left of canvas ``slot``.
 
         Writes the normalised NCHW tensor for that slot in place ([-1, 1], black padding = -1).
@@ -236,7 +243,8 @@ class BlazeFaceDetector:
         outs = [self.session.run(None, {self._input: self._tensor[i : i + 1]}) for i in range(n)]
         return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
-    def _decode(self, reg: np.ndarray, cls: np.ndarray, slot: _Slot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _decode(self, reg: np.ndarray, cls: np.ndarray,
+                slot: LetterboxSlot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates above threshold of one batch entry, in frame pixels (vectorised)."""
         logits = cls[:, 0]
         idx = np.flatnonzero(logits > self._logit_thr)
@@ -262,7 +270,7 @@ class BlazeFaceDetector:
             boxes, scores, pts = boxes[ok], scores[ok], pts[ok]
         return boxes.astype(np.float32), scores.astype(np.float32), pts.astype(np.float32)
 
-    def _detect_slots(self, slots: list[_Slot]) -> list[RawDetection]:
+    def _detect_slots(self, slots: list[LetterboxSlot]) -> list[RawDetection]:
         reg, cls = self._run(len(slots))
         parts = [self._decode(reg[i], cls[i], s) for i, s in enumerate(slots)]
         boxes = np.concatenate([p[0] for p in parts])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Mapping
 
 import cv2
 import numpy as np
@@ -36,7 +36,7 @@ from livefilter.detect.facemesh import (
 from livefilter.detect.geometry import pairwise_iou, points_box
 from livefilter.detect.one_euro import OneEuroFilter
 from livefilter.errors import SettingError
-from livefilter.protocols import Detector
+from livefilter.protocols import Detector, TiledDetector
 from livefilter.types import Face
 
 log = logging.getLogger(__name__)
@@ -310,9 +310,8 @@ class DetectAndLandmark:
                 if f.landmarks is not None:
                     f.landmarks -= shift
             return faces
-        tiled: Any = getattr(self.detector, "detect_tiled", None)
-        if tiled is not None:
-            dets = [Face(d.box, d.score, coarse_five(d.keypoints)) for d in tiled(image)]
+        if isinstance(self.detector, TiledDetector):
+            dets = [Face(d.box, d.score, coarse_five(d.keypoints)) for d in self.detector.detect_tiled(image)]
             faces = self._refine(image, dets)
         return faces
 

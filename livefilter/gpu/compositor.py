@@ -1,4 +1,4 @@
-"""Batched device-side warp, residual composite, colour edits and pixel-format conversion.
+"""Batched device-side warp, residual composite and pixel-format conversion.
 
 All faces of a frame are handled by single batched calls (one ``grid_sample`` for every crop, one
 for every inverse warp); buffers are allocated once per (resolution, max faces). With ``fuse`` the
@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from livefilter.gpu.fused import Fuser, composite, composite_into, planar_into
-from livefilter.gpu.staging import ParamStaging, staging_capacity
-from livefilter.looks.pack import ColorEdits
 
 
 def _torch():
@@ -95,14 +93,15 @@ def invert_affines(m: np.ndarray) -> np.ndarray:
 
 
 class DeviceCompositor:
-    """One instance per (frame size, crop size, max faces, device)."""
+    """One instance per (frame size, crop size, max faces, device).
+
+    The frame comes from :meth:`bind`: the pipeline's double-buffered
+    :class:`~livefilter.gpu.frames.DeviceFrameBuffer` holds the upload and the download buffers.
+    """
 
     def __init__(self, height: int, width: int, size: int, mask: np.ndarray, max_faces: int = 4,
-                 device: str = "cuda", dtype=None, frame_buffers: bool = True, fuse: bool = False,
-                 crops=None) -> None:
-        """``frame_buffers=False``: the frame comes from :meth:`bind` (the pipeline's double-buffered
-        :class:`~livefilter.gpu.frames.DeviceFrameBuffer`), so no upload/download buffers here.
-        ``fuse``: compile the frame-sized pixel-format conversion into a fused kernel."""
+                 device: str = "cuda", dtype=None, fuse: bool = False, crops=None) -> None:
+        """``fuse``: compile the frame-sized pixel-format conversion into a fused kernel."""
         torch = _torch()
         self.fuser = Fuser(fuse)
         self.h, self.w, self.size, self.max_faces = height, width, size, max_faces
@@ -110,22 +109,13 @@ class DeviceCompositor:
         # FP32 geometry: an FP16 sampling grid is off by up to ~0.5 px at 1080p (landmark jitter)
         self.dtype = dtype or torch.float32
         self.mask = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device, self.dtype)[None, None]
-        # small per-frame arrays (thetas, alphas, ...) go through pinned memory: no stream waits
-        self.params = ParamStaging(self.device, staging_capacity(max_faces, size))
-        self._warm = torch.tensor([20.0, 0.0, -20.0], device=self.device, dtype=self.dtype).view(1, 3, 1, 1)
         # ``crops``: a buffer shared with the crop-space stage (its graphs read it at a fixed address)
         self.crops = crops if crops is not None else torch.zeros((max_faces, 3, size, size), dtype=self.dtype,
                                                                   device=self.device)
         self.out = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
         self.planar = torch.zeros((height * 3 // 2, width), dtype=torch.uint8, device=self.device)
-        self.frame_f = None
+        self.frame_f = None  # (1, 3, H, W) float, bound per frame
         self.frame = None  # (H, W, 3) uint8 twin of frame_f, when there is one
-        if frame_buffers:
-            pin = self.device.type == "cuda"
-            self.frame = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
-            self.frame_f = torch.zeros((1, 3, height, width), dtype=self.dtype, device=self.device)
-            self.host_in = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
-            self.host_out = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=pin)
 
     def bind(self, frame_f, frame_u8=None) -> None:
         """Work on ``frame_f`` ((1, 3, H, W) on this device, this dtype) for the next warp and blend;
@@ -137,55 +127,12 @@ class DeviceCompositor:
         self.frame_f = frame_f
         self.frame = frame_u8
 
-    # -- transfer --------------------------------------------------------------------------------
-    def upload(self, image: np.ndarray) -> None:
-        """Copy the frame into the pinned buffer and start one async host->device copy."""
-        torch = _torch()
-        self.host_in.numpy()[...] = image
-        self.frame.copy_(self.host_in, non_blocking=True)
-        self.frame_f.copy_(self.frame.permute(2, 0, 1)[None].to(self.dtype))
-        del torch
-
-    def download(self) -> np.ndarray:
-        """The one device->host copy per frame (the caller synchronises the stream before reading)."""
-        self.host_out.copy_(self.out, non_blocking=True)
-        return self.host_out.numpy()
-
     # -- stages ----------------------------------------------------------------------------------
-    def warp(self, matrices: np.ndarray):
-        """Aligned crops for every face in one grid_sample: (N, 3, S, S) in [0, 255]."""
-        theta = self.params.put(warp_thetas(matrices, (self.h, self.w), self.size), self.dtype)
-        return self.warp_theta(theta)
-
     def warp_theta(self, theta):
-        """:meth:`warp` with the thetas already on the device ((N, 2, 3), :func:`warp_thetas`)."""
+        """Aligned crops for every face in one grid_sample: (N, 3, S, S) in [0, 255] (a view of
+        :attr:`crops`), sampled with ``theta`` ((N, 2, 3) on the device, :func:`warp_thetas`)."""
         n = theta.shape[0]
         return warp_crops(self.frame_f, theta, self.size, out=self.crops[:n])
-
-    def edit(self, styled, edits: ColorEdits):
-        """Brightness / contrast / warmth / saturation on the stylised crops (same maths as the CPU LUT)."""
-        if edits.is_identity:
-            return styled
-        x = (styled - 128.0) * (1.0 + edits.contrast) + 128.0 + 64.0 * edits.brightness
-        x = (x + self._warm * edits.warmth).clamp(0, 255).round()
-        if edits.saturation:
-            grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
-            x = (x * (1.0 + edits.saturation) - grey * edits.saturation).clamp(0, 255)
-        return x
-
-    def blend(self, styled, crops, matrices: np.ndarray, alphas: np.ndarray, masks=None):
-        """Residual composite of every face into the frame with one batched inverse warp.
-
-        Only the rectangle around the faces is warped and composited (the deltas are zero
-        elsewhere); the rest of the output is the frame as it came in.
-        """
-        n = len(matrices)
-        a = self.params.put(np.broadcast_to(np.asarray(alphas, np.float32), (n,)), self.dtype).view(n, 1, 1, 1)
-        m = masks if masks is not None else self.mask
-        delta = (styled - crops) * m * a  # premultiplied in crop space
-        region = faces_region(matrices, self.size, self.h, self.w)
-        theta = self.params.put(back_thetas(matrices, region, self.size), self.dtype)
-        return self.blend_delta(delta, region, theta)
 
     def blend_delta(self, delta, region: tuple[int, int, int, int], theta):
         """Composite premultiplied crop-space ``delta`` (N, 3, S, S) into the faces' ``region`` of the

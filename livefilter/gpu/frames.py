@@ -20,7 +20,11 @@ import numpy as np
 
 def is_device_tensor(image) -> bool:
     """Whether ``image`` is a torch tensor (a frame decoded on the device) rather than a NumPy array."""
-    return not isinstance(image, np.ndarray) and hasattr(image, "device") and hasattr(image, "dim")
+    if isinstance(image, np.ndarray):  # the host frames' fast path: no torch import needed
+        return False
+    import torch
+
+    return torch.is_tensor(image)
 
 
 class DeviceFrameBuffer:

@@ -3,9 +3,10 @@
 Per frame, on two CUDA streams and two threads (``Pipeline.run`` with ``overlap``):
 
 * face stream (worker thread, frame N+1): the pinned host frame is uploaded once (a frame decoded
-  on the device is copied device-to-device instead) into the next of two frame buffers; BlazeFace's
-  letterbox, FaceMesh's ROI crops and both networks run on that upload when the tracker is the
-  device one (:mod:`livefilter.gpu.face_stage`); only landmarks come back to the host. The occluder
+  on the device is copied device-to-device instead) into the next of two frame buffers. A device
+  face stage (:class:`~livefilter.protocols.DeviceFaceStage`, :mod:`livefilter.gpu.face_stage`) is
+  handed that upload as its argument: BlazeFace's letterbox, FaceMesh's ROI crops and both networks
+  run on it, and only landmarks come back to the host. A host tracker reads the host frame. The occluder
   skin model also runs here, off the styling thread.
 * compute stream (main thread, frame N): waits for the upload's event, then aligned-crop warp for
   all faces (one ``grid_sample``), translator (a CUDA graph replay or the TensorRT engine), temporal
@@ -43,7 +44,7 @@ from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
 from livefilter.gpu.timing import DeviceStageClock
 from livefilter.masks import FACE_OVAL, LandmarkMasker, occluded_pixels
 from livefilter.pipeline import LookRuntime, Pipeline
-from livefilter.protocols import DeviceTranslator
+from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.types import Face
 
 log = logging.getLogger(__name__)
@@ -64,17 +65,17 @@ class _Staged(NamedTuple):
 class DevicePipeline(Pipeline):
     """A :class:`Pipeline` whose pixel stages run on a torch device (CUDA; the CPU device in tests).
 
-    ``device_frame`` is the :class:`~livefilter.gpu.face_stage.DeviceFrame` of a device tracker,
-    which then reads the uploaded frame instead of the host one. ``output_format`` I420 / NV12
-    converts on the device and downloads the planar frame (half the bytes of RGB) for sinks that
-    want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
+    The tracker is a host :class:`~livefilter.protocols.TracksFaces` (it reads the host frame) or a
+    :class:`~livefilter.protocols.DeviceFaceStage` on this device (it is handed the upload).
+    ``output_format`` I420 / NV12 converts on the device and downloads the planar frame (half the
+    bytes of RGB) for sinks that want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
     single kernel (:mod:`livefilter.gpu.fused`).
     """
 
     # outputs are views of the pinned download buffers, overwritten two frames later
     reuses_output_buffers = True
 
-    def __init__(self, *args, device: str = "cuda", device_frame=None, output_format: str = "RGB",
+    def __init__(self, *args, device: str = "cuda", output_format: str = "RGB",
                  fuse: bool | None = None, capture_fn=None, device_translators_only: bool = False,
                  **kwargs) -> None:
         """``capture_fn``: a stand-in for :func:`livefilter.gpu.graphs.capture` (tests: the crop-space
@@ -105,8 +106,8 @@ class DevicePipeline(Pipeline):
             self._face_stream, self._compute_stream = streams.face, streams.compute
         else:
             self._face_stream = self._compute_stream = None
-        self._device_frame = device_frame
         super().__init__(*args, **kwargs)
+        self._device_faces = isinstance(self.tracker, DeviceFaceStage)
         self._buffers: dict[tuple[int, int], list[DeviceFrameBuffer]] = {}
         self._flips: dict[tuple[int, int], int] = {}
         self._comps: dict[tuple[int, int, int], DeviceCompositor] = {}
@@ -127,7 +128,14 @@ class DevicePipeline(Pipeline):
             self._warm_look(rt)
         return rt
 
+    def _check_tracker(self, tracker) -> None:
+        """A device face stage must run on this pipeline's device (it reads the upload there)."""
+        if isinstance(tracker, DeviceFaceStage) and tracker.device.type != self.device.type:
+            raise SettingError(f"face stage {type(tracker).__name__} runs on {tracker.device.type}: it cannot read "
+                               f"the device pipeline's frames on {self.device.type}")
+
     def _check_translator(self, translator, look) -> None:
+        super()._check_translator(translator, look)
         if self.device_translators_only and not isinstance(translator, DeviceTranslator):
             raise SettingError(f"translator {translator.name!r} for look '{look.name}' cannot run on the device "
                                f"pipeline ({self.device.type}): it has no translate_tensor/warm_up")
@@ -160,10 +168,9 @@ class DevicePipeline(Pipeline):
             return
         for rt in list(self._runtimes.values()):
             self._warm_look(rt)
-        if self._device_frame is not None:
+        if self._device_faces:
             with self._stream(self._face_stream):
-                for warm in self._device_frame.warm_ups:
-                    warm()
+                self.tracker.warm_up()
             self._settle()
         self.warmed_up = True
 
@@ -207,8 +214,6 @@ class DevicePipeline(Pipeline):
             for key in [k for k, s in self._staged.items() if s.image() is None]:
                 del self._staged[key]  # frames that were never styled (paused, no face, dropped)
             self._staged[id(image)] = staged
-        if self._device_frame is not None:
-            self._device_frame.tensor = buf.frame_f
         return staged
 
     def _take_staged(self, image) -> _Staged:
@@ -223,13 +228,17 @@ class DevicePipeline(Pipeline):
         return staged
 
     def track(self, image) -> list[Face] | BaseException:
-        """Upload, then the face stage on the face stream; occluders of the found faces as well."""
+        """Upload, then the face stage on the face stream (a device one is handed the upload, a host
+        one the host frame); occluders of the found faces as well."""
         try:
             staged = self._stage(image)
         except Exception as e:  # handed to process(), which applies the failure policy
             return e
         with self._stream(self._face_stream):
-            faces = super().track(image)
+            if self._device_faces:
+                faces = self._timed_faces(self.tracker.track_tensor, staged.buffer.frame_f)
+            else:
+                faces = super().track(image)
             if isinstance(faces, list) and faces:
                 try:
                     self._find_occluders(image, staged, faces)
@@ -302,7 +311,7 @@ class DevicePipeline(Pipeline):
         comp = self._comps.get(key)
         if comp is None:  # allocated once per resolution and look, never per frame
             comp = DeviceCompositor(h, w, rt.look.input_size, rt.blender.mask, self.max_faces, str(self.device),
-                                    self.dtype, frame_buffers=False, fuse=self.fuse,
+                                    self.dtype, fuse=self.fuse,
                                     crops=self._crop_stage(rt).crops)
             self._settle()
             self._comps[key] = comp

@@ -59,11 +59,14 @@ class ReconnectingSource:
 
     @property
     def dropped(self) -> int:
-        return getattr(self._source, "dropped", 0)
+        """The open source's count (0 while reconnecting: no source is open)."""
+        src = self._source
+        return src.dropped if src is not None else 0
 
     @property
     def decode_errors(self) -> int:
-        return getattr(self._source, "decode_errors", 0)
+        src = self._source
+        return src.decode_errors if src is not None else 0
 
     @property
     def reconnecting(self) -> bool:

@@ -33,7 +33,7 @@ class ThreadedSink:
 
     @property
     def closed(self) -> bool:
-        return bool(getattr(self.sink, "closed", False))
+        return bool(self.sink.closed)
 
     def write(self, image: np.ndarray, frame: CapturedFrame) -> None:
         if self.error is not None:

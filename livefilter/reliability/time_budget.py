@@ -7,6 +7,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from livefilter.protocols import Translator
+
 
 class StageTimeout(RuntimeError):
     """The stage did not finish within its budget (the frame goes out unfiltered)."""
@@ -19,12 +21,12 @@ class TimeBudgetTranslator:
     frames pass through immediately instead of queueing behind it: latency stays bounded.
     """
 
-    def __init__(self, translator, budget_ms: float) -> None:
+    def __init__(self, translator: Translator, budget_ms: float) -> None:
         self.inner = translator
         self.budget = budget_ms / 1000.0
         self.name = translator.name
         self.input_size = translator.input_size
-        self.strength_in_network = getattr(translator, "strength_in_network", False)
+        self.strength_in_network = translator.strength_in_network
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livefilter-translate")
         self._late: Future | None = None
         self._lock = threading.Lock()

@@ -22,7 +22,7 @@ class LatencyProbeSink:
 
     @property
     def closed(self) -> bool:
-        return bool(getattr(self.sink, "closed", False))
+        return bool(self.sink.closed)
 
     def write(self, image: np.ndarray, frame: CapturedFrame) -> None:
         self.sink.write(image, frame)

@@ -8,6 +8,8 @@ from livefilter.types import CapturedFrame
 
 
 class NullSink:
+    closed = False  # it never stops taking frames
+
     def __init__(self) -> None:
         self.frames = 0
         self.last: np.ndarray | None = None

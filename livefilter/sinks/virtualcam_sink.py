@@ -31,6 +31,8 @@ def default_pixel_format(backend: str | None, system: str | None = None) -> str:
 
 
 class VirtualCamSink:
+    closed = False  # a lost consumer raises from write instead
+
     def __init__(
         self,
         info: SourceInfo,
