@@ -106,13 +106,27 @@ def pipeline_device(settings: PipelineSettings) -> str | None:
     return backends.pipeline_device(settings.backend, _cuda_torch)
 
 
+def uses_device_face_stage(settings: PipelineSettings) -> bool:
+    """Whether the faces are found on the device's upload (a device pipeline with a detector that has
+    a device twin), so frames may arrive already on the device."""
+    from livefilter.detect import registry as detectors
+
+    return (pipeline_device(settings) is not None and settings.device_face_stage
+            and detectors.check(settings.detector).device_twin)
+
+
+def decode_device(settings: PipelineSettings) -> str | None:
+    """The device type a decoder may hand frames to: the pipeline's device, but only where the face stage
+    reads device frames (a host face stage needs host frames, so GPU decoding would fail every frame)."""
+    return pipeline_device(settings) if uses_device_face_stage(settings) else None
+
+
 def build_pipeline(
     settings: PipelineSettings,
     registry: LookRegistry | None = None,
     stats: StageStats | None = None,
     tracker=None,
 ) -> Pipeline:
-    from livefilter.detect import registry as detectors
     from livefilter.translate import backends
 
     settings.validate()
@@ -140,7 +154,7 @@ def build_pipeline(
         cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse,
                                       # a backend chosen for its device ability must have it
                                       "device_translators_only": spec is not None and spec.device is not None}
-        if tracker is None and detectors.check(settings.detector).device_twin and settings.device_face_stage:
+        if tracker is None and uses_device_face_stage(settings):
             from livefilter.gpu.face_stage import create_device_tracker
 
             tracker = create_device_tracker(settings.tracker_config(), device)

@@ -296,3 +296,17 @@ def test_run_with_an_impossible_decode_is_one_line_and_nonzero(tmp_path, args, m
     assert r.returncode != 0
     assert msg in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("detector, backend, cuda, expected", [
+    ("blazeface", "torch-cuda", True, "cuda"),  # the device face stage reads the decoded frames
+    ("insightface", "torch-cuda", True, None),  # a host face stage needs host frames: no GPU decoding
+    ("blazeface", "torch-cuda", False, None),  # no CUDA: the host pipeline
+    ("blazeface", "onnxruntime", True, None),
+])
+def test_frames_are_decoded_onto_the_device_only_for_a_device_face_stage(monkeypatch, detector, backend, cuda, expected):
+    from livefilter import session
+
+    monkeypatch.setattr(session, "_cuda_torch", lambda: cuda)
+    settings = session.PipelineSettings(backend=backend, detector=detector)
+    assert session.decode_device(settings) == expected

@@ -30,7 +30,7 @@ from livefilter.looks.registry import LookRegistry
 from livefilter.obs import for_run as obs_for_run
 from livefilter.profiles import ProfileStore, apply_profile_to_settings
 from livefilter.protocols import Source
-from livefilter.session import PipelineSettings, build_pipeline, pipeline_device
+from livefilter.session import PipelineSettings, build_pipeline, decode_device
 from livefilter.sinks import registry as sinks
 from livefilter.sinks.output import Output, open_output
 from livefilter.sinks.pixel_format import PLANAR
@@ -129,7 +129,7 @@ def run(
 
 
 def _open_input(stack: ExitStack, plan: RunPlan, settings: PipelineSettings) -> Source:
-    source = open_input(plan.input, size=plan.size, decode=plan.decode, pipeline_device=pipeline_device(settings),
+    source = open_input(plan.input, size=plan.size, decode=plan.decode, pipeline_device=decode_device(settings),
                         loop=plan.loop)
     return stack.enter_context(closing(source))
 

@@ -9,7 +9,6 @@ built by ``exporters/style_encoder.py`` and matches :func:`livefilter.looks.regi
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pathlib import Path
-
 from livefilter.engines.cache import EngineCache
 from livefilter.engines.tensorrt_build import BuildSettings, build_engine, import_tensorrt, tensorrt_key
 from livefilter.errors import ModelError
