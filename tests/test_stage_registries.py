@@ -225,6 +225,8 @@ REGISTERING_MAIN = textwrap.dedent('''
 
 
     class CountingSink:
+        closed = False
+
         def __init__(self):
             self.frames = 0
 
