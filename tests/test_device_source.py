@@ -14,16 +14,16 @@ from fakes import CollectSink
 from livefilter.errors import BackendUnavailable, InputError, SettingError
 from livefilter.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import PixelConverter, to_rgb
-from livefilter.sources.spec import parse_input
+from livefilter.sources.registry import parse_input
 
 torch = pytest.importorskip("torch")
 
 from livefilter.sources.device_source import (  # noqa: E402
     DeviceDecodeSource,
     TorchcodecDecoder,
-    choose_decode,
     open_decode_source,
 )
+from livefilter.sources.decoders import choose_decode  # noqa: E402
 
 VIDEO = ("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4")
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from livefilter.errors import LivefilterError, LookError
 from livefilter.looks.pack import check_member_path, parse_manifest
 from livefilter.looks.registry import extract_pack
-from livefilter.sources.spec import parse_input, parse_size
+from livefilter.sources.registry import parse_input
+from livefilter.sources.spec import parse_size
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),

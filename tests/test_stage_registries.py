@@ -30,7 +30,8 @@ from livefilter.sinks.registry import SinkOptions, SinkSpec
 from livefilter.sources import registry as sources
 from livefilter.sources.open_input import open_input
 from livefilter.sources.registry import SourceSpec
-from livefilter.sources.spec import InputSpec, parse_input
+from livefilter.sources.registry import parse_input
+from livefilter.sources.spec import InputSpec
 
 VIDEO = ("video", "liveportrait", "d18.mp4")  # 216 frames, 480x480 at 30 fps
 

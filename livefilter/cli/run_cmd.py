@@ -37,7 +37,8 @@ from livefilter.sinks.pixel_format import PLANAR
 from livefilter.sinks.registry import SinkOptions, SinkSpec
 from livefilter.sources.decoders import DECODE_MODES
 from livefilter.sources.open_input import open_input
-from livefilter.sources.spec import InputSpec, parse_input, parse_size
+from livefilter.sources.registry import parse_input
+from livefilter.sources.spec import InputSpec, parse_size
 
 log = logging.getLogger(__name__)
 

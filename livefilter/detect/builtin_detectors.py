@@ -1,9 +1,8 @@
-"""The detectors that ship with livefilter, registered in ``--detector`` order."""
+"""The detectors that ship with livefilter, in ``--detector`` order (``registry.py`` registers them)."""
 
 from __future__ import annotations
 
-from livefilter.choices import DETECTORS
-from livefilter.detect.registry import DetectorSpec, names, register_detector
+from livefilter.detect.detector_spec import DetectorSpec
 
 
 def _blazeface(score_threshold: float, threads: int | None, max_faces: int | None):
@@ -18,9 +17,7 @@ def _insightface(score_threshold: float, threads: int | None, max_faces: int | N
     return InsightFaceDetector(score_threshold=score_threshold)
 
 
-register_detector(DetectorSpec("blazeface", _blazeface, note="bundled", device_twin=True))
-register_detector(DetectorSpec("insightface", _insightface, note="needs its model pack"))
-
-# ``choices.DetectorName`` types the built-in names; it must say exactly what is registered here
-if names()[: len(DETECTORS)] != DETECTORS:
-    raise RuntimeError(f"choices.DETECTORS {DETECTORS} does not match the built-in detectors {names()}")
+BUILTIN_DETECTORS = (
+    DetectorSpec("blazeface", _blazeface, note="bundled", device_twin=True),
+    DetectorSpec("insightface", _insightface, note="needs its model pack"),
+)

@@ -8,28 +8,10 @@ Add a detector with :func:`register_detector`; the built-in ones are in ``builti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
-
-from livefilter.choices import listed
+from livefilter.choices import DETECTORS, listed
+from livefilter.detect.builtin_detectors import BUILTIN_DETECTORS
+from livefilter.detect.detector_spec import DetectorFactory, DetectorSpec
 from livefilter.errors import SettingError
-
-if TYPE_CHECKING:
-    from livefilter.protocols import Detector
-
-# (score threshold, onnxruntime threads or None, most faces or None) -> a detector
-DetectorFactory = Callable[[float, "int | None", "int | None"], "Detector"]
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """One face detector. Its faces are refined and tracked by FaceMesh whatever the detector."""
-
-    name: str
-    factory: DetectorFactory
-    note: str = ""  # a short note for the --detector help
-    device_twin: bool = False  # the device pipeline has a GPU version of it (``gpu/face_stage.py``)
-
 
 REGISTRY: dict[str, DetectorSpec] = {}  # by name, in registration order (use register_detector)
 
@@ -63,4 +45,10 @@ def help_text() -> str:
     return listed(tuple(f"{s.name} ({s.note})" if s.note else s.name for s in specs())) + "."
 
 
-from livefilter.detect import builtin_detectors  # noqa: E402,F401  (registers the built-in detectors)
+for _spec in BUILTIN_DETECTORS:
+    register_detector(_spec)
+# ``choices.DetectorName`` types the built-in names; it must say exactly what is registered here
+if names()[: len(DETECTORS)] != DETECTORS:
+    raise RuntimeError(f"choices.DETECTORS {DETECTORS} does not match the built-in detectors {names()}")
+
+__all__ = ["DetectorFactory", "DetectorSpec", "check", "help_text", "names", "register_detector", "specs"]

@@ -1,8 +1,8 @@
-"""The outputs that ship with livefilter, in matching (and help) order."""
+"""The outputs that ship with livefilter, in matching (and help) order (``registry.py`` registers them)."""
 
 from __future__ import annotations
 
-from livefilter.sinks.registry import SinkOptions, SinkSpec, register_sink
+from livefilter.sinks.sink_spec import SinkOptions, SinkSpec
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".flv")
 VCAM_OUTPUTS = ("virtualcam", "obs", "vcam")
@@ -40,12 +40,14 @@ def _null(output: str, o: SinkOptions):
     return NullSink()
 
 
-register_sink(SinkSpec("virtualcam", lambda low: low in VCAM_OUTPUTS, _virtualcam, "virtualcam | obs",
-                       "virtualcam, obs", pixel_format=_vcam_format))
-# a file is written as fast as it goes (no frame is dropped, there is no delay to match)
-register_sink(SinkSpec("file", lambda low: low.endswith(VIDEO_SUFFIXES) and not low.startswith(STREAM_SCHEMES),
-                       _encoded, "FILE.mp4", "a file (.mp4/.mkv/.mov)", live=False, path_target=True))
-register_sink(SinkSpec("stream", lambda low: low.startswith(STREAM_SCHEMES), _encoded, "rtmp://URL",
-                       "an rtmp:// URL"))
-register_sink(SinkSpec("preview", lambda low: low == "preview", _preview, "preview", "preview", hotkeys=True))
-register_sink(SinkSpec("null", lambda low: low == "null", _null, "null", "null"))
+BUILTIN_SINKS = (
+    SinkSpec("virtualcam", lambda low: low in VCAM_OUTPUTS, _virtualcam, "virtualcam | obs",
+             "virtualcam, obs", pixel_format=_vcam_format),
+    # a file is written as fast as it goes (no frame is dropped, there is no delay to match)
+    SinkSpec("file", lambda low: low.endswith(VIDEO_SUFFIXES) and not low.startswith(STREAM_SCHEMES),
+             _encoded, "FILE.mp4", "a file (.mp4/.mkv/.mov)", live=False, path_target=True),
+    SinkSpec("stream", lambda low: low.startswith(STREAM_SCHEMES), _encoded, "rtmp://URL",
+             "an rtmp:// URL"),
+    SinkSpec("preview", lambda low: low == "preview", _preview, "preview", "preview", hotkeys=True),
+    SinkSpec("null", lambda low: low == "null", _null, "null", "null"),
+)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from livefilter.errors import InputError
-from livefilter.sources.registry import SourceSpec, register_source
+from livefilter.sources.source_kind import SourceSpec
 from livefilter.sources.spec import InputSpec
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "srt://", "udp://", "tcp://")
@@ -60,7 +60,9 @@ def _file(value: str, system: str) -> InputSpec:
     return InputSpec("file", str(path))
 
 
-register_source(SourceSpec("camera", _camera, _is_camera, captures=True))
-register_source(SourceSpec("screen", _screen, lambda value: value == "screen", captures=True))
-register_source(SourceSpec("url", _url, lambda value: value.lower().startswith(STREAM_SCHEMES)))
-register_source(SourceSpec("file", _file, None, live=False))  # whatever no other kind claims: a path
+BUILTIN_SOURCES = (
+    SourceSpec("camera", _camera, _is_camera, captures=True),
+    SourceSpec("screen", _screen, lambda value: value == "screen", captures=True),
+    SourceSpec("url", _url, lambda value: value.lower().startswith(STREAM_SCHEMES)),
+    SourceSpec("file", _file, None, live=False),  # whatever no other kind claims: a path
+)

@@ -14,7 +14,6 @@ import logging
 from typing import Callable, Protocol
 
 from livefilter.errors import BackendUnavailable, InputError, SettingError
-from livefilter.sources.decoders import DECODE_MODES, choose_decode  # noqa: F401  (also importable from here)
 from livefilter.sources.spec import InputSpec
 from livefilter.sources.threaded import ThreadedSource
 from livefilter.types import SourceInfo

@@ -11,7 +11,8 @@ from livefilter.protocols import Source
 from livefilter.reliability.reconnect import ReconnectingSource
 from livefilter.sources import registry
 from livefilter.sources.decoders import DECODERS, choose_decode
-from livefilter.sources.spec import InputSpec, parse_input
+from livefilter.sources.registry import parse_input
+from livefilter.sources.spec import InputSpec
 
 
 def decoder_scale(spec: InputSpec, size: tuple[int, int] | None) -> tuple[int, int] | None:

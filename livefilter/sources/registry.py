@@ -1,6 +1,6 @@
 """The one registry of input kinds: how ``--input`` names each, what PyAV is told, how it opens.
 
-``sources/spec.py`` ``parse_input`` asks it which kind an ``--input`` string is and builds the
+:func:`parse_input` asks it which kind an ``--input`` string is and builds the
 :class:`~livefilter.sources.spec.InputSpec`; ``sources/open_input.py`` opens it (through the decoder
 table, ``sources/decoders.py``). Add a kind with :func:`register_source`; the built-in ones (camera,
 screen, url, file) are in ``builtin_sources.py``. Kinds are tried in registration order; the one
@@ -9,38 +9,12 @@ without ``matches`` (a file path) takes whatever no other kind claims.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+import platform
 
 from livefilter.errors import InputError
-
-if TYPE_CHECKING:
-    from livefilter.protocols import Source
-    from livefilter.sources.spec import InputSpec
-
-InputParser = Callable[[str, str], "InputSpec"]  # (the stripped --input string, operating system) -> spec
-# (spec, size the decoder scales to or None, loop a file) -> an opened source
-SourceOpener = Callable[["InputSpec", "tuple[int, int] | None", bool], "Source"]
-
-
-def _pyav(spec: "InputSpec", size: tuple[int, int] | None, loop: bool) -> "Source":
-    from livefilter.sources.pyav_source import open_source
-
-    return open_source(spec, size=size, loop=loop)
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One kind of input."""
-
-    kind: str
-    parse: InputParser
-    matches: Callable[[str], bool] | None  # given the stripped --input string; None: the fallback kind
-    live: bool = True  # paced by the world: the newest frame is kept, a lost input is reconnected
-    captures: bool = False  # a capture device: --size / --fps are asked of it (else the decoder scales to --size)
-    open: SourceOpener = _pyav  # the CPU decoder (``--decode cpu``)
-
-
+from livefilter.sources.builtin_sources import BUILTIN_SOURCES
+from livefilter.sources.source_kind import InputParser, SourceOpener, SourceSpec
+from livefilter.sources.spec import InputSpec
 REGISTRY: dict[str, SourceSpec] = {}  # by kind, in matching order (use register_source)
 
 
@@ -73,4 +47,31 @@ def spec_for(value: str) -> SourceSpec:
     return fallback
 
 
-from livefilter.sources import builtin_sources  # noqa: E402,F401  (registers the built-in inputs)
+def parse_input(
+    value: str,
+    *,
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
+    system: str | None = None,
+) -> InputSpec:
+    """Classify an input (camera index / device path, file, stream URL, ``screen`` ... : the kinds of
+    ``sources/registry.py``) into what PyAV opens; a capture device is asked for ``size`` and ``fps``."""
+    system = system or platform.system()
+    value = value.strip()
+    if not value:
+        raise InputError("--input is empty")
+    kind = spec_for(value)
+    spec = kind.parse(value, system)
+    spec.live = kind.live
+    if kind.captures:
+        if size:
+            spec.options["video_size"] = f"{size[0]}x{size[1]}"
+        if fps:
+            spec.options["framerate"] = f"{fps:g}"
+    return spec
+
+
+for _spec in BUILTIN_SOURCES:
+    register_source(_spec)
+
+__all__ = ["InputParser", "SourceOpener", "SourceSpec", "get", "parse_input", "register_source", "spec_for", "specs"]

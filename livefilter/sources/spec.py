@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 import re
 from dataclasses import dataclass, field
 
-from livefilter.errors import InputError, SettingError
+from livefilter.errors import SettingError
 
 
 @dataclass
@@ -15,14 +14,12 @@ class InputSpec:
     target: str  # what av.open receives
     format: str | None = None  # PyAV/FFmpeg input format (v4l2, avfoundation, dshow, x11grab ...)
     options: dict[str, str] = field(default_factory=dict)
+    live: bool = True  # its kind's ``live`` (``parse_input`` sets it): paced by the world, not read at its own pace
 
     @property
     def is_live(self) -> bool:
         """Paced by the world (a camera, a stream), not read at its own pace like a file."""
-        from livefilter.sources import registry
-
-        kind = registry.get(self.kind)
-        return kind is None or kind.live  # a kind nobody registered: treated as live (newest frame kept)
+        return self.live
 
 
 def parse_size(size: str | None) -> tuple[int, int] | None:
@@ -38,28 +35,3 @@ def parse_size(size: str | None) -> tuple[int, int] | None:
     if w % 2 or h % 2:
         raise SettingError(f"--size {w}x{h}: width and height must be even (video encoders need it)")
     return w, h
-
-
-def parse_input(
-    value: str,
-    *,
-    size: tuple[int, int] | None = None,
-    fps: float | None = None,
-    system: str | None = None,
-) -> InputSpec:
-    """Classify an input (camera index / device path, file, stream URL, ``screen`` ... : the kinds of
-    ``sources/registry.py``) into what PyAV opens; a capture device is asked for ``size`` and ``fps``."""
-    from livefilter.sources import registry
-
-    system = system or platform.system()
-    value = value.strip()
-    if not value:
-        raise InputError("--input is empty")
-    kind = registry.spec_for(value)
-    spec = kind.parse(value, system)
-    if kind.captures:
-        if size:
-            spec.options["video_size"] = f"{size[0]}x{size[1]}"
-        if fps:
-            spec.options["framerate"] = f"{fps:g}"
-    return spec

@@ -11,61 +11,16 @@ Add a backend with :func:`register_backend`, from code or from an installed pack
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import Callable
 
-if TYPE_CHECKING:
-    from livefilter.engines.cache import EngineCache
-    from livefilter.looks.pack import Look
-    from livefilter.protocols import Translator
+from livefilter.translate.backend_spec import (BackendSpec, ExportOutcome, ExportRequest, ExportStep, PipelineDevice,
+                                               Probe, TranslatorFactory)
+from livefilter.translate.builtin_backends import BUILTIN_BACKENDS
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
 ENTRY_POINT_GROUP = "livefilter.backends"
-PipelineDevice = Literal["cuda", "cpu"]
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What ``livefilter export`` asks a backend's build step for."""
-
-    max_faces: int
-    precision: str
-    rebuild: bool
-    cache: "EngineCache"
-    progress: Callable[[str], None] | None = None
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    cached: bool  # a valid artefact was already there
-    detail: str  # where it is, or what was built
-
-
-TranslatorFactory = Callable[["Look", int, str], "Translator"]  # (look, max faces, precision)
-Probe = Callable[[], tuple[bool, str]]  # (usable here, why / what), cheap: nothing is built
-ExportStep = Callable[["Look", ExportRequest], ExportOutcome]
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """One translator backend.
-
-    ``device``: the torch device the device pipeline runs on with this backend ("cuda" only where
-    torch sees CUDA), or None for the host pipeline. A backend with a device must build translators
-    with the :class:`~livefilter.protocols.DeviceTranslator` ability; the build checks it.
-    """
-
-    name: str
-    factory: TranslatorFactory
-    note: str = ""  # a short note for the --backend help, where the name does not say it all
-    device: PipelineDevice | None = None
-    needs_gpu: bool = False
-    in_auto: bool = False  # tried by ``auto``, in registration order
-    probe: Probe | None = None  # None: not reported by doctor
-    export: ExportStep | None = None  # None: nothing to build ahead of time
-    export_by_default: bool = False  # built by ``livefilter export`` without --backend
 
 
 REGISTRY: dict[str, BackendSpec] = {}  # by name, in registration order (use register_backend)
@@ -151,4 +106,8 @@ def pipeline_device(backend: str, cuda_torch: Callable[[], bool]) -> PipelineDev
     return device
 
 
-from livefilter.translate import builtin_backends  # noqa: E402,F401  (registers the built-in backends)
+for _spec in BUILTIN_BACKENDS:
+    register_backend(_spec)
+
+__all__ = ["AUTO", "BackendSpec", "ExportOutcome", "ExportRequest", "ExportStep", "PipelineDevice", "Probe",
+           "TranslatorFactory", "auto_order", "choices", "get", "names", "register_backend", "specs"]

@@ -1,4 +1,4 @@
-"""The built-in translator backends, registered in ``auto`` order:
+"""The built-in translator backends, in ``auto`` order (``backends.py`` registers them):
 TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA -> onnxruntime CPU (then torch-cpu, never auto).
 
 Each backend's factory, availability probe and build step; heavy imports stay inside the functions.
@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from livefilter.translate.backends import BackendSpec, ExportOutcome, ExportRequest, register_backend
+from livefilter.translate.backend_spec import BackendSpec, ExportOutcome, ExportRequest
 
 NOT_CACHED = "not cached (the cache cannot be written)"
 GPU_EXTRA = "pip install 'livefilter[gpu]'"
@@ -121,15 +121,17 @@ def _ort_export(device: str) -> Callable[["Look", ExportRequest], ExportOutcome]
     return export
 
 
-register_backend(BackendSpec("tensorrt", _tensorrt, device="cuda", needs_gpu=True, in_auto=True,
-                             probe=_tensorrt_probe, export=_tensorrt_export, export_by_default=True))
-register_backend(BackendSpec("torch-cuda", _torch_cuda, device="cuda", needs_gpu=True,
-                             in_auto=True, probe=_torch_cuda_probe, export=_torch_cuda_export))
-register_backend(BackendSpec("onnxruntime-cuda", _ort("cuda"), needs_gpu=True, in_auto=True,
-                             probe=_ort_probe("cuda"), export=_ort_export("cuda"), export_by_default=True))
-register_backend(BackendSpec("onnxruntime-cpu", _ort("cpu"), in_auto=True,
-                             probe=_ort_probe("cpu"), export=_ort_export("cpu"), export_by_default=True))
-# the device pipeline run on the CPU device (never picked by auto; for checking that path, and its
-# stage costs, on a machine without a GPU)
-register_backend(BackendSpec("torch-cpu", _torch_cpu, device="cpu",
-                             note="the GPU pipeline on the CPU, for checking"))
+BUILTIN_BACKENDS = (
+    BackendSpec("tensorrt", _tensorrt, device="cuda", needs_gpu=True, in_auto=True,
+                probe=_tensorrt_probe, export=_tensorrt_export, export_by_default=True),
+    BackendSpec("torch-cuda", _torch_cuda, device="cuda", needs_gpu=True,
+                in_auto=True, probe=_torch_cuda_probe, export=_torch_cuda_export),
+    BackendSpec("onnxruntime-cuda", _ort("cuda"), needs_gpu=True, in_auto=True,
+                probe=_ort_probe("cuda"), export=_ort_export("cuda"), export_by_default=True),
+    BackendSpec("onnxruntime-cpu", _ort("cpu"), in_auto=True,
+                probe=_ort_probe("cpu"), export=_ort_export("cpu"), export_by_default=True),
+    # the device pipeline run on the CPU device (never picked by auto; for checking that path, and its
+    # stage costs, on a machine without a GPU)
+    BackendSpec("torch-cpu", _torch_cpu, device="cpu",
+                note="the GPU pipeline on the CPU, for checking"),
+)
