@@ -304,3 +304,12 @@ def test_disk_full_during_a_file_run(env, small_disk):
     assert (small_disk / "old.mp4").read_bytes() == b"previous result"
     assert frames_of(small_disk / "old.incomplete.mp4") > 0
     no_leftovers(small_disk)
+
+
+def test_export_list_prints_the_cache_folder_as_written(tmp_path):
+    """A folder name with brackets is shown whole, not read as rich markup."""
+    home = tmp_path / "[bold]home[/]"
+    env = dict(os.environ, LIVEFILTER_HOME=str(home), COLUMNS="400")
+    r = livefilter(env, "export", "--list")
+    assert r.returncode == 0, r.stderr
+    assert "[bold]home[/]" in r.stdout.replace("\n", "")

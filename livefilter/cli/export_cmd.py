@@ -34,14 +34,15 @@ def export(
 
         rows = cache_rows(cache, LookRegistry().list())
         if not rows:
-            out.print(f"engine cache is empty ({cache.root})")
+            out.print(plain(f"engine cache is empty ({cache.root})"))
             return
-        t = Table(title=f"engine cache: {cache.root}", box=box.SIMPLE_HEAD)
+        t = Table(title=plain(f"engine cache: {cache.root}"), box=box.SIMPLE_HEAD)
         for col in ("look", "backend", "state", "prec", "profile", "size", "built", "device"):
             t.add_column(col, no_wrap=col in ("backend", "prec", "size"), overflow="fold")
         for r in rows:
-            t.add_row(r.look, r.backend, r.state if r.usable else f"[yellow]{r.state}[/]", r.precision, r.profile,
-                      f"{r.size / 2**20:.1f} MiB", r.built_at[:16].replace("T", " "), r.device)
+            t.add_row(plain(r.look), r.backend, plain(r.state, "" if r.usable else "yellow"), r.precision,
+                      plain(r.profile), f"{r.size / 2**20:.1f} MiB", plain(r.built_at[:16].replace("T", " ")),
+                      plain(r.device))
         out.print(t)
         valid = sum(r.usable for r in rows)
         out.print(f"{len(rows)} artefact(s), {valid} valid here, {sum(r.size for r in rows) / 2**20:.1f} MiB")
@@ -65,5 +66,5 @@ def export(
                 r = export_look(lk, b, max_faces=max_faces, precision="fp32" if fp32 else "fp16", rebuild=rebuild,
                                 cache=cache, progress=lambda msg: status.update(msg))
                 colour = {"built": "green", "cached": "cyan", "unavailable": "yellow", "failed": "red"}[r.status]
-                t.add_row(r.look, r.backend, f"[{colour}]{r.status}[/]", f"{r.seconds:.1f}", plain(r.detail))
+                t.add_row(plain(r.look), r.backend, f"[{colour}]{r.status}[/]", f"{r.seconds:.1f}", plain(r.detail))
     out.print(t)
