@@ -119,9 +119,11 @@ class LiveControl:
         own = control_info_path(os.getpid())
         try:
             own.parent.mkdir(parents=True, exist_ok=True)
+            # the newest run is the default for tools; written first, so a tool that sees this run's
+            # own file appear already finds the default pointing at it
+            self._published = own  # close() cleans up whichever of the two got written
+            _write_private(control_info_path(), info)
             _write_private(own, info)
-            self._published = own
-            _write_private(control_info_path(), info)  # the newest run is the default for tools
         except OSError as e:  # tools can still be given the printed URL
             log.warning("cannot write %s: %s", own, e)
 
