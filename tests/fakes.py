@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -134,3 +136,17 @@ def patch_factory(monkeypatch, backend: str, factory) -> None:
     from livefilter.translate import backends
 
     monkeypatch.setitem(backends.REGISTRY, backend, replace(backends.get(backend), factory=factory))
+
+
+@contextmanager
+def running(pipeline, source, sink, on_frame=None):
+    """``pipeline.run(source, sink)`` on a background thread for the ``with`` block, then stopped."""
+    stop = threading.Event()
+    worker = threading.Thread(target=pipeline.run, args=(source, sink), kwargs={"stop": stop, "on_frame": on_frame},
+                              daemon=True)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        worker.join(5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fakes import FixedFaceTracker
+from fakes import FixedFaceTracker, running
 from livefilter.control import ControlServer, Controller, PreviewTap
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline import LiveControls, Pipeline
@@ -91,14 +90,9 @@ def live(tmp_path):
                         LiveControls(look="glam", strength=0.8), max_faces=2)
     tap = PreviewTap()
     server = ControlServer(Controller(pipeline, reg, ProfileStore()), preview=tap).start()
-    stop = threading.Event()
     sink = LatencyProbeSink(NullSink(), pipeline.stats.output_latency)  # the panel's delay / audio sync
-    worker = threading.Thread(target=pipeline.run, args=(LoopingSource(), sink),
-                              kwargs={"stop": stop, "on_frame": tap.offer}, daemon=True)
-    worker.start()
-    yield pipeline, server
-    stop.set()
-    worker.join(5)
+    with running(pipeline, LoopingSource(), sink, tap.offer):
+        yield pipeline, server
     server.stop()
 
 

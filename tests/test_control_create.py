@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from fakes import FixedFaceTracker
+from fakes import FixedFaceTracker, running
 from livefilter.control import ControlServer, Controller, PreviewTap
 from livefilter.control.creation import CreationService
 from livefilter.looks.registry import LookRegistry
@@ -71,13 +70,8 @@ def live(tmp_path, student_dir):
     creation = CreationService(controller, lambda: LookCreator(reg, student=str(student_dir), threads=1))
     tap = PreviewTap()
     server = ControlServer(controller, preview=tap, creation=creation).start()
-    stop = threading.Event()
-    worker = threading.Thread(target=pipeline.run, args=(Source(), NullSink()),
-                              kwargs={"stop": stop, "on_frame": tap.offer}, daemon=True)
-    worker.start()
-    yield pipeline, server
-    stop.set()
-    worker.join(5)
+    with running(pipeline, Source(), NullSink(), tap.offer):
+        yield pipeline, server
     server.stop()
 
 
