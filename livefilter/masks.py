@@ -69,8 +69,10 @@ def occluded_pixels(crop: np.ndarray, crop_pts: np.ndarray, masker: "LandmarkMas
         # would otherwise become "the lips" (8-bit Lab units: lips sit near the skin's hue, not far
         # bluer or greener, and are not much lighter than it)
         if abs(lb - mb) <= 20 and abs(la - ma) <= 30 and lL <= mL + 20:
-            d_lip = np.sqrt(((a - la) / sla) ** 2 + ((b - lb) / slb) ** 2 + 0.5 * ((L - lL) / slL) ** 2)
-            d = np.where(lips, np.minimum(d, d_lip), d)
+            # only the lip pixels are compared (a few hundred, not the whole crop)
+            d_lip = np.sqrt(((a[lips] - la) / sla) ** 2 + ((b[lips] - lb) / slb) ** 2
+                            + 0.5 * ((L[lips] - lL) / slL) ** 2)
+            d[lips] = np.minimum(d[lips], d_lip)
     occ = ((d > threshold) & face & ~feat).astype(np.uint8)
     occ = cv2.morphologyEx(occ, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
