@@ -49,6 +49,17 @@ class ExportReport:
         return asdict(self)
 
 
+def torchscript_export(model: Any, args: Any, path: Path | str, **kwargs: Any) -> None:
+    """``torch.onnx.export`` with the TorchScript exporter (see the module docstring for why), its
+    deprecation and tracer warnings silenced: every ONNX export of the project goes through here."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        torch.onnx.export(model, args, str(path), dynamo=False, **kwargs)
+
+
 def _example_inputs(batch: int, size: int, style_dim: int, seed: int = 0):
     import torch
 
@@ -158,11 +169,8 @@ def export_onnx(
         for name in ("image", OUTPUT):
             dynamic[name] |= {2: "height", 3: "width"}
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            torch.onnx.export(model, example, str(out_path), input_names=list(INPUTS), output_names=[OUTPUT],
-                              dynamic_axes=dynamic, opset_version=opset, dynamo=False, do_constant_folding=True)
+        torchscript_export(model, example, out_path, input_names=list(INPUTS), output_names=[OUTPUT],
+                           dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
     except Exception as e:  # the exporter raises many types for unsupported ops
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ModelError(f"ONNX export failed: {type(e).__name__}: {msg}") from None

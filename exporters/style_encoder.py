@@ -16,12 +16,11 @@ import json
 import logging
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from exporters.onnx_export import OPSET
+from exporters.onnx_export import OPSET, torchscript_export
 from livefilter.looks.encoder import ENCODER_DIR, MANIFEST, MIN_PIXELS, STAT_REGIONS
 from livefilter.looks.pack import sha256_file
 
@@ -57,12 +56,10 @@ def export_graph(path: Path) -> None:
     module = region_colour_module()
     image = torch.rand(2, 3, 64, 64) * 255
     masks = (torch.rand(2, len(STAT_REGIONS), 64, 64) > 0.5).float()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (image, masks), str(path), input_names=["image", "masks"], output_names=["stats"],
-                          dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "masks": {0: "N", 2: "H", 3: "W"},
-                                        "stats": {0: "N"}},
-                          opset_version=OPSET, dynamo=False)
+    torchscript_export(module, (image, masks), path, input_names=["image", "masks"], output_names=["stats"],
+                       dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "masks": {0: "N", 2: "H", 3: "W"},
+                                     "stats": {0: "N"}},
+                       opset_version=OPSET)
 
 
 def parity(encoder, crops: np.ndarray, landmarks: np.ndarray) -> float:

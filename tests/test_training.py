@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import REPO_ROOT, shared_path  # noqa: E402
+from exporters.onnx_export import torchscript_export  # noqa: E402
 from livefilter.align import Aligner  # noqa: E402
 from livefilter.errors import InputError, ModelError  # noqa: E402
 from training import losses as L  # noqa: E402
@@ -213,8 +214,8 @@ def test_arcface_switch_runs_an_identity_onnx_with_gradients(tmp_path, tiny_data
                               torch.nn.Conv2d(8, 8, 3, 2, 1), torch.nn.BatchNorm2d(8), torch.nn.PReLU(8),
                               torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(128, 16)).eval()
     path = tmp_path / "arcface_tiny.onnx"
-    torch.onnx.export(net, torch.zeros(1, 3, 112, 112), str(path), input_names=["input"], output_names=["emb"],
-                      dynamic_axes={"input": {0: "n"}}, opset_version=17, dynamo=False)
+    torchscript_export(net, torch.zeros(1, 3, 112, 112), path, input_names=["input"], output_names=["emb"],
+                       dynamic_axes={"input": {0: "n"}}, opset_version=17)
     ident = L.OnnxIdentityNet(str(path))
     x = torch.rand(2, 3, 112, 112) * 2 - 1
     with torch.no_grad():

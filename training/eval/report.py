@@ -48,7 +48,7 @@ def fidelity(metrics: dict) -> dict:
             out[f"{region}_distance_ratio"] = round(after[region] / before[region], 3)
     out["lips_halved"] = bool(out.get("lips_distance_ratio", 1.0) <= 0.5)
     out["skin_tone_kept"] = bool(metrics["skin"]["abs_delta_l"] <= 3.0)
-    if "identity" in metrics:
+    if metrics.get("identity", {}).get("measured"):
         out["same_person"] = bool(metrics["identity"]["same_person_rate"] >= 0.99)
     return out
 
