@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from livefilter.looks.pack import ColorEdits
+from livefilter.placement import CropPlacement, FrameGate
 
 
 def ellipse_mask(template: np.ndarray, size: int, feather: float = 0.18) -> np.ndarray:
@@ -64,13 +65,21 @@ class ColorEditor:
 
 
 class Blender:
-    """Feathered-mask residual composite of stylised crops into the frame (in place)."""
+    """Feathered-mask residual composite of stylised crops into the frame (in place).
 
-    def __init__(self, template: np.ndarray, size: int, mask: np.ndarray | None = None) -> None:
+    With a :class:`~livefilter.placement.CropPlacement` and a face's frame landmarks the residual is
+    placed as makeup (:mod:`livefilter.placement`): lip layer inside the lip line, nothing in the mouth
+    or eye openings, exact in frame pixels. Without landmarks the template ellipse is the mask."""
+
+    def __init__(self, template: np.ndarray, size: int, mask: np.ndarray | None = None,
+                 placement: CropPlacement | None = None) -> None:
         self.size = size
         self.mask = mask if mask is not None else ellipse_mask(template, size)
         self.editor = ColorEditor()
+        self.placement = placement
+        self.gate = FrameGate()
         self._diff = np.empty((size, size, 3), np.float32)
+        self._lips = np.empty((size, size, 3), np.float32)
         self._alpha_crop = np.empty((size, size), np.float32)
         self._scratch = np.empty((0,), np.float32)
 
@@ -89,13 +98,15 @@ class Blender:
         matrices: np.ndarray,
         alphas: np.ndarray,
         masks: list[np.ndarray | None] | None = None,
+        landmarks: list[np.ndarray | None] | None = None,
     ) -> np.ndarray:
         """Add each face's look into ``frame`` in place.
 
         originals / styled: (N, S, S, 3) uint8 aligned crops before / after the look;
         matrices: (N, 2, 3) frame->crop; alphas: (N,) mask opacity (strength when the network does
         not apply it itself); masks: optional per-face (S, S) masks (landmark-based) replacing the
-        default ellipse.
+        default ellipse; landmarks: optional per-face (468, 2) frame landmarks, which place the
+        residual as makeup when the blender has a placement.
         """
         fh, fw = frame.shape[:2]
         s = self.size
@@ -118,11 +129,19 @@ class Blender:
             # Premultiply in crop space (S x S): only one warp and one add touch the ROI.
             cv2.subtract(styled[i], originals[i], dst=self._diff, dtype=cv2.CV_32F)
             mask = masks[i] if masks is not None and masks[i] is not None else self.mask
-            np.multiply(mask, a, out=self._alpha_crop)
-            np.multiply(self._diff, self._alpha_crop[:, :, None], out=self._diff)
+            marks = landmarks[i] if landmarks is not None else None
+            placed = self.placement is not None and marks is not None
+            if placed:
+                crop_pts = marks[:, :2] @ matrices[i][:, :2].T + matrices[i][:, 2]
+                self.placement.layers(self._diff, mask, a, crop_pts, self._lips)
+            else:
+                np.multiply(mask, a, out=self._alpha_crop)
+                np.multiply(self._diff, self._alpha_crop[:, :, None], out=self._diff)
             delta = self._buffer(h, w)
             cv2.warpAffine(self._diff, shifted, (w, h), dst=delta, flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             roi = frame[y0:y1, x0:x1]
+            if placed:
+                self.gate.apply(delta, roi, (x0, y0), self._lips, inv, marks)
             cv2.add(roi, delta, dst=roi, dtype=cv2.CV_8U)
         return frame

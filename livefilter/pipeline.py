@@ -19,7 +19,8 @@ import numpy as np
 from livefilter.align import Aligner
 from livefilter.blend import Blender
 from livefilter.choices import MAX_FACES
-from livefilter.masks import LandmarkMasker
+from livefilter.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker
+from livefilter.placement import CropPlacement, spec_for_look
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.protocols import DeviceFaceStage, Sink, Source, TracksFaces, Translator
@@ -55,8 +56,16 @@ class LookRuntime:
         self.look = look
         self.translator = translator
         self.aligner = Aligner(look.input_size, look.align_padding)
-        self.blender = Blender(self.aligner.template, look.input_size)
-        self.masker = LandmarkMasker(look.input_size)
+        self.placement = spec_for_look(look)
+        self.blender = Blender(self.aligner.template, look.input_size,
+                               placement=CropPlacement(look.input_size, self.placement,
+                                                       FACE_FEATHER / MAKEUP_FEATHER if self.placement.whole_face
+                                                       else 1.0))
+        # a makeup look's regions are inside the face and soft themselves: a narrow feather keeps the
+        # oval from fading a cheek near its edge (a turned face's far cheek); foundation and paint,
+        # which cover the whole oval, keep the wide one (no seam at the face's edge)
+        self.masker = LandmarkMasker(look.input_size,
+                                     FACE_FEATHER if self.placement.whole_face else MAKEUP_FEATHER)
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
         self.strength_in_network = bool(translator.strength_in_network)
@@ -220,7 +229,7 @@ class Pipeline:
             # without them the template ellipse.
             masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
                      for i, (f, m) in enumerate(zip(faces, mats))]
-            rt.blender.blend(image, crops, styled, mats, alphas, masks)
+            rt.blender.blend(image, crops, styled, mats, alphas, masks, [f.landmarks for f in faces])
         return image
 
     def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
