@@ -66,6 +66,7 @@ MAX_DETAIL_GAIN = 1.6  # the most the lips' own detail is raised (keep_lip_textu
 DETAIL_SIGMA, DETAIL_KSIZE = 1.0, 5  # the detail is the output minus this Gaussian of it
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # an RGB offset's lightness part
 SYMMETRY_MIN_SHARE = 0.3  # both sides are equalised only when the smaller side's region is this share of the other
+GATE_MARGIN = 2.0  # px around a frame-step polygon's box (its antialiased edge)
 MIN_WEIGHT = 4.0  # a region with less weight than this (pixels) has no mean to equalise
 
 
@@ -228,16 +229,22 @@ def mirror_affine(pts: np.ndarray, src: tuple[int, ...], dst: tuple[int, ...]) -
     return m.T if rank == 3 else None
 
 
-def mirror_average(x: np.ndarray, left: np.ndarray, right: np.ndarray, pts: np.ndarray,
-                   pairs: tuple[tuple[int, ...], tuple[int, ...]], scratch: tuple[np.ndarray, np.ndarray]) -> None:
-    """Both sides alike: inside each side's region the residual becomes the average of its own and the
-    other side's, mirrored onto it by the landmarks' affine (in place). On a turned face the affine also
-    foreshortens, so each side gets the other's makeup in its own geometry. ``left`` / ``right``: the
-    soft region maps of side 0 / side 1 (``pairs[0]`` / ``pairs[1]``)."""
+def mirror_plan(pts: np.ndarray, left: np.ndarray, right: np.ndarray,
+                pairs: tuple[tuple[int, ...], tuple[int, ...]]) -> np.ndarray | None:
+    """The side-1 -> side-0 affine of a mirrored region pair, or None when the pair is not mirrored: one
+    side barely visible (a profile: nothing to mirror from) or degenerate landmarks."""
     wl, wr = float(left.sum()), float(right.sum())
     if min(wl, wr) < MIN_WEIGHT or min(wl, wr) < SYMMETRY_MIN_SHARE * max(wl, wr):
-        return  # one side barely visible (a profile): nothing to mirror from
-    one_to_zero = mirror_affine(pts, pairs[1], pairs[0])  # side-1 points -> their side-0 partners
+        return None
+    return mirror_affine(pts, pairs[1], pairs[0])
+
+
+def mirror_average(x: np.ndarray, left: np.ndarray, right: np.ndarray, one_to_zero: np.ndarray | None,
+                   scratch: tuple[np.ndarray, np.ndarray]) -> None:
+    """Both sides alike: inside each side's region the residual becomes the average of its own and the
+    other side's, mirrored onto it by the landmarks' affine ``one_to_zero`` (:func:`mirror_plan`), in
+    place. On a turned face the affine also foreshortens, so each side gets the other's makeup in its
+    own geometry. ``left`` / ``right``: the soft region maps of side 0 / side 1."""
     if one_to_zero is None:
         return
     size = x.shape[1], x.shape[0]
@@ -283,8 +290,8 @@ class CropPlacement:
         else:
             lips_out[:] = 0
         np.multiply(delta, m[9][..., None], out=delta)  # a makeup look paints its regions only
-        mirror_average(delta, m[5], m[6], pts, LID_PAIRS, self._mirror)
-        mirror_average(delta, m[7], m[8], pts, CHEEK_PAIRS, self._mirror)
+        mirror_average(delta, m[5], m[6], mirror_plan(pts, m[5], m[6], LID_PAIRS), self._mirror)
+        mirror_average(delta, m[7], m[8], mirror_plan(pts, m[7], m[8], CHEEK_PAIRS), self._mirror)
         np.multiply(m[2], mask, out=core)
         fill = normalised_fill(delta, core, k, s, self._fill)
         delta += m[1][..., None] * (fill - delta)  # around the lips: the skin's residual, not the lipstick's
@@ -342,7 +349,8 @@ def keep_lip_texture(delta: np.ndarray, frame: np.ndarray, lips: np.ndarray) -> 
     the colour is right but the lines fade (lightness detail 0.7-0.8 of the input's). The output's
     detail (itself minus a 1-px Gaussian) is raised inside the lips until its lightness detail matches
     the input's, never lowered and at most :data:`MAX_DETAIL_GAIN`."""
-    inside = (lips > 0.99).astype(np.float32)
+    # well inside the lips (a pixel in from the antialiased edge): the measure of their own texture
+    inside = cv2.erode((lips > 0.99).astype(np.float32), np.ones((3, 3), np.uint8), borderValue=0)
     if inside.sum() < 8:
         return 1.0
     out = frame.astype(np.float32) + delta
@@ -354,6 +362,30 @@ def keep_lip_texture(delta: np.ndarray, frame: np.ndarray, lips: np.ndarray) -> 
         detail = out - cv2.GaussianBlur(out, (DETAIL_KSIZE, DETAIL_KSIZE), DETAIL_SIGMA)
         delta += (gain - 1.0) * detail * lips[..., None]
     return gain
+
+
+@dataclass(frozen=True)
+class GateGeometry:
+    """One face's frame-step geometry in a rectangle's pixels: the polygons and the boxes around them."""
+
+    outer: np.ndarray  # outer lip contour
+    inner: np.ndarray  # mouth opening
+    eyes: tuple[np.ndarray, ...]  # eye openings
+    mouth_box: tuple[int, int, int, int]  # (x0, y0, x1, y1), empty when off the rectangle
+    eye_boxes: tuple[tuple[int, int, int, int], ...]
+
+    @classmethod
+    def of(cls, landmarks: np.ndarray, origin: tuple[int, int], width: int, height: int) -> "GateGeometry":
+        """From frame ``landmarks`` (468, 2), for the rectangle of ``width`` x ``height`` at ``origin`` (x, y)."""
+        pts = np.asarray(landmarks, np.float64)[:, :2] - origin
+        outer, inner = pts[list(LIPS)], pts[list(LIPS_INNER)]
+        eyes = tuple(pts[list(poly)] for poly in EYE_POLYGONS)
+        return cls(outer, inner, eyes, box_around(outer, GATE_MARGIN, width, height),
+                   tuple(box_around(e, GATE_MARGIN, width, height) for e in eyes))
+
+    def points(self) -> np.ndarray:
+        """Every polygon's points in one (GATE_POINTS, 2) array: outer, inner, then each eye."""
+        return np.concatenate([self.outer, self.inner, *self.eyes]).astype(np.float32)
 
 
 class FrameGate:
@@ -380,14 +412,13 @@ class FrameGate:
         here) inside the lips."""
         ox, oy = origin
         h, w = delta.shape[:2]
-        pts = np.asarray(landmarks, np.float64)[:, :2] - (ox, oy)
-        outer = pts[list(LIPS)]
-        x0, y0, x1, y1 = box_around(outer, 2.0, w, h)
+        g = GateGeometry.of(landmarks, origin, w, h)
+        x0, y0, x1, y1 = g.mouth_box
         if x1 > x0 and y1 > y0:
             bh, bw = y1 - y0, x1 - x0
             buf = self._buf(bh, bw)
-            c_outer = coverage(buf, outer - (x0, y0))
-            c_lips = c_outer * (1.0 - coverage(buf, pts[list(LIPS_INNER)] - (x0, y0)))
+            c_outer = coverage(buf, g.outer - (x0, y0))
+            c_lips = c_outer * (1.0 - coverage(buf, g.inner - (x0, y0)))
             shifted = np.array(crop_to_frame, np.float64, copy=True)  # crop -> frame, moved to the box
             shifted[:, 2] -= (ox + x0, oy + y0)
             layer = cv2.warpAffine(lips, shifted, (bw, bh), dst=self._lip_buf(bh, bw), flags=cv2.INTER_LINEAR,
@@ -396,8 +427,6 @@ class FrameGate:
             box *= (1.0 - c_outer)[..., None]
             box += layer * c_lips[..., None]
             keep_lip_texture(box, frame[y0:y1, x0:x1], c_lips)
-        for poly in EYE_POLYGONS:
-            eye = pts[list(poly)]
-            x0, y0, x1, y1 = box_around(eye, 2.0, w, h)
+        for eye, (x0, y0, x1, y1) in zip(g.eyes, g.eye_boxes):
             if x1 > x0 and y1 > y0:
                 delta[y0:y1, x0:x1] *= (1.0 - coverage(self._buf(y1 - y0, x1 - x0), eye - (x0, y0)))[..., None]

@@ -134,9 +134,11 @@ class DeviceCompositor:
         n = theta.shape[0]
         return warp_crops(self.frame_f, theta, self.size, out=self.crops[:n])
 
-    def blend_delta(self, delta, region: tuple[int, int, int, int], theta):
+    def blend_delta(self, delta, region: tuple[int, int, int, int], theta, gate=None):
         """Composite premultiplied crop-space ``delta`` (N, 3, S, S) into the faces' ``region`` of the
-        frame, sampling with ``theta`` (:func:`back_thetas`, on the device)."""
+        frame, sampling with ``theta`` (:func:`back_thetas`, on the device). ``gate(back, frame)``, when
+        given, edits the faces' warped layers ``back`` (N, 3, h, w) in place over the region's ``frame``
+        (3, h, w) before they are added (the makeup placement's frame step)."""
         import torch.nn.functional as F
 
         n = delta.shape[0]
@@ -149,6 +151,8 @@ class DeviceCompositor:
             return self.out
         grid = F.affine_grid(theta, (n, 3, h, w), align_corners=False)
         back = F.grid_sample(delta, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if gate is not None:
+            gate(back, self.frame_f[0, :, y0:y0 + h, x0:x0 + w])
         self.out[y0:y0 + h, x0:x0 + w] = composite(self.frame_f[:, :, y0:y0 + h, x0:x0 + w], back)
         return self.out
 

@@ -38,11 +38,14 @@ import numpy as np
 
 from livefilter.choices import DEVICE_OUTPUT_FORMATS
 from livefilter.errors import SettingError
-from livefilter.gpu.compositor import DeviceCompositor, back_thetas, faces_region, warp_crops, warp_thetas
+from livefilter.gpu.compositor import (DeviceCompositor, affine_to_theta, back_thetas, faces_region, invert_affines,
+                                       warp_crops, warp_thetas)
 from livefilter.gpu.crop_stage import CropStage
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
+from livefilter.gpu.placement import gate_face
 from livefilter.gpu.timing import DeviceStageClock
-from livefilter.masks import FACE_OVAL, LandmarkMasker, occluded_pixels
+from livefilter.masks import FACE_OVAL, LIPS, LandmarkMasker, occluded_pixels
+from livefilter.placement import CHEEK_PAIRS, LID_PAIRS, LIPS_INNER, GateGeometry, mirror_plan
 from livefilter.pipeline import LookRuntime, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.types import Face
@@ -145,7 +148,8 @@ class DevicePipeline(Pipeline):
         if stage is None:
             stage = CropStage(rt.look.input_size, rt.blender.mask, rt.masker.feather_px, self.max_faces,
                               self.device, len(rt.style) if rt.style is not None else 1, self._graphs,
-                              self._capture_fn, name=f"{rt.look.name} styling")
+                              self._capture_fn, name=f"{rt.look.name} styling", placement=rt.placement,
+                              tight_ratio=rt.blender.placement.tight_ratio)
             self._crop_stages[rt.look.name] = stage
             self._settle()
         return stage
@@ -354,6 +358,52 @@ class DevicePipeline(Pipeline):
                 occluded[i] = found
         return occluded
 
+    def _stage_placement(self, host, faces: list[Face], mats, crop_pts, region, rt: LookRuntime) -> list:
+        """The makeup placement's geometry for the frame, on the host (as the host pipeline computes it):
+        each face's crop-space maps and mirror affines into the frame's parameters, its frame-step polygons
+        in the faces' rectangle; returns per face the frame step's :class:`GateGeometry` (None: no landmarks)."""
+        s = rt.look.input_size
+        y0, x0, h, w = region
+        maps = rt.blender.placement.maps
+        gates = []
+        for i, f in enumerate(faces):  # per face (a handful): polygons, never pixels
+            if f.landmarks is None:
+                host["pixels"][i, 1:] = 0
+                host["mirror_on"][i] = 0.0
+                gates.append(None)
+                continue
+            m = maps.build(crop_pts[i], rt.placement)
+            np.multiply(m, 255.0, out=m)
+            np.rint(m, out=m)
+            host["pixels"][i, 1:] = m  # uint8 slot: 0..255 (maps are 0..1)
+            for j, (pairs, a, b) in enumerate(((LID_PAIRS, 5, 6), (CHEEK_PAIRS, 7, 8))):
+                plan = mirror_plan(crop_pts[i], m[a], m[b], pairs)
+                host["mirror_on"][i, j] = plan is not None
+                if plan is not None:
+                    host["mirror_theta"][i, 2 * j:2 * j + 2] = affine_to_theta(
+                        np.stack([invert_affines(plan[None])[0], plan]), (s, s), (s, s), align_corners=True)
+            g = GateGeometry.of(f.landmarks, (x0, y0), w, h)
+            host["gate_pts"][i] = g.points()
+            bx0, by0, bx1, by1 = g.mouth_box
+            host["lip_theta"][i] = back_thetas(mats[i:i + 1], (y0 + by0, x0 + bx0, max(by1 - by0, 1),
+                                                               max(bx1 - bx0, 1)), s)[0]
+            gates.append(g)
+        return gates
+
+    def _gate(self, back, frame, lips, dev, gates: list) -> None:
+        """The placement's frame step for every face with landmarks, on its warped main layer (in place)."""
+        n_outer, n_inner = len(LIPS), len(LIPS_INNER)
+        for i, g in enumerate(gates):
+            if g is None:
+                continue
+            pts = dev["gate_pts"][i]
+            eyes, at = [], n_outer + n_inner
+            for poly in g.eyes:
+                eyes.append(pts[at:at + len(poly)])
+                at += len(poly)
+            gate_face(back[i], frame, lips[i:i + 1], dev["lip_theta"][i:i + 1], pts[:n_outer],
+                      pts[n_outer:n_outer + n_inner], eyes, g.mouth_box, g.eye_boxes)
+
     def _style(self, image, faces, rt, controls, strength, stage):
         """Device version of align -> translate -> blend -> convert; returns the host frame."""
         if not isinstance(rt.translator, DeviceTranslator):  # e.g. onnxruntime: the host path
@@ -391,7 +441,8 @@ class DevicePipeline(Pipeline):
             if rt.style is not None:
                 host["style"][:] = rt.style
             host["edits"][:] = (edits.contrast, edits.brightness, edits.warmth, edits.saturation)
-            host["occluded"][:n] = occluded
+            host["pixels"][:n, 0] = occluded
+            gates = self._stage_placement(host, faces, mats, crop_pts, region, rt)
             params.upload(rows_of_last=n, stream=self._compute_stream)
             dev = params.dev
             with clock.time("align"):
@@ -402,8 +453,10 @@ class DevicePipeline(Pipeline):
                 if self.temporal > 0:
                     styled = self._smooth_device(faces, styled)
             with clock.time("blend"):
-                delta = crop_stage.run(styled, n)  # edits, masks, occluders, delta: one graph replay
-                result = comp.blend_delta(delta, region, dev["back_theta"][:n])
+                # edits, masks, occluders, the placement's crop step: one graph replay
+                delta, lips = crop_stage.run(styled, n)
+                result = comp.blend_delta(delta, region, dev["back_theta"][:n],
+                                          gate=lambda back, frame: self._gate(back, frame, lips, dev, gates))
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
             if self._compute_stream is not None:
