@@ -80,21 +80,23 @@ def blur_kernel(size: int, sigma_128: float = FILL_SIGMA) -> tuple[int, float]:
 class PlacementSpec:
     """What of a look's residual may land where, from its code (:class:`livefilter.looks.code.LookCode`)."""
 
-    whole_face: bool  # foundation or paint: the residual may land on all the skin
-    lips: bool
-    eyes: bool
-    brows: bool
-    cheeks: bool
+    whole_face: bool = True  # foundation or paint: the residual may land on all the skin
+    lips: bool = True
+    eyes: bool = True  # shadow band, lash line and wing
+    brows: bool = True
+    blush: bool = True  # cheek apples
+    contour: bool = True  # the hollow under the cheekbones
+    highlight: bool = True  # cheekbone tops and the nose bridge
 
     @classmethod
     def of(cls, code) -> "PlacementSpec":
         if code is None:  # a look without a code (an older pack): it may paint the whole face
-            return cls(True, True, True, True, True)
+            return cls()
         whole = code.skin_opacity > 0 or code.paint > 0
         return cls(whole_face=whole, lips=whole or code.lips_opacity > 0,
-                   eyes=code.shadow_opacity > 0 or code.liner_opacity > 0,
-                   brows=code.brow_opacity > 0,
-                   cheeks=code.blush_opacity > 0 or code.contour_opacity > 0 or code.highlight_opacity > 0)
+                   eyes=code.shadow_opacity > 0 or code.liner_opacity > 0, brows=code.brow_opacity > 0,
+                   blush=code.blush_opacity > 0, contour=code.contour_opacity > 0,
+                   highlight=code.highlight_opacity > 0)
 
 
 def spec_for_look(look) -> PlacementSpec:
@@ -196,12 +198,14 @@ class CropMaps:
             if spec.brows:
                 paint |= cv2.dilate(self._poly(self._a, pts[list(BROWS[side])]), np.ones((3, 3), np.uint8),
                                     iterations=max(1, round(2 * u)))
-            if spec.cheeks:
+            if spec.blush:
                 paint |= self._b
-                for line, width in ((CONTOUR_LINE[side], 0.09), (CHEEKBONE_TOP[side], 0.07)):
+            for line, width, on in ((CONTOUR_LINE[side], 0.09, spec.contour),
+                                    (CHEEKBONE_TOP[side], 0.07, spec.highlight)):
+                if on:
                     cv2.polylines(paint, [np.round(pts[list(line)] * 16).astype(np.int32)], False, 1,
                                   max(1, round(width * face_w)), cv2.LINE_8, 4)
-        if spec.cheeks:
+        if spec.highlight:
             cv2.polylines(paint, [np.round(pts[list(NOSE_BRIDGE)] * 16).astype(np.int32)], False, 1,
                           max(1, round(0.05 * float(np.linalg.norm(pts[234] - pts[454])))), cv2.LINE_8, 4)
         if spec.whole_face:

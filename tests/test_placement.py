@@ -1,0 +1,264 @@
+"""Makeup placement (livefilter.placement and its device twin) and the full-resolution placement measures.
+
+Real faces with open mouths from ../shared/data, the real shipped looks through the host pipeline and the
+device pipeline on the CPU device; constructed edits for the measures, whose right answers are known.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from livefilter.looks.code import LookCode
+from livefilter.placement import (CropMaps, PlacementSpec, mirror_affine, mirror_plan, normalised_fill, LID_PAIRS,
+                                  MAP_COUNT)
+from training.eval import placement as P
+
+OPEN_MOUTH = ("dualstylegan_content", "019706.jpg")  # a smile with teeth showing
+OPEN_MOUTH_2 = ("liveportrait_driving_frames", "d19.jpg")
+
+
+def _photo(folder: str, name: str) -> np.ndarray:
+    from livefilter.demo import load_rgb
+
+    return load_rgb(shared_path("faces", folder, name))
+
+
+@pytest.fixture(scope="module")
+def glam():
+    shared_path()
+    return P.host_pipeline("glam", max_faces=1)
+
+
+def _styled(pipeline, image: np.ndarray):
+    pipeline.tracker.reset()
+    out = pipeline.process(image.copy())
+    (face,) = pipeline.last_faces
+    return out, face.landmarks
+
+
+def _delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from livefilter.looks.region_stats import to_lab
+
+    return np.sqrt(((to_lab(a) - to_lab(b)) ** 2).sum(-1))
+
+
+@pytest.mark.parametrize("photo", [OPEN_MOUTH, OPEN_MOUTH_2])
+def test_an_open_mouth_keeps_its_teeth_and_the_lip_line_holds(glam, photo):
+    img = _photo(*photo)
+    out, lm = _styled(glam, img)
+    reg = P.frame_regions(lm, img.shape[:2])
+    de = _delta_e(img, out)
+    assert reg["mouth"].sum() > 400  # the mouth is open
+    assert de[reg["mouth"].astype(bool)].mean() < 1.0  # teeth and tongue never take lipstick
+    assert de[reg["lips"].astype(bool)].mean() > 10.0  # the lips do
+    assert de[reg["band"].astype(bool)].mean() < 1.0  # the skin just past the lip line is unchanged
+
+
+def test_a_makeup_look_leaves_the_nose_and_the_under_eyes_alone(glam):
+    img = _photo(*OPEN_MOUTH)
+    out, lm = _styled(glam, img)
+    reg = P.frame_regions(lm, img.shape[:2])
+    dl = cv2.cvtColor(out, cv2.COLOR_RGB2LAB)[..., 0].astype(float) - cv2.cvtColor(img, cv2.COLOR_RGB2LAB)[..., 0]
+    under = (reg["under_eye_left"] | reg["under_eye_right"]).astype(bool)
+    assert abs(dl[under].mean()) * 100 / 255 < 1.0  # no bruise under the eyes
+    nose = np.zeros(img.shape[:2], np.uint8)  # bridge to tip, between the nostrils
+    cv2.fillPoly(nose, [np.round(lm[[168, 48, 4, 278]]).astype(np.int32)], 1)
+    assert _delta_e(img, out)[nose.astype(bool)].mean() < 1.0  # glam paints no nose
+
+
+def test_a_mirrored_face_gets_mirrored_makeup(glam):
+    img = _photo(*OPEN_MOUTH)
+    out, lm = _styled(glam, img)
+    flipped_out, flm = _styled(glam, np.ascontiguousarray(img[:, ::-1]))
+    back = np.ascontiguousarray(flipped_out[:, ::-1])  # the mirrored face's makeup, mirrored back
+    reg = P.frame_regions(lm, img.shape[:2])
+    from livefilter.looks.region_stats import to_lab
+
+    lab0, lab_a, lab_b = to_lab(img), to_lab(out), to_lab(back)
+    for name in ("lips", "lid_left", "lid_right", "cheek_left", "cheek_right"):
+        m = reg[name].astype(bool)
+        change_a = lab_a[m].mean(0) - lab0[m].mean(0)
+        change_b = lab_b[m].mean(0) - lab0[m].mean(0)
+        # the same makeup on each region whichever way round the face is (within 25 % of its size)
+        assert np.linalg.norm(change_a - change_b) <= 0.25 * max(np.linalg.norm(change_a), 2.3), name
+
+
+def test_both_lids_and_both_cheeks_get_the_same_makeup(glam):
+    img = _photo(*OPEN_MOUTH)
+    out, lm = _styled(glam, img)
+    values = P.face_placement(img, out, lm).values
+    assert values["lid_asymmetry"] < 0.25 and values["cheek_asymmetry"] < 0.25
+
+
+def test_the_look_code_decides_where_a_look_may_paint():
+    glam_like = PlacementSpec.of(LookCode(lips_opacity=1.0, shadow_opacity=1.0, blush_opacity=1.0))
+    assert not glam_like.whole_face and glam_like.lips and glam_like.eyes and glam_like.blush
+    assert not glam_like.brows and not glam_like.contour and not glam_like.highlight
+    assert PlacementSpec.of(LookCode(paint=1.0)).whole_face
+    assert PlacementSpec.of(LookCode(skin_opacity=0.5)).whole_face
+    assert not PlacementSpec.of(LookCode(shadow_opacity=1.0)).lips
+    assert PlacementSpec.of(None).whole_face  # a look without a family code may paint the whole face
+
+
+def test_normalised_fill_extends_a_region_without_what_lies_beyond():
+    x = np.zeros((64, 64, 3), np.float32)
+    x[:, :32] = (10.0, -20.0, 5.0)  # the region's residual
+    x[:, 32:] = (99.0, 99.0, 99.0)  # beyond it: must not leak in
+    core = np.zeros((64, 64), np.float32)
+    core[:, 8:28] = 1.0
+    out = normalised_fill(x, core, 19, 3.0, np.empty_like(x))
+    assert np.allclose(out[:, 20], (10.0, -20.0, 5.0), atol=1e-3)  # inside: its own value
+    assert np.allclose(out[:, 30], (10.0, -20.0, 5.0), atol=1e-2)  # extended past the core, unmixed
+    assert np.abs(out[:, 60]).max() < 1.0  # far away: fades to nothing
+
+
+def test_the_mirror_affine_takes_each_side_onto_the_other():
+    img = _photo(*OPEN_MOUTH)
+    from livefilter.session import PipelineSettings, make_tracker
+
+    (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
+    pts = face.landmarks.astype(np.float32)
+    m = mirror_affine(pts, LID_PAIRS[1], LID_PAIRS[0])
+    moved = pts[list(LID_PAIRS[1])] @ m[:, :2].T + m[:, 2]
+    assert np.abs(moved - pts[list(LID_PAIRS[0])]).mean() < 2.0  # side 1 lands on side 0 (frame pixels)
+    assert np.linalg.det(m[:, :2]) < 0  # a reflection
+    maps = CropMaps(256).build(pts * 0.5, PlacementSpec(whole_face=False, brows=False, highlight=False))
+    assert maps.shape == (MAP_COUNT, 256, 256) and 0.0 <= maps.min() and maps.max() <= 1.0
+    assert mirror_plan(pts * 0.5, maps[5], maps[6], LID_PAIRS) is not None
+    assert mirror_plan(pts * 0.5, maps[5], np.zeros_like(maps[6]), LID_PAIRS) is None  # one side hidden
+
+
+# -- host and device ---------------------------------------------------------------------------------
+def test_the_device_pipeline_places_makeup_as_the_host_does():
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.looks.registry import LookRegistry
+    from livefilter.pipeline import LiveControls, Pipeline
+    from livefilter.session import PipelineSettings, make_tracker
+    from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+    from livefilter.translate.torch_backend import TorchCudaTranslator
+
+    frames = P.read_video(shared_path("video", "deepfacelive", "Twitch1.mp4"), 17)[::8]
+    frames.append(_photo(*OPEN_MOUTH))
+    reg = LookRegistry()
+    for look in ("glam", "toon"):  # a makeup look and a whole-face look
+        controls = LiveControls(look=look)
+        tracker = make_tracker(PipelineSettings(detect_every=1, max_faces=1))
+        host = Pipeline(tracker, reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls, max_faces=1)
+        dev = DevicePipeline(tracker, reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+                             controls, max_faces=1, device="cpu")
+        for frame in frames:
+            tracker.reset()
+            faces = tracker.update(frame)
+            a, b = host.process(frame.copy(), faces), dev.process(frame.copy(), faces)
+            assert dev.stats.passthrough == 0
+            diff = np.abs(a.astype(int) - b)
+            # the two rasterisers' antialiased edges differ by a fraction of a pixel: on the eye corners, where
+            # toon draws ink lines, that is up to ~15 levels on a few hundred edge pixels
+            assert diff.mean() < 0.4 and np.percentile(diff, 99.9) <= 16, look
+            va = P.face_placement(frame, a, faces[0].landmarks).values
+            vb = P.face_placement(frame, b, faces[0].landmarks).values
+            assert abs(va["lips_delta_e"] - vb["lips_delta_e"]) < 0.5
+            for key in ("inner_mouth_delta_e", "spill"):
+                assert (np.isnan(va[key]) and np.isnan(vb[key])) or abs(va[key] - vb[key]) < 0.1, key
+            assert abs(va["lip_texture"] - vb["lip_texture"]) < 0.05
+
+
+def test_the_crop_step_is_the_same_on_both_sides():
+    torch = pytest.importorskip("torch")
+    from livefilter.gpu.compositor import affine_to_theta, invert_affines
+    from livefilter.gpu.placement import DeviceCropPlacement
+    from livefilter.placement import CHEEK_PAIRS, CropPlacement
+
+    img = _photo(*OPEN_MOUTH)
+    from livefilter.session import PipelineSettings, make_tracker
+
+    (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
+    s = 128
+    pts = (face.landmarks - face.landmarks.min(0)) * (s * 0.8 / np.ptp(face.landmarks, 0).max()) + s * 0.1
+    rng = np.random.default_rng(0)
+    delta = cv2.GaussianBlur(rng.normal(0, 20, (s, s, 3)).astype(np.float32), (0, 0), 2.0)
+    mask = np.ones((s, s), np.float32)
+    for spec in (PlacementSpec(whole_face=False, brows=False, highlight=False), PlacementSpec()):
+        host = CropPlacement(s, spec, tight_ratio=4.0)
+        main_h, lips_h = delta.copy(), np.empty_like(delta)
+        host.layers(main_h, mask, 0.8, pts, lips_h)
+        maps = CropMaps(s).build(pts, spec).copy()
+        thetas, on = np.zeros((1, 4, 2, 3), np.float32), np.zeros((1, 2), np.float32)
+        for j, (pairs, a, b) in enumerate(((LID_PAIRS, 5, 6), (CHEEK_PAIRS, 7, 8))):
+            plan = mirror_plan(pts, maps[a], maps[b], pairs)
+            if plan is not None:
+                on[0, j] = 1
+                thetas[0, 2 * j:2 * j + 2] = affine_to_theta(np.stack([invert_affines(plan[None])[0], plan]), (s, s),
+                                                             (s, s), align_corners=True)
+        dev = DeviceCropPlacement(s, spec, 4.0, "cpu")
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+        main_d, lips_d = dev.layers(t(delta.transpose(2, 0, 1))[None], t(mask)[None, None], t(np.float32([0.8])),
+                                    t(maps)[None], t(thetas), t(on))
+        assert np.abs(main_d[0].numpy().transpose(1, 2, 0) - main_h).max() < 0.05
+        assert np.abs(lips_d[0].numpy().transpose(1, 2, 0) - lips_h).max() < 0.05
+
+
+# -- the measures on constructed edits -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def face_and_regions():
+    img = _photo(*OPEN_MOUTH)
+    from livefilter.session import PipelineSettings, make_tracker
+
+    (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
+    return img, face.landmarks, P.frame_regions(face.landmarks, img.shape[:2])
+
+
+def _lipstick(img: np.ndarray, lm: np.ndarray, blur: float = 0.0) -> np.ndarray:
+    from livefilter.masks import LIPS
+    from livefilter.regions import LIPS_INNER
+
+    m = np.zeros(img.shape[:2], np.float32)
+    cv2.fillPoly(m, [np.round(lm[list(LIPS)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+    inner = np.zeros_like(m)
+    cv2.fillPoly(inner, [np.round(lm[list(LIPS_INNER)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+    m *= 1 - inner
+    if blur:
+        m = cv2.GaussianBlur(m, (0, 0), blur)
+    out = img.astype(np.float32) + m[..., None] * np.array([-10.0, -45.0, -35.0], np.float32)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def test_the_measures_of_an_exact_and_a_blurred_lipstick(face_and_regions):
+    img, lm, _ = face_and_regions
+    exact = P.face_placement(img, _lipstick(img, lm), lm).values
+    assert exact["spill"] < 0.05 and exact["inner_mouth_delta_e"] < 0.5 and exact["lips_delta_e"] > 15
+    assert 0.8 <= exact["lip_texture"]  # an added colour keeps the lips' lines
+    mouth_w = float(np.linalg.norm(lm[61] - lm[291]))
+    blurred = P.face_placement(img, _lipstick(img, lm, blur=0.08 * mouth_w), lm).values
+    assert blurred["spill"] > 0.3 and blurred["inner_mouth_delta_e"] > 2.0
+
+
+def test_a_flat_fill_loses_the_lip_texture(face_and_regions):
+    img, lm, reg = face_and_regions
+    flat = img.copy()
+    m = reg["lips"].astype(bool)
+    flat[m] = img[m].mean(0).round().astype(np.uint8)
+    assert P.face_placement(img, flat, lm).values["lip_texture"] < 0.2
+
+
+def test_the_under_eye_and_asymmetry_measures(face_and_regions):
+    img, lm, reg = face_and_regions
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+    under = (reg["under_eye_left"] | reg["under_eye_right"]).astype(bool)
+    darker = lab.copy()
+    darker[..., 0][under] = np.clip(darker[..., 0][under].astype(int) - 13, 0, 255)  # 13/255*100 = 5.1 L
+    out = cv2.cvtColor(darker, cv2.COLOR_LAB2RGB)
+    v = P.face_placement(img, out, lm).values
+    assert -6.0 < v["under_eye_delta_l"] < -4.0
+    one_lid = img.astype(np.float32)
+    one_lid[reg["lid_left"].astype(bool)] -= 30.0  # shadow on one lid only
+    v = P.face_placement(img, np.clip(one_lid, 0, 255).astype(np.uint8), lm).values
+    assert v["lid_asymmetry"] > 1.9  # |a - 0| / (a / 2) = 2
+    both = img.astype(np.float32)
+    both[(reg["lid_left"] | reg["lid_right"]).astype(bool)] -= 30.0
+    v = P.face_placement(img, np.clip(both, 0, 255).astype(np.uint8), lm).values
+    assert v["lid_asymmetry"] < 0.1
