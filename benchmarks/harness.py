@@ -54,6 +54,7 @@ class BenchConfig:
     detect_every: int = 10
     teacher_onnx: str | None = None  # the teacher exported with the student's inputs (teacher vs student)
     fusion: bool = True  # eager vs torch.compile'd compositor tails (compiling takes seconds)
+    placement: bool = True  # the same run without the makeup placement too (its cost per face)
 
     def validate(self) -> "BenchConfig":
         for r in self.resolutions:
@@ -185,6 +186,19 @@ def compare_models(look, cfg: BenchConfig, backend: str) -> dict:
     return result
 
 
+def compare_placement(on: dict, settings: PipelineSettings, registry, frames, cfg: BenchConfig, faces: int) -> dict:
+    """The run ``on`` (placement on) against the same frames with the placement off: fps, the blend stage
+    (where the placement runs) and its cost per face, in the same process."""
+    from dataclasses import replace
+
+    off = _measure_pipeline(build_pipeline(replace(settings, placement=False), registry, StageStats()), frames, cfg)
+    blend_on = on["stages"].get("blend", {}).get("p50", float("nan"))
+    blend_off = off["stages"].get("blend", {}).get("p50", float("nan"))
+    return {"fps_on": on["fps"], "fps_off": off["fps"], "blend_p50_on_ms": blend_on, "blend_p50_off_ms": blend_off,
+            "cost_per_face_ms": (blend_on - blend_off) / max(faces, 1),
+            "end_to_end_p50_off_ms": off["stages"].get("end_to_end", {}).get("p50", float("nan"))}
+
+
 def compare_fusion(size: tuple[int, int], device: str, reps: int = 30) -> dict:
     """The device pipeline's RGB -> I420 conversion (the frame-sized chain it fuses), eager vs
     torch.compile'd, p50 ms; the first call's time includes the compilation."""
@@ -233,6 +247,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
         rt = pipeline.runtime(look.name)
         run = {"resolution": res, "faces": faces, "backend": rt.translator.name, "look": look.name,
                "pipeline": _measure_pipeline(pipeline, frames, cfg)}
+        if cfg.placement:
+            run["placement"] = compare_placement(run["pipeline"], settings, registry, frames, cfg, faces)
         if cfg.baseline:
             translator = make_translator(look, backend, max_faces=faces)
             naive = NaivePipeline(create_detector(), translator, look, max_faces=faces)
@@ -321,7 +337,7 @@ def markdown_table(doc: dict) -> str:
 
 
 def _notes(doc: dict) -> list[str]:
-    """One line each for the translator ratios and the fusion gain measured in this run."""
+    """One line each for the translator ratios, the placement's cost and the fusion gain measured in this run."""
     notes = []
     models = doc["runs"][0].get("models", {}) if doc["runs"] else {}
     student = models.get("student", {})
@@ -333,6 +349,12 @@ def _notes(doc: dict) -> list[str]:
         if key in models:
             notes.append(f"{label}: " + ", ".join(f"{k.split('_')[0]} {v:.1f}x" for k, v in models[key].items()))
     for r in doc["runs"]:
+        pl = r.get("placement")
+        if pl:
+            notes.append(f"makeup placement at {r['resolution']}, {r['faces']} face(s) ({r['backend']}): "
+                         f"{pl['fps_on']:.1f} fps with, {pl['fps_off']:.1f} fps without; blend p50 "
+                         f"{pl['blend_p50_on_ms']:.2f} ms with, {pl['blend_p50_off_ms']:.2f} ms without "
+                         f"({pl['cost_per_face_ms']:.2f} ms per face)")
         f = r.get("fusion")
         if f:
             how = "fused" if f["fused_ok"] else "fused (compiler unavailable: eager)"

@@ -52,20 +52,21 @@ class LiveControls:
 class LookRuntime:
     """What one look needs at run time: translator, aligner, blender, crop buffers."""
 
-    def __init__(self, look: Look, translator: Translator, max_faces: int) -> None:
+    def __init__(self, look: Look, translator: Translator, max_faces: int, placement: bool = True) -> None:
+        """``placement``: place the residual as makeup (:mod:`livefilter.placement`); off, the whole residual
+        lands under the face mask (the comparison ``livefilter bench`` makes)."""
         self.look = look
         self.translator = translator
         self.aligner = Aligner(look.input_size, look.align_padding)
-        self.placement = spec_for_look(look)
-        self.blender = Blender(self.aligner.template, look.input_size,
-                               placement=CropPlacement(look.input_size, self.placement,
-                                                       FACE_FEATHER / MAKEUP_FEATHER if self.placement.whole_face
-                                                       else 1.0))
+        self.placement = spec_for_look(look) if placement else None
+        whole = self.placement is None or self.placement.whole_face
+        crop_step = (CropPlacement(look.input_size, self.placement, FACE_FEATHER / MAKEUP_FEATHER if whole else 1.0)
+                     if self.placement is not None else None)
+        self.blender = Blender(self.aligner.template, look.input_size, placement=crop_step)
         # a makeup look's regions are inside the face and soft themselves: a narrow feather keeps the
         # oval from fading a cheek near its edge (a turned face's far cheek); foundation and paint,
         # which cover the whole oval, keep the wide one (no seam at the face's edge)
-        self.masker = LandmarkMasker(look.input_size,
-                                     FACE_FEATHER if self.placement.whole_face else MAKEUP_FEATHER)
+        self.masker = LandmarkMasker(look.input_size, FACE_FEATHER if whole else MAKEUP_FEATHER)
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
         self.strength_in_network = bool(translator.strength_in_network)
@@ -94,6 +95,7 @@ class Pipeline:
         max_faces: int = 4,
         stats: StageStats | None = None,
         temporal: float = 0.0,
+        placement: bool = True,
     ) -> None:
         if not 1 <= max_faces <= MAX_FACES_LIMIT:
             raise SettingError(f"max faces must be between 1 and {MAX_FACES_LIMIT}, got {max_faces}")
@@ -101,6 +103,7 @@ class Pipeline:
         if not 0.0 <= temporal <= 0.95:
             raise SettingError(f"temporal smoothing must be between 0 and 0.95, got {temporal}")
         self.temporal = temporal
+        self.placement = placement
         self._check_tracker(tracker)
         self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
         self.tracker = tracker
@@ -143,7 +146,7 @@ class Pipeline:
                 translator = self._factory(look)
                 self._check_translator(translator, look)
                 self._translators[key] = translator
-            rt = LookRuntime(look, translator, self.max_faces)
+            rt = LookRuntime(look, translator, self.max_faces, self.placement)
             self._runtimes[name] = rt
         return rt
 

@@ -32,6 +32,7 @@ class PipelineSettings:
     device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
     fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
     tracker_fps: float | None = None  # a file's frame rate: landmarks smoothed over media time (None: wall clock)
+    placement: bool = True  # makeup placed exactly in frame pixels (livefilter.placement); off: the raw residual
 
     def validate(self) -> "PipelineSettings":
         """Check every setting before anything is loaded, each by the stage that owns it (the tracker's
@@ -174,5 +175,6 @@ def build_pipeline(
         max_faces=settings.max_faces,
         stats=stats,
         temporal=settings.temporal,
+        placement=settings.placement,
         **extra,
     )

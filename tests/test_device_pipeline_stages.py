@@ -127,7 +127,9 @@ def test_temporal_smoothing_on_the_device_matches_the_host(runs, clip):
     dev_out, host_out = _run(dev, clip)[0], _run(host, clip)[0]
     plain = runs["dev"][1]
     smoothed = [np.abs(a.astype(int) - p).mean() for a, p in zip(dev_out[NO_FACE + 1:], plain[NO_FACE + 1:])]
-    assert max(smoothed) > 0.5  # the history changes the output (measured 0.33..1.04 per frame)
+    # the history changes the output (measured 0.13..0.41 per frame: the makeup placement keeps glam's
+    # change to its regions, so less of the frame moves than the whole-oval residual did, 0.33..1.04)
+    assert max(smoothed) > 0.2
     diffs = [np.abs(a.astype(int) - b).mean() for a, b in zip(dev_out[NO_FACE:], host_out[NO_FACE:])]
     # measured: mean 0.09, worst frame 0.29 (the host history rounds down to uint8 every frame)
     assert np.mean(diffs) < 0.15 and max(diffs) < 0.45

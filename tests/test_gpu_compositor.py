@@ -104,7 +104,9 @@ def test_pixel_formats_and_edits_match_cpu():
     p.host["alpha"][:2], p.host["have"][:2] = 1.0, 0.0  # no landmarks: the template mask (all ones)
     p.host["edits"][:] = (e.contrast, e.brightness, e.warmth, e.saturation)
     p.upload(rows_of_last=2)
-    dev = stage.run(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), 2).permute(0, 2, 3, 1).numpy()
+    main, lips = stage.run(torch.from_numpy(crops).permute(0, 3, 1, 2).float(), 2)
+    assert not lips.any()  # no placement: no lip layer
+    dev = main.permute(0, 2, 3, 1).numpy()
     assert np.abs(dev - cpu).max() <= 1 and (dev != crops).any()
 
 

@@ -92,10 +92,10 @@ def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(cl
         h = chain.params.host
         h["oval"][0] = crop_pts[list(FACE_OVAL)]
         h["alpha"][0], h["have"][0], h["edits"][:] = 1.0, 1.0, 0.0
-        h["occluded"][0] = occ
+        h["pixels"][0, 0] = occ
         chain.params.upload(1)
         chain.crops[:1].zero_()
-        outs.append(chain.run(torch.full((1, 3, s, s), 255.0, device=chain.device), 1).cpu())
+        outs.append(chain.run(torch.full((1, 3, s, s), 255.0, device=chain.device), 1)[0].cpu())
     assert (outs[0] - outs[1]).abs().max() < 0.5
     # the final frame
     out_c, out_g = cpu.process(frame.copy(), faces_c), gpu.process(frame.copy(), faces_c)

@@ -149,7 +149,7 @@ class DevicePipeline(Pipeline):
             stage = CropStage(rt.look.input_size, rt.blender.mask, rt.masker.feather_px, self.max_faces,
                               self.device, len(rt.style) if rt.style is not None else 1, self._graphs,
                               self._capture_fn, name=f"{rt.look.name} styling", placement=rt.placement,
-                              tight_ratio=rt.blender.placement.tight_ratio)
+                              tight_ratio=rt.blender.placement.tight_ratio if rt.blender.placement else 1.0)
             self._crop_stages[rt.look.name] = stage
             self._settle()
         return stage
@@ -442,7 +442,7 @@ class DevicePipeline(Pipeline):
                 host["style"][:] = rt.style
             host["edits"][:] = (edits.contrast, edits.brightness, edits.warmth, edits.saturation)
             host["pixels"][:n, 0] = occluded
-            gates = self._stage_placement(host, faces, mats, crop_pts, region, rt)
+            gates = self._stage_placement(host, faces, mats, crop_pts, region, rt) if rt.placement else None
             params.upload(rows_of_last=n, stream=self._compute_stream)
             dev = params.dev
             with clock.time("align"):
@@ -456,7 +456,8 @@ class DevicePipeline(Pipeline):
                 # edits, masks, occluders, the placement's crop step: one graph replay
                 delta, lips = crop_stage.run(styled, n)
                 result = comp.blend_delta(delta, region, dev["back_theta"][:n],
-                                          gate=lambda back, frame: self._gate(back, frame, lips, dev, gates))
+                                          gate=(lambda back, frame: self._gate(back, frame, lips, dev, gates))
+                                          if gates is not None else None)
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
             if self._compute_stream is not None:
