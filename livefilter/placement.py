@@ -55,7 +55,7 @@ LID_PAIRS = tuple(UPPER_LID[s] + LOWER_LID[s][1:-1] + BROW_LOWER[s] for s in (0,
 CHEEK_PAIRS = tuple(CHEEK_APPLE[s] + CONTOUR_LINE[s] + CHEEKBONE_TOP[s] for s in (0, 1))
 EYE_POLYGONS = tuple(tuple(UPPER_LID[s]) + tuple(LOWER_LID[s][::-1][1:-1]) for s in (0, 1))
 # Widths in crop pixels at 128 px (they scale with the crop size).
-LIP_CORE_INSET = 1.5  # the lip layer is measured this far inside the lip line
+LIP_CORE_INSET = 1.5  # the lip layer's weight rises over this distance inside the lip line
 LIP_ZONE = (2.0, 4.0)  # the skin fill replaces the residual up to the first width outside the lips, fading to the second
 LIP_RING = (4.0, 8.0)  # ... measured on the skin between these distances outside the lips
 FILL_SIGMA = 3.0  # normalised convolution's Gaussian
@@ -147,7 +147,9 @@ class CropMaps:
         d_in = cv2.distanceTransform(outer, cv2.DIST_L2, 3)
         d_out = cv2.distanceTransform(1 - outer, cv2.DIST_L2, 3)
         mouth = cv2.dilate(inner, np.ones((3, 3), np.uint8), iterations=max(1, round(u)))
-        m[0] = (d_in > LIP_CORE_INSET * u) * (1 - mouth)
+        # soft core: weight rising over the inset, so a thin (stretched, smiling) lip still has a core
+        np.clip(d_in * (1.0 / (LIP_CORE_INSET * u)), 0, 1, out=m[0])
+        m[0] *= 1 - mouth
         np.clip((LIP_ZONE[1] * u - d_out) / ((LIP_ZONE[1] - LIP_ZONE[0]) * u), 0, 1, out=m[1])
         m[2] = (d_out >= LIP_RING[0] * u) & (d_out <= LIP_RING[1] * u)
         down = face_down(pts)

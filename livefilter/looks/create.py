@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from livefilter.looks.encoder import StyleEncoder
 from livefilter.looks.pack import NAME_RE, Look, load_look
 from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, printable, read_photo
 from livefilter.looks.region_stats import Recipe, encode_descriptors, load_baseline, robust_mean
-from livefilter.looks.registry import LookRegistry
+from livefilter.looks.registry import LookRegistry, staging_dir
 from livefilter.paths import PACKAGED_LOOKS_DIR, user_looks_dir
 from livefilter.regions import REGION_GROUP_NAMES
 
@@ -308,7 +307,7 @@ class LookCreator:
                  preview: np.ndarray, thumbs: np.ndarray | None) -> Look:
         root = user_looks_dir()
         root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=root, prefix=".create-") as tmp:
+        with staging_dir(root, "create") as tmp:
             folder = Path(tmp) / opts.name
             folder.mkdir()
             shutil.copyfile(base.model_path, folder / base.model)

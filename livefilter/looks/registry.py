@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from livefilter.errors import LookError
@@ -24,11 +28,76 @@ log = logging.getLogger(__name__)
 DEFAULT_LOOK = "glam"
 
 
+STAGING_PREFIXES = (".install-", ".create-", ".remove-")
+STALE_LEGACY_SECONDS = 600  # a staging folder without a process id is left alone this long
+
+
+def staging_dir(root: Path, kind: str) -> tempfile.TemporaryDirectory:
+    """A staging folder inside the looks folder, named with this process's id so that the next start can
+    tell a dead process's leftovers (:func:`recover_staging`) from a live one's work."""
+    return tempfile.TemporaryDirectory(dir=root, prefix=f".{kind}-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _stale(folder: Path) -> bool:
+    parts = folder.name.split("-")
+    if len(parts) >= 3 and parts[1].isdigit():
+        return not _alive(int(parts[1]))
+    try:  # an older livefilter's folder (no process id): stale once it is old enough
+        return time.time() - folder.stat().st_mtime > STALE_LEGACY_SECONDS
+    except OSError:
+        return False
+
+
+def recover_staging(root: Path) -> list[str]:
+    """Put back looks a killed install left only in its staging folder, then delete the staging folders of
+    processes that are gone (never a live one's). Returns the names of the looks put back."""
+    recovered: list[str] = []
+    try:
+        entries = [p for p in root.iterdir() if p.name.startswith(STAGING_PREFIXES) and p.is_dir()
+                   and not p.is_symlink()]
+    except OSError:
+        return recovered
+    for folder in entries:
+        if not _stale(folder):
+            continue
+        aside = folder / "replaced"
+        if folder.name.startswith(".install-") and (aside / "look.json").is_file():
+            try:
+                name = json.loads((aside / "look.json").read_text("utf-8")).get("name")
+            except (OSError, ValueError):
+                name = None
+            dest = root / name if isinstance(name, str) and NAME_RE.fullmatch(name) else None
+            if dest is not None and not dest.exists() and not dest.is_symlink():
+                try:
+                    aside.rename(dest)
+                    recovered.append(name)
+                    log.warning("put back look %s, left aside by an install that was killed", name)
+                except OSError as e:
+                    log.warning("could not put back look %s from %s (%s)", name, folder, e.strerror or e)
+                    continue
+        shutil.rmtree(folder, ignore_errors=True)
+    return recovered
+
+
 class LookRegistry:
     """Looks by name. User looks shadow packaged looks of the same name."""
 
     def __init__(self, dirs: list[Path] | None = None) -> None:
         self.dirs = dirs if dirs is not None else [PACKAGED_LOOKS_DIR, user_looks_dir()]
+        if dirs is None and self.dirs[1].is_dir():
+            recover_staging(self.dirs[1])
 
     def _candidates(self) -> dict[str, Path]:
         found: dict[str, Path] = {}
@@ -99,7 +168,7 @@ class LookRegistry:
             target_root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise LookError(f"cannot create the looks folder {target_root} ({e.strerror or e})") from None
-        with tempfile.TemporaryDirectory(dir=target_root, prefix=".install-") as tmp:
+        with staging_dir(target_root, "install") as tmp:
             staging = Path(tmp) / "look"
             if pack.is_dir():
                 copy_look_folder(pack, staging)
@@ -130,10 +199,12 @@ class LookRegistry:
                 if taken:
                     dest.rename(aside)  # deleted with the staging folder once the new look is in place
                 staging.rename(dest)
-            except OSError as e:
-                if taken and aside.exists() and not dest.exists():
-                    aside.rename(dest)
-                raise LookError(f"cannot install look '{look.name}' into {target_root} ({e.strerror or e})") from None
+            except BaseException as e:  # an OSError, or Ctrl-C / SIGTERM between the two renames
+                if taken and aside.exists() and not dest.exists() and not dest.is_symlink():
+                    aside.rename(dest)  # the old look goes back before anything else (a kill: recover_staging)
+                if isinstance(e, OSError):
+                    raise LookError(f"cannot install look '{look.name}' into {target_root} ({e.strerror or e})") from None
+                raise
         log.info("installed look %s into %s", look.name, dest)
         return load_look(dest)
 
@@ -153,7 +224,7 @@ class LookRegistry:
         if dest.resolve().parent != root.resolve() or dest.resolve().parent == PACKAGED_LOOKS_DIR.resolve():
             raise LookError(f"look '{name}' is not inside the looks folder {root}; not removing it")
         try:
-            with tempfile.TemporaryDirectory(dir=root, prefix=".remove-") as tmp:
+            with staging_dir(root, "remove") as tmp:
                 dest.rename(Path(tmp) / name)  # gone from the list at once, even if deleting fails halfway
         except OSError as e:
             raise LookError(f"cannot remove look '{name}' ({e.strerror or e})") from None

@@ -224,10 +224,11 @@ def verdict(summary: dict) -> dict[str, bool]:
 
 
 # -- running a look over photos and a video ----------------------------------------------------------
-def host_pipeline(look_name: str, size: str = "cpu", max_faces: int = 4, temporal: float = 0.0,
-                  registry=None):
-    """A host pipeline (onnxruntime on the CPU) running ``look_name`` at its CPU or GPU input size, so the
-    GPU size's placement is measured on any machine (the network is the same, the crops larger)."""
+def host_pipeline(look, size: str = "cpu", max_faces: int = 4, temporal: float = 0.0, registry=None,
+                  placement: bool = True):
+    """A host pipeline (onnxruntime on the CPU) running ``look`` (a name or a :class:`Look`) at its CPU or GPU
+    input size, so the GPU size's placement is measured on any machine (the network is the same, the crops
+    larger). ``placement=False``: the residual as it was before the placement (for before/after tables)."""
     from livefilter.looks.registry import LookRegistry
     from livefilter.pipeline import LiveControls, Pipeline
     from livefilter.session import PipelineSettings, make_tracker, make_translator
@@ -235,12 +236,12 @@ def host_pipeline(look_name: str, size: str = "cpu", max_faces: int = 4, tempora
     if size not in ("cpu", "gpu"):
         raise ValueError(f"size must be cpu or gpu, got {size!r}")
     registry = registry or LookRegistry()
-    look = registry.get(look_name).sized_for(size == "gpu")
+    look = (registry.get(look) if isinstance(look, str) else look).sized_for(size == "gpu")
     settings = PipelineSettings(look=look.name, max_faces=max_faces, detect_every=1, backend="onnxruntime-cpu")
     controls = LiveControls(look=look.name, strength=look.default_strength, edits=look.edits)
     return Pipeline(make_tracker(settings), lambda name: look if name == look.name else registry.get(name),
                     lambda lk: make_translator(lk, "onnxruntime-cpu", max_faces), controls, max_faces=max_faces,
-                    temporal=temporal)
+                    temporal=temporal, placement=placement)
 
 
 def mosaic(images: list[np.ndarray], cell: int) -> np.ndarray:
@@ -281,13 +282,15 @@ def read_video(path, frames: int) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for _, f in zip(range(frames), c.decode(video=0))]
 
 
-def measure_look(look_name: str, photos: list[np.ndarray], video: list[np.ndarray] | None = None,
-                 sizes: tuple[str, ...] = ("cpu", "gpu"), four_faces: bool = True, registry=None) -> dict:
-    """The placement summary of one look: photos (one face per frame, and four per frame in 2x2 mosaics),
-    and a talking video (frame by frame, tracked as in a live run), at each input size."""
+def measure_look(look, photos: list[np.ndarray], video: list[np.ndarray] | None = None,
+                 sizes: tuple[str, ...] = ("cpu", "gpu"), four_faces: bool = True, registry=None,
+                 placement: bool = True) -> dict:
+    """The placement summary of one look (a name or a :class:`Look`): photos (one face per frame, and four
+    per frame in 2x2 mosaics), and a talking video (frame by frame, tracked as in a live run), at each input
+    size; each summary with the targets it meets (``targets``)."""
     report: dict = {}
     for size in sizes:
-        p = host_pipeline(look_name, size, registry=registry)
+        p = host_pipeline(look, size, registry=registry, placement=placement)
         entry = {"photos": summarise(run_frames(p, photos, reset_between=True))}
         if four_faces and len(photos) >= 4:
             cell = max(max(img.shape[:2]) for img in photos[:4])
@@ -296,5 +299,7 @@ def measure_look(look_name: str, photos: list[np.ndarray], video: list[np.ndarra
         if video:
             p.tracker.reset()
             entry["video"] = summarise(run_frames(p, video, reset_between=False))
+        for summary in entry.values():
+            summary["targets"] = verdict(summary)
         report[size] = entry
     return report

@@ -78,5 +78,28 @@ def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None
         save_rgb(output.with_suffix(".png"), grid)
     if video is not None:
         report["video"] = video_quality(look, video)
+    if faces is not None or video is not None:
+        report["placement"] = placement_report(look, faces, video)
     write_text(output, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def placement_report(look: Look, faces: Path | None, video: Path | None, frames: int = 60) -> dict:
+    """Where the makeup lands, at full frame resolution (``training.eval.placement``): the photos of ``faces``
+    (one face a frame, and four in 2x2 mosaics) and the first ``frames`` of ``video``, at the CPU and GPU
+    input sizes, with the targets each summary meets."""
+    from training.eval import placement
+
+    photos = placement.read_photos(_photo_paths(faces)[:MAX_FACES]) if faces is not None else []
+    clip = placement.read_video(video, frames) if video is not None else None
+    sizes = ("cpu", "gpu") if look.device_input_size and look.device_input_size != look.input_size else ("cpu",)
+    return placement.measure_look(look, photos, clip, sizes=sizes)
+
+
+def _photo_paths(folder: Path) -> list[Path]:
+    from training.data import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

@@ -1,0 +1,100 @@
+"""Defects an adversarial probe found in looks create / install, the OBS link and settings files.
+
+Each test fails on the code before its fix; CLI cases run the real entry point in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from livefilter.looks.registry import LookRegistry, recover_staging
+from livefilter.paths import user_looks_dir
+from onnx_looks import make_look
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "livefilter", *args], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="200", **(env or {})), cwd=REPO_ROOT, timeout=300)
+
+
+# -- 1: a replaced look is never lost -------------------------------------------------------------------
+def _two_versions(tmp_path: Path):
+    old = make_look(tmp_path / "v1", name="mine", shift=(0.1, 0, 0))
+    new = make_look(tmp_path / "v2", name="mine", shift=(0.3, 0, 0))
+    reg = LookRegistry()
+    reg.install(old.root)
+    return reg, old, new
+
+
+def test_an_interrupt_between_the_two_renames_puts_the_old_look_back(tmp_path, monkeypatch):
+    reg, old, new = _two_versions(tmp_path)
+    installed = user_looks_dir() / "mine"
+    before = (installed / "look.json").read_bytes()
+    real_rename = Path.rename
+    calls = []
+
+    def rename(self, target):
+        out = real_rename(self, target)
+        calls.append(target)
+        if len(calls) == 1:  # right after the old look was moved aside
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        reg.install(new.root, replace=True)
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert (installed / "look.json").read_bytes() == before  # the old look is where it was
+    assert not [p for p in user_looks_dir().iterdir() if p.name.startswith(".install-")]
+
+
+def test_a_look_left_aside_by_a_killed_install_comes_back_at_the_next_start(tmp_path):
+    """The process is SIGKILLed right after the first rename: nothing can run then, so the next start
+    puts the look back and removes the staging folder."""
+    reg, old, new = _two_versions(tmp_path)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from livefilter.looks.registry import LookRegistry
+        real = Path.rename
+        def rename(self, target):
+            out = real(self, target)
+            os.kill(os.getpid(), signal.SIGKILL)
+            return out
+        Path.rename = rename
+        LookRegistry().install(Path({str(new.root)!r}), replace=True)
+    """)
+    p = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), cwd=REPO_ROOT, timeout=120)
+    assert p.returncode == -signal.SIGKILL
+    root = user_looks_dir()
+    assert not (root / "mine").exists()  # only in the dead process's staging folder now
+    assert [p for p in root.iterdir() if p.name.startswith(".install-")]
+    r = cli("looks", "list")
+    assert r.returncode == 0, r.stderr
+    assert (root / "mine" / "look.json").is_file()
+    assert json.loads((root / "mine" / "look.json").read_text())["name"] == "mine"
+    assert not [p for p in root.iterdir() if p.name.startswith((".install-", ".create-", ".remove-"))]
+
+
+def test_stale_staging_folders_go_but_a_live_process_keeps_its_own(tmp_path):
+    root = user_looks_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (root / f".create-{dead_pid}-abc" / "x").mkdir(parents=True)
+    (root / f".install-{dead_pid}-def").mkdir()
+    live = root / f".install-{os.getpid()}-ghi"
+    live.mkdir()
+    assert recover_staging(root) == []
+    names = {p.name for p in root.iterdir()}
+    assert live.name in names and not any(str(dead_pid) in n for n in names)
