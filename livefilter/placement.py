@@ -65,6 +65,7 @@ UNDER_EYE = 0.45  # the under-eye zone's height, as a fraction of the eye's widt
 MAX_DETAIL_GAIN = 1.6  # the most the lips' own detail is raised (keep_lip_texture)
 DETAIL_SIGMA, DETAIL_KSIZE = 1.0, 5  # the detail is the output minus this Gaussian of it
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # an RGB offset's lightness part
+MIRROR_RAMP = 3.0  # the mirror's weight is the region map times this, at most 1 (a short ramp at its edge)
 SYMMETRY_MIN_SHARE = 0.3  # both sides are equalised only when the smaller side's region is this share of the other
 GATE_MARGIN = 2.0  # px around a frame-step polygon's box (its antialiased edge)
 MIN_WEIGHT = 4.0  # a region with less weight than this (pixels) has no mean to equalise
@@ -263,8 +264,8 @@ def mirror_average(x: np.ndarray, left: np.ndarray, right: np.ndarray, one_to_ze
     from_one -= x
     from_zero -= x
     # the whole average inside each region (weight 1), a ramp only at its soft edge
-    from_one *= np.minimum(2.0 * left, 1.0)[..., None]
-    from_zero *= np.minimum(2.0 * right, 1.0)[..., None]
+    from_one *= np.minimum(MIRROR_RAMP * left, 1.0)[..., None]
+    from_zero *= np.minimum(MIRROR_RAMP * right, 1.0)[..., None]
     x += 0.5 * (from_one + from_zero)
 
 

@@ -32,6 +32,15 @@ def printable(text: object, *, keep_newlines: bool = False) -> str:
     return pattern.sub(_visible, str(text))
 
 
+def shortened(text: object, limit: int = 80) -> str:
+    """:func:`printable` text cut to ``limit`` characters (an ellipsis and the original length when cut):
+    for names that come from another program (OBS scene and input names), which may be any length."""
+    shown = printable(text)
+    if len(shown) <= limit:
+        return shown
+    return f"{shown[:limit]}… ({len(str(text))} characters)"
+
+
 def has_unsafe_characters(text: str, *, allow_newlines: bool = False) -> bool:
     """Whether :func:`printable` would change ``text``."""
     return (_UNSAFE_KEEP_LINES if allow_newlines else _UNSAFE).search(text) is not None

@@ -352,3 +352,22 @@ def test_livefilter_run_without_obs_keeps_running(run_env):
     r = subprocess.run([sys.executable, "-m", "livefilter", "run", "-i", str(video), "-o", "null",
                         "--obs-sync-input", "Mic"], capture_output=True, text=True, env=env, cwd=root, timeout=120)
     assert r.returncode == 2 and "need --obs" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_obs_scene_names_are_printed_escaped_and_bounded(controller):
+    """A scene name is OBS's text, not ours: escape sequences and bidi controls shown escaped, and a
+    1 MB name cut to one bounded line."""
+    hostile = "\x1b[2J\x1b]0;pwned\x07\u202eevil" + "x" * 1_000_000
+    lines = Lines()
+    port = free_port()
+    with FakeObs(password=PASSWORD, scenes=[hostile], port=port):
+        link = make_link(port, controller, lines)
+        link.start()
+        try:
+            wait_for(lambda: lines.has("connected to OBS"), 20)
+        finally:
+            link.close()
+    (line,) = [ln for ln in lines.lines if "connected to OBS" in ln]
+    assert "\x1b" not in line and "\u202e" not in line and "\x07" not in line
+    assert "\\x1b" in line and "\\u202e" in line
+    assert len(line) < 500 and "characters)" in line

@@ -98,3 +98,4 @@ def test_stale_staging_folders_go_but_a_live_process_keeps_its_own(tmp_path):
     assert recover_staging(root) == []
     names = {p.name for p in root.iterdir()}
     assert live.name in names and not any(str(dead_pid) in n for n in names)
+

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from livefilter.placement import (DETAIL_KSIZE, DETAIL_SIGMA, FILL_FLOOR, LIP_SIGMA, LUMA, MAP_COUNT,
-                                  MAX_DETAIL_GAIN, PlacementSpec, blur_kernel)
+                                  MAX_DETAIL_GAIN, MIRROR_RAMP, PlacementSpec, blur_kernel)
 
 AA_REACH = 0.65  # px beyond the edge at which OpenCV's antialiased fill reaches half coverage
 # map planes (see livefilter.placement.MAP_NAMES)
@@ -64,7 +64,7 @@ def mirror_average(x, left, right, theta_from_one, theta_from_zero, on):
                              padding_mode="border", align_corners=True)
     from_zero = F.grid_sample(x, F.affine_grid(theta_from_zero, shape, align_corners=True), mode="bilinear",
                               padding_mode="border", align_corners=True)
-    step = (from_one - x) * (2.0 * left).clamp(max=1.0) + (from_zero - x) * (2.0 * right).clamp(max=1.0)
+    step = (from_one - x) * (MIRROR_RAMP * left).clamp(max=1.0) + (from_zero - x) * (MIRROR_RAMP * right).clamp(max=1.0)
     return x + 0.5 * on.view(-1, 1, 1, 1) * step
 
 

@@ -53,7 +53,11 @@ def notify_line(console) -> Callable[[str], None]:
     """Print each OBS message as one line (its text may hold scene names: printed escaped)."""
     from rich.markup import escape
 
-    return lambda message: console.print(f"[magenta]OBS[/] {escape(message)}", highlight=False, soft_wrap=True)
+    from livefilter.obs.link import MAX_MESSAGE
+    from livefilter.terminal_text import shortened
+
+    return lambda message: console.print(f"[magenta]OBS[/] {escape(shortened(message, MAX_MESSAGE))}",
+                                         highlight=False, soft_wrap=True)
 
 
 def latency_summary(latency: OutputLatency) -> str:

@@ -15,8 +15,10 @@ from typing import Any, Callable, Protocol
 
 from livefilter.obs.problems import ObsProblem, classify
 from livefilter.obs.target import ObsTarget
+from livefilter.terminal_text import shortened
 
 log = logging.getLogger(__name__)
+MAX_MESSAGE = 400  # characters of one OBS line on the terminal
 
 # obsws-python logs the password at INFO and full tracebacks for a refused connection; livefilter
 # reports every connection problem itself, as one line.
@@ -37,7 +39,8 @@ class ObsRequestError(Exception):
     """OBS answered a request with an error (``code`` is obs-websocket's RequestStatus)."""
 
     def __init__(self, request: str, code: int | None, comment: str) -> None:
-        super().__init__(f"{request}: {comment or 'failed'}" + (f" (code {code})" if code is not None else ""))
+        super().__init__(f"{request}: {shortened(comment, 200) if comment else 'failed'}"
+                         + (f" (code {code})" if code is not None else ""))
         self.code = code
 
 
@@ -102,6 +105,7 @@ class ObsLink:
 
     # -- the link's thread --------------------------------------------------------------------------
     def _say(self, message: str) -> None:
+        message = shortened(message, MAX_MESSAGE)  # OBS's own text may be anything: one bounded line
         if message != self._last_message:
             self._last_message = message
             try:
@@ -128,7 +132,8 @@ class ObsLink:
                 continue
             delay = self.backoff_s[0]
             self.problem = None
-            self._say(f"connected to OBS at {self.target.url}" + (f" (scene '{self.scene}')" if self.scene else ""))
+            self._say(f"connected to OBS at {self.target.url}"
+                      + (f" (scene '{shortened(self.scene)}')" if self.scene else ""))
             self._serve()
             self._disconnect()
             if not self._stop.is_set():

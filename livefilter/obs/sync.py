@@ -13,6 +13,7 @@ from typing import Callable
 
 from livefilter.latency import OutputLatency
 from livefilter.obs.link import ObsLink, ObsRequestError
+from livefilter.terminal_text import shortened
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,10 @@ class SyncOffsetTask:
         except ObsRequestError as e:
             self._pending = False
             if e.code == RESOURCE_NOT_FOUND:
-                self.notify(f"OBS has no audio input named {self.input_name!r}{_inputs_hint(link)}; "
+                self.notify(f"OBS has no audio input named {shortened(repr(self.input_name))}{_inputs_hint(link)}; "
                             "the Sync Offset is left alone")
             else:
-                self.notify(f"cannot read the Sync Offset of OBS input {self.input_name!r}: {e}")
+                self.notify(f"cannot read the Sync Offset of OBS input {shortened(repr(self.input_name))}: {e}")
             return
         self._pending = True
         self._since = None
@@ -63,11 +64,11 @@ class SyncOffsetTask:
             link.request("SetInputAudioSyncOffset", {"inputName": self.input_name, "inputAudioSyncOffset": offset})
         except ObsRequestError as e:
             self._pending = False
-            self.notify(f"cannot set the Sync Offset of OBS input {self.input_name!r}: {e}")
+            self.notify(f"cannot set the Sync Offset of OBS input {shortened(repr(self.input_name))}: {e}")
             return
         self._pending = False
         self.applied_ms = offset
-        self.notify(f"set the Sync Offset of OBS input {self.input_name!r} to {offset} ms "
+        self.notify(f"set the Sync Offset of OBS input {shortened(repr(self.input_name))} to {offset} ms "
                     f"(livefilter's added latency, median of the last {self.latency.window_s:g} s)")
 
 
@@ -76,5 +77,7 @@ def _inputs_hint(link: ObsLink) -> str:
         inputs = link.request("GetInputList").get("inputs", [])
     except Exception:  # noqa: BLE001 - only a hint
         return ""
-    names = [str(i.get("inputName")) for i in inputs if isinstance(i, dict) and i.get("inputName")]
+    if not isinstance(inputs, list):
+        return ""
+    names = [shortened(i.get("inputName"), 40) for i in inputs if isinstance(i, dict) and i.get("inputName")]
     return f" (inputs: {', '.join(names[:12])})" if names else ""
