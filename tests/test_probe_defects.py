@@ -99,3 +99,43 @@ def test_stale_staging_folders_go_but_a_live_process_keeps_its_own(tmp_path):
     names = {p.name for p in root.iterdir()}
     assert live.name in names and not any(str(dead_pid) in n for n in names)
 
+
+
+def _one_line_error(r: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+def _photos() -> str:
+    from conftest import shared_path
+
+    return str(shared_path("faces", "makeup_beautygan_honlan", "makeup"))
+
+
+# -- 9: looks create checks what the finished look.json is checked for, before any work ----------------
+@pytest.mark.parametrize("name", ["x\n", "Glam", "a b"])
+def test_create_refuses_a_bad_name_before_reading_any_photo(name):
+    _one_line_error(cli("looks", "create", name, "--from", _photos()), "look name")
+
+
+@pytest.mark.parametrize("title", ["evil\u202etitle", "line\u2028break", "c1\x85control", "   "])
+def test_create_refuses_a_bad_title_before_reading_any_photo(title):
+    _one_line_error(cli("looks", "create", "ok-name", "--from", _photos(), "--title", title), "title")
+
+
+# -- 11: regions a look made from photos cannot change are refused, not silently ignored ---------------
+@pytest.mark.parametrize("regions", ["brows", "skin", "lips,brows"])
+def test_create_refuses_regions_it_cannot_learn(regions):
+    _one_line_error(cli("looks", "create", "ok-name", "--from", _photos(), "--regions", regions), "cannot change")
+
+
+# -- 17: look names match whatever the case, and a near miss is suggested --------------------------------
+def test_look_names_ignore_case_and_suggest_the_near_name():
+    r = cli("looks", "show", "Glam")
+    assert r.returncode == 0 and '"name": "glam"' in r.stdout, r.stderr
+    _one_line_error(cli("looks", "show", "glm"), "did you mean 'glam'")

@@ -30,7 +30,7 @@ def create(
                                       show_default=False),
     title: str = typer.Option("", "--title", help="Title shown in the gallery (default: from the name)."),
     strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="Default strength 0..1."),
-    regions: str = typer.Option(None, "--regions", help="Only change these regions: lips,eyes,brows,cheeks,skin."),
+    regions: str = typer.Option(None, "--regions", help="Only change these regions: lips,eyes,cheeks (comma list)."),
     finetune: float = typer.Option(0.0, "--finetune", min=0.0, help="Minutes of fine-tuning the look code (CPU)."),
     keep_thumbnails: bool = typer.Option(False, "--keep-thumbnails", help="Keep small face thumbnails in the pack."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite your own look of the same name."),

@@ -29,6 +29,8 @@ from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.encoder import StyleEncoder
 from livefilter.looks.pack import NAME_RE, Look, load_look
 from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, printable, read_photo
+from livefilter.looks.schema import shown
+from livefilter.terminal_text import has_unsafe_characters
 from livefilter.looks.region_stats import Recipe, encode_descriptors, load_baseline, robust_mean
 from livefilter.looks.registry import LookRegistry, staging_dir
 from livefilter.paths import PACKAGED_LOOKS_DIR, user_looks_dir
@@ -41,6 +43,8 @@ MIN_FACE_PX = 64  # a face narrower than this in the photo has too few lip and l
 MIN_SKIN_CHROMA = 4.0  # skin with less chroma than this is a black-and-white (or tinted) photo
 MEASURE_SIZE, MEASURE_PADDING = 256, 0.25
 MAX_TITLE = 80
+# the region groups a look made from photos learns (brows and skin are not measured from photos)
+CREATABLE_REGIONS = ("lips", "eyes", "cheeks")
 MAX_FINETUNE_MINUTES = 30.0
 # How a created look wears what its photos show: every region as measured, offsets slightly exaggerated
 # (references are photographed close up, a look is worn on a webcam).
@@ -61,22 +65,29 @@ class CreateOptions:
     replace: bool = False
 
     def validate(self, registry: LookRegistry) -> "CreateOptions":
-        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+        # the very checks the finished look.json goes through, run before any work (never after it)
+        if not isinstance(self.name, str) or not NAME_RE.fullmatch(self.name):
             raise SettingError(f"look name must be lower-case letters, digits, '-' or '_' (at most 64), "
-                               f"got {self.name!r}")
+                               f"got {shown(self.name)}")
         if (PACKAGED_LOOKS_DIR / self.name).is_dir():
             raise SettingError(f"'{self.name}' is the name of a built-in look; choose another name")
         if not self.replace and (user_looks_dir() / self.name / "look.json").is_file():
             raise SettingError(f"look '{self.name}' already exists (use --replace to overwrite it)")
-        if len(self.title) > MAX_TITLE or any(ord(c) < 32 or ord(c) == 127 for c in self.title):
-            raise SettingError(f"the title must be at most {MAX_TITLE} printable characters")
+        if (not isinstance(self.title, str) or len(self.title) > MAX_TITLE or has_unsafe_characters(self.title)
+                or (self.title and not self.title.strip())):
+            raise SettingError(f"the title must be at most {MAX_TITLE} printable characters (no control or "
+                               "direction characters, not only spaces)")
         if not 0.0 <= self.strength <= 1.0:
             raise SettingError(f"strength must be between 0 and 1, got {self.strength}")
         if self.regions is not None:
             unknown = [r for r in self.regions if r not in REGION_GROUP_NAMES]
             if unknown or not self.regions:
-                raise SettingError(f"--regions takes a comma list of {', '.join(REGION_GROUP_NAMES)}, got "
-                                   f"{','.join(self.regions) or 'nothing'}")
+                raise SettingError(f"--regions takes a comma list of {', '.join(CREATABLE_REGIONS)}, got "
+                                   f"{shown(','.join(self.regions)) if self.regions else 'nothing'}")
+            unlearned = [r for r in self.regions if r not in CREATABLE_REGIONS]
+            if unlearned:  # brows and skin are not measured from photos: such a look would change nothing there
+                raise SettingError(f"a look made from photos cannot change {' or '.join(unlearned)} yet; "
+                                   f"--regions takes {', '.join(CREATABLE_REGIONS)}")
         if not 0.0 <= self.finetune_minutes <= MAX_FINETUNE_MINUTES:
             raise SettingError(f"--finetune takes 0..{MAX_FINETUNE_MINUTES:g} minutes, got {self.finetune_minutes}")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -137,8 +138,13 @@ class LookRegistry:
             return load_look(p)
         found = self._candidates()
         if name_or_path not in found:
+            folded = [n for n in found if n.casefold() == name_or_path.strip().casefold()]
+            if len(folded) == 1:  # `--look Glam`: look names are lower-case, a user's typing need not be
+                return load_look(found[folded[0]])
             avail = ", ".join(sorted(found)) or "none installed"
-            raise LookError(f"unknown look {shown(name_or_path)} (available: {avail})")
+            near = difflib.get_close_matches(name_or_path.strip().lower(), list(found), n=1, cutoff=0.6)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise LookError(f"unknown look {shown(name_or_path)}{hint} (available: {avail})")
         return load_look(found[name_or_path])
 
     def default(self) -> Look:

@@ -6,7 +6,7 @@
   const TOKEN = document.querySelector('meta[name="lf-token"]').content;
   const AUTH = { Authorization: "Bearer " + TOKEN };
   const $ = (id) => document.getElementById(id);
-  const REGIONS = ["lips", "eyes", "brows", "cheeks", "skin"];
+  const REGIONS = ["lips", "eyes", "cheeks"];  // what a look made from photos learns (CREATABLE_REGIONS)
   const MAX_BYTES = 12 * 1024 * 1024;
   const MAX_PHOTOS = 30;
   if (!$("create-card")) return;

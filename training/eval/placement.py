@@ -150,6 +150,7 @@ class FacePlacement:
 
     values: dict[str, float]
     skin_group: str
+    crops: tuple[np.ndarray, np.ndarray] | None = None  # aligned crops before / after (identity)
 
 
 def face_placement(before: np.ndarray, after: np.ndarray, lm: np.ndarray) -> FacePlacement:
@@ -183,7 +184,8 @@ def face_placement(before: np.ndarray, after: np.ndarray, lm: np.ndarray) -> Fac
 
 
 def summarise(faces: list[FacePlacement]) -> dict:
-    """Means over faces (NaN-aware, with how many faces each mean is over) and per skin-tone group."""
+    """Means over faces (NaN-aware, with how many faces each mean is over), per skin-tone group, and
+    identity (FaceNet, when installed)."""
     def stat(key: str, sel: list[FacePlacement], absolute: bool = False) -> dict:
         vals = np.array([f.values[key] for f in sel], np.float64)
         vals = vals[np.isfinite(vals)]
@@ -204,6 +206,7 @@ def summarise(faces: list[FacePlacement]) -> dict:
                         "inner_mouth_delta_e": stat("inner_mouth_delta_e", sel)["mean"],
                         "spill": stat("spill", sel)["mean"]}
     out["skin_tone"] = groups
+    out["identity"] = identity_of(faces)
     return out
 
 
@@ -219,8 +222,12 @@ TARGETS = {
 
 
 def verdict(summary: dict) -> dict[str, bool]:
-    """Which placement targets a summary meets."""
-    return {k: bool(test(summary[k])) for k, test in TARGETS.items()}
+    """Which placement targets a summary meets (identity: every face the same person, when measured)."""
+    out = {k: bool(test(summary[k])) for k, test in TARGETS.items()}
+    ident = summary.get("identity", {})
+    if ident.get("measured"):
+        out["same_person"] = bool(ident["same_person_rate"] >= 0.99)
+    return out
 
 
 # -- running a look over photos and a video ----------------------------------------------------------
@@ -257,7 +264,11 @@ def mosaic(images: list[np.ndarray], cell: int) -> np.ndarray:
 
 
 def run_frames(pipeline, frames, reset_between: bool) -> list[FacePlacement]:
-    """Every face of every frame through ``pipeline``, measured against its input."""
+    """Every face of every frame through ``pipeline``, measured against its input (with each face's aligned
+    crops before and after, for the identity measure)."""
+    from livefilter.align import Aligner
+
+    aligner = Aligner(160, 0.25)
     found = []
     for frame in frames:
         if reset_between:
@@ -265,8 +276,21 @@ def run_frames(pipeline, frames, reset_between: bool) -> list[FacePlacement]:
         out = pipeline.process(frame.copy())
         for face in pipeline.last_faces:
             if face.landmarks is not None:
-                found.append(face_placement(frame, out, face.landmarks))
+                placed = face_placement(frame, out, face.landmarks)
+                placed.crops = (aligner.crop(frame, face), aligner.crop(out, face))
+                found.append(placed)
     return found
+
+
+def identity_of(faces: list[FacePlacement]) -> dict:
+    """FaceNet on each face's aligned crops before and after the look (:mod:`training.eval.identity`)."""
+    from training.eval import identity
+
+    pairs = [f.crops for f in faces if f.crops is not None]
+    reason = identity.unavailable_reason()
+    if reason is not None or not pairs:
+        return identity.not_measured(reason or "no faces")
+    return identity.compare(identity.embed(np.stack([a for a, _ in pairs])), identity.embed(np.stack([b for _, b in pairs])))
 
 
 def read_photos(paths: list) -> list[np.ndarray]:
