@@ -139,3 +139,78 @@ def test_look_names_ignore_case_and_suggest_the_near_name():
     r = cli("looks", "show", "Glam")
     assert r.returncode == 0 and '"name": "glam"' in r.stdout, r.stderr
     _one_line_error(cli("looks", "show", "glm"), "did you mean 'glam'")
+
+
+# -- 7: a path component over 255 bytes is one line, never an ENAMETOOLONG traceback --------------------
+LONG = "n" * 300
+
+
+@pytest.mark.parametrize("args", [
+    ("run", "-i", f"/tmp/{LONG}.mp4", "-o", "null"),
+    ("run", "-i", "VIDEO", "-o", f"/tmp/{LONG}.mp4"),
+    ("run", "-i", "VIDEO", "-o", "null", "--look", f"/tmp/{LONG}"),
+    ("looks", "show", f"/tmp/{LONG}"),
+    ("looks", "install", f"/tmp/{LONG}.lfpack"),
+    ("looks", "pack", f"/tmp/{LONG}"),
+    ("looks", "create", "ok-name", "--from", f"/tmp/{LONG}"),
+    ("looks", "create", "ok-name", "--from", "PHOTOS", "--student", f"/tmp/{LONG}"),
+    ("eval", "glam", "--faces", f"/tmp/{LONG}"),
+    ("export", f"/tmp/{LONG}"),
+])
+def test_a_path_name_over_255_bytes_is_one_line(args):
+    from conftest import shared_path
+
+    video = str(shared_path("video", "vtoonify", "529_2.mp4"))
+    args = tuple(video if a == "VIDEO" else _photos() if a == "PHOTOS" else a for a in args)
+    _one_line_error(cli(*args))
+
+
+# -- 6: a read-only looks folder is one line before the work, for create and install ---------------------
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else False,
+                    reason="root writes into read-only folders; the full-disk case below covers the same check")
+def test_create_and_install_into_a_read_only_looks_folder_fail_first(tmp_path):
+    _read_only_case(tmp_path)
+
+
+def _read_only_case(tmp_path):
+    root = user_looks_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o555)
+    try:
+        r = cli("looks", "create", "ok-name", "--from", _photos())
+        _one_line_error(r, "cannot write to the looks folder")
+        assert "finding faces" not in r.stdout  # refused before any photo was read
+        pack = make_look(tmp_path / "p", name="fresh")
+        _one_line_error(cli("looks", "install", str(pack.root)), "cannot write to the looks folder")
+    finally:
+        root.chmod(0o755)
+
+
+def test_a_full_or_read_only_looks_folder_is_refused_before_the_work(tmp_path, monkeypatch):
+    """As root permission bits do not stop writes, the write test itself is made to fail as a full disk."""
+    import errno
+    import tempfile as tf
+
+    from livefilter.errors import LookError
+    from livefilter.looks.create import CreateOptions, LookCreator
+    from livefilter.looks.registry import check_writable
+
+    real = tf.TemporaryFile
+
+    def full(*args, **kwargs):
+        if kwargs.get("prefix") == ".write-test-":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tf, "TemporaryFile", full)
+    with pytest.raises(LookError, match="cannot write to the looks folder .*No space left"):
+        check_writable(user_looks_dir())
+    read = []
+    creator = LookCreator(LookRegistry())
+    monkeypatch.setattr(creator, "load", lambda src: read.append(src))
+    with pytest.raises(LookError, match="cannot write to the looks folder"):
+        creator.create([Path(_photos())], CreateOptions("ok-name"))
+    assert not read  # no photo was touched
+    pack = make_look(tmp_path / "p", name="fresh")
+    with pytest.raises(LookError, match="cannot write to the looks folder"):
+        LookRegistry().install(pack.root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -51,6 +52,21 @@ def _root(
     )
 
 
+PATH_ERRNOS = {errno.ENAMETOOLONG, errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+               errno.EISDIR, errno.ELOOP, errno.EDQUOT}
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for a file-system error: what happened and to which path (shortened, escaped)."""
+    from livefilter.terminal_text import shortened
+
+    what = e.strerror or type(e).__name__
+    if e.errno == errno.ENAMETOOLONG:
+        what = "a file or folder name is too long (at most 255 bytes per name)"
+    path = e.filename if e.filename is not None else e.filename2
+    return f"{what}: {shortened(path, 120)}" if path is not None else what
+
+
 def main() -> None:
     """Entry point: user errors become one red line and a non-zero exit, never a traceback.
 
@@ -75,6 +91,17 @@ def main() -> None:
                 console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
             sys.exit(signals.exit_code(signum))
         raise
+    except OSError as e:
+        # what the file system says about a path the user gave (a name over 255 bytes, a read-only or
+        # full disk, no permission): one line, as any user error; anything else is a bug and stays loud
+        if signals.received() is not None or e.errno not in PATH_ERRNOS:
+            signum = signals.received()
+            if signum is None:
+                raise
+            console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
+            sys.exit(signals.exit_code(signum))
+        console.print(error_line(LivefilterError(describe_os_error(e))), highlight=False, soft_wrap=True)
+        sys.exit(1)
     except Exception:
         # A signal raised inside an import or a C extension comes back wrapped (onnxruntime turns it into
         # "ImportError: initialization failed"): once a signal arrived, this is that interruption.

@@ -32,7 +32,7 @@ from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, printabl
 from livefilter.looks.schema import shown
 from livefilter.terminal_text import has_unsafe_characters
 from livefilter.looks.region_stats import Recipe, encode_descriptors, load_baseline, robust_mean
-from livefilter.looks.registry import LookRegistry, staging_dir
+from livefilter.looks.registry import LookRegistry, staging_or_error, check_writable
 from livefilter.paths import PACKAGED_LOOKS_DIR, user_looks_dir
 from livefilter.regions import REGION_GROUP_NAMES
 
@@ -223,6 +223,7 @@ class LookCreator:
         t0 = time.perf_counter()
         tell = progress or (lambda stage, done, total: None)
         opts = opts.validate(self.registry)
+        check_writable(user_looks_dir())  # before the work, not after it
         base = find_student(self.registry, self.student_choice)
         encoder = self.encoder
         aligner = Aligner(MEASURE_SIZE, MEASURE_PADDING)
@@ -316,9 +317,8 @@ class LookCreator:
 
     def _install(self, base: Look, code: LookCode, opts: CreateOptions, provenance: dict, metrics: dict,
                  preview: np.ndarray, thumbs: np.ndarray | None) -> Look:
-        root = user_looks_dir()
-        root.mkdir(parents=True, exist_ok=True)
-        with staging_dir(root, "create") as tmp:
+        root = check_writable(user_looks_dir())
+        with staging_or_error(root, "create") as tmp:
             folder = Path(tmp) / opts.name
             folder.mkdir()
             shutil.copyfile(base.model_path, folder / base.model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
@@ -37,6 +38,21 @@ def staging_dir(root: Path, kind: str) -> tempfile.TemporaryDirectory:
     """A staging folder inside the looks folder, named with this process's id so that the next start can
     tell a dead process's leftovers (:func:`recover_staging`) from a live one's work."""
     return tempfile.TemporaryDirectory(dir=root, prefix=f".{kind}-{os.getpid()}-")
+
+
+def check_writable(root: Path) -> Path:
+    """The looks folder, created if needed, after a real write test (a read-only, full or foreign folder is
+    one clear error *before* minutes of work, never a traceback after them)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root, prefix=".write-test-") as f:
+            f.write(b"\0" * 65536)  # a full disk refuses this too, not only the empty file
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise LookError(f"cannot write to the looks folder {shown(str(root))} ({e.strerror or e}); "
+                        "free some space or set LIVEFILTER_HOME to a writable folder") from None
+    return root
 
 
 def _alive(pid: int) -> bool:
@@ -90,6 +106,17 @@ def recover_staging(root: Path) -> list[str]:
                     continue
         shutil.rmtree(folder, ignore_errors=True)
     return recovered
+
+
+@contextlib.contextmanager
+def staging_or_error(root: Path, kind: str):
+    """:func:`staging_dir`, with a write failure inside it (a disk that fills up while copying) as one
+    LookError; the staging folder goes either way."""
+    try:
+        with staging_dir(root, kind) as tmp:
+            yield tmp
+    except OSError as e:
+        raise LookError(f"cannot write the look into {shown(str(root))} ({e.strerror or e})") from None
 
 
 class LookRegistry:
@@ -169,12 +196,8 @@ class LookRegistry:
         The old look is moved aside before the new one is renamed into place, and put back if that fails.
         """
         pack = Path(pack)
-        target_root = user_looks_dir()
-        try:
-            target_root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LookError(f"cannot create the looks folder {target_root} ({e.strerror or e})") from None
-        with staging_dir(target_root, "install") as tmp:
+        target_root = check_writable(user_looks_dir())
+        with staging_or_error(target_root, "install") as tmp:
             staging = Path(tmp) / "look"
             if pack.is_dir():
                 copy_look_folder(pack, staging)
