@@ -153,13 +153,11 @@ class ProfileStore:
     def load_all(self) -> dict[str, Profile]:
         path = self.path
         try:
-            raw = path.read_bytes()
+            raw = strict_json.read_regular(path, MAX_FILE_BYTES)
         except FileNotFoundError:
             return {}
-        except OSError as e:
-            raise ProfileError(f"cannot read profiles file {path}: {e.strerror or e}") from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise ProfileError(f"profiles file {path} is too large ({len(raw)} bytes)")
+        except strict_json.UnreadableFile as e:
+            raise ProfileError(f"cannot read profiles file {path}: {e}") from None
         try:
             data = strict_json.loads(raw)
         except strict_json.StrictJSONError as e:

@@ -1,4 +1,5 @@
-"""Strict JSON for files a user or a look pack hands us (look.json, profiles.json).
+"""Strict JSON for files a user or a look pack hands us (look.json, profiles.json, config.json), and
+the bounded reader every settings file goes through (:func:`read_regular`).
 
 The standard parser accepts ``NaN``/``Infinity``, turns ``1e400`` into infinity, raises
 ``RecursionError`` on deep nesting and ``ValueError`` on integers longer than 4300 digits. Every one
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 MAX_DEPTH = 32
@@ -61,3 +65,40 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise StrictJSONError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     check_tree(value, max_depth)
     return value
+
+
+class UnreadableFile(ValueError):
+    """A settings file that is not a readable regular file of a sane size; the message says why."""
+
+
+def read_regular(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a settings file, never more than ``max_bytes``: a regular file only (a link to one is
+    followed), checked before reading, so a link to ``/dev/zero`` or a FIFO is refused instead of eating
+    memory or hanging. A missing file raises ``FileNotFoundError`` (callers have a default); every other
+    problem is an :class:`UnreadableFile` with a one-line reason."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)  # non-blocking: opening a FIFO with no writer must not hang
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise UnreadableFile(e.strerror or str(e)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile("not a regular file")
+        if st.st_size > max_bytes:
+            raise UnreadableFile(f"too large ({st.st_size} bytes; at most {max_bytes})")
+        data = bytearray()
+        while len(data) <= max_bytes:
+            block = os.read(fd, min(65536, max_bytes + 1 - len(data)))
+            if not block:
+                break
+            data += block
+        if len(data) > max_bytes:  # grew while being read
+            raise UnreadableFile(f"too large (more than {max_bytes} bytes)")
+        return bytes(data)
+    except OSError as e:
+        raise UnreadableFile(e.strerror or str(e)) from None
+    finally:
+        os.close(fd)

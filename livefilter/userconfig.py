@@ -21,10 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from livefilter import strict_json
 from livefilter.atomic_file import write_text_atomic
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.paths import user_config_path
+from livefilter.terminal_text import printable
 
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 1 << 20
@@ -137,17 +139,15 @@ class ConfigStore:
     def load(self) -> UserConfig:
         path = self.path
         try:
-            raw = path.read_bytes()
+            raw = strict_json.read_regular(path, MAX_FILE_BYTES)
         except FileNotFoundError:
             return UserConfig()
-        except OSError as e:
-            raise ConfigError(f"cannot read settings file {path}: {e.strerror or e}") from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise ConfigError(f"settings file {path} is too large ({len(raw)} bytes)")
+        except strict_json.UnreadableFile as e:
+            raise ConfigError(f"cannot read settings file '{printable(path)}': {e}") from None
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"settings file {path} is not valid JSON ({e}); fix or delete it") from None
+            data = strict_json.loads(raw)
+        except strict_json.StrictJSONError as e:
+            raise ConfigError(f"settings file '{printable(path)}' is not valid JSON ({e}); fix or delete it") from None
         try:
             return UserConfig.from_json(data)
         except ConfigError as e:

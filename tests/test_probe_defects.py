@@ -214,3 +214,31 @@ def test_a_full_or_read_only_looks_folder_is_refused_before_the_work(tmp_path, m
     pack = make_look(tmp_path / "p", name="fresh")
     with pytest.raises(LookError, match="cannot write to the looks folder"):
         LookRegistry().install(pack.root)
+
+
+# -- 8: settings files go through the strict, bounded reader ---------------------------------------------
+@pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, '{"control": {"port": ' + "9" * 5000 + "}}",
+                                     '{"control": {"port": NaN}}'])
+@pytest.mark.parametrize("command", [("control",), ("obs", "map", "Gaming=glam")])
+def test_a_hostile_config_json_is_one_line(content, command):
+    from livefilter.paths import user_config_path
+
+    path = user_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    _one_line_error(cli(*command), "settings file")
+
+
+def test_a_config_or_password_file_that_is_a_device_or_a_fifo_is_refused_not_read(tmp_path):
+    from livefilter.paths import user_config_path
+
+    path = user_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to("/dev/zero")
+    _one_line_error(cli("control"), "not a regular file")
+    path.unlink()
+    fifo = tmp_path / "pw"
+    os.mkfifo(fifo)
+    r = cli("run", "-i", "VIDEO-NOT-NEEDED.mp4", "-o", "null", "--obs", "ws://127.0.0.1:4455",
+            "--obs-password-file", str(fifo))
+    _one_line_error(r, "not a regular file")

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from livefilter import strict_json
 from livefilter.control.controller import Controller
 from livefilter.control.endpoint import Endpoint, stable_endpoint
 from livefilter.control.hotkeys import hotkey_handler
@@ -30,6 +31,7 @@ from livefilter.errors import SettingError
 from livefilter.paths import user_data_dir
 
 log = logging.getLogger(__name__)
+MAX_CONTROL_FILE = 64 * 1024  # a control file is a few hundred bytes
 
 TOKEN_ENV = "LIVEFILTER_CONTROL_TOKEN"
 
@@ -45,11 +47,14 @@ def read_control_info(pid: int | None = None) -> dict:
     the newest run, or the one with process id ``pid``."""
     path = control_info_path(pid)
     try:
-        return json.loads(path.read_text("utf-8"))
+        info = strict_json.loads(strict_json.read_regular(path, MAX_CONTROL_FILE))
     except FileNotFoundError:
         raise SettingError(f"livefilter is not running with its control server ({path} not found)") from None
-    except (OSError, ValueError) as e:
+    except (strict_json.UnreadableFile, strict_json.StrictJSONError) as e:
         raise SettingError(f"cannot read {path}: {e}") from None
+    if not isinstance(info, dict):
+        raise SettingError(f"cannot read {path}: not a livefilter control file")
+    return info
 
 
 def _token_from_env() -> str | None:
@@ -145,8 +150,8 @@ def _write_private(path: Path, info: dict) -> None:
 
 def _pid_of(path: Path) -> int | None:
     try:
-        pid = json.loads(path.read_text("utf-8")).get("pid")
-    except (OSError, ValueError, AttributeError):
+        pid = strict_json.loads(strict_json.read_regular(path, MAX_CONTROL_FILE)).get("pid")
+    except (OSError, ValueError, AttributeError):  # missing, unreadable, not JSON, not an object
         return None
     return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
@@ -171,7 +176,7 @@ def _unpublish(own: Path) -> None:
             others.append((p.stat().st_mtime, p))
     try:
         if others:
-            info = json.loads(max(others)[1].read_text("utf-8"))
+            info = strict_json.loads(strict_json.read_regular(max(others)[1], MAX_CONTROL_FILE))
             _write_private(default, info)
         else:
             default.unlink()

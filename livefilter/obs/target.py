@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from livefilter.errors import SettingError
+from livefilter.strict_json import UnreadableFile, read_regular
 
 DEFAULT_PORT = 4455
 MAX_PASSWORD_BYTES = 4096
@@ -40,11 +41,11 @@ def read_password_file(path: str | Path) -> str:
     """The password on the file's first line (a trailing newline is not part of it)."""
     p = Path(path).expanduser()
     try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise SettingError(f"cannot read the OBS password file {p}: {e.strerror or e}") from None
-    if len(raw) > MAX_PASSWORD_BYTES:
-        raise SettingError(f"the OBS password file {p} is too large to be a password")
+        raw = read_regular(p, MAX_PASSWORD_BYTES)
+    except FileNotFoundError:
+        raise SettingError(f"cannot read the OBS password file {p}: it does not exist") from None
+    except UnreadableFile as e:
+        raise SettingError(f"cannot read the OBS password file {p}: {e}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
