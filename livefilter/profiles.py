@@ -48,7 +48,7 @@ class ProfileError(SettingError):
 
 
 def check_profile_name(name: Any) -> str:
-    if not isinstance(name, str) or not PROFILE_NAME_RE.match(name) or name != name.strip():
+    if not isinstance(name, str) or not PROFILE_NAME_RE.fullmatch(name) or name != name.strip():
         raise ProfileError(
             f"profile name must be 1-64 letters, digits, spaces, '.', '_' or '-' (starting with a letter "
             f"or digit), got {name!r}"
@@ -114,14 +114,14 @@ class Profile:
         if not isinstance(data, dict) or set(data) - {"look", "looks"}:
             raise ProfileError(f"{what} must be an object with 'look' and 'looks'")
         look = data.get("look")
-        if not isinstance(look, str) or not LOOK_NAME_RE.match(look):
+        if not isinstance(look, str) or not LOOK_NAME_RE.fullmatch(look):
             raise ProfileError(f"{what}: 'look' must be a look name, got {look!r}")
         looks_d = data.get("looks", {})
         if not isinstance(looks_d, dict) or len(looks_d) > MAX_LOOKS_PER_PROFILE:
             raise ProfileError(f"{what}: 'looks' must be an object of at most {MAX_LOOKS_PER_PROFILE} looks")
         looks: dict[str, LookPrefs] = {}
         for lk, prefs in looks_d.items():
-            if not LOOK_NAME_RE.match(lk):
+            if not LOOK_NAME_RE.fullmatch(lk):
                 raise ProfileError(f"{what}: {lk!r} is not a look name")
             looks[lk] = LookPrefs.from_json(prefs, f"{what}: looks.{lk}")
         if look not in looks:
@@ -162,7 +162,7 @@ class ProfileStore:
             data = strict_json.loads(raw)
         except strict_json.StrictJSONError as e:
             raise ProfileError(f"profiles file {path} is not valid JSON ({e}); fix or delete it") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or not isinstance(data.get("profiles"), dict):
+        if not isinstance(data, dict) or (isinstance(data.get("format"), bool) or data.get("format") != FORMAT_VERSION) or not isinstance(data.get("profiles"), dict):
             raise ProfileError(f"profiles file {path} is not a livefilter profiles file (format {FORMAT_VERSION})")
         profiles = data["profiles"]
         if len(profiles) > MAX_PROFILES:

@@ -15,6 +15,7 @@ the reason, never half-used or overwritten) and written atomically.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.paths import user_config_path
 from livefilter.terminal_text import printable
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 1 << 20
 MAX_SCENES = 512
@@ -35,6 +37,11 @@ MAX_SCENE_NAME = 256
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.~]{16,256}$")
 MIN_PORT, MAX_PORT = 1024, 65535
 
+
+
+def _is_format(v: Any) -> bool:
+    """The settings format number itself (``true`` is not 1)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v == FORMAT_VERSION
 
 class ConfigError(SettingError):
     """The user settings file or a value for it is invalid."""
@@ -54,7 +61,7 @@ def check_port(port: Any) -> int:
 
 
 def check_token(token: Any) -> str:
-    if not isinstance(token, str) or not TOKEN_RE.match(token):
+    if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
         raise ConfigError("control token must be 16-256 URL-safe characters (letters, digits, - _ . ~)")
     return token
 
@@ -100,7 +107,7 @@ class ObsSettings:
             raise ConfigError(f"'obs.pause_scenes' must be a list of at most {MAX_SCENES} scene names")
         for scene, look in looks.items():
             check_scene_name(scene)
-            if not isinstance(look, str) or not LOOK_NAME_RE.match(look):
+            if not isinstance(look, str) or not LOOK_NAME_RE.fullmatch(look):
                 raise ConfigError(f"'obs.scene_looks': {look!r} (for scene {scene!r}) is not a look name")
         return cls(dict(looks), tuple(dict.fromkeys(check_scene_name(s) for s in pauses)))
 
@@ -115,13 +122,26 @@ class UserConfig:
 
     @classmethod
     def from_json(cls, data: Any) -> "UserConfig":
-        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        if not isinstance(data, dict) or not _is_format(data.get("format")):
             raise ConfigError(f"not a livefilter settings file (format {FORMAT_VERSION})")
         unknown = set(data) - {"format", "control", "obs"}
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         return cls(ControlSettings.from_json(data.get("control", {})), ObsSettings.from_json(data.get("obs", {})))
 
+
+
+def _keep_private(path: Path) -> None:
+    """The settings file holds the control token: readable by its owner only. A file others can read is
+    tightened to 0600, with a warning (someone may have read the token: `livefilter control --new-token`)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(0o600)
+            log.warning("settings file %s holding the control token was readable by others (mode %o); made it "
+                        "0600 (run `livefilter control --new-token` if someone may have read it)", printable(path), mode)
+    except OSError as e:
+        log.warning("cannot check the permissions of %s: %s", printable(path), e.strerror or e)
 
 class ConfigStore:
     """The settings file. Every call re-reads it, so changes by another process are seen."""
@@ -149,9 +169,12 @@ class ConfigStore:
         except strict_json.StrictJSONError as e:
             raise ConfigError(f"settings file '{printable(path)}' is not valid JSON ({e}); fix or delete it") from None
         try:
-            return UserConfig.from_json(data)
+            config = UserConfig.from_json(data)
         except ConfigError as e:
             raise ConfigError(f"settings file {path}: {e}") from None
+        if config.control.token:
+            _keep_private(path)
+        return config
 
     def update(self, change: Callable[[UserConfig], UserConfig]) -> UserConfig:
         """Read, change and write back atomically (a corrupt file is reported, never overwritten)."""
@@ -169,6 +192,8 @@ class ConfigStore:
 
     def _write(self, config: UserConfig) -> None:
         path = self.path
+        if path.is_symlink():  # a dotfiles link: write through it to the file it points to, never replace it
+            path = path.resolve()
         text = json.dumps(config.to_json(), indent=2, ensure_ascii=False) + "\n"
         try:
             write_text_atomic(path, text, prefix=".config-")

@@ -242,3 +242,89 @@ def test_a_config_or_password_file_that_is_a_device_or_a_fifo_is_refused_not_rea
     r = cli("run", "-i", "VIDEO-NOT-NEEDED.mp4", "-o", "null", "--obs", "ws://127.0.0.1:4455",
             "--obs-password-file", str(fifo))
     _one_line_error(r, "not a regular file")
+
+
+# -- 12: the low ones ------------------------------------------------------------------------------------
+def test_obs_port_zero_is_an_error_not_the_default():
+    from livefilter.errors import SettingError
+    from livefilter.obs.target import ObsTarget
+
+    with pytest.raises(SettingError, match="port must be 1-65535"):
+        ObsTarget.parse("ws://127.0.0.1:0")
+    assert ObsTarget.parse("ws://127.0.0.1").port == 4455
+
+
+@pytest.mark.parametrize("bad", ['{"format": true}', '{"format": 1.0, "profiles": {}}'])
+def test_format_true_is_not_format_one(bad):
+    from livefilter.userconfig import ConfigError, UserConfig
+
+    with pytest.raises(ConfigError):
+        UserConfig.from_json(json.loads(bad))
+
+
+def test_tokens_and_look_names_with_a_trailing_newline_are_refused():
+    from livefilter.userconfig import ConfigError, ControlSettings
+
+    with pytest.raises(ConfigError):
+        ControlSettings.from_json({"token": "a" * 32 + "\n"})
+    with pytest.raises(ConfigError):
+        from livefilter.userconfig import ObsSettings
+
+        ObsSettings.from_json({"scene_looks": {"Gaming": "glam\n"}})
+
+
+@pytest.mark.parametrize("length", ["1_0", "+5", " 5 ", "٣"])
+def test_content_length_takes_digits_only(length):
+    from livefilter.control.server import HTTPError
+
+    from livefilter.control import server
+
+    class Handler:
+        headers = {"Content-Length": length}
+
+    with pytest.raises(HTTPError, match="bad Content-Length"):
+        server._Handler._read_body(Handler(), 1000)
+
+
+def test_a_sixteen_bit_grey_png_is_not_clipped_to_white(tmp_path):
+    import cv2
+    import numpy as np
+
+    from livefilter.looks.photos import decode_photo
+
+    grey = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (256, 1))
+    ok, png = cv2.imencode(".png", grey)
+    photo = decode_photo(png.tobytes(), "grey16.png")
+    row = photo.rgb[128, :, 0].astype(int)
+    assert row[0] < 5 and row[-1] > 250 and abs(int(row[128]) - 128) <= 2  # the ramp survives
+
+
+def test_a_link_to_a_real_photo_is_followed_and_the_same_photo_counts_once(tmp_path):
+    from conftest import shared_path
+
+    from livefilter.looks.photos import read_photo
+
+    real = next(p for p in sorted(shared_path("faces", "makeup_beautygan_honlan", "makeup").iterdir()) if p.is_file())
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    assert read_photo(link).sha256 == read_photo(real).sha256
+    r = cli("looks", "create", "dup-test", "--from", str(real), str(real), str(link))
+    assert "same photo" in r.stdout + r.stderr  # the second and third are the first one again
+
+
+def test_a_config_holding_the_token_is_made_private_and_a_symlink_is_written_through(tmp_path):
+    from livefilter.paths import user_config_path
+    from livefilter.userconfig import ConfigStore
+
+    path = user_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    real = tmp_path / "dotfiles" / "config.json"
+    real.parent.mkdir()
+    real.write_text(json.dumps({"format": 1, "control": {"token": "t" * 32, "port": 8765}}))
+    real.chmod(0o644)
+    path.symlink_to(real)
+    store = ConfigStore()
+    assert store.load().control.token == "t" * 32
+    assert real.stat().st_mode & 0o777 == 0o600  # tightened
+    store.update_control(port=9876)
+    assert path.is_symlink() and json.loads(real.read_text())["control"]["port"] == 9876

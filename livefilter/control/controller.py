@@ -97,7 +97,7 @@ class Controller:
         return [lk.name for lk in self.looks()]
 
     def find_look(self, name: Any) -> Look:
-        if not isinstance(name, str) or not LOOK_NAME_RE.match(name):
+        if not isinstance(name, str) or not LOOK_NAME_RE.fullmatch(name):
             raise ControlError(f"look name must be a string matching {LOOK_NAME_RE.pattern}, got {name!r}")
         for lk in self.looks():
             if lk.name == name:

@@ -233,6 +233,8 @@ class LookCreator:
                 raise InputError("look creation was cancelled")
             try:
                 photo = self.load(src)
+                if photo.sha256 in hashes:  # the same photo given twice is one face, as in the panel
+                    raise PhotoRejected("the same photo as one given before (counted once)")
                 crop, pts = self.face_of(photo, aligner)
                 crops.append(crop)
                 marks.append(pts)

@@ -44,6 +44,17 @@ def printable(name: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in str(name))[:120]
 
 
+def _eight_bit(img):
+    """16-bit grey (PNG ``I;16`` / ``I``) scaled to 8 bits: Pillow's own conversion clips it to white."""
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    from PIL import Image
+
+    arr = np.asarray(img, dtype=np.float64)
+    top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+    return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+
+
 def decode_photo(data: bytes, name: str) -> Photo:
     """Validate and decode one photo's bytes; :class:`PhotoRejected` when it is not a usable image."""
     name = printable(name)
@@ -69,7 +80,7 @@ def decode_photo(data: bytes, name: str) -> Photo:
                 img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
             from PIL import ImageOps
 
-            img = ImageOps.exif_transpose(img.convert("RGB"))
+            img = ImageOps.exif_transpose(_eight_bit(img).convert("RGB"))
     except PhotoRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -85,16 +96,21 @@ def decode_photo(data: bytes, name: str) -> Photo:
 
 
 def read_photo(path: Path) -> Photo:
-    """A photo file from disk, size-checked before it is read."""
+    """A photo file from disk, size-checked before it is read. A link to a photo is followed (what it
+    points to gets the same checks: a regular file of a sane size); a device, a FIFO or a folder is refused
+    without being read."""
+    from livefilter.strict_json import UnreadableFile, read_regular
+
     name = printable(path.name)
     try:
-        if path.is_symlink() or not path.is_file():
-            raise PhotoRejected(f"{name}: not a regular file")
-        if path.stat().st_size > MAX_PHOTO_BYTES:
-            raise PhotoRejected(f"{name}: file is larger than {MAX_PHOTO_BYTES >> 20} MiB")
-        data = path.read_bytes()
-    except OSError as e:
-        raise PhotoRejected(f"{name}: cannot be read ({e.strerror or type(e).__name__})") from None
+        data = read_regular(path, MAX_PHOTO_BYTES)
+    except FileNotFoundError:
+        raise PhotoRejected(f"{name}: does not exist (or is a broken link)") from None
+    except UnreadableFile as e:
+        reason = str(e)
+        if reason.startswith("too large"):
+            reason = f"file is larger than {MAX_PHOTO_BYTES >> 20} MiB"
+        raise PhotoRejected(f"{name}: {reason}") from None
     return decode_photo(data, name)
 
 

@@ -34,7 +34,9 @@ class ObsTarget:
         if parts.scheme != "ws" or not parts.hostname or parts.path not in ("", "/") or parts.query \
                 or parts.username or parts.password:
             raise SettingError(f"--obs must look like ws://127.0.0.1:4455, got {url!r}")
-        return cls(parts.hostname, port or DEFAULT_PORT, password)
+        if port == 0:
+            raise SettingError(f"--obs port must be 1-65535, got 0 in {url!r}")
+        return cls(parts.hostname, DEFAULT_PORT if port is None else port, password)
 
 
 def read_password_file(path: str | Path) -> str:
