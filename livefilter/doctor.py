@@ -67,7 +67,9 @@ def system_checks() -> list[Check]:
     except Exception as e:  # a broken native extension
         checks.append(Check("virtual camera", "pyvirtualcam", False, f"cannot import ({e})"))
     checks.append(Check("preview", "OpenCV window", gui_available(),
-                        "available" if gui_available() else "headless OpenCV — pip install opencv-python for --output preview"))
+                        "available" if gui_available() else
+                        "headless OpenCV — for --output preview swap it for the desktop build (the two builds conflict, "
+                        "install one, not both): pip uninstall -y opencv-python-headless && pip install opencv-python"))
     entries = EngineCache().entries()
     valid = sum(e.valid for e in entries)
     size = sum(e.size for e in entries) / 2**20
@@ -76,5 +78,21 @@ def system_checks() -> list[Check]:
     return checks
 
 
+def file_checks() -> list[Check]:
+    """Where livefilter keeps its files (``LIVEFILTER_HOME`` moves them all under one folder)."""
+    import os
+
+    from livefilter import paths
+
+    home = os.environ.get("LIVEFILTER_HOME")
+    rows = [Check("files", "LIVEFILTER_HOME", True, f"{home} (everything below is under it)" if home else
+                  "not set (the platform's folders below; set it to keep everything in one folder)")]
+    for name, path in (("settings", paths.user_config_path()), ("your looks", paths.user_looks_dir()),
+                       ("profiles", paths.user_profiles_path()), ("engine cache", paths.engine_cache_dir()),
+                       ("control file", paths.user_data_dir() / "control.json")):
+        rows.append(Check("files", name, True, f"{path}" + ("" if path.exists() else " (not created yet)")))
+    return rows
+
+
 def run_checks() -> list[Check]:
-    return backend_checks() + system_checks()
+    return backend_checks() + system_checks() + file_checks()

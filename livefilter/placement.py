@@ -58,6 +58,10 @@ EYE_POLYGONS = tuple(tuple(UPPER_LID[s]) + tuple(LOWER_LID[s][::-1][1:-1]) for s
 LIP_CORE_INSET = 1.5  # the lip layer's weight rises over this distance inside the lip line
 LIP_ZONE = (2.0, 4.0)  # the skin fill replaces the residual up to the first width outside the lips, fading to the second
 LIP_RING = (4.0, 8.0)  # ... measured on the skin between these distances outside the lips
+# a whole-face look (foundation, paint) keeps its residual on the skin, where the network's lipstick can run
+# far up the philtrum on a laughing face: its skin fill reaches further out, from skin further away
+LIP_ZONE_WHOLE_FACE = (4.0, 9.0)
+LIP_RING_WHOLE_FACE = (9.0, 14.0)
 FILL_SIGMA = 3.0  # normalised convolution's Gaussian
 LIP_SIGMA = 6.0  # ... for the lip layer: a colour over the lips, smooth enough to keep their sheen and lines
 FILL_FLOOR = 0.05  # below this much core weight nearby, a fill fades to zero (nothing to extend)
@@ -151,8 +155,9 @@ class CropMaps:
         # soft core: weight rising over the inset, so a thin (stretched, smiling) lip still has a core
         np.clip(d_in * (1.0 / (LIP_CORE_INSET * u)), 0, 1, out=m[0])
         m[0] *= 1 - mouth
-        np.clip((LIP_ZONE[1] * u - d_out) / ((LIP_ZONE[1] - LIP_ZONE[0]) * u), 0, 1, out=m[1])
-        m[2] = (d_out >= LIP_RING[0] * u) & (d_out <= LIP_RING[1] * u)
+        zone, ring = (LIP_ZONE_WHOLE_FACE, LIP_RING_WHOLE_FACE) if spec.whole_face else (LIP_ZONE, LIP_RING)
+        np.clip((zone[1] * u - d_out) / ((zone[1] - zone[0]) * u), 0, 1, out=m[1])
+        m[2] = (d_out >= ring[0] * u) & (d_out <= ring[1] * u)
         down = face_down(pts)
         eyes = np.zeros_like(self._a)
         under = np.zeros_like(self._a)

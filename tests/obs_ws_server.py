@@ -54,6 +54,7 @@ class FakeObs:
     requests: list[tuple[str, dict]] = field(default_factory=list)
     identified: int = 0
     auth_failures: int = 0
+    reply_overrides: dict = field(default_factory=dict)  # requestType -> responseData sent as is (bad replies)
 
     def __post_init__(self) -> None:
         self.program_scene = self.program_scene or self.scenes[0]
@@ -130,6 +131,34 @@ class FakeObs:
                 c.ws.transport.abort()
         self._call(drop())
 
+    def send_raw(self, *messages: str | bytes) -> None:
+        """Send frames exactly as given to every event subscriber (malformed events, binary frames)."""
+        async def send() -> None:
+            for c in list(self._clients):
+                if c.subscriptions & EVENT_SCENES:
+                    for m in messages:
+                        try:
+                            await c.ws.send(m)
+                        except ConnectionClosed:
+                            pass
+        self._call(send())
+
+    def flood_scenes(self, names: list[str], seconds: float) -> int:
+        """Scene-change events as fast as the connection takes them for ``seconds``; returns how many."""
+        async def flood() -> int:
+            import time as _t
+
+            n, end = 0, _t.monotonic() + seconds
+            while _t.monotonic() < end:
+                name = names[n % len(names)]
+                self.program_scene = name
+                await self._emit("CurrentProgramSceneChanged", EVENT_SCENES, {"sceneName": name, "sceneUuid": "u"})
+                n += 1
+                if n % 50 == 0:
+                    await asyncio.sleep(0)
+            return n
+        return asyncio.run_coroutine_threadsafe(flood(), self._loop).result(seconds + 30)
+
     def connected_clients(self) -> int:
         with self._lock:
             return len(self._clients)
@@ -203,6 +232,8 @@ class FakeObs:
         if rtype == "GetVersion":
             out["responseData"] = {"obsVersion": "29.0.2", "obsWebSocketVersion": OBS_WEBSOCKET_VERSION,
                                    "rpcVersion": RPC_VERSION, "availableRequests": [], "platform": "debian"}
+        elif rtype in self.reply_overrides:
+            out["responseData"] = self.reply_overrides[rtype]
         elif rtype == "GetCurrentProgramScene":
             out["responseData"] = {"currentProgramSceneName": self.program_scene}
         elif rtype == "GetSceneList":

@@ -371,3 +371,69 @@ def test_obs_scene_names_are_printed_escaped_and_bounded(controller):
     assert "\x1b" not in line and "\u202e" not in line and "\x07" not in line
     assert "\\x1b" in line and "\\u202e" in line
     assert len(line) < 500 and "characters)" in line
+
+
+def test_malformed_events_are_one_line_each_and_the_link_stays_up(controller, capfd):
+    """Non-JSON, binary, no ``d``, a list for ``eventData``: one line per kind, never a traceback, and the
+    connection (so the back-off) is left as it is; scene changes after them still arrive."""
+    lines = Lines()
+    port = free_port()
+    with FakeObs(password=PASSWORD, scenes=["Gaming", "Just Chatting"], port=port) as obs:
+        link = make_link(port, controller, lines)
+        link.start()
+        try:
+            wait_for(lambda: lines.has("connected to OBS"), 20)
+            bad = ["not json", b"\x00\xff binary", '{"op": 5}', '{"op": 5, "d": {"eventType": "X", "eventData": [1]}}',
+                   '[1, 2]']
+            for _ in range(3):
+                obs.send_raw(*bad)
+            obs.switch_scene("Just Chatting")
+            wait_for(lambda: controller.pipeline.controls.look == "glam", 20)
+            assert link.connections == 1 and link.state == "connected"
+        finally:
+            link.close()
+    err = capfd.readouterr()
+    assert "Traceback" not in err.err + err.out
+    assert lines.count("malformed event") == 1  # one line for the kind, however many came
+    assert sum(link.bad_messages.values()) == 15
+
+
+def test_a_reply_that_is_not_an_object_keeps_the_link_honest(controller):
+    lines = Lines()
+    port = free_port()
+    with FakeObs(password=PASSWORD, scenes=["Gaming"], port=port,
+                 reply_overrides={"GetCurrentProgramScene": ["not", "an", "object"]}):
+        link = make_link(port, controller, lines)
+        link.start()
+        try:
+            wait_for(lambda: lines.has("unexpected reply"), 20)
+            assert link._thread.is_alive() and link.state == "connected"
+        finally:
+            link.close()
+
+
+def test_an_event_flood_is_coalesced_and_does_not_starve_the_caller(controller):
+    """~thousands of scene events a second: the newest scene wins, applied a handful of times, not once per
+    event, and the event thread throttles itself."""
+    import time as _time
+
+    lines = Lines()
+    port = free_port()
+    applied = []
+    with FakeObs(password=PASSWORD, scenes=["Gaming", "Just Chatting"], port=port) as obs:
+        link = make_link(port, controller, lines)
+        real = link.on_scene
+        link.on_scene = lambda name: (applied.append(name), real(name))
+        link.start()
+        try:
+            wait_for(lambda: lines.has("connected to OBS"), 20)
+            t0 = _time.monotonic()
+            sent = obs.flood_scenes(["Gaming", "Just Chatting"], 1.0)
+            obs.switch_scene("Just Chatting")
+            wait_for(lambda: controller.pipeline.controls.look == "glam" and link.scene == "Just Chatting", 120)
+            elapsed = _time.monotonic() - t0
+        finally:
+            link.close()
+    assert sent > 500
+    assert len(applied) < sent / 10  # coalesced
+    assert elapsed > 0  # (the speed itself is measured by the bench, not asserted here)

@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "livefilter", *args], capture_output=True, text=True,
-                          env=dict(os.environ, COLUMNS="200", **(env or {})), cwd=REPO_ROOT, timeout=300)
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=REPO_ROOT, timeout=300)
 
 
 # -- 1: a replaced look is never lost -------------------------------------------------------------------
@@ -328,3 +328,78 @@ def test_a_config_holding_the_token_is_made_private_and_a_symlink_is_written_thr
     assert real.stat().st_mode & 0o777 == 0o600  # tightened
     store.update_control(port=9876)
     assert path.is_symlink() and json.loads(real.read_text())["control"]["port"] == 9876
+
+
+# -- 13, 14, 16: what a new user trips over ----------------------------------------------------------------
+def test_looks_list_shows_whole_descriptions_and_wraps_between_words():
+    from livefilter.looks.registry import LookRegistry as Registry
+
+    descriptions = [lk.description for lk in Registry().list()]
+    wide = cli("looks", "list", env={"COLUMNS": "220"})
+    assert wide.returncode == 0
+    for d in descriptions:
+        assert d in wide.stdout  # never cut
+    narrow = cli("looks", "list", env={"COLUMNS": "80"})
+    cells = " ".join(ln.split("│")[-2].strip() for ln in narrow.stdout.splitlines() if ln.count("│") >= 6)
+    for d in descriptions:
+        for word in d.split():
+            assert word in cells.split(), word  # whole words, never split across lines
+
+
+def test_export_list_fits_a_narrow_terminal_without_breaking_words(tmp_path):
+    from livefilter.engines.cache import EngineCache
+
+    if not EngineCache().entries():
+        cli("export", "glam", "--backend", "onnxruntime-cpu")
+    r = cli("export", "--list", env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if "onnxruntime" in ln]
+    assert rows and all(len(ln) <= 80 for ln in r.stdout.splitlines())
+    assert any("MiB" in ln for ln in r.stdout.splitlines())
+
+
+def test_doctor_names_the_right_fixes_and_where_the_files_are():
+    from livefilter.doctor import run_checks
+    from livefilter.paths import user_config_path, user_looks_dir
+    from livefilter.translate.builtin_backends import torch_cuda_install
+
+    checks = {(c.area, c.name): c for c in run_checks()}
+    assert str(user_config_path()) in checks[("files", "settings")].detail
+    assert str(user_looks_dir()) in checks[("files", "your looks")].detail
+    preview = checks[("preview", "OpenCV window")]
+    assert preview.ok or "pip uninstall -y opencv-python-headless" in preview.detail
+    assert "livefilter[train]" not in checks[("backend", "torch-cuda")].detail
+    assert torch_cuda_install("560.35.03").endswith("/whl/cu126")
+    assert torch_cuda_install("535.104.05").endswith("/whl/cu121")
+    assert torch_cuda_install("470.1") == "" and torch_cuda_install("") == ""
+
+
+# -- 15: the preview shows faces large and labelled; the demo compares one frame ------------------------
+def test_looks_preview_shows_each_face_large_before_and_after(tmp_path):
+    import cv2
+
+    out = tmp_path / "preview.png"
+    r = cli("looks", "preview", "glam", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    img = cv2.imread(str(out))
+    from livefilter.cli.looks_cmd import PREVIEW_TILE_WIDTH
+
+    assert img.shape[1] % PREVIEW_TILE_WIDTH == 0 and img.shape[1] >= 2 * PREVIEW_TILE_WIDTH  # a column per face
+    rows = img.shape[0] // 2
+    before, after = img[:rows], img[rows:2 * rows]
+    assert before.shape == after.shape and (before != after).any()  # two rows: before, then the look
+    # the first panel is labelled: white text drawn over its top-left corner
+    assert (before[5:30, 5:90] > 240).all(-1).sum() > 40
+
+
+def test_the_demo_before_and_after_are_the_same_frame(tmp_path):
+    import cv2
+    import numpy as np
+
+    r = cli("demo", "--out-dir", str(tmp_path), "--seconds", "1.5")
+    assert r.returncode == 0, r.stderr
+    pair = cv2.imread(str(tmp_path / "demo_before_after.png"))
+    half = pair.shape[1] // 2
+    a, b = pair[60:, :half].astype(int), pair[60:, half:].astype(int)  # below the labels
+    same = (np.abs(a - b).sum(-1) == 0).mean()
+    assert same > 0.9  # outside the faces every pixel is the same frame's

@@ -13,6 +13,8 @@ from livefilter.errors import SettingError
 from livefilter.translate import backends as backend_registry
 
 
+WIDE_TABLE = 120  # columns: the engine cache table's every field in its own column from this width
+
 @app.command()
 def export(
     look: str = typer.Argument(None, help="Look name (or use --all)."),
@@ -37,12 +39,22 @@ def export(
             out.print(plain(f"engine cache is empty ({cache.root})"))
             return
         t = Table(title=plain(f"engine cache: {cache.root}"), box=box.SIMPLE_HEAD)
-        for col in ("look", "backend", "state", "prec", "profile", "size", "built", "device"):
-            t.add_column(col, no_wrap=col in ("backend", "prec", "size"), overflow="fold")
+        wide = out.width >= WIDE_TABLE
+        # on a narrow terminal the details share one column that wraps between words, instead of eight
+        # columns each broken into fragments
+        cols = ("look", "backend", "state", "prec", "profile", "size", "built", "device") if wide else \
+            ("look", "backend", "state", "size", "details")
+        for col in cols:
+            t.add_column(col, no_wrap=col in ("backend", "prec", "size", "built"),
+                         ratio=2 if col in ("details", "device", "profile") else None)
         for r in rows:
-            t.add_row(plain(r.look), r.backend, plain(r.state, "" if r.usable else "yellow"), r.precision,
-                      plain(r.profile), f"{r.size / 2**20:.1f} MiB", plain(r.built_at[:16].replace("T", " ")),
-                      plain(r.device))
+            built = plain(r.built_at[:16].replace("T", " "))
+            head = (plain(r.look), r.backend, plain(r.state, "" if r.usable else "yellow"))
+            size = f"{r.size / 2**20:.1f} MiB"
+            if wide:
+                t.add_row(*head, r.precision, plain(r.profile), size, built, plain(r.device))
+            else:
+                t.add_row(*head, size, plain(f"{r.precision}, {r.profile}, built {built} on {r.device}"))
         out.print(t)
         valid = sum(r.usable for r in rows)
         out.print(f"{len(rows)} artefact(s), {valid} valid here, {sum(r.size for r in rows) / 2**20:.1f} MiB")

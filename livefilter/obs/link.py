@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Protocol
 
 from livefilter.obs.problems import ObsProblem, classify
@@ -25,6 +26,69 @@ MAX_MESSAGE = 400  # characters of one OBS line on the terminal
 logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
 
 EVENT_POLL_S = 0.2
+STABLE_S = 10.0  # a connection that lasted this long resets the back-off
+# an event flood (a misbehaving plugin, a hostile peer) must not starve the pipeline: above this many
+# events a second the event thread pauses between messages (TCP pushes back on the sender) and scene
+# changes are coalesced to the newest one, applied from the link's own thread
+MAX_EVENTS_PER_S = 500
+FLOOD_PAUSE_S = 0.001
+SCENE_MIN_INTERVAL_S = 0.05  # scene changes are applied at most this often (the newest one wins)
+
+
+def _event_client_class():
+    """obsws-python's ``EventClient`` with a worker that survives what OBS (or something pretending to be
+    it) may send: non-JSON or binary frames, a missing ``d``, a list for ``eventData``. Each kind of bad
+    message is reported once by its link; the worker keeps reading, so the connection (and its back-off)
+    stays as it is instead of dying with a traceback every reconnect."""
+    import json
+    import time
+
+    import obsws_python as obsws
+    from websocket import WebSocketConnectionClosedException, WebSocketTimeoutException
+
+    class RobustEventClient(obsws.EventClient):
+        link: "ObsLink | None" = None
+
+        def trigger(self, stop_event):  # the worker thread's body (obsws-python's name)
+            window, count = time.monotonic(), 0
+            while not stop_event.is_set():
+                try:
+                    raw = self.base_client.ws.recv()
+                except (WebSocketConnectionClosedException, WebSocketTimeoutException, OSError):
+                    stop_event.set()
+                    break
+                except Exception as e:  # noqa: BLE001 - a broken frame: report it, end this connection
+                    self._bad("unreadable frame", e)
+                    stop_event.set()
+                    break
+                now = time.monotonic()
+                if now - window >= 1.0:
+                    window, count = now, 0
+                count += 1
+                if count > MAX_EVENTS_PER_S:
+                    time.sleep(FLOOD_PAUSE_S)
+                if not raw:
+                    continue
+                try:
+                    event = json.loads(raw)
+                    d = event["d"] if isinstance(event, dict) else None
+                    if not isinstance(d, dict):
+                        raise ValueError("no 'd' object")
+                    kind, data = d.get("eventType"), d.get("eventData")
+                    if not isinstance(kind, str) or not (data is None or isinstance(data, dict)):
+                        raise ValueError("eventType/eventData of the wrong type")
+                except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
+                    self._bad("malformed event", e)
+                    continue
+                link = self.link
+                if link is not None:
+                    link._event(kind, data or {})
+
+        def _bad(self, kind: str, error: BaseException) -> None:
+            if self.link is not None:
+                self.link._bad_message(kind, error)
+
+    return RobustEventClient
 
 
 class LinkTask(Protocol):
@@ -67,6 +131,9 @@ class ObsLink:
         self._events = None
         self._req_lock = threading.Lock()
         self._last_message: str | None = None
+        self._pending_scene: str | None = None
+        self._wake = threading.Event()  # a scene arrived (or the link closes)
+        self.bad_messages: dict[str, int] = {}  # kind -> count
         self._thread = threading.Thread(target=self._run, name="livefilter-obs", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -76,6 +143,7 @@ class ObsLink:
 
     def close(self, timeout: float = 3.0) -> None:
         self._stop.set()
+        self._wake.set()
         self._disconnect()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -130,15 +198,32 @@ class ObsLink:
                     break
                 delay = min(max_delay, delay * 2)
                 continue
-            delay = self.backoff_s[0]
+            except Exception as e:  # noqa: BLE001 - the link's thread never dies silently
+                self._disconnect()
+                self.state, self.problem = "waiting", f"unexpected {type(e).__name__} from the OBS connection"
+                self._say(f"{self.problem}; reconnecting")
+                if self._stop.wait(delay):
+                    break
+                delay = min(max_delay, delay * 2)
+                continue
             self.problem = None
             self._say(f"connected to OBS at {self.target.url}"
                       + (f" (scene '{shortened(self.scene)}')" if self.scene else ""))
+            since = time.monotonic()
             self._serve()
             self._disconnect()
-            if not self._stop.is_set():
-                self.state = "waiting"
-                self._say("lost the connection to OBS; reconnecting")
+            if self._stop.is_set():
+                break
+            self.state = "waiting"
+            self._say("lost the connection to OBS; reconnecting")
+            # the back-off starts again only after a connection that held: one that OBS (or a peer) keeps
+            # dropping at once is retried ever more slowly, not every half second forever
+            if time.monotonic() - since >= STABLE_S:
+                delay = self.backoff_s[0]
+            else:
+                if self._stop.wait(delay):
+                    break
+                delay = min(max_delay, delay * 2)
 
     def _connect(self) -> None:
         import obsws_python as obsws
@@ -149,33 +234,45 @@ class ObsLink:
             req = obsws.ReqClient(**kwargs)
         except Exception as e:  # noqa: BLE001 - every failure becomes one ObsProblem line
             raise classify(e, self.target) from None
+        client = _event_client_class()
         try:
-            events = obsws.EventClient(subs=obsws.Subs.SCENES | obsws.Subs.GENERAL, **kwargs)
+            events = client(subs=obsws.Subs.SCENES | obsws.Subs.GENERAL, **kwargs)
         except Exception as e:  # noqa: BLE001
             _quietly(req.disconnect)
             raise classify(e, self.target) from None
-        link = self
-
-        def on_current_program_scene_changed(data) -> None:  # obsws-python dispatches on this name
-            link._scene_changed(getattr(data, "scene_name", None))
-
-        def on_exit_started(data) -> None:
-            log.info("OBS is quitting")
-
-        events.callback.register([on_current_program_scene_changed, on_exit_started])
+        events.link = self
         with self._req_lock:
             self._req, self._events = req, events
         self.connections += 1
         self.state = "connected"
         try:
             current = self.request("GetCurrentProgramScene")
+            if not isinstance(current, dict):
+                raise ObsRequestError("GetCurrentProgramScene", None, "OBS sent a reply that is not an object")
             self._scene_changed(current.get("currentProgramSceneName") or current.get("sceneName"))
             for task in self.tasks:
                 task.on_connected(self)
         except ConnectionLost:
             pass  # noticed by _serve
         except ObsRequestError as e:
-            log.warning("OBS: %s", e)
+            self._bad_message("unexpected reply", e)
+
+    # -- events (called on the event thread) ---------------------------------------------------------
+    def _event(self, kind: str, data: dict) -> None:
+        if kind == "CurrentProgramSceneChanged":
+            name = data.get("sceneName")
+            if isinstance(name, str):
+                self._pending_scene = name  # coalesced: only the newest scene matters
+                self._wake.set()
+        elif kind == "ExitStarted":
+            log.info("OBS is quitting")
+
+    def _bad_message(self, kind: str, error: BaseException) -> None:
+        """One line per kind of bad message from OBS, however many arrive."""
+        self.bad_messages[kind] = self.bad_messages.get(kind, 0) + 1
+        if self.bad_messages[kind] == 1:
+            self._say(f"OBS sent a {kind} ({shortened(f'{type(error).__name__}: {error}', 120)}); ignoring it"
+                      " and any more like it")
 
     def _scene_changed(self, name: Any) -> None:
         if not isinstance(name, str):
@@ -187,11 +284,16 @@ class ObsLink:
             log.exception("scene change to %r failed", name)
 
     def _serve(self) -> None:
-        """Until the connection drops or the link is closed: run the tasks."""
+        """Until the connection drops or the link is closed: apply the newest scene, run the tasks."""
         while not self._stop.is_set():
             events = self._events
             if events is None or not events.worker.is_alive():
                 return
+            pending, self._pending_scene = self._pending_scene, None
+            if pending is not None:
+                self._scene_changed(pending)
+                if self._stop.wait(SCENE_MIN_INTERVAL_S):  # more events meanwhile: only the newest counts
+                    return
             for task in self.tasks:
                 try:
                     task.tick(self)
@@ -199,7 +301,8 @@ class ObsLink:
                     return
                 except Exception:  # noqa: BLE001 - a task must never end the link
                     log.exception("OBS task failed")
-            self._stop.wait(EVENT_POLL_S)
+            self._wake.wait(EVENT_POLL_S)
+            self._wake.clear()
 
     def _disconnect(self) -> None:
         with self._req_lock:

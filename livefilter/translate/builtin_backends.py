@@ -70,13 +70,41 @@ def _torch_cpu(look: Look, max_faces: int, precision: str) -> Translator:
     return TorchCudaTranslator(look, max_faces=max_faces, precision="fp32", device="cpu")
 
 
+# PyTorch's CUDA wheel indexes and the oldest NVIDIA Linux driver each needs (CUDA's compatibility table)
+TORCH_CUDA_WHEELS = (("cu128", (570, 26)), ("cu126", (560, 28)), ("cu124", (550, 54)), ("cu121", (530, 30)),
+                     ("cu118", (520, 61)))
+
+
+def torch_cuda_install(driver: str) -> str:
+    """The pip command for the CUDA build of PyTorch that this NVIDIA driver runs ("" without a driver)."""
+    try:
+        have = tuple(int(x) for x in driver.split(".")[:2])
+    except ValueError:
+        return ""
+    for tag, need in TORCH_CUDA_WHEELS:
+        if have >= need:
+            return f"pip install torch --index-url https://download.pytorch.org/whl/{tag}"
+    return ""
+
+
 def _torch_cuda_probe() -> tuple[bool, str]:
+    from livefilter.engines.device_info import driver_version
+
+    driver = driver_version()
+    install = torch_cuda_install(driver)
+    how = (f"{install} (the CUDA build for driver {driver})" if install else
+           "an NVIDIA GPU with its driver first, then PyTorch's CUDA build" if not driver else
+           f"a newer NVIDIA driver than {driver} for PyTorch's CUDA builds")
     if not _has("torch"):
-        return False, "PyTorch not installed — pip install 'livefilter[train]'"
+        return False, f"PyTorch not installed — {how}"
     import torch
 
     ok = torch.cuda.is_available()
-    return ok, f"torch {torch.__version__}" + ("" if ok else ", no CUDA device (CPU build or no GPU)")
+    if ok:
+        return True, f"torch {torch.__version__}"
+    if torch.version.cuda is None:
+        return False, f"torch {torch.__version__} is the CPU build — {how}"
+    return False, f"torch {torch.__version__}, no CUDA device" + (f" — {how}" if not driver else "")
 
 
 def _torch_cuda_export(look: Look, req: ExportRequest) -> ExportOutcome:
