@@ -403,3 +403,111 @@ def test_the_demo_before_and_after_are_the_same_frame(tmp_path):
     a, b = pair[60:, :half].astype(int), pair[60:, half:].astype(int)  # below the labels
     same = (np.abs(a - b).sum(-1) == 0).mean()
     assert same > 0.9  # outside the faces every pixel is the same frame's
+
+
+# -- 4: a signal during a panel creation's fine-tuning finalises like any run ------------------------------
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_panel_fine_tuning_exits_cleanly(tmp_path, signum, code):
+    import http.client
+    import time
+
+    from conftest import shared_path
+
+    video = shared_path("video", "liveportrait", "d6.mp4")
+    photos = sorted(p for p in shared_path("faces", "makeup_beautygan_honlan", "makeup").iterdir() if p.is_file())[:4]
+    data = user_looks_dir().parent
+    proc = subprocess.Popen([sys.executable, "-m", "livefilter", "run", "-i", str(video), "-o", "null", "--loop"],
+                            env={**os.environ, "COLUMNS": "200"}, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        info_path = data / f"control-{proc.pid}.json"
+        deadline = time.monotonic() + 120
+        while not info_path.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        info = json.loads(info_path.read_text())
+
+        def call(method, path, body=None, headers=None):
+            conn = http.client.HTTPConnection("127.0.0.1", info["port"], timeout=30)
+            h = {"Authorization": f"Bearer {info['token']}", "Host": f"127.0.0.1:{info['port']}", **(headers or {})}
+            conn.request(method, path, body=body, headers=h)
+            res = conn.getresponse()
+            out = json.loads(res.read() or b"{}")
+            conn.close()
+            return res.status, out
+
+        for p in photos:
+            status, _ = call("POST", "/api/create/photo", p.read_bytes(), {"Content-Type": "image/jpeg",
+                                                                           "X-Filename": p.name})
+            assert status == 200
+        status, _ = call("POST", "/api/create/start", json.dumps({"name": "sig-test", "finetune": 2}).encode(),
+                         {"Content-Type": "application/json"})
+        assert status == 200
+        deadline = time.monotonic() + 300
+        while call("GET", "/api/create/status")[1].get("stage") != "fine-tuning":
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert "terminate called" not in err and "Traceback" not in err
+
+
+# -- 3: panel uploads: limits reserved atomically, no decoding on the request threads ---------------------
+def test_concurrent_uploads_never_pass_the_limits_and_are_not_decoded_on_arrival(monkeypatch):
+    import threading
+
+    import cv2
+    import numpy as np
+
+    from PIL import Image
+
+    from livefilter.control import creation as C
+
+    def no_decode(*a, **k):
+        raise AssertionError("a photo's pixels were decoded on a request thread")
+
+    monkeypatch.setattr(Image.Image, "load", no_decode)  # every pixel decode goes through load()
+    rng = np.random.default_rng(0)
+    blobs = [cv2.imencode(".png", rng.integers(0, 255, (200, 200, 3), np.uint8))[1].tobytes() for _ in range(45)]
+    service = C.CreationService(controller=None)
+    barrier = threading.Barrier(len(blobs))
+    outcomes = []
+
+    def upload(i: int) -> None:
+        barrier.wait()
+        try:
+            service.add_photo(f"p{i}.png", blobs[i])
+            outcomes.append("ok")
+        except C.TooLarge:
+            outcomes.append("full")
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(len(blobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    kept = service.status()["photos"]
+    assert len(kept) == C.MAX_UPLOADS and outcomes.count("ok") == C.MAX_UPLOADS  # never more, whatever the race
+    assert outcomes.count("full") == len(blobs) - C.MAX_UPLOADS
+    assert service._reserved == (0, 0)
+
+
+def test_an_upload_too_large_by_its_header_is_refused_without_decoding():
+    import struct
+    import zlib
+
+    from livefilter.control.controller import ControlError
+    from livefilter.control.creation import CreationService
+
+    def png(w: int, h: int) -> bytes:  # a valid header announcing a huge image, a tiny body
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+    with pytest.raises(ControlError, match="too large"):
+        CreationService(controller=None).add_photo("huge.png", png(40000, 40000))

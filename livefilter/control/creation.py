@@ -1,7 +1,8 @@
 """Look creation from the control panel: uploaded photos -> a new look, made in the background.
 
-The panel uploads photos one request each (raw image bytes, size- and count-limited, validated as
-images on arrival and kept in memory only), then starts the creation; it runs on one low-priority
+The panel uploads photos one request each (raw image bytes, size- and count-limited within limits reserved
+atomically, checked by their headers on arrival and kept in memory only; the pixels are decoded by the
+creation worker), then starts the creation; it runs on one low-priority
 worker thread with one onnxruntime thread, so the pipeline thread is never waited on and the stream
 keeps its frames. The panel polls :meth:`CreationService.status` for progress; when the look is
 installed the controller's look list is refreshed, so it appears in the gallery.
@@ -9,7 +10,6 @@ installed the controller's look list is refreshed, so it appears in the gallery.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from livefilter.control.controller import ControlError, Controller
 from livefilter.errors import LivefilterError
-from livefilter.looks.photos import MAX_PHOTO_BYTES, PhotoRejected, decode_photo
+from livefilter.looks.photos import MAX_PHOTO_BYTES, PhotoRejected, check_photo
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ MAX_UPLOAD_BYTES = 12 << 20
 MAX_UPLOADS = 30
 MAX_TOTAL_BYTES = 120 << 20
 MAX_PANEL_FINETUNE_MINUTES = 5.0
+STOP_WAIT_S = 20.0  # how long a stopping run waits for the creation worker to finish its current step
 STAGE_WEIGHTS = {"finding faces": (0.0, 0.55), "measuring": (0.55, 0.6), "fine-tuning": (0.6, 0.9),
                  "writing the look": (0.9, 1.0)}
 
@@ -54,6 +55,7 @@ class CreationService:
         self._creator = None
         self._lock = threading.Lock()
         self._photos: list[tuple[str, bytes, str]] = []  # name, data, sha256
+        self._reserved = (0, 0)  # (photos, bytes) being checked right now, counted against the limits
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._status: dict[str, Any] = {"state": "idle", "stage": "", "progress": 0.0, "message": "", "look": None,
@@ -61,18 +63,25 @@ class CreationService:
 
     # -- photos ---------------------------------------------------------------------------------------
     def add_photo(self, name: Any, data: bytes) -> dict[str, Any]:
+        """Keep one uploaded photo. Its place within the count and size limits is reserved atomically before
+        it is checked (concurrent uploads can never together pass the limits), and it is checked by its
+        header only (format, dimensions): no pixel is decoded on the request thread; the creation worker
+        decodes the photos, at its low priority, when the look is made."""
         name = _clean_name(name)
         with self._lock:
             self._idle_or_raise()
-            if len(self._photos) >= MAX_UPLOADS:
+            if len(self._photos) + self._reserved[0] >= MAX_UPLOADS:
                 raise TooLarge(f"at most {MAX_UPLOADS} photos per look")
-            if sum(len(p[1]) for p in self._photos) + len(data) > MAX_TOTAL_BYTES:
+            if sum(len(p[1]) for p in self._photos) + self._reserved[1] + len(data) > MAX_TOTAL_BYTES:
                 raise TooLarge(f"the photos of one look may hold at most {MAX_TOTAL_BYTES >> 20} MiB")
+            self._reserved = (self._reserved[0] + 1, self._reserved[1] + len(data))
         try:
-            decode_photo(data, name)  # header checks first: a bomb or a huge image is never decoded
+            sha = check_photo(data, name)
         except PhotoRejected as e:
             raise ControlError(str(e)) from None
-        sha = hashlib.sha256(data).hexdigest()
+        finally:
+            with self._lock:
+                self._reserved = (self._reserved[0] - 1, self._reserved[1] - len(data))
         with self._lock:
             self._idle_or_raise()
             if all(p[2] != sha for p in self._photos):
@@ -171,8 +180,15 @@ class CreationService:
         with self._lock:
             return self.status_locked()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_WAIT_S) -> bool:
+        """Cancel a running creation and wait for its worker to leave the network (it checks the cancel
+        between evaluations): a process that exits while a worker thread is inside onnxruntime aborts
+        ("terminate called without an active exception"). True when no worker is left running."""
         self._cancel.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
 
 __all__ = ["MAX_PHOTO_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOADS", "CreationService"]

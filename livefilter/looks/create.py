@@ -283,7 +283,9 @@ class LookCreator:
         tuned = None
         if opts.finetune_minutes > 0:
             result = finetune_code(code, objective, opts.finetune_minutes * 60.0,
-                                   progress=lambda done, total: tell("fine-tuning", done, total))
+                                   progress=lambda done, total: tell("fine-tuning", done, total), cancel=cancel)
+            if cancel is not None and cancel.is_set():
+                raise InputError("look creation was cancelled")
             code, tuned = result.code, result.to_dict()
         styled = styler(code.vector(), opts.strength)
         metrics = {"demo_faces": len(demo[0]), "reference_distance": self._distances(styled, demo[1], ref),

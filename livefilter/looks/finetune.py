@@ -138,9 +138,15 @@ def _bounds(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def finetune_code(code: LookCode, objective: CodeObjective, seconds: float, *, seed: int = 0,
-                  progress: Callable[[float, float], None] | None = None) -> FinetuneResult:
-    """SPSA over the look's free code fields for at most ``seconds`` of wall time; the best code wins."""
+                  progress: Callable[[float, float], None] | None = None, cancel=None) -> FinetuneResult:
+    """SPSA over the look's free code fields for at most ``seconds`` of wall time; the best code wins.
+
+    ``cancel`` (a ``threading.Event``) ends it at the next evaluation, with the best code so far: a run
+    that is stopped (Ctrl-C, SIGTERM) must not wait minutes, nor exit while a worker is inside the network."""
     t0 = time.monotonic()
+
+    def running() -> bool:
+        return not (cancel is not None and cancel.is_set()) and time.monotonic() - t0 < seconds
     rng = np.random.default_rng(seed)
     regions = [r for r in code.regions() if r in REGION_TARGETS]
     idx = free_fields(regions)
@@ -158,7 +164,7 @@ def finetune_code(code: LookCode, objective: CodeObjective, seconds: float, *, s
     f, achieved, per = objective.evaluate(v.astype(np.float32))
     rates = {r: 1.0 for r in regions if r in per}
     k = 0
-    while any(rate > 0.1 for rate in rates.values()) and time.monotonic() - t0 < seconds * 0.5:
+    while any(rate > 0.1 for rate in rates.values()) and running() and time.monotonic() - t0 < seconds * 0.5:
         active = [r for r, rate in rates.items() if rate > 0.1]
         cand = v.copy()
         for r in active:
@@ -187,7 +193,7 @@ def finetune_code(code: LookCode, objective: CodeObjective, seconds: float, *, s
     lo, hi = _bounds(idx)
     theta = v0[idx].copy()
     a0, c0, big_a = 0.04, 0.05, 10.0
-    while time.monotonic() - t0 < seconds:
+    while running():
         ak, ck = a0 / (k + 1 + big_a) ** 0.602, c0 / (k + 1) ** 0.101
         delta = rng.choice((-1.0, 1.0), size=len(idx))
         v_plus, v_minus = v0.copy(), v0.copy()

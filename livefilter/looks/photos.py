@@ -55,27 +55,58 @@ def _eight_bit(img):
     return Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def decode_photo(data: bytes, name: str) -> Photo:
-    """Validate and decode one photo's bytes; :class:`PhotoRejected` when it is not a usable image."""
-    name = printable(name)
-    from PIL import Image, UnidentifiedImageError
+def _open_checked(data: bytes, name: str):
+    """The image's header, opened and checked (size, format, dimensions) without decoding a pixel."""
+    from PIL import Image
 
     if len(data) > MAX_PHOTO_BYTES:
         raise PhotoRejected(f"{name}: file is larger than {MAX_PHOTO_BYTES >> 20} MiB")
     if len(data) < 32:
         raise PhotoRejected(f"{name}: not an image (file is {len(data)} bytes)")
+    img = Image.open(io.BytesIO(data))  # reads the header only
+    fmt = img.format or "?"
+    if fmt not in FORMATS:
+        raise PhotoRejected(f"{name}: {fmt} images are not supported (use JPEG, PNG, WebP or BMP)")
+    w, h = img.size
+    if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+        raise PhotoRejected(f"{name}: image is too large ({w}x{h}; at most {MAX_PIXELS // 1_000_000} MP)")
+    if min(w, h) < MIN_SIDE:
+        raise PhotoRejected(f"{name}: image is too small ({w}x{h}; at least {MIN_SIDE} px a side)")
+    return img, fmt
+
+
+def check_photo(data: bytes, name: str) -> str:
+    """What an upload is checked for on arrival: size, format and the header's dimensions, without decoding
+    (so an upload costs no pixel memory and no decoding time on the request thread); the pixels are decoded
+    later, by the creation worker. Returns the photo's sha256."""
+    name = printable(name)
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))  # reads the header only
-            fmt = img.format or "?"
-            if fmt not in FORMATS:
-                raise PhotoRejected(f"{name}: {fmt} images are not supported (use JPEG, PNG, WebP or BMP)")
+            _open_checked(data, name)
+    except PhotoRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoRejected(f"{name}: image is too large (decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise PhotoRejected(f"{name}: not an image") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # a truncated or corrupt header
+        raise PhotoRejected(f"{name}: image is damaged ({type(e).__name__})") from None
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_photo(data: bytes, name: str) -> Photo:
+    """Validate and decode one photo's bytes; :class:`PhotoRejected` when it is not a usable image."""
+    name = printable(name)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img, fmt = _open_checked(data, name)
             w, h = img.size
-            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
-                raise PhotoRejected(f"{name}: image is too large ({w}x{h}; at most {MAX_PIXELS // 1_000_000} MP)")
-            if min(w, h) < MIN_SIDE:
-                raise PhotoRejected(f"{name}: image is too small ({w}x{h}; at least {MIN_SIDE} px a side)")
             if fmt in ("JPEG", "MPO") and max(w, h) > WORK_SIDE:
                 img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
             from PIL import ImageOps
