@@ -209,6 +209,7 @@ class ObsLink:
             self.problem = None
             self._say(f"connected to OBS at {self.target.url}"
                       + (f" (scene '{shortened(self.scene)}')" if self.scene else ""))
+            self._tasks_connected()  # after the line above: their own lines read in order
             since = time.monotonic()
             self._serve()
             self._disconnect()
@@ -250,12 +251,21 @@ class ObsLink:
             if not isinstance(current, dict):
                 raise ObsRequestError("GetCurrentProgramScene", None, "OBS sent a reply that is not an object")
             self._scene_changed(current.get("currentProgramSceneName") or current.get("sceneName"))
-            for task in self.tasks:
-                task.on_connected(self)
         except ConnectionLost:
             pass  # noticed by _serve
         except ObsRequestError as e:
             self._bad_message("unexpected reply", e)
+
+    def _tasks_connected(self) -> None:
+        for task in self.tasks:
+            try:
+                task.on_connected(self)
+            except ConnectionLost:
+                return  # noticed by _serve
+            except ObsRequestError as e:
+                self._bad_message("unexpected reply", e)
+            except Exception:  # noqa: BLE001 - a task must never end the link
+                log.exception("OBS task failed")
 
     # -- events (called on the event thread) ---------------------------------------------------------
     def _event(self, kind: str, data: dict) -> None:
