@@ -8,6 +8,7 @@ allocating its pixels. Every problem is a :class:`PhotoRejected` with a short on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -75,43 +76,16 @@ def _open_checked(data: bytes, name: str):
     return img, fmt
 
 
-def check_photo(data: bytes, name: str) -> str:
-    """What an upload is checked for on arrival: size, format and the header's dimensions, without decoding
-    (so an upload costs no pixel memory and no decoding time on the request thread); the pixels are decoded
-    later, by the creation worker. Returns the photo's sha256."""
-    name = printable(name)
+@contextlib.contextmanager
+def _image_errors(name: str):
+    """Every way Pillow can refuse an image (a bomb, not an image, truncated or corrupt data) as one
+    :class:`PhotoRejected` reason; decompression-bomb warnings count as errors inside."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            _open_checked(data, name)
-    except PhotoRejected:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise PhotoRejected(f"{name}: image is too large (decompression bomb?)") from None
-    except UnidentifiedImageError:
-        raise PhotoRejected(f"{name}: not an image") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:  # a truncated or corrupt header
-        raise PhotoRejected(f"{name}: image is damaged ({type(e).__name__})") from None
-    return hashlib.sha256(data).hexdigest()
-
-
-def decode_photo(data: bytes, name: str) -> Photo:
-    """Validate and decode one photo's bytes; :class:`PhotoRejected` when it is not a usable image."""
-    name = printable(name)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img, fmt = _open_checked(data, name)
-            w, h = img.size
-            if fmt in ("JPEG", "MPO") and max(w, h) > WORK_SIDE:
-                img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
-            from PIL import ImageOps
-
-            img = ImageOps.exif_transpose(_eight_bit(img).convert("RGB"))
+            yield
     except PhotoRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -120,6 +94,29 @@ def decode_photo(data: bytes, name: str) -> Photo:
         raise PhotoRejected(f"{name}: not an image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt data
         raise PhotoRejected(f"{name}: image is damaged ({type(e).__name__})") from None
+
+
+def check_photo(data: bytes, name: str) -> str:
+    """What an upload is checked for on arrival: size, format and the header's dimensions, without decoding
+    (so an upload costs no pixel memory and no decoding time on the request thread); the pixels are decoded
+    later, by the creation worker. Returns the photo's sha256."""
+    name = printable(name)
+    with _image_errors(name):
+        _open_checked(data, name)
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_photo(data: bytes, name: str) -> Photo:
+    """Validate and decode one photo's bytes; :class:`PhotoRejected` when it is not a usable image."""
+    name = printable(name)
+    from PIL import ImageOps
+
+    with _image_errors(name):
+        img, fmt = _open_checked(data, name)
+        w, h = img.size
+        if fmt in ("JPEG", "MPO") and max(w, h) > WORK_SIDE:
+            img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # decode at 1/2, 1/4 or 1/8 scale
+        img = ImageOps.exif_transpose(_eight_bit(img).convert("RGB"))
     if max(img.size) > WORK_SIDE:
         img.thumbnail((WORK_SIDE, WORK_SIDE))
     rgb = np.asarray(img, np.uint8)
