@@ -7,7 +7,8 @@ else happens; photos are uploaded to the panel's creation endpoint as fast as si
 (large PNGs, the probe's "six 40 MP PNGs" case: 6000x6600, under the 20 MiB upload limit); and an
 obs-websocket peer sends scene-change events as fast as the connection takes them (the probe's ~6 k
 events/s). Each condition reports the stream's end-to-end latency p50 / p99, fps and dropped frames, and
-the process's peak RSS. Needs the dev extras (``websockets`` for the OBS peer, from ``tests/``).
+the process's peak RSS. Needs the dev extras (``websockets`` for the OBS peer, ``tests/obs_ws_server.py``,
+run in a process of its own as OBS would be).
 """
 
 from __future__ import annotations
@@ -106,9 +107,26 @@ def upload_flood(pipeline, make_source) -> dict:
     return result | {"uploads": sent[0], "upload_mb": round(len(blob) / 2**20, 1)}
 
 
+OBS_PEER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from obs_ws_server import FakeObs
+obs = FakeObs(password="pw", scenes=["A", "B"]).start()
+print(obs.port, flush=True)
+while obs.connected_clients() < 2:
+    time.sleep(0.05)
+sys.stdin.readline()  # flood once told to
+sent = 0
+while True:
+    sent += obs.flood_scenes(["A", "B"], 0.5)
+    print(sent, flush=True)
+"""
+
+
 def obs_flood(pipeline, make_source) -> dict:
-    sys.path.insert(0, str(REPO / "tests"))
-    from obs_ws_server import FakeObs
+    """The obs-websocket peer runs in its own process (as OBS does), so its sending costs this process
+    nothing; only livefilter's link receives the flood."""
+    import subprocess
 
     from livefilter.control import Controller
     from livefilter.looks.registry import LookRegistry
@@ -116,24 +134,26 @@ def obs_flood(pipeline, make_source) -> dict:
     from livefilter.profiles import ProfileStore
     from livefilter.userconfig import ObsSettings
 
-    controller = Controller(pipeline, LookRegistry(), ProfileStore())
-    scenes = SceneLooks(controller, ObsSettings({"A": "glam", "B": "glam"}, ()), lambda m: None)
-    with FakeObs(password="pw", scenes=["A", "B"]) as obs:
-        link = ObsLink(ObsTarget("127.0.0.1", obs.port, "pw"), scenes.on_scene, notify=lambda m: None).start()
-        deadline = time.monotonic() + 20
-        while obs.connected_clients() < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        result: dict = {}
-        measuring = threading.Thread(target=lambda: result.update(_measure(pipeline, make_source)))
-        measuring.start()
-        sent = 0
+    peer = subprocess.Popen([sys.executable, "-c", OBS_PEER, str(REPO / "tests")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(peer.stdout.readline())
+        controller = Controller(pipeline, LookRegistry(), ProfileStore())
+        scenes = SceneLooks(controller, ObsSettings({"A": "glam", "B": "glam"}, ()), lambda m: None)
+        link = ObsLink(ObsTarget("127.0.0.1", port, "pw"), scenes.on_scene, notify=lambda m: None).start()
         try:
-            while measuring.is_alive():  # scene events as fast as the connection takes them
-                sent += obs.flood_scenes(["A", "B"], 0.5)
-            measuring.join()
+            time.sleep(2.0)  # connected (both clients) before the flood
+            peer.stdin.write("go\n")
+            peer.stdin.flush()
+            result = _measure(pipeline, make_source)
         finally:
             link.close()
-    return result | {"events_sent": sent}
+        peer.kill()
+        counts = [int(x) for x in peer.stdout.read().split() if x.isdigit()]
+        return result | {"events_sent": counts[-1] if counts else None}
+    finally:
+        if peer.poll() is None:
+            peer.kill()
 
 
 def main(argv: list[str] | None = None) -> None:

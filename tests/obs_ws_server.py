@@ -152,7 +152,12 @@ class FakeObs:
             while _t.monotonic() < end:
                 name = names[n % len(names)]
                 self.program_scene = name
-                await self._emit("CurrentProgramSceneChanged", EVENT_SCENES, {"sceneName": name, "sceneUuid": "u"})
+                try:  # a client that reads slowly pushes back (TCP): stop at the deadline all the same
+                    await asyncio.wait_for(self._emit("CurrentProgramSceneChanged", EVENT_SCENES,
+                                                      {"sceneName": name, "sceneUuid": "u"}),
+                                           max(0.01, end - _t.monotonic()))
+                except asyncio.TimeoutError:
+                    break
                 n += 1
                 if n % 50 == 0:
                     await asyncio.sleep(0)

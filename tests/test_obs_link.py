@@ -428,12 +428,12 @@ def test_an_event_flood_is_coalesced_and_does_not_starve_the_caller(controller):
         try:
             wait_for(lambda: lines.has("connected to OBS"), 20)
             t0 = _time.monotonic()
-            sent = obs.flood_scenes(["Gaming", "Just Chatting"], 1.0)
-            obs.switch_scene("Just Chatting")
-            wait_for(lambda: controller.pipeline.controls.look == "glam" and link.scene == "Just Chatting", 120)
+            sent = obs.flood_scenes(["Gaming", "Just Chatting"], 0.3)
+            last = obs.program_scene  # the newest scene the flood left OBS on
+            wait_for(lambda: link.scene == last and not link._pending_scene, 120)
             elapsed = _time.monotonic() - t0
         finally:
             link.close()
-    assert sent > 500
+    assert sent > 300
     assert len(applied) < sent / 10  # coalesced
     assert elapsed > 0  # (the speed itself is measured by the bench, not asserted here)

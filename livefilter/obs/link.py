@@ -30,8 +30,8 @@ STABLE_S = 10.0  # a connection that lasted this long resets the back-off
 # an event flood (a misbehaving plugin, a hostile peer) must not starve the pipeline: above this many
 # events a second the event thread pauses between messages (TCP pushes back on the sender) and scene
 # changes are coalesced to the newest one, applied from the link's own thread
-MAX_EVENTS_PER_S = 500
-FLOOD_PAUSE_S = 0.001
+MAX_EVENTS_PER_S = 100
+FLOOD_PAUSE_S = 0.005
 SCENE_MIN_INTERVAL_S = 0.05  # scene changes are applied at most this often (the newest one wins)
 
 
