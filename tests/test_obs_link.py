@@ -437,3 +437,25 @@ def test_an_event_flood_is_coalesced_and_does_not_starve_the_caller(controller):
     assert sent > 300
     assert len(applied) < sent / 10  # coalesced
     assert elapsed > 0  # (the speed itself is measured by the bench, not asserted here)
+
+
+def test_connection_problems_are_reported_once_per_kind_whatever_their_text(controller, monkeypatch):
+    """A connection that keeps failing with varying text (an errno, a changing reason) is one line."""
+    from livefilter.obs import link as link_mod
+    from livefilter.obs.problems import ObsProblem
+
+    tries = []
+
+    def failing(self):
+        tries.append(1)
+        raise ObsProblem(f"connection to OBS failed: reason #{len(tries)}", retry=True, kind="connection")
+
+    monkeypatch.setattr(link_mod.ObsLink, "_connect", failing)
+    lines = Lines()
+    link = make_link(free_port(), controller, lines)
+    link.start()
+    try:
+        wait_for(lambda: len(tries) >= 4, 20)
+    finally:
+        link.close()
+    assert lines.count("connection to OBS failed") == 1

@@ -132,6 +132,7 @@ class ObsLink:
         self._req_lock = threading.Lock()
         self._last_message: str | None = None
         self._pending_scene: str | None = None
+        self._problem_kind: str | None = None  # the last connection problem reported
         self._wake = threading.Event()  # a scene arrived (or the link closes)
         self.bad_messages: dict[str, int] = {}  # kind -> count
         self._thread = threading.Thread(target=self._run, name="livefilter-obs", daemon=True)
@@ -188,7 +189,9 @@ class ObsLink:
                 self._connect()
             except ObsProblem as problem:
                 self.problem = problem.message
-                self._say(problem.message)
+                if problem.kind != self._problem_kind:  # once per kind: its text may vary between tries
+                    self._problem_kind = problem.kind
+                    self._say(problem.message)
                 if not problem.retry:
                     self.state = "failed"
                     self._say("livefilter goes on without OBS control")
@@ -206,7 +209,7 @@ class ObsLink:
                     break
                 delay = min(max_delay, delay * 2)
                 continue
-            self.problem = None
+            self.problem = self._problem_kind = None
             self._say(f"connected to OBS at {self.target.url}"
                       + (f" (scene '{shortened(self.scene)}')" if self.scene else ""))
             self._tasks_connected()  # after the line above: their own lines read in order

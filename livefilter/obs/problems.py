@@ -18,6 +18,7 @@ WEBSOCKET_SETTINGS = "Tools → WebSocket Server Settings"
 class ObsProblem(Exception):
     message: str
     retry: bool  # False: trying again cannot help (a wrong password), so the run stops trying
+    kind: str = "other"  # what went wrong, for reporting each kind once however its text varies
 
     def __str__(self) -> str:
         return self.message
@@ -44,12 +45,12 @@ def _is_local(host: str) -> bool:
 def refused(target: ObsTarget) -> ObsProblem:
     if not _is_local(target.host):
         return ObsProblem(f"nothing answers at {target.url}: is OBS running there with its WebSocket server "
-                          f"enabled ({WEBSOCKET_SETTINGS})?", retry=True)
+                          f"enabled ({WEBSOCKET_SETTINGS})?", retry=True, kind="refused")
     if obs_process_running():
         return ObsProblem(f"OBS is running but its WebSocket server is off or not on port {target.port}: "
-                          f"{WEBSOCKET_SETTINGS} → Enable WebSocket server", retry=True)
+                          f"{WEBSOCKET_SETTINGS} → Enable WebSocket server", retry=True, kind="server off")
     return ObsProblem(f"OBS is not running (nothing answers at {target.url}); livefilter connects when it starts",
-                      retry=True)
+                      retry=True, kind="not running")
 
 
 def classify(exc: BaseException, target: ObsTarget) -> ObsProblem:
@@ -62,10 +63,11 @@ def classify(exc: BaseException, target: ObsTarget) -> ObsProblem:
     if isinstance(exc, ConnectionRefusedError):
         return refused(target)
     if isinstance(exc, socket.gaierror):
-        return ObsProblem(f"cannot find the OBS host {target.host!r} ({exc.strerror or exc})", retry=False)
+        return ObsProblem(f"cannot find the OBS host {target.host!r} ({exc.strerror or exc})", retry=False,
+                          kind="host")
     if isinstance(exc, (TimeoutError, socket.timeout, websocket.WebSocketTimeoutException)):
         return ObsProblem(f"no answer from {target.url} in time: is it OBS 28 or newer (obs-websocket 5)?",
-                          retry=True)
+                          retry=True, kind="timeout")
     if isinstance(exc, OBSSDKError):
         text = str(exc)
         if "no password" in text:
@@ -77,8 +79,9 @@ def classify(exc: BaseException, target: ObsTarget) -> ObsProblem:
         return ObsProblem(f"OBS refused the connection: {text}", retry=False)
     if isinstance(exc, (ValueError, KeyError, TypeError, websocket.WebSocketBadStatusException,
                         websocket.WebSocketProtocolException, websocket.WebSocketPayloadException)):
-        return ObsProblem(f"{target.url} is not an OBS WebSocket server (protocol v5)", retry=False)
+        return ObsProblem(f"{target.url} is not an OBS WebSocket server (protocol v5)", retry=False, kind="not obs")
     if isinstance(exc, (OSError, websocket.WebSocketException)):
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        return ObsProblem(f"connection to OBS at {target.url} failed: {reason}", retry=True)
-    return ObsProblem(f"connection to OBS at {target.url} failed: {type(exc).__name__}", retry=True)
+        return ObsProblem(f"connection to OBS at {target.url} failed: {reason}", retry=True, kind="connection")
+    return ObsProblem(f"connection to OBS at {target.url} failed: {type(exc).__name__}", retry=True,
+                      kind="connection")
