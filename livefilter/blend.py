@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livefilter.looks.pack import ColorEdits
 from livefilter.placement import CropPlacement, FrameGate
+from livefilter.types import ColorEdits
 
 
 def ellipse_mask(template: np.ndarray, size: int, feather: float = 0.18) -> np.ndarray:

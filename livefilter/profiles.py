@@ -32,8 +32,8 @@ from livefilter import strict_json
 from livefilter.atomic import write_text
 from livefilter.errors import OutputError, SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
-from livefilter.looks.pack import ColorEdits
 from livefilter.paths import user_profiles_path
+from livefilter.types import ColorEdits
 
 FORMAT_VERSION = 1
 PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")

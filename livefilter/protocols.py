@@ -6,14 +6,11 @@ NumPy arrays; GPU implementations (livefilter.gpu) pass device tensors behind th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from livefilter.types import CapturedFrame, Face, SourceInfo
-
-if TYPE_CHECKING:
-    from livefilter.detect.blazeface import RawDetection
+from livefilter.types import CapturedFrame, Face, RawDetection, SourceInfo
 
 
 @runtime_checkable

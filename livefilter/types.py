@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+
+from livefilter.errors import LookError
 
 #: Order of the five alignment keypoints everywhere in livefilter (image left/right, as seen).
 KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -55,3 +58,31 @@ class SourceInfo:
     audio_path: str | None = None  # a file whose audio a file sink may copy
     time_base: tuple[int, int] | None = None
     extra: dict = field(default_factory=dict)
+
+
+class RawDetection(NamedTuple):
+    """One detector hit before tracking: a box, a score and the detector's keypoints (frame pixels)."""
+
+    box: np.ndarray  # (4,) float32 x1y1x2y2, frame pixels
+    score: float
+    keypoints: np.ndarray  # (6, 2) float32, frame pixels
+
+
+@dataclass(frozen=True)
+class ColorEdits:
+    """Post-edits applied to the stylised face; each in [-1, 1], 0 = unchanged."""
+
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    warmth: float = 0.0
+
+    def validate(self) -> "ColorEdits":
+        for k, v in asdict(self).items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1.0 <= v <= 1.0:
+                raise LookError(f"colour edit '{k}' must be a number in [-1, 1], got {v!r}")
+        return self
+
+    @property
+    def is_identity(self) -> bool:
+        return not any(asdict(self).values())

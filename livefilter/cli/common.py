@@ -7,8 +7,8 @@ from rich.text import Text
 
 from livefilter import signals
 from livefilter.errors import SettingError
-from livefilter.looks.pack import ColorEdits
 from livefilter.terminal_text import printable
+from livefilter.types import ColorEdits
 
 out = Console()
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from livefilter.cli import app
 from livefilter.cli.common import out, stop_on_signals
-from livefilter.cli.train_cmd import _bar, _default_data, _need_torch
+from livefilter.cli.train_cmd import progress_bar, default_data, need_torch
 from livefilter.errors import LivefilterError, SettingError
 
 family_app = typer.Typer(help="Train and publish the look family (glam, natural, bold-lip, soft-glow, toon).",
@@ -37,7 +37,7 @@ def family_train(
     chosen and measured from the makeup / style reference photos; every batch is rendered on the
     fly at 128 or 256 px. Resumes from the run's checkpoint; Ctrl-C saves and stops.
     """
-    _need_torch()
+    need_torch()
     import numpy as np
 
     from training.makeup.dataset import split
@@ -47,10 +47,10 @@ def family_train(
 
     if size % 8 or not 64 <= size <= 512:
         raise SettingError(f"--size must be a multiple of 8 in 64..512, got {size}")
-    root = data or _default_data()
+    root = data or default_data()
     if not (root / "faces").is_dir():
         raise LivefilterError(f"no faces/ folder under {root}; pass --data DATA_ROOT")
-    with _bar() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("preparing faces", total=None, info="")
         info = prepare_run(root, run, size, progress=lambda i, n: bar.update(task, completed=i, total=n))
         bar.update(task, completed=1, total=1)
@@ -63,7 +63,7 @@ def family_train(
     trainer = FamilyTrainer(cfg, train, sampler, run)
     if trainer.resume():
         out.print(f"resuming at step {trainer.step}")
-    with stop_on_signals() as stop, _bar() as bar:
+    with stop_on_signals() as stop, progress_bar() as bar:
         task = bar.add_task("student", total=cfg.iterations, completed=trainer.step, info="")
         trainer.run(progress=lambda s, l: bar.update(task, completed=s, info=f"L1 {l['l1']:.4f}"), stop=stop)
     out.print(f"checkpoint: {escape(str(trainer.checkpoint_path()))}  "
@@ -76,7 +76,7 @@ def family_publish(
     out_dir: Path = typer.Option(None, "--out-dir", help="Where look packs go (default: your looks folder)."),
 ) -> None:
     """Export the student (one ONNX, dynamic batch and size), measure every look on held-out faces, write the packs."""
-    _need_torch()
+    need_torch()
     from livefilter.paths import user_looks_dir
     from training.makeup.publish import publish
 

@@ -17,18 +17,18 @@ from livefilter.errors import LivefilterError, SettingError
 HELD_OUT = ("dualstylegan_content", "vtoonify_data", "liveportrait_driving_frames")
 
 
-def _need_torch() -> None:
+def need_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
         raise LivefilterError("training needs PyTorch: pip install 'livefilter[train]'") from None
 
 
-def _default_data() -> Path:
+def default_data() -> Path:
     return Path(os.environ.get("LIVEFILTER_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 
 
-def _bar():
+def progress_bar():
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     TextColumn("{task.fields[info]}"), console=out)
 
@@ -48,14 +48,14 @@ def train(
     arcface_onnx: Path = typer.Option(None, "--arcface-onnx", help="ArcFace ONNX for the identity term (optional)."),
 ) -> None:
     """Train the teacher GAN on real faces and each look's reference photos."""
-    _need_torch()
+    need_torch()
     from training.config import LookSpec
     from training.presets import builtin_config
     from training.train import TeacherTrainer
 
     if size % 8 or not 32 <= size <= 512:
         raise SettingError(f"--size must be a multiple of 8 in 32..512, got {size}")
-    cfg = builtin_config(data or _default_data(), size=size, iterations=iterations, batch=batch, seed=seed,
+    cfg = builtin_config(data or default_data(), size=size, iterations=iterations, batch=batch, seed=seed,
                          vgg_weights=str(vgg_weights) if vgg_weights else None,
                          arcface_onnx=str(arcface_onnx) if arcface_onnx else None)
     if source:
@@ -74,7 +74,7 @@ def train(
         trainer = TeacherTrainer(cfg, run)
     if resume and trainer.resume():
         out.print(f"resuming at step {trainer.step}")
-    with stop_on_signals() as stop, _bar() as bar:
+    with stop_on_signals() as stop, progress_bar() as bar:
         task = bar.add_task("teacher", total=cfg.iterations, completed=trainer.step, info="")
         trainer.run(progress=lambda s, l: bar.update(task, completed=s, info=f"G {l['g']:.3f} D {l['d']:.3f}"), stop=stop)
     out.print(f"teacher checkpoint: {trainer.checkpoint_path()}  (samples and loss_curve.png in {run})")
@@ -91,7 +91,7 @@ def distill(
     encode: list[str] = typer.Option(None, "--encode", help="NAME=FOLDER: also write a look encoded from a few reference photos."),
 ) -> None:
     """Distil the teacher into the runtime student and write one look pack per look."""
-    _need_torch()
+    need_torch()
     from livefilter.align import Aligner
     from livefilter.paths import user_looks_dir
     from training.config import DistillConfig, StudentConfig, TrainConfig
@@ -110,7 +110,7 @@ def distill(
     cfg = DistillConfig(iterations=iterations, batch=batch, student=StudentConfig(base=base))
     trainer = DistillTrainer(run, cfg, to_tensor(src.crops), run / "distill")
     trainer.resume()
-    with stop_on_signals() as stop, _bar() as bar:
+    with stop_on_signals() as stop, progress_bar() as bar:
         task = bar.add_task("student", total=cfg.iterations, completed=trainer.step, info="")
         trainer.run(progress=lambda s, l: bar.update(task, completed=s, info=f"L1 {l['l1']:.4f}"), stop=stop)
     faces_root = Path(tcfg.source[0])

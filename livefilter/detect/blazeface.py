@@ -20,7 +20,7 @@ import numpy as np
 
 from livefilter.detect.geometry import pairwise_iou
 from livefilter.detect.onnx_session import create_session, dynamic_batch, model_path
-from livefilter.types import Face
+from livefilter.types import Face, RawDetection  # RawDetection: re-exported (the detector's results)
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,6 @@ def ssd_anchor_centres(opts: SsdAnchorOptions = FULL_RANGE) -> np.ndarray:
         out.append(np.repeat(centres, per_cell, axis=0))
         i = j
     return np.concatenate(out).astype(np.float32)
-
-
-class RawDetection(NamedTuple):
-    box: np.ndarray  # (4,) float32 x1y1x2y2, frame pixels
-    score: float
-    keypoints: np.ndarray  # (6, 2) float32, frame pixels
 
 
 def weighted_nms(

@@ -72,9 +72,9 @@ def _torch_device() -> _RuntimeDevice | None:
 
 def _cuda_python_device() -> _RuntimeDevice | None:
     try:
-        from livefilter.translate.cuda_mem import _cudart, check
+        from livefilter.translate.cuda_mem import check, cudart
 
-        rt = _cudart()
+        rt = cudart()
         dev = check(rt.cudaGetDevice())
         props = check(rt.cudaGetDeviceProperties(dev))
     except Exception:  # not installed, no driver, no device

@@ -34,6 +34,7 @@ from livefilter.looks.schema import (
     shown,
     text,
 )
+from livefilter.types import ColorEdits  # noqa: F401 - re-exported (a look's default edits)
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +44,6 @@ MAX_MODEL_BYTES = 256 << 20
 MAX_PREVIEW_BYTES = 8 << 20
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 EDIT_KEYS = ("brightness", "contrast", "saturation", "warmth")
-
-
-@dataclass(frozen=True)
-class ColorEdits:
-    """Post-edits applied to the stylised face; each in [-1, 1], 0 = unchanged."""
-
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    warmth: float = 0.0
-
-    def validate(self) -> "ColorEdits":
-        for k, v in asdict(self).items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1.0 <= v <= 1.0:
-                raise LookError(f"colour edit '{k}' must be a number in [-1, 1], got {v!r}")
-        return self
-
-    @property
-    def is_identity(self) -> bool:
-        return not any(asdict(self).values())
 
 
 @dataclass

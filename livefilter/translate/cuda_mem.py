@@ -15,15 +15,16 @@ import numpy as np
 from livefilter.errors import BackendUnavailable, ModelError
 
 
-def _cudart():
+def cudart():
+    """cuda-python's CUDA runtime module (its import path moved in 12.6); BackendUnavailable without it."""
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+        from cuda.bindings import runtime  # cuda-python >= 12.6
     except ImportError:
         try:
-            from cuda import cudart  # older cuda-python
+            from cuda import cudart as runtime  # older cuda-python
         except ImportError:
             raise BackendUnavailable("cuda-python: not installed — pip install 'livefilter[gpu]'") from None
-    return cudart
+    return runtime
 
 
 def check(result):
@@ -31,15 +32,15 @@ def check(result):
     err, *values = result if isinstance(result, tuple) else (result,)
     code = int(err)
     if code != 0:
-        cudart = _cudart()
-        _, name = cudart.cudaGetErrorName(err)
+        rt = cudart()
+        _, name = rt.cudaGetErrorName(err)
         raise ModelError(f"CUDA error {code} ({name.decode() if isinstance(name, bytes) else name})")
     return values[0] if len(values) == 1 else tuple(values) if values else None
 
 
 class Stream:
     def __init__(self) -> None:
-        self._rt = _cudart()
+        self._rt = cudart()
         self.handle = check(self._rt.cudaStreamCreateWithFlags(self._rt.cudaStreamNonBlocking))
 
     @property
@@ -62,11 +63,11 @@ class DeviceBuffer:
 
     @classmethod
     def alloc(cls, nbytes: int) -> "DeviceBuffer":
-        return cls(nbytes, int(check(_cudart().cudaMalloc(nbytes))))
+        return cls(nbytes, int(check(cudart().cudaMalloc(nbytes))))
 
     def free(self) -> None:
         if self.ptr:
-            check(_cudart().cudaFree(self.ptr))
+            check(cudart().cudaFree(self.ptr))
             self.ptr = 0
 
 
@@ -74,7 +75,7 @@ class PinnedArray:
     """A NumPy view of page-locked host memory (fast async host<->device copies)."""
 
     def __init__(self, shape: tuple[int, ...], dtype) -> None:
-        self._rt = _cudart()
+        self._rt = cudart()
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape)) * dtype.itemsize
         self.ptr = int(check(self._rt.cudaMallocHost(nbytes)))
@@ -90,10 +91,10 @@ class PinnedArray:
 
 
 def copy_htod_async(dst: DeviceBuffer, src_ptr: int, nbytes: int, stream: Stream) -> None:
-    rt = _cudart()
+    rt = cudart()
     check(rt.cudaMemcpyAsync(dst.ptr, src_ptr, nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, stream.handle))
 
 
 def copy_dtoh_async(dst_ptr: int, src: DeviceBuffer, nbytes: int, stream: Stream) -> None:
-    rt = _cudart()
+    rt = cudart()
     check(rt.cudaMemcpyAsync(dst_ptr, src.ptr, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream.handle))

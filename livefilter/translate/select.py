@@ -19,10 +19,12 @@ def backend_report() -> list[tuple[str, bool, str]]:
     The probes are cheap (imports, provider lists, ``nvidia-smi``); a backend reported usable can
     still fail for a particular look (e.g. an op TensorRT lacks), which ``create_translator`` logs.
     """
-    from livefilter.doctor import backend_checks
-
-    by_name = {c.name: (c.ok, c.detail) for c in backend_checks()}
-    return [(name, *by_name.get(name, (False, "not checked"))) for name in backends.auto_order()]
+    report = []
+    for name in backends.auto_order():
+        spec = backends.get(name)
+        report.append((name, *spec.probe()) if spec is not None and spec.probe is not None
+                      else (name, False, "not checked"))
+    return report
 
 
 def create_translator(look: Look, backend: str = "auto", max_faces: int = 4, precision: str = "fp16") -> Translator:
