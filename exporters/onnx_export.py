@@ -286,38 +286,3 @@ def load_student_into(model, path: Path, state: dict[str, Any] | None = None):
         raise ModelError(f"{Path(path).name} does not match this model ({str(e).strip().splitlines()[0][:160]})") from None
     return model.eval()
 
-
-def student_from_checkpoint(path: Path):
-    """Build ``training.models.Student`` from a distillation checkpoint's own config, weights loaded."""
-    from training.models import Student, StudentConfig  # exporters may import model definitions
-
-    state, meta = load_student_checkpoint(path)
-    cfg = (meta.get("config") or {}).get("student") or {}
-    try:
-        model = Student(StudentConfig(**cfg))
-    except TypeError as e:
-        raise ModelError(f"{Path(path).name}: student config does not fit this version ({e})") from None
-    return load_student_into(model, path, state)
-
-
-def export_teacher_onnx(run_dir: Path, out_path: Path) -> ExportReport:
-    """The frozen teacher of a training run as an ONNX with the student's inputs (for benchmarks).
-
-    ``strength`` mixes input and teacher output outside the network (the teacher has no strength).
-    """
-    import torch
-
-    from training.distill import load_teacher
-
-    teacher, _, cfg = load_teacher(Path(run_dir), torch.device("cpu"))
-
-    class WithStrength(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.t = teacher
-
-        def forward(self, image, style, strength):
-            return image + strength.view(-1, 1, 1, 1) * (self.t(image, style) - image)
-
-    return export_onnx(WithStrength().eval(), out_path, input_size=cfg.size, style_dim=cfg.teacher.style_dim,
-                       look_name="teacher")

@@ -110,7 +110,7 @@ def test_style_encoder_refuses_a_graph_that_does_not_match_its_sha256(tmp_path):
 
 def test_exported_encoder_is_reproducible_and_passes_parity(tmp_path):
     pytest.importorskip("torch")
-    from exporters.style_encoder import export_style_encoder
+    from training.style_encoder import export_style_encoder
     from livefilter.align import Aligner
     from training.data import prepare_crops
 

@@ -28,7 +28,7 @@ def bench(
     look: LookOption = None,
     fusion: bool = typer.Option(True, "--fusion/--no-fusion", help="Also time the device pipeline's pixel-format conversion eager vs torch.compile'd (compiles for a few seconds)."),
     placement: bool = typer.Option(True, "--placement/--no-placement", help="Also run each measurement without the makeup placement (lip line, mouth and eye openings, mirrored lids and cheeks), for its cost per face in the same run."),
-    teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m exporters.teacher RUN OUT) for teacher vs student."),
+    teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m training.export RUN OUT) for teacher vs student."),
     out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
 ) -> None:
     """Measure per-stage p50/p95/p99, end-to-end latency, fps, drops and memory."""

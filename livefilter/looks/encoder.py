@@ -3,7 +3,7 @@
 ``livefilter looks create`` measures reference photos with this graph (no torch at run time). It is
 data like a look: ``_style_encoder/encoder.json`` names the graph and its sha256, which is checked
 before the graph is loaded; a created look records the sha256 it was measured with. The graph is
-built by ``exporters/style_encoder.py`` and matches :func:`livefilter.looks.region_stats.region_stats`.
+built by ``training/style_encoder.py`` and matches :func:`livefilter.looks.region_stats.region_stats`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ torch module (sRGB -> CIELAB from ``training.makeup.colour``, masked means) and 
 project's pinned opset with a dynamic batch and crop size; :func:`export_style_encoder` checks its
 parity against the numpy code on real faces before it writes the manifest with the graph's sha256.
 
-Rebuild: ``python -m exporters.style_encoder`` (needs the train extra).
+Rebuild: ``python -m training.style_encoder`` (needs the train extra).
 """
 
 from __future__ import annotations
