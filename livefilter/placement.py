@@ -44,7 +44,7 @@ import numpy as np
 
 from livefilter.masks import LIPS
 from livefilter.regions import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, LIPS_INNER, LOWER_LID,
-                                NOSE_BRIDGE, UPPER_LID)
+                                NOSE_BRIDGE, UPPER_LID, resample)
 
 #: the crop-space maps, in the order the device stages them (:data:`MAP_COUNT` uint8 planes per face)
 MAP_NAMES = ("lip_core", "lip_zone", "lip_ring", "under_eye", "under_eye_core", "lid_left", "lid_right",
@@ -176,19 +176,16 @@ class CropMaps:
         m[4] = core
         paint = self._paint
         paint[:] = 0
+        face_w = float(np.linalg.norm(pts[234] - pts[454]))
         for side in (0, 1):
             lid = pts[list(UPPER_LID[side])]
             brow = pts[list(BROW_LOWER[side])]
-            brow_line = np.stack([np.interp(np.linspace(0, 1, len(lid)), np.linspace(0, 1, len(brow)), brow[:, k])
-                                  for k in (0, 1)], 1)
+            brow_line = resample(brow, len(lid))
             # both sides alike over the lid and the brow above it (the mirror's region)
-            brow_top = pts[list(BROWS[side][:5])]  # the brow's upper edge, outer to inner
-            top_line = np.stack([np.interp(np.linspace(0, 1, len(lid)), np.linspace(0, 1, len(brow_top)),
-                                           brow_top[:, k]) for k in (0, 1)], 1)
+            top_line = resample(pts[list(BROWS[side][:5])], len(lid))  # the brow's upper edge, outer to inner
             upper = self._poly(self._b, np.concatenate([lid, (top_line + 0.15 * (top_line - lid))[::-1]]))
             m[5 + side] = self._soft(upper * (1 - eyes_grown), 1.5)
             band = self._poly(self._b, np.concatenate([lid, (lid + 0.8 * (brow_line - lid))[::-1]]))
-            face_w = float(np.linalg.norm(pts[234] - pts[454]))
             c = pts[list(CHEEK_APPLE[side])].mean(0)
             self._b[:] = 0
             cv2.circle(self._b, (int(round(c[0] * 16)), int(round(c[1] * 16))), int(round(0.13 * face_w * 16)), 1,
@@ -215,7 +212,7 @@ class CropMaps:
                                   max(1, round(width * face_w)), cv2.LINE_8, 4)
         if spec.highlight:
             cv2.polylines(paint, [np.round(pts[list(NOSE_BRIDGE)] * 16).astype(np.int32)], False, 1,
-                          max(1, round(0.05 * float(np.linalg.norm(pts[234] - pts[454])))), cv2.LINE_8, 4)
+                          max(1, round(0.05 * face_w)), cv2.LINE_8, 4)
         if spec.whole_face:
             m[9] = 1.0
         else:

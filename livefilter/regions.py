@@ -54,6 +54,13 @@ MeasureName = Literal["lips", "eyelids", "cheeks", "skin", "brows"]
 MEASURE_NAMES: tuple[MeasureName, ...] = get_args(MeasureName)
 
 
+def resample(line: np.ndarray, n: int) -> np.ndarray:
+    """A polyline's (K, 2) points resampled to ``n`` points evenly spaced in index (so a brow's edge can be
+    paired point for point with the lid below it)."""
+    t, src = np.linspace(0, 1, n), np.linspace(0, 1, len(line))
+    return np.stack([np.interp(t, src, line[:, k]) for k in (0, 1)], 1)
+
+
 def _poly(shape: int, pts: np.ndarray, value: float = 1.0) -> np.ndarray:
     m = np.zeros((shape, shape), np.float32)
     cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], value, cv2.LINE_AA, 4)
@@ -94,8 +101,7 @@ def face_regions(pts: np.ndarray, size: int) -> FaceRegions:
         eyes = np.maximum(eyes, eye)
         # Eye-shadow band: between the upper lid and 80 % of the way to the brow, densest at the lid.
         inner, outer = lid[-1], lid[0]
-        brow_line = np.stack([np.interp(np.linspace(0, 1, len(lid)), np.linspace(0, 1, len(brow_low)), brow_low[:, k])
-                              for k in (0, 1)], 1)
+        brow_line = resample(brow_low, len(lid))
         top = lid + 0.8 * (brow_line - lid)
         band = _poly(size, np.concatenate([lid, top[::-1]]))
         gap = float(np.median(np.linalg.norm(brow_line - lid, axis=1))) + 1e-3

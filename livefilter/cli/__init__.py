@@ -94,19 +94,20 @@ def main() -> None:
     except OSError as e:
         # what the file system says about a path the user gave (a name over 255 bytes, a read-only or
         # full disk, no permission): one line, as any user error; anything else is a bug and stays loud
-        if signals.received() is not None or e.errno not in PATH_ERRNOS:
-            signum = signals.received()
-            if signum is None:
-                raise
-            console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
-            sys.exit(signals.exit_code(signum))
-        console.print(error_line(LivefilterError(describe_os_error(e))), highlight=False, soft_wrap=True)
-        sys.exit(1)
+        if signals.received() is None and e.errno in PATH_ERRNOS:
+            console.print(error_line(LivefilterError(describe_os_error(e))), highlight=False, soft_wrap=True)
+            sys.exit(1)
+        _interrupted_or_raise()
     except Exception:
-        # A signal raised inside an import or a C extension comes back wrapped (onnxruntime turns it into
-        # "ImportError: initialization failed"): once a signal arrived, this is that interruption.
-        signum = signals.received()
-        if signum is None:
-            raise
-        console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
-        sys.exit(signals.exit_code(signum))
+        _interrupted_or_raise()
+
+
+def _interrupted_or_raise() -> None:
+    """Inside an ``except``: a signal raised inside an import or a C extension comes back wrapped (onnxruntime
+    turns it into "ImportError: initialization failed"); once a signal arrived, this is that interruption.
+    Otherwise the exception is a bug and is raised again."""
+    signum = signals.received()
+    if signum is None:
+        raise  # noqa: PLE0704 - re-raises the exception being handled by the caller
+    console.print(f"[yellow]interrupted ({signals.name(signum)})[/]", highlight=False)
+    sys.exit(signals.exit_code(signum))

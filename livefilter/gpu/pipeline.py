@@ -373,15 +373,15 @@ class DevicePipeline(Pipeline):
                 gates.append(None)
                 continue
             m = maps.build(crop_pts[i], rt.placement)
-            np.multiply(m, 255.0, out=m)
-            np.rint(m, out=m)
-            host["pixels"][i, 1:] = m  # uint8 slot: 0..255 (maps are 0..1)
             for j, (pairs, a, b) in enumerate(((LID_PAIRS, 5, 6), (CHEEK_PAIRS, 7, 8))):
-                plan = mirror_plan(crop_pts[i], m[a], m[b], pairs)
+                plan = mirror_plan(crop_pts[i], m[a], m[b], pairs)  # on the 0..1 maps, as the host
                 host["mirror_on"][i, j] = plan is not None
                 if plan is not None:
                     host["mirror_theta"][i, 2 * j:2 * j + 2] = affine_to_theta(
                         np.stack([invert_affines(plan[None])[0], plan]), (s, s), (s, s), align_corners=True)
+            np.multiply(m, 255.0, out=m)
+            np.rint(m, out=m)
+            host["pixels"][i, 1:] = m  # uint8 slot: 0..255 (maps are 0..1)
             g = GateGeometry.of(f.landmarks, (x0, y0), w, h)
             host["gate_pts"][i] = g.points()
             bx0, by0, bx1, by1 = g.mouth_box

@@ -9,6 +9,7 @@ that trying again cannot fix (a wrong password) ends the link, and the run goes 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ FLOOD_PAUSE_S = 0.005
 SCENE_MIN_INTERVAL_S = 0.05  # scene changes are applied at most this often (the newest one wins)
 
 
+@functools.lru_cache(maxsize=1)
 def _event_client_class():
     """obsws-python's ``EventClient`` with a worker that survives what OBS (or something pretending to be
     it) may send: non-JSON or binary frames, a missing ``d``, a list for ``eventData``. Each kind of bad

@@ -33,7 +33,7 @@ import numpy as np
 
 from livefilter.looks.region_stats import ita_group, to_lab
 from livefilter.masks import FACE_OVAL, LIPS
-from livefilter.regions import BROW_LOWER, BROWS, CHEEK_APPLE, LIPS_INNER, LOWER_LID, UPPER_LID
+from livefilter.regions import BROW_LOWER, BROWS, CHEEK_APPLE, LIPS_INNER, LOWER_LID, UPPER_LID, resample
 from training.eval.regions import DARKER, LIGHTER
 
 MIN_MOUTH_PX = 40  # an open mouth: this many pixels inside the inner lip contour (after a 1-px erosion)
@@ -84,9 +84,7 @@ def frame_regions(lm: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarra
         eyes |= eye
         eye_w = float(np.linalg.norm(lid[0] - lid[-1]))
         under = _fill(shape, [np.concatenate([low, (low + UNDER_EYE * eye_w * down)[::-1]])])
-        brow = lm[list(BROW_LOWER[side])]  # outer to inner, as the lid
-        brow_line = np.stack([np.interp(np.linspace(0, 1, len(lid)), np.linspace(0, 1, len(brow)), brow[:, j])
-                              for j in (0, 1)], 1)
+        brow_line = resample(lm[list(BROW_LOWER[side])], len(lid))  # outer to inner, as the lid
         lid_band = _fill(shape, [np.concatenate([lid, (lid + 0.6 * (brow_line - lid))[::-1]])])
         face_w = float(np.linalg.norm(lm[234] - lm[454]))
         cheek = np.zeros(shape, np.uint8)
