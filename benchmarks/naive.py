@@ -10,10 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livefilter.align import Aligner
-from livefilter.blend import ellipse_mask
+from livefilter.align.host import Aligner
+from livefilter.composite.blend import ellipse_mask
 from livefilter.looks.pack import Look
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 
 
 class NaivePipeline:

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from conftest import read_rgb, shared_path
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 
 torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
-from livefilter.gpu.compositor import affine_to_theta, invert_affines, warp_crops, warp_thetas  # noqa: E402
+from livefilter.composite.device_compositor import affine_to_theta, invert_affines, warp_crops, warp_thetas  # noqa: E402
 from livefilter.gpu.staging import FrameParams  # noqa: E402
 
 

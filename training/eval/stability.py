@@ -14,10 +14,10 @@ import av
 import cv2
 import numpy as np
 
-from livefilter.atomic import write_text
+from livefilter.infra.atomic import write_text
 from livefilter.detect import TrackerConfig, create_tracker
 from livefilter.looks.registry import LookRegistry
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from training.eval import metrics as M
 
 VARIANTS = {

@@ -2,14 +2,14 @@
 
 All faces of a frame are handled by single batched calls (one ``grid_sample`` for every crop, one
 for every inverse warp); buffers are allocated once per (resolution, max faces). With ``fuse`` the
-frame-sized elementwise tails run as torch.compile'd kernels (:mod:`livefilter.gpu.fused`).
+frame-sized elementwise tails run as torch.compile'd kernels (:mod:`livefilter.composite.fused`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from livefilter.gpu.fused import Fuser, composite, composite_into, planar_into
+from livefilter.composite.fused import Fuser, composite, composite_into, planar_into
 
 
 def _torch():

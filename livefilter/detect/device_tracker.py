@@ -25,9 +25,9 @@ from livefilter.detect.blazeface import BlazeFaceDetector, LetterboxSlot
 from livefilter.detect.facemesh import INPUT as MESH_INPUT
 from livefilter.detect.facemesh import MODEL_FILE as MESH_MODEL
 from livefilter.detect.facemesh import FaceMeshLandmarker
-from livefilter.detect.onnx_session import model_path
+from livefilter.infra.onnx_session import model_path
 from livefilter.detect.tracker import FaceTracker, TrackerConfig
-from livefilter.gpu.compositor import affine_to_theta, invert_affines
+from livefilter.composite.device_compositor import affine_to_theta, invert_affines
 from livefilter.gpu.graphs import GraphedModule
 from livefilter.types import Face
 
