@@ -305,7 +305,7 @@ def test_run_with_an_impossible_decode_is_one_line_and_nonzero(tmp_path, args, m
     ("blazeface", "onnxruntime", True, None),
 ])
 def test_frames_are_decoded_onto_the_device_only_for_a_device_face_stage(monkeypatch, detector, backend, cuda, expected):
-    from livefilter.pipeline.host import session
+    from livefilter.pipeline import session
 
     monkeypatch.setattr(session, "_cuda_torch", lambda: cuda)
     settings = session.PipelineSettings(backend=backend, detector=detector)

@@ -11,7 +11,8 @@ from livefilter.looks.pack import ColorEdits
 
 torch = pytest.importorskip("torch")
 
-from livefilter.composite.device_compositor import DeviceCompositor, back_thetas, faces_region, warp_thetas  # noqa: E402
+from livefilter.align.device import back_thetas, faces_region, warp_thetas
+from livefilter.composite.device_compositor import DeviceCompositor  # noqa: E402
 from livefilter.composite.crop_stage import CropStage  # noqa: E402
 from livefilter.gpu.frames import DeviceFrameBuffer  # noqa: E402
 
@@ -122,7 +123,7 @@ def _full_frame_blend(comp, styled, crops, mats, alphas, masks):
     """The composite without the face rectangle: every face warped back over the whole frame."""
     import torch.nn.functional as F
 
-    from livefilter.composite.device_compositor import affine_to_theta
+    from livefilter.align.device import affine_to_theta
 
     n = len(mats)
     a = torch.tensor(alphas, dtype=torch.float32).view(n, 1, 1, 1)

@@ -59,7 +59,7 @@ def test_face_counts_changing_and_a_4_face_mosaic_overlapped_never_pass_through_
 
 
 def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(clip_1080p):
-    from livefilter.composite.device_compositor import warp_crops, warp_thetas
+    from livefilter.align.device import warp_crops, warp_thetas
 
     frame = clip_1080p[4]
     cpu, gpu = _device_pipeline("cpu", 1), _device_pipeline("cuda", 1)

@@ -169,7 +169,8 @@ def test_the_device_pipeline_places_makeup_as_the_host_does():
 
 def test_the_crop_step_is_the_same_on_both_sides():
     torch = pytest.importorskip("torch")
-    from livefilter.composite.device_compositor import affine_to_theta, invert_affines
+    from livefilter.align.device import affine_to_theta
+    from livefilter.align.host import invert_affine
     from livefilter.composite.device_placement import DeviceCropPlacement
     from livefilter.composite.placement import CHEEK_PAIRS, CropPlacement
 
@@ -192,7 +193,7 @@ def test_the_crop_step_is_the_same_on_both_sides():
             plan = mirror_plan(pts, maps[a], maps[b], pairs)
             if plan is not None:
                 on[0, j] = 1
-                thetas[0, 2 * j:2 * j + 2] = affine_to_theta(np.stack([invert_affines(plan[None])[0], plan]), (s, s),
+                thetas[0, 2 * j:2 * j + 2] = affine_to_theta(np.stack([invert_affine(plan[None])[0], plan]), (s, s),
                                                              (s, s), align_corners=True)
         dev = DeviceCropPlacement(s, spec, 4.0, "cpu")
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livefilter.align.host import invert_affine
 from livefilter.composite.placement import CropPlacement, FrameGate
 from livefilter.types import ColorEdits
 
@@ -115,7 +116,7 @@ class Blender:
             a = float(alphas[i])
             if a <= 0.0:
                 continue
-            inv = cv2.invertAffineTransform(matrices[i])
+            inv = invert_affine(matrices[i])
             pts = inv @ corners
             x0 = max(int(np.floor(pts[0].min())), 0)
             y0 = max(int(np.floor(pts[1].min())), 0)

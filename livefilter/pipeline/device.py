@@ -38,8 +38,9 @@ import numpy as np
 
 from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS
 from livefilter.errors import SettingError
-from livefilter.composite.device_compositor import (DeviceCompositor, affine_to_theta, back_thetas, faces_region, invert_affines,
-                                       warp_crops, warp_thetas)
+from livefilter.align.device import affine_to_theta, back_thetas, faces_region, warp_crops, warp_thetas
+from livefilter.align.host import invert_affine
+from livefilter.composite.device_compositor import DeviceCompositor
 from livefilter.composite.crop_stage import CropStage
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
 from livefilter.composite.device_placement import gate_face
@@ -378,7 +379,7 @@ class DevicePipeline(Pipeline):
                 host["mirror_on"][i, j] = plan is not None
                 if plan is not None:
                     host["mirror_theta"][i, 2 * j:2 * j + 2] = affine_to_theta(
-                        np.stack([invert_affines(plan[None])[0], plan]), (s, s), (s, s), align_corners=True)
+                        np.stack([invert_affine(plan[None])[0], plan]), (s, s), (s, s), align_corners=True)
             np.multiply(m, 255.0, out=m)
             np.rint(m, out=m)
             host["pixels"][i, 1:] = m  # uint8 slot: 0..255 (maps are 0..1)
