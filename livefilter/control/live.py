@@ -27,7 +27,7 @@ from livefilter.control.endpoint import Endpoint, stable_endpoint
 from livefilter.control.hotkeys import hotkey_handler
 from livefilter.control.preview import PreviewTap
 from livefilter.control.server import ControlServer
-from livefilter.errors import SettingError
+from livefilter.errors import OutputError, SettingError
 from livefilter.settings.paths import user_data_dir
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class LiveControl:
             self._published = own  # close() cleans up whichever of the two got written
             _write_private(control_info_path(), info)
             _write_private(own, info)
-        except OSError as e:  # tools can still be given the printed URL
+        except (OSError, OutputError) as e:  # tools can still be given the printed URL
             log.warning("cannot write %s: %s", own, e)
 
     def close(self) -> None:
@@ -143,9 +143,10 @@ class LiveControl:
 
 def _write_private(path: Path, info: dict) -> None:
     """Write ``info`` as JSON, atomically, readable by this user only (it holds the token)."""
-    from livefilter.infra.atomic_file import write_text_atomic
+    from livefilter.infra.atomic import write_text
 
-    write_text_atomic(path, json.dumps(info), prefix=".control-")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(info), private=True)
 
 
 def _pid_of(path: Path) -> int | None:
@@ -180,5 +181,5 @@ def _unpublish(own: Path) -> None:
             _write_private(default, info)
         else:
             default.unlink()
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, OutputError) as e:
         log.debug("control.json left as it is: %s", e)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from livefilter.settings import strict_json
-from livefilter.infra.atomic_file import write_text_atomic
-from livefilter.errors import SettingError
+from livefilter.errors import OutputError, SettingError
+from livefilter.infra.atomic import write_text
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.settings.paths import user_config_path
 from livefilter.infra.terminal_text import printable
@@ -196,9 +196,12 @@ class ConfigStore:
             path = path.resolve()
         text = json.dumps(config.to_json(), indent=2, ensure_ascii=False) + "\n"
         try:
-            write_text_atomic(path, text, prefix=".config-")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, text, private=True)
         except OSError as e:
             raise ConfigError(f"cannot write settings file {path}: {e.strerror or e}") from None
+        except OutputError as e:
+            raise ConfigError(f"cannot write settings file {path}: {e}") from None
 
 
 __all__ = ["ConfigError", "ConfigStore", "ControlSettings", "ObsSettings", "UserConfig", "check_scene_name"]
