@@ -19,8 +19,8 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from livefilter.detect.topology import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, FACE_OVAL, FOREHEAD,
-                                        LIPS, LIPS_INNER, LOWER_LID, NOSE, NOSE_BRIDGE, UPPER_LID)
+from livefilter.detect.topology import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, FACE_OVAL,
+                                        LIPS, LIPS_INNER, LOWER_LID, NOSE_BRIDGE, UPPER_LID)
 
 RegionName = Literal["lips", "eyeshadow", "eyeliner", "brows", "blush", "contour", "highlight", "skin", "face"]
 REGION_NAMES: tuple[RegionName, ...] = get_args(RegionName)

@@ -30,11 +30,9 @@ BROW_LOWER = ((46, 53, 52, 65, 55), (276, 283, 282, 295, 285))
 CHEEK_APPLE = ((50, 101, 118, 117, 123, 187, 205), (280, 330, 347, 346, 352, 411, 425))
 # Contour: the hollow under the cheekbone, from the ear side towards the mouth corner.
 CONTOUR_LINE = ((234, 93, 132, 215, 192), (454, 323, 361, 435, 416))
-# Highlight: nose bridge, forehead centre, cheekbone tops.
+# Highlight: nose bridge, cheekbone tops.
 NOSE_BRIDGE = (168, 6, 197, 195, 5, 4)
-FOREHEAD = (151, 9, 108, 337, 107, 336)
 CHEEKBONE_TOP = ((116, 111, 117, 118), (345, 340, 346, 347))
-NOSE = (168, 6, 197, 195, 5, 4, 1, 45, 275, 48, 278, 115, 344)
 
 # -- the five alignment keypoints -----------------------------------------------------------------------
 LEFT_EYE_KEYS = (33, 133, 159, 145)  # outer corner, inner corner, upper lid, lower lid (image-left eye)

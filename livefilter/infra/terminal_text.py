@@ -48,4 +48,6 @@ def has_unsafe_characters(text: str, *, allow_newlines: bool = False) -> bool:
 
 def listed(choices: tuple[str, ...]) -> str:
     """``a, b or c`` for messages and help."""
+    if not choices:
+        return "(none)"
     return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]

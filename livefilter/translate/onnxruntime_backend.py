@@ -53,8 +53,6 @@ class OnnxRuntimeTranslator:
         max_batch: int = 8,
         cache: EngineCache | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         self.look = look
         self.input_size = look.input_size
         self.name = f"onnxruntime-{device}"
