@@ -275,15 +275,13 @@ def test_tokens_and_look_names_with_a_trailing_newline_are_refused():
 
 @pytest.mark.parametrize("length", ["1_0", "+5", " 5 ", "٣"])
 def test_content_length_takes_digits_only(length):
-    from livefilter.control.server import HTTPError
-
-    from livefilter.control import server
+    from livefilter.control.transport import HTTPError, SecureHandler
 
     class Handler:
         headers = {"Content-Length": length}
 
     with pytest.raises(HTTPError, match="bad Content-Length"):
-        server._Handler._read_body(Handler(), 1000)
+        SecureHandler._read_body(Handler(), 1000)
 
 
 def test_a_sixteen_bit_grey_png_is_not_clipped_to_white(tmp_path):
