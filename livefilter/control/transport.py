@@ -13,19 +13,26 @@ import logging
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from livefilter.control.controller import ControlError
 from livefilter.errors import SettingError
 
-if TYPE_CHECKING:
-    from livefilter.control.server import ControlServer
-
 log = logging.getLogger("livefilter.control.server")
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 16 << 10
+
+
+class GuardedApp(Protocol):
+    """What the checks ask of the application behind the server (:class:`livefilter.control.server.ControlServer`)."""
+
+    def allowed_hosts(self) -> set[str]: ...
+
+    def allowed_origins(self) -> set[str]: ...
+
+    def token_ok(self, candidate: str) -> bool: ...
 
 
 class HTTPError(Exception):
@@ -41,7 +48,7 @@ class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
     request_queue_size = 16
-    app: "ControlServer"
+    app: GuardedApp
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -80,7 +87,7 @@ class SecureHandler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------------------
     @property
-    def app(self) -> ControlServer:
+    def app(self) -> GuardedApp:
         return self.server.app
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
