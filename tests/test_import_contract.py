@@ -50,7 +50,7 @@ MODULES = _all()
 # matching prefix. A module imports its own layer or lower ones, never a higher one.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("shared", ("livefilter", "livefilter.types", "livefilter.errors", "livefilter.protocols",
-                "livefilter.settings.choices", "livefilter.settings.paths", "livefilter.settings.strict_json")),
+                "livefilter.settings.choices", "livefilter.infra.paths", "livefilter.infra.strict_json")),
     ("infra", ("livefilter.infra",)),
     ("stages", tuple(f"livefilter.{p}" for p in ("sources", "detect", "align", "translate", "composite", "finish",
                                                    "scene", "sinks", "looks", "engines", "reliability", "gpu", "demo"))),
