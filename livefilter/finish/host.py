@@ -135,6 +135,8 @@ def finish_delta(x: np.ndarray, maps: np.ndarray, face_w: float, settings: Finis
     dy = delta[..., 0]
     np.subtract(qy, y, out=dy)
     dy -= SHINE_GAIN * around
+    # the skin's mean lightness is kept: what the shine and the smoothing take off on average goes back
+    dy -= float((dy * weight).sum()) / max(float(weight.sum()), 1.0)
     delta *= (settings.strength * weight)[..., None]
     if settings.under_eye > 0:
         dy += under_eye_lift(qy, maps, settings.under_eye)

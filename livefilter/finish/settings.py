@@ -11,8 +11,8 @@ from livefilter.errors import SettingError
 
 WORK_FACE_W = 112.0  # px across the face (cheek to cheek) at the working resolution (the box is never upscaled)
 BOX_MARGIN = 0.03  # the face box reaches this fraction of the face width beyond the face oval
-GUIDE_RADIUS = 0.05  # the guided filter's radius, as a fraction of the working face width (6 px)
-GUIDE_EPS = 9.0 ** 2  # its regulariser, in squared 8-bit levels: a local spread well above 9 levels is an edge, kept
+GUIDE_RADIUS = 0.06  # the guided filter's radius, as a fraction of the working face width (7 px)
+GUIDE_EPS = 22.0 ** 2  # its regulariser, in squared 8-bit levels: a local spread well above 22 levels is an edge, kept
 SHINE_RADIUS = 0.12  # the box over which a highlight is compared with its surrounding skin
 SHINE_LEVEL = 6.0  # 8-bit levels of luma above the surrounding skin before a highlight counts as shine
 SHINE_GAIN = 0.5  # the share of that excess taken away at strength 1
@@ -21,8 +21,8 @@ SHINE_GAIN = 0.5  # the share of that excess taken away at strength 1
 CHROMA_SD_FLOOR = 2.0  # the least chroma spread the cheeks are granted (8-bit levels of Cr/Cb)
 LUMA_SD_FLOOR = 6.0  # ... and luma spread
 CHROMA_Z = (3.0, 2.0)  # chroma distance: full likelihood up to the first, falling to zero over the second
-DARK_Z = (1.0, 1.5)  # darker than the cheeks by the first (in luma sds) starts counting as hair, fully by +second
-TEXTURE_RATIO = (1.3, 1.0)  # local luma spread over the cheeks': hair from the first, fully by +second
+DARK_Z = (0.3, 0.7)  # darker than the cheeks by the first (in luma sds) starts counting as hair, fully by +second
+TEXTURE_RATIO = (0.8, 0.6)  # local luma spread over the cheeks': hair from the first, fully by +second
 # RGB -> (Y, Cb, Cr) rows (BT.601, offsets left out: only differences and spreads are used)
 YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 YCC_INV = np.linalg.inv(YCC).astype(np.float32)
