@@ -171,6 +171,6 @@ def test_the_measures_see_a_known_change(landmarks):
     brighter[reg["skin"].astype(bool)] += 6
     m = F.face_finish(img, np.clip(brighter, 0, 255).astype(np.uint8), lm).values
     assert m["skin_delta_l"] > 1.5  # whitening is seen
-    blurred = cv2.GaussianBlur(img, (0, 0), 6)
+    blurred = cv2.GaussianBlur(img, (0, 0), 2)
     m = F.face_finish(img, blurred, lm).values
-    assert m["hf_reduction"] > 0.4 and m["eyes_kept"] < 0.9  # a plain blur smooths and loses the eyes
+    assert m["hf_reduction"] > 0.15 and m["eyes_kept"] < 0.9  # a plain blur smooths and loses the eyes
