@@ -6,12 +6,12 @@ import pytest
 from conftest import read_rgb, shared_path
 from fakes import FixedFaceTracker
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.pipeline.host import LiveControls, Pipeline
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.pipeline import DevicePipeline  # noqa: E402
+from livefilter.pipeline.device import DeviceStyling, device_pipeline  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def _pair(device):
     reg = LookRegistry()
     controls = LiveControls(look="glam", strength=0.9)
     cpu = Pipeline(FixedFaceTracker(), reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls)
-    dev = DevicePipeline(FixedFaceTracker(), reg.get,
+    dev = device_pipeline(FixedFaceTracker(), reg.get,
                          lambda lk: TorchCudaTranslator(lk, device=device, precision="fp32" if device == "cpu" else "fp16"),
                          controls, device=device)
     return cpu, dev
@@ -60,10 +60,10 @@ def test_device_path_matches_cpu_path_on_cuda_twice_with_random_delays():
 
 
 def test_device_masks_match_the_cpu_masker_and_pipeline_with_real_landmarks():
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from livefilter.detect import create_detector
-    from livefilter.gpu.masks import face_masks
-    from livefilter.masks import LandmarkMasker
+    from livefilter.composite.device_masks import face_masks
+    from livefilter.composite.masks import LandmarkMasker
 
     img = _frame()
     face = create_detector().detect(img)[0]
@@ -83,7 +83,7 @@ def test_device_masks_match_the_cpu_masker_and_pipeline_with_real_landmarks():
     reg = LookRegistry()
     controls = LiveControls(look="glam")
     cpu = Pipeline(Detected(), reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls)
-    dev = DevicePipeline(Detected(), reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+    dev = device_pipeline(Detected(), reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                          controls, device="cpu")
     a, b = cpu.process(img.copy()), dev.process(img.copy())
     assert dev.stats.passthrough == 0
@@ -107,7 +107,7 @@ def test_device_path_keeps_occluder_pixels():
         def reset(self):
             pass
 
-    dev = DevicePipeline(Detected(), LookRegistry().get,
+    dev = device_pipeline(Detected(), LookRegistry().get,
                          lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                          LiveControls(look="glam"), device="cpu")
     out = dev.process(img.copy())
