@@ -17,8 +17,8 @@ from livefilter.finish.geometry import FaceBox, face_maps
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings
 from livefilter.looks.region_stats import to_lab
-from livefilter.masks import LIPS
-from livefilter.regions import BROWS, LOWER_LID, UPPER_LID
+from livefilter.composite.masks import LIPS
+from livefilter.composite.regions import BROWS, LOWER_LID, UPPER_LID
 from training.eval import finish as F
 
 LIGHTER = ("deepface_tests", "img11.jpg")
@@ -28,7 +28,7 @@ GLASSES = ("deepface_tests", "img25.jpg")
 
 
 def _face(folder: str, name: str):
-    from livefilter.demo import load_rgb
+    from livefilter.demo.clip import load_rgb
 
     img = load_rgb(shared_path("faces", folder, name))
     found = F.photo_faces([img])

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from livefilter.finish.settings import BOX_MARGIN, WORK_FACE_W
-from livefilter.masks import FACE_OVAL, LIPS
-from livefilter.regions import BROWS, CHEEK_APPLE, CHEEKBONE_TOP, LOWER_LID, UPPER_LID
+from livefilter.composite.masks import FACE_OVAL, LIPS
+from livefilter.composite.regions import BROWS, CHEEK_APPLE, CHEEKBONE_TOP, LOWER_LID, UPPER_LID
 
 # the lower nose with both nostrils (FaceMesh): alar creases, nostril rims, subnasale
 NOSTRILS = (218, 75, 97, 2, 326, 305, 438, 457, 274, 1, 44)

@@ -29,9 +29,9 @@ import numpy as np
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings
 from livefilter.looks.region_stats import ita_group, to_lab
-from livefilter.masks import FACE_OVAL, LIPS
-from livefilter.regions import BROWS, CHEEK_APPLE, FOREHEAD, LOWER_LID, UPPER_LID
-from training.eval.placement import _fill, _grow, _shrink, frame_regions
+from livefilter.composite.masks import FACE_OVAL, LIPS
+from livefilter.composite.regions import BROWS, CHEEK_APPLE, FOREHEAD, LOWER_LID, UPPER_LID
+from training.eval.placement import frame_regions
 from training.eval.regions import DARKER, LIGHTER
 
 BAND = (1 / 256, 1 / 32)  # the band-pass's two Gaussian sigmas, as fractions of the face width
@@ -53,6 +53,24 @@ TARGETS = {
     "beard_kept": lambda v: v >= 0.9,
     "seam": lambda v: v <= 1.05,
 }
+
+
+def _fill(shape: tuple[int, int], polys: list[np.ndarray]) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(p * 16).astype(np.int32) for p in polys], 1, cv2.LINE_8, 4)
+    return m
+
+
+def _disk(px: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+
+
+def _grow(m: np.ndarray, px: int) -> np.ndarray:
+    return cv2.dilate(m, _disk(px)) if px > 0 else m
+
+
+def _shrink(m: np.ndarray, px: int) -> np.ndarray:
+    return cv2.erode(m, _disk(px)) if px > 0 else m
 
 
 def finish_regions(lm: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -223,7 +241,7 @@ def photo_faces(photos: list[np.ndarray]) -> list:
 
 def measure_photos(photos: list[np.ndarray], strengths=STRENGTHS, under_eye: float = 0.0) -> dict:
     """The finish summary of every photo's face at each strength."""
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
 
     aligner, stage = Aligner(160, 0.25), SkinFinish()
     faces = photo_faces(photos)
