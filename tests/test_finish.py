@@ -174,3 +174,45 @@ def test_the_measures_see_a_known_change(landmarks):
     blurred = cv2.GaussianBlur(img, (0, 0), 2)
     m = F.face_finish(img, blurred, lm).values
     assert m["hf_reduction"] > 0.15 and m["eyes_kept"] < 0.9  # a plain blur smooths and loses the eyes
+
+
+def test_the_host_pipeline_finishes_the_skin_of_a_look_with_a_finish():
+    """soft-glow carries a finish in its look.json; the pipeline applies it after the look, at full
+    resolution, and a live change of the finish takes effect on the next frame."""
+    from livefilter.looks.registry import LookRegistry
+    from training.eval.placement import host_pipeline
+
+    look = LookRegistry().get("soft-glow")
+    assert look.finish.strength > 0
+    img, lm = _face(*LIGHTER)
+    p = host_pipeline("soft-glow", max_faces=1)
+    p.update(finish=look.finish)
+    p.tracker.reset()
+    with_finish = p.process(img.copy())
+    p.update(finish=FinishSettings())
+    p.tracker.reset()
+    without = p.process(img.copy())
+    (face,) = p.last_faces
+    reg = F.finish_regions(face.landmarks, img.shape[:2])
+    L_with, L_without = to_lab(with_finish)[..., 0], to_lab(without)[..., 0]
+    fw = float(np.linalg.norm(face.landmarks[234] - face.landmarks[454]))
+    assert F.band_energy(L_with, reg["texture"], fw) < 0.85 * F.band_energy(L_without, reg["texture"], fw)
+    eyes = reg["eyes"].astype(bool)
+    assert np.array_equal(with_finish[eyes], without[eyes])
+    assert "finish" in p.stats.summary()
+    with pytest.raises(SettingError):
+        p.update(finish=FinishSettings(strength=2.0))
+
+
+def test_a_look_json_finish_is_validated(tmp_path):
+    import json
+
+    from livefilter.errors import LookError
+    from livefilter.looks.pack import parse_manifest
+    from livefilter.looks.registry import LookRegistry
+
+    d = json.loads((LookRegistry().get("natural").root / "look.json").read_text())
+    assert parse_manifest(d, tmp_path).finish == FinishSettings(0.4, 0.2)
+    for bad in ({"strength": 2}, {"strength": float("nan")}, {"under_eye": -0.1}, {"sharpen": 1}, "high", [1]):
+        with pytest.raises(LookError, match="finish"):
+            parse_manifest(d | {"finish": bad}, tmp_path)
