@@ -216,3 +216,48 @@ def test_a_look_json_finish_is_validated(tmp_path):
     for bad in ({"strength": 2}, {"strength": float("nan")}, {"under_eye": -0.1}, {"sharpen": 1}, "high", [1]):
         with pytest.raises(LookError, match="finish"):
             parse_manifest(d | {"finish": bad}, tmp_path)
+
+
+# -- host and device ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("photo", [LIGHTER, DARKER, BEARD])
+def test_the_device_twin_finishes_as_the_host_does(photo, one_torch_thread):
+    torch = pytest.importorskip("torch")
+    from livefilter.finish.device import DeviceSkinFinish
+
+    img, lm = _face(*photo)
+    for settings in (FinishSettings(1.0, 0.5), FinishSettings(0.5, 0.0), FinishSettings(0.0, 1.0)):
+        host = _finished(img, lm, settings.strength, settings.under_eye)
+        frame = torch.from_numpy(img.copy())
+        assert DeviceSkinFinish("cpu").apply(frame, [lm], settings) == 1
+        diff = np.abs(host.astype(int) - frame.numpy())
+        assert (host != img).sum() > 1000  # the host changed the skin ...
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.001, settings  # ... and the device did the same
+
+
+def test_the_device_pipeline_applies_the_finish(one_torch_thread):
+    pytest.importorskip("torch")
+    from livefilter.looks.registry import LookRegistry
+    from livefilter.pipeline.device import device_pipeline
+    from livefilter.pipeline.host import LiveControls, Pipeline
+    from livefilter.pipeline.session import PipelineSettings, make_tracker
+    from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
+    from livefilter.translate.torch_backend import TorchCudaTranslator
+    from livefilter.types import Tracked
+
+    img, _ = _face(*LIGHTER)
+    reg = LookRegistry()
+    controls = LiveControls(look="natural", finish=FinishSettings(1.0, 0.5))
+    tracker = make_tracker(PipelineSettings(detect_every=1, max_faces=1))
+    host = Pipeline(tracker, reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls, max_faces=1)
+    dev = device_pipeline(tracker, reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+                          controls, max_faces=1, device="cpu")
+    faces = tracker.update(img)
+    a, b = host.process(img.copy(), Tracked(faces)), dev.process(img.copy(), Tracked(faces))
+    assert dev.stats.passthrough == 0 and "finish" in dev.stats.summary()
+    assert np.abs(a.astype(int) - b).mean() < 0.4
+    dev.update(finish=FinishSettings())
+    plain = dev.process(img.copy(), Tracked(faces))
+    reg_ = F.finish_regions(faces[0].landmarks, img.shape[:2])
+    fw = float(np.linalg.norm(faces[0].landmarks[234] - faces[0].landmarks[454]))
+    L_b, L_plain = to_lab(b)[..., 0], to_lab(plain)[..., 0]
+    assert F.band_energy(L_b, reg_["texture"], fw) < 0.8 * F.band_energy(L_plain, reg_["texture"], fw)
