@@ -231,7 +231,8 @@ def test_the_device_twin_finishes_as_the_host_does(photo, one_torch_thread):
         assert DeviceSkinFinish("cpu").apply(frame, [lm], settings) == 1
         diff = np.abs(host.astype(int) - frame.numpy())
         assert (host != img).sum() > 1000  # the host changed the skin ...
-        assert diff.max() <= 1 and (diff > 0).mean() < 0.001, settings  # ... and the device did the same
+        # ... and the device did the same (to a level, on a few pixels: float rounding)
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.001, settings
 
 
 def test_the_device_pipeline_applies_the_finish(one_torch_thread):

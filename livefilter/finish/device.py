@@ -5,7 +5,7 @@ Geometry stays on the host, as for the makeup placement: the face box and its re
 are made there and copied to the device (host -> device only, asynchronously from the host's view;
 nothing is read back). The pixel work runs on the device over each face's box of the output frame:
 
-* OpenCV's ``INTER_AREA`` downscale and ``INTER_LINEAR`` upscale are linear and separable, so each is
+* OpenCV's ``INTER_AREA`` / ``INTER_LINEAR`` downscale and ``INTER_LINEAR`` upscale are linear and separable, so each is
   two small matrix products with the weights OpenCV itself uses (taken once per size from ``cv2.resize``
   of an identity matrix): the device resamples exactly as the host does;
 * the box filters are ``avg_pool2d`` over a reflect-101 padding (OpenCV's default border);
@@ -123,7 +123,7 @@ class DeviceSkinFinish:
         for lm in landmarks:
             fbox = FaceBox.of(lm, w, h)
             if fbox is not None:
-                self.face(frame, fbox, face_maps(fbox, lm), settings)
+                self.face(frame, fbox, face_maps(fbox, lm, settings.under_eye > 0), settings)
                 done += 1
         return done
 
@@ -133,9 +133,15 @@ class DeviceSkinFinish:
         bh, bw = fbox.shape
         region = frame[fbox.y0:fbox.y1, fbox.x0:fbox.x1]
         x = region.permute(2, 0, 1)[None].to(torch.float32)
-        down_y = self._tensor(resize_weights(bh, fbox.work_h, cv2.INTER_AREA))
-        down_x = self._tensor(resize_weights(bw, fbox.work_w, cv2.INTER_AREA))
-        small = torch.round(down_y @ x @ down_x.T)  # the host's downscale is to uint8
+        small = x
+        if fbox.step > 1:  # the host's block average is to uint8
+            mh, mw = fbox.block_shape
+            a_y, a_x = (self._tensor(resize_weights(n, m, cv2.INTER_AREA)) for n, m in ((bh, mh), (bw, mw)))
+            small = torch.round(a_y @ small @ a_x.T)
+        if tuple(small.shape[2:]) != (fbox.work_h, fbox.work_w):
+            l_y = self._tensor(resize_weights(small.shape[2], fbox.work_h, cv2.INTER_LINEAR))
+            l_x = self._tensor(resize_weights(small.shape[3], fbox.work_w, cv2.INTER_LINEAR))
+            small = l_y @ small @ l_x.T
         face_w = fbox.face_w * fbox.work_w / bw
         delta = finish_delta(small, self._tensor(maps), face_w, settings, float(maps[1].sum()) >= MIN_SAMPLE,
                              float(maps[3].sum()) >= MIN_SAMPLE)

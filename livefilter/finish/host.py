@@ -169,17 +169,24 @@ class SkinFinish:
         for lm in landmarks:
             box = FaceBox.of(lm, frame.shape[1], frame.shape[0])
             if box is not None:
-                self.face(frame, box, face_maps(box, lm), settings)
+                self.face(frame, box, face_maps(box, lm, settings.under_eye > 0), settings)
                 done += 1
         return done
 
     def face(self, frame: np.ndarray, box: FaceBox, maps: np.ndarray, settings: FinishSettings) -> None:
         ws = self.ws
         region = frame[box.y0:box.y1, box.x0:box.x1]
-        small = cv2.resize(region, (box.work_w, box.work_h), dst=ws.get("small", (box.work_h, box.work_w, 3), np.uint8),
-                           interpolation=cv2.INTER_AREA)
-        x = ws.get("x", small.shape)
-        np.copyto(x, small, casting="unsafe")
+        small = region
+        if box.step > 1:
+            bh, bw = box.block_shape
+            small = cv2.resize(region, (bw, bh), dst=ws.get("block", (bh, bw, 3), np.uint8), interpolation=cv2.INTER_AREA)
+        x = ws.get("x", (box.work_h, box.work_w, 3))
+        if small.shape[:2] != (box.work_h, box.work_w):  # in float: the device twin's weights exactly
+            block = ws.get("block_f", small.shape)
+            np.copyto(block, small, casting="unsafe")
+            cv2.resize(block, (box.work_w, box.work_h), dst=x, interpolation=cv2.INTER_LINEAR)
+        else:
+            np.copyto(x, small, casting="unsafe")
         face_w = box.face_w * box.work_w / (box.x1 - box.x0)
         delta = finish_delta(x, maps, face_w, settings, ws)
         up = cv2.resize(delta, (box.x1 - box.x0, box.y1 - box.y0), dst=ws.get("up", region.shape),
