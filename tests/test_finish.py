@@ -17,8 +17,7 @@ from livefilter.finish.geometry import FaceBox, face_maps
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings
 from livefilter.looks.region_stats import to_lab
-from livefilter.composite.masks import LIPS
-from livefilter.composite.regions import BROWS, LOWER_LID, UPPER_LID
+from livefilter.detect.topology import BROWS, LIPS, LOWER_LID, UPPER_LID
 from training.eval import finish as F
 
 LIGHTER = ("deepface_tests", "img11.jpg")

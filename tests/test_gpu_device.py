@@ -85,7 +85,7 @@ def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(cl
     crop_pts = faces_c[0].landmarks @ mats[0][:, :2].T + mats[0][:, 2]
     occ = np.zeros((s, s), np.uint8)
     occ[s // 2:s // 2 + 20, s // 3:s // 2] = 1
-    from livefilter.composite.masks import FACE_OVAL
+    from livefilter.detect.topology import FACE_OVAL
 
     outs = []
     for chain in chains:

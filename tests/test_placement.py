@@ -215,8 +215,7 @@ def face_and_regions():
 
 
 def _lipstick(img: np.ndarray, lm: np.ndarray, blur: float = 0.0) -> np.ndarray:
-    from livefilter.composite.masks import LIPS
-    from livefilter.composite.regions import LIPS_INNER
+    from livefilter.detect.topology import LIPS, LIPS_INNER
 
     m = np.zeros(img.shape[:2], np.float32)
     cv2.fillPoly(m, [np.round(lm[list(LIPS)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from livefilter.infra.atomic import write_bytes
-from livefilter.composite.masks import LIPS
+from livefilter.detect.topology import LIPS
 from livefilter.composite.placement import EYE_POLYGONS
 from livefilter.types import Tracked
 from training.eval import placement as P

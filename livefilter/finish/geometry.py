@@ -24,11 +24,8 @@ import cv2
 import numpy as np
 
 from livefilter.finish.settings import BOX_MARGIN, WORK_FACE_W
-from livefilter.composite.masks import FACE_OVAL, LIPS
-from livefilter.composite.regions import BROWS, CHEEK_APPLE, CHEEKBONE_TOP, LOWER_LID, UPPER_LID
+from livefilter.detect.topology import BROWS, CHEEK_APPLE, CHEEKBONE_TOP, FACE_OVAL, LIPS, LOWER_LID, NOSTRILS, UPPER_LID
 
-# the lower nose with both nostrils (FaceMesh): alar creases, nostril rims, subnasale
-NOSTRILS = (218, 75, 97, 2, 326, 305, 438, 457, 274, 1, 44)
 RAMP = 0.04  # the skin map's rise away from the oval's edge and every feature, as a fraction of the face width
 # margins around each feature, as fractions of the face width (lashes reach beyond the lid's landmarks)
 EYE_MARGIN, BROW_MARGIN, LIP_MARGIN, NOSTRIL_MARGIN = 0.03, 0.02, 0.02, 0.015

@@ -45,8 +45,9 @@ from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
 from livefilter.composite.device_placement import gate_face
 from livefilter.gpu.timing import DeviceStageClock
 from livefilter.finish.device import DeviceSkinFinish
-from livefilter.composite.masks import FACE_OVAL, LIPS, LandmarkMasker, occluded_pixels
-from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, LIPS_INNER, GateGeometry, mirror_plan
+from livefilter.composite.masks import LandmarkMasker, occluded_pixels
+from livefilter.detect.topology import FACE_OVAL, LIPS, LIPS_INNER
+from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, GateGeometry, mirror_plan
 from livefilter.pipeline.host import HostStyling, LookRuntime, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.types import Face, Tracked

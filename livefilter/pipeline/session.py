@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from livefilter.finish.settings import FinishSettings
-from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS, listed
+from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS
+from livefilter.infra.terminal_text import listed
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry

@@ -29,8 +29,7 @@ import numpy as np
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings
 from livefilter.looks.region_stats import ita_group, to_lab
-from livefilter.composite.masks import FACE_OVAL, LIPS
-from livefilter.composite.regions import BROWS, CHEEK_APPLE, FOREHEAD, LOWER_LID, UPPER_LID
+from livefilter.detect.topology import BROWS, CHEEK_APPLE, FACE_OVAL, FOREHEAD, LIPS, LOWER_LID, UPPER_LID
 from training.eval.placement import frame_regions
 from training.eval.regions import DARKER, LIGHTER
 
@@ -81,7 +80,7 @@ def finish_regions(lm: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarr
     k = max(1, round(0.01 * fw))
     oval = _fill(shape, [cv2.convexHull(lm[list(FACE_OVAL)].astype(np.float32))[:, 0]])
     inner = _shrink(oval, max(2, round(0.05 * fw)))
-    forehead = _fill(shape, [cv2.convexHull(lm[list(FOREHEAD + (109, 10, 338))].astype(np.float32))[:, 0]])
+    forehead = _fill(shape, [cv2.convexHull(lm[list(FOREHEAD)].astype(np.float32))[:, 0]])
     brows = _fill(shape, [lm[list(BROWS[0])], lm[list(BROWS[1])]])
     eyes = _fill(shape, [np.concatenate([lm[list(UPPER_LID[s])], lm[list(LOWER_LID[s])][::-1]]) for s in (0, 1)])
     lips = _fill(shape, [lm[list(LIPS)]])
