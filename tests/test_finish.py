@@ -120,7 +120,8 @@ def test_glasses_frames_are_not_skin():
     box = FaceBox.of(lm, img.shape[1], img.shape[0])
     maps = face_maps(box, lm)
     from livefilter.finish.host import Scratch, guided_luma, skin_likelihood, radius
-    from livefilter.finish.settings import GUIDE_RADIUS, YCC
+    from livefilter.finish.colour import YCC
+    from livefilter.finish.settings import GUIDE_RADIUS
 
     x = cv2.resize(img[box.y0:box.y1, box.x0:box.x1], (box.work_w, box.work_h), interpolation=cv2.INTER_AREA)
     ycc = cv2.transform(x.astype(np.float32), YCC)

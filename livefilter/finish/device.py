@@ -19,10 +19,11 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from livefilter.finish.colour import YCC, YCC_INV
 from livefilter.finish.geometry import FaceBox, face_maps
 from livefilter.finish.host import MIN_SAMPLE, radius
 from livefilter.finish.settings import (CHROMA_SD_FLOOR, CHROMA_Z, DARK_Z, GUIDE_EPS, GUIDE_RADIUS, LUMA_SD_FLOOR,
-                                        SHINE_GAIN, SHINE_LEVEL, SHINE_RADIUS, TEXTURE_RATIO, YCC, YCC_INV,
+                                        SHINE_GAIN, SHINE_LEVEL, SHINE_RADIUS, TEXTURE_RATIO,
                                         FinishSettings)
 
 

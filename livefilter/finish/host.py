@@ -25,9 +25,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livefilter.finish.colour import YCC, YCC_INV
 from livefilter.finish.geometry import FaceBox, face_maps
 from livefilter.finish.settings import (CHROMA_SD_FLOOR, CHROMA_Z, DARK_Z, GUIDE_EPS, GUIDE_RADIUS, LUMA_SD_FLOOR,
-                                        SHINE_GAIN, SHINE_LEVEL, SHINE_RADIUS, TEXTURE_RATIO, YCC, YCC_INV,
+                                        SHINE_GAIN, SHINE_LEVEL, SHINE_RADIUS, TEXTURE_RATIO,
                                         FinishSettings)
 
 MIN_SAMPLE = 16  # working pixels of cheek the colour statistics need (fewer: the whole skin map is the sample)

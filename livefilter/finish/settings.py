@@ -1,11 +1,10 @@
-"""The skin finish's settings and the constants its host and device versions share."""
+"""The skin finish's settings and the constants its host and device versions share (NumPy-free: the look
+schema reads :class:`FinishSettings`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from livefilter.errors import SettingError
 
@@ -23,9 +22,7 @@ LUMA_SD_FLOOR = 6.0  # ... and luma spread
 CHROMA_Z = (3.0, 2.0)  # chroma distance: full likelihood up to the first, falling to zero over the second
 DARK_Z = (0.3, 0.7)  # darker than the cheeks by the first (in luma sds) starts counting as hair, fully by +second
 TEXTURE_RATIO = (0.8, 0.6)  # local luma spread over the cheeks': hair from the first, fully by +second
-# RGB -> (Y, Cb, Cr) rows (BT.601, offsets left out: only differences and spreads are used)
-YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
-YCC_INV = np.linalg.inv(YCC).astype(np.float32)
+
 
 
 def check_unit(name: str, value) -> float:
