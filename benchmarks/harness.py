@@ -21,6 +21,7 @@ from benchmarks.naive import NaivePipeline
 from benchmarks.replay import RESOLUTIONS, PacedSource, ReplaySource, decode_frames, tile_faces
 from livefilter.infra.atomic import atomic_output, write_text
 from livefilter.errors import SettingError
+from livefilter.finish.settings import FinishSettings
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline.session import PipelineSettings, build_pipeline, make_translator
 from livefilter.sinks.null_sink import NullSink
@@ -55,6 +56,7 @@ class BenchConfig:
     teacher_onnx: str | None = None  # the teacher exported with the student's inputs (teacher vs student)
     fusion: bool = True  # eager vs torch.compile'd compositor tails (compiling takes seconds)
     placement: bool = True  # the same run without the makeup placement too (its cost per face)
+    finish: bool = True  # the same frames with the skin finish on and off (its cost per face)
 
     def validate(self) -> "BenchConfig":
         for r in self.resolutions:
@@ -199,6 +201,28 @@ def compare_placement(on: dict, settings: PipelineSettings, registry, frames, cf
             "end_to_end_p50_off_ms": off["stages"].get("end_to_end", {}).get("p50", float("nan"))}
 
 
+#: the skin finish the bench turns on: full strength with the under-eye lift (the most work it does)
+BENCH_FINISH = FinishSettings(strength=1.0, under_eye=0.5)
+
+
+def compare_finish(settings: PipelineSettings, registry, frames, cfg: BenchConfig, faces: int) -> dict:
+    """The same frames with the skin finish on (:data:`BENCH_FINISH`) and off, in the same process, each
+    twice in turn (off, on, off, on) and the better run of each kept, so a burst of other load on a shared
+    machine does not land on one side only: fps, the finish stage's p50 and p99 and its cost per face."""
+    from dataclasses import replace
+
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for _ in range(2):
+        for key, finish in (("off", FinishSettings()), ("on", BENCH_FINISH)):
+            p = build_pipeline(replace(settings, finish=finish), registry, StageStats())
+            runs[key].append(_measure_pipeline(p, frames, cfg))
+    on, off = (max(runs[k], key=lambda r: r["fps"]) for k in ("on", "off"))
+    stage = on["stages"].get("finish", {})
+    return {"fps_on": on["fps"], "fps_off": off["fps"], "finish_p50_ms": stage.get("p50", float("nan")),
+            "finish_p99_ms": stage.get("p99", float("nan")),
+            "cost_per_face_ms": stage.get("p50", float("nan")) / max(faces, 1), "settings": asdict(BENCH_FINISH)}
+
+
 def compare_fusion(size: tuple[int, int], device: str, reps: int = 30) -> dict:
     """The device pipeline's RGB -> I420 conversion (the frame-sized chain it fuses), eager vs
     torch.compile'd, p50 ms; the first call's time includes the compilation."""
@@ -249,6 +273,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
                "pipeline": _measure_pipeline(pipeline, frames, cfg)}
         if cfg.placement:
             run["placement"] = compare_placement(run["pipeline"], settings, registry, frames, cfg, faces)
+        if cfg.finish:
+            run["finish"] = compare_finish(settings, registry, frames, cfg, faces)
         if cfg.baseline:
             translator = make_translator(look, backend, max_faces=faces)
             naive = NaivePipeline(create_detector(), translator, look, max_faces=faces)
@@ -355,6 +381,11 @@ def _notes(doc: dict) -> list[str]:
                          f"{pl['fps_on']:.1f} fps with, {pl['fps_off']:.1f} fps without; blend p50 "
                          f"{pl['blend_p50_on_ms']:.2f} ms with, {pl['blend_p50_off_ms']:.2f} ms without "
                          f"({pl['cost_per_face_ms']:.2f} ms per face)")
+        fin = r.get("finish")
+        if fin:
+            notes.append(f"skin finish at {r['resolution']}, {r['faces']} face(s) ({r['backend']}): "
+                         f"{fin['fps_on']:.1f} fps with, {fin['fps_off']:.1f} fps without; finish p50 "
+                         f"{fin['finish_p50_ms']:.2f} ms ({fin['cost_per_face_ms']:.2f} ms per face)")
         f = r.get("fusion")
         if f:
             how = "fused" if f["fused_ok"] else "fused (compiler unavailable: eager)"

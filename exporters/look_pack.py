@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from exporters.onnx_export import ExportReport, export_onnx
+from livefilter.finish.settings import FinishSettings
 from livefilter.demo.clip import save_rgb
 from livefilter.looks.pack import ColorEdits, Look, Normalisation, check_look_name, load_look, sha256_file
 
@@ -33,6 +34,7 @@ def write_look_pack(
     normalisation: dict | None = None,
     device_input_size: int | None = None,
     regions: list[str] | None = None,
+    finish: FinishSettings | None = None,
 ) -> tuple[Look, ExportReport | None]:
     """Export (or reuse an already exported ``onnx_from``) and write the look folder.
 
@@ -58,6 +60,7 @@ def write_look_pack(
         normalisation=Normalisation(tuple(norm["mean"]), tuple(norm["std"])),  # type: ignore[arg-type]
         input_names={"image": "image", "style": "style", "strength": "strength"}, output_name="output",
         style_code=[round(float(v), 6) for v in style_code], default_strength=default_strength, edits=ColorEdits(),
+        finish=finish or FinishSettings(),
         onnx_sha256=sha256_file(model), preview="preview.jpg" if preview is not None else None,
         training=training or {}, metrics=(metrics or {}) | ({"export": report.to_dict()} if report else {}),
     )

@@ -109,6 +109,9 @@ def test_the_device_pipeline_on_the_cpu_is_benchmarked_as_such(tmp_path, monkeyp
     table = markdown_table(doc)
     assert "RGB -> I420 on the device at 640x360 (cpu)" in table and "compiler unavailable" in table
     assert "torch-cpu-fp32: device (cpu) pipeline" in table
+    finish = run["finish"]  # the skin finish on and off, on the device twin
+    assert finish["finish_p50_ms"] > 0 and finish["fps_on"] > 0 and finish["fps_off"] > 0
+    assert "skin finish at 360p, 1 face(s) (torch-cpu-fp32)" in table
     broken = dict(run, fusion=dict(fusion, fused_p50_ms=0.0))
     with pytest.raises(ValueError, match="fusion"):
         validate_result(dict(doc, runs=[broken]))
@@ -123,3 +126,22 @@ def test_all_backends_means_the_usable_ones(monkeypatch):
                                                           ("onnxruntime-cuda", False, "no provider"),
                                                           ("onnxruntime-cpu", True, "")])
     assert harness.available_backends() == ["torch-cuda", "onnxruntime-cpu"]
+
+
+def test_the_skin_finish_is_timed_with_and_without_in_the_same_run(tmp_path, monkeypatch):
+    from benchmarks import harness
+
+    make_look(tmp_path, "shift", kind="shift", size=128, with_strength=True)
+    monkeypatch.setattr(harness, "LookRegistry", lambda: LookRegistry([tmp_path]))
+    video = str(shared_path("video", "deepfacelive", "Obama_speaking.mp4"))
+    cfg = BenchConfig(video=video, resolutions=["360p"], backends=["onnxruntime-cpu"], frames=10, warmup=2,
+                      paced_seconds=0.5, baseline=False, look="shift", fusion=False, placement=False)
+    doc = run_bench(cfg)
+    validate_result(doc)
+    finish = doc["runs"][0]["finish"]
+    assert finish["settings"] == {"strength": 1.0, "under_eye": 0.5}
+    assert finish["finish_p50_ms"] > 0 and finish["cost_per_face_ms"] == finish["finish_p50_ms"]
+    assert "finish" not in doc["runs"][0]["pipeline"]["stages"]  # the look's own run has none
+    assert "skin finish at 360p, 1 face(s) (onnxruntime-cpu)" in markdown_table(doc)
+    no = run_bench(BenchConfig(**{**cfg.__dict__, "finish": False}))
+    assert "finish" not in no["runs"][0]

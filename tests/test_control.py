@@ -672,3 +672,15 @@ def test_concurrent_runs_each_keep_their_own_control_file(tmp_path):
         first.communicate(timeout=60)
     assert first.returncode == 143
     assert not list(data.glob("control*.json"))
+
+
+def test_the_skin_finish_is_a_live_control(client, pipeline):
+    status, body = client.json("POST", "/api/finish", {"strength": 0.6})
+    assert status == 200 and body["state"]["finish"] == {"strength": 0.6, "under_eye": 0.0}
+    assert client.json("POST", "/api/finish", {"under_eye": 0.3})[0] == 200
+    assert (pipeline.controls.finish.strength, pipeline.controls.finish.under_eye) == (0.6, 0.3)
+    for bad in ({"strength": 1.5}, {"under_eye": "x"}, {"sharpness": 1}, {}):
+        status, body = client.json("POST", "/api/finish", bad)
+        assert status == 400 and "finish" in body["error"], (bad, body)
+    assert client.json("POST", "/api/finish", [0.5])[0] == 400
+    assert pipeline.controls.finish.strength == 0.6  # a refused change leaves it as it was

@@ -27,6 +27,14 @@ def test_eval_report_for_the_shipped_look(tmp_path):
         assert rep["identity"]["same_person_rate"] >= 0.9
     assert rep["video"]["flicker_ratio"] > 0 and rep["video"]["seam_ratio"] > 0
     assert out.with_suffix(".png").is_file()
+    # the skin finish at strengths 0.5 and 1, on the same photos and video
+    fin = rep["finish"]
+    assert set(fin["photos"]) == {"0.5", "1"} and fin["photos"]["1"]["faces"] >= 4
+    full, half = fin["photos"]["1"]["all"], fin["photos"]["0.5"]["all"]
+    assert full["hf_reduction"]["mean"] > half["hf_reduction"]["mean"] > 0
+    assert abs(full["skin_delta_l"]["mean"]) <= 1.0
+    assert 0 < fin["video"]["1"]["flicker_ratio"] <= 1.2
+    assert "skin finish (strength 1, lighter skin" in r.output
 
 
 def test_eval_needs_input():

@@ -115,8 +115,13 @@ def test_atheris_coverage_guided_fuzz_of_look_parsers(target, tmp_path):
     import sys
 
     pytest.importorskip("atheris", reason="atheris not installed (pip install atheris)")
+    import resource
+
     script = Path(__file__).parent / "fuzz" / target
-    r = subprocess.run([sys.executable, str(script), "-runs=3000", "-seed=1"], capture_output=True, text=True,
-                       timeout=300, cwd=tmp_path)
+    # libFuzzer's RSS is the process's peak, which Linux carries over from the parent through fork and exec:
+    # late in a long pytest run that alone is past libFuzzer's default 2 GB, so the limit is 2 GB on top of it
+    limit = 2048 + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    r = subprocess.run([sys.executable, str(script), "-runs=3000", "-seed=1", f"-rss_limit_mb={limit}"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Done 3000 runs" in r.stderr

@@ -101,6 +101,22 @@ def home(tmp_path):
     return h
 
 
+def test_run_with_the_skin_finish_from_the_command_line(home, tmp_path):
+    src = shared_path("video", "deepfacelive", "Obama_speaking.mp4")
+    outs = {}
+    for name, extra in (("plain", []), ("finish", ["--finish", "1", "--under-eye", "0.5"])):
+        outs[name] = tmp_path / f"{name}.mp4"
+        r = _cli("run", "-i", str(src), "-o", str(outs[name]), "--look", "shift", "--strength", "0",
+                 "--max-frames", "5", *extra, home=home)
+        assert r.returncode == 0, r.stderr
+    assert "finish" in r.stdout  # its stage time is reported
+    with av.open(str(outs["plain"])) as a, av.open(str(outs["finish"])) as b:
+        fa = [f.to_ndarray(format="rgb24").astype(int) for f in a.decode(video=0)]
+        fb = [f.to_ndarray(format="rgb24").astype(int) for f in b.decode(video=0)]
+    assert len(fa) == len(fb) == 5
+    assert np.abs(fa[-1] - fb[-1]).mean() > 0.05  # the skin changed (the look itself is at strength 0)
+
+
 def test_run_a_real_video_to_mp4(home, tmp_path):
     src = shared_path("video", "face_recognition", "short_hamilton_clip.mp4")
     out = tmp_path / "out.mp4"
@@ -121,6 +137,8 @@ def test_run_a_real_video_to_mp4(home, tmp_path):
     (["-i", "{notvideo}", "-o", "null"], "not a readable video"),
     (["-i", "{truncated}", "-o", "null"], "truncated|readable|decod"),
     (["-i", "{video}", "-o", "null", "--strength", "1.5"], "strength"),
+    (["-i", "{video}", "-o", "null", "--finish", "1.5"], "finish strength"),
+    (["-i", "{video}", "-o", "null", "--under-eye", "-0.2"], "finish under-eye"),
     (["-i", "{video}", "-o", "null", "--look", "nope"], "unknown look"),
     (["-i", "{video}", "-o", "null", "--look", "{corrupt}"], "sha256|corrupt|not a valid"),
     (["-i", "/dev/video99", "-o", "null"], "camera"),

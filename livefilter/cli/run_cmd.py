@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from livefilter.finish.settings import FinishSettings
 from livefilter.cli import app
 from livefilter.infra.atomic import check_distinct, check_target
 from livefilter.settings.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS
@@ -66,12 +67,21 @@ class RunPlan:
         return (self.input.target,) if self.input.kind == "file" else ()
 
 
+def finish_from_options(strength: float | None, under_eye: float | None) -> FinishSettings | None:
+    """``--finish`` / ``--under-eye``: None (the look's own finish) unless one is given."""
+    if strength is None and under_eye is None:
+        return None
+    return FinishSettings(strength=0.0 if strength is None else strength, under_eye=0.0 if under_eye is None else under_eye)
+
+
 @app.command()
 def run(
     input: str = typer.Option("0", "--input", "-i", help="Camera index (0), device path (/dev/video0), video file, rtsp:// URL, or 'screen'."),
     output: str = typer.Option("virtualcam", "--output", "-o", help=sinks.help_text()),
     look: LookOption = None,
     strength: float = typer.Option(None, "--strength", "-s", help="Look strength 0..1 (default: the look's own)."),
+    finish: float = typer.Option(None, "--finish", help="Skin finish 0..1: smoother skin, features kept sharp (default: the look's own; either finish option replaces it)."),
+    under_eye: float = typer.Option(None, "--under-eye", help="Skin finish: lift dark circles towards the skin below them, 0..1."),
     size: str = typer.Option(None, "--size", help="Capture / processing size WxH, e.g. 1280x720."),
     fps: float = typer.Option(None, "--fps", help="Camera frame rate to request (1..240)."),
     max_faces: int = typer.Option(4, "--max-faces", help=f"Most faces styled per frame (1..{MAX_FACES})."),
@@ -109,7 +119,7 @@ def run(
     settings = PipelineSettings(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
-        temporal=temporal, detector=detector, fuse=fuse,
+        temporal=temporal, detector=detector, fuse=fuse, finish=finish_from_options(finish, under_eye),
     ).validate()
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))

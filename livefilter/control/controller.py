@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import asdict
 from typing import Any, Callable
 
+from livefilter.finish.settings import FinishSettings
 from livefilter.errors import LivefilterError, SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.looks.pack import ColorEdits, Look
@@ -122,6 +123,7 @@ class Controller:
         with self._lock:
             changes: dict[str, Any] = {"look": look.name}
             prefs = self._active_prefs(look.name)
+            changes["finish"] = look.finish  # the look's own skin finish; the slider moves it from there
             if prefs is not None:
                 changes.update(strength=prefs.strength, edits=prefs.edits)
             self._apply(**changes)
@@ -144,6 +146,17 @@ class Controller:
         with self._lock:
             value = min(1.0, max(0.0, round(self.pipeline.controls.strength + delta, 4)))
             return self._apply(strength=value).strength
+
+    def set_finish(self, values: Any) -> FinishSettings:
+        """Set the skin finish's ``strength`` and/or ``under_eye`` (each 0..1); one left out keeps its value."""
+        if not isinstance(values, dict) or not values or set(values) - {"strength", "under_eye"}:
+            raise ControlError(f"finish must be an object with strength and/or under_eye, got {values!r}")
+        for key, value in values.items():
+            if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+                raise ControlError(f"finish {key} must be a number between 0 and 1, got {value!r}")
+        with self._lock:
+            current = asdict(self.pipeline.controls.finish) | {k: float(v) for k, v in values.items()}
+            return self._apply(finish=FinishSettings(**current)).finish
 
     def set_edits(self, values: Any) -> ColorEdits:
         """Set some or all colour edits (each -1..1); the ones left out keep their current value."""
@@ -296,6 +309,7 @@ class Controller:
             "look": controls.look,
             "strength": controls.strength,
             "edits": asdict(controls.edits),
+            "finish": asdict(controls.finish),
             "paused": controls.paused,
             "faces": self.faces(),
             "fps": round(self.fps(), 2),

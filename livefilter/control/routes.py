@@ -100,7 +100,7 @@ class Handler(SecureHandler):
     # -- POST ------------------------------------------------------------------------------------------------
     def _post(self, path: str) -> None:
         ctl = self.app.controller
-        routes = {"/api/look", "/api/strength", "/api/edits", "/api/pause", "/api/profile/save", "/api/profile/load"}
+        routes = {"/api/look", "/api/strength", "/api/finish", "/api/edits", "/api/pause", "/api/profile/save", "/api/profile/load"}
         face = _FACE_PATH.match(path)
         if path in CREATE_ROUTES:
             self._json(200, self._create(path))
@@ -113,6 +113,8 @@ class Handler(SecureHandler):
             ctl.set_look(self._field(body, "name"))
         elif path == "/api/strength":
             ctl.set_strength(self._field(body, "value"))
+        elif path == "/api/finish":
+            ctl.set_finish(body)
         elif path == "/api/edits":
             if not body:
                 raise HTTPError(400, "give at least one of brightness, contrast, saturation, warmth")

@@ -33,6 +33,10 @@ CONTOUR_LINE = ((234, 93, 132, 215, 192), (454, 323, 361, 435, 416))
 # Highlight: nose bridge, cheekbone tops.
 NOSE_BRIDGE = (168, 6, 197, 195, 5, 4)
 CHEEKBONE_TOP = ((116, 111, 117, 118), (345, 340, 346, 347))
+# The skin finish: the lower nose with both nostrils (alar creases, nostril rims, subnasale), kept sharp,
+# and the forehead's centre from the brows to the hairline, where its texture is measured.
+NOSTRILS = (218, 75, 97, 2, 326, 305, 438, 457, 274, 1, 44)
+FOREHEAD = (151, 9, 108, 337, 107, 336, 109, 10, 338)
 
 # -- the five alignment keypoints -----------------------------------------------------------------------
 LEFT_EYE_KEYS = (33, 133, 159, 145)  # outer corner, inner corner, upper lid, lower lid (image-left eye)

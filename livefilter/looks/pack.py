@@ -34,6 +34,7 @@ from livefilter.looks.schema import (
     shown,
     text,
 )
+from livefilter.finish.settings import FinishSettings
 from livefilter.types import ColorEdits  # noqa: F401 - re-exported (a look's default edits)
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Look:
     regions: list[str] = field(default_factory=list)  # the face regions the look changes (lips, eyes, ...)
     default_strength: float = 1.0
     edits: ColorEdits = field(default_factory=ColorEdits)
+    finish: FinishSettings = field(default_factory=FinishSettings)  # the look's skin finish (livefilter.finish)
     onnx_sha256: str | None = None
     preview: str | None = "preview.jpg"
     training: dict[str, Any] = field(default_factory=dict)
@@ -167,6 +169,10 @@ def _edits(v: Any, key: str) -> ColorEdits:
     return ColorEdits(**edit_fields(v, key))
 
 
+def _finish(v: Any, key: str) -> FinishSettings:
+    return FinishSettings(**finish_fields(v, key))
+
+
 def _regions(v: Any, key: str) -> list[str]:
     from livefilter.composite.regions import REGION_GROUP_NAMES as known
 
@@ -180,6 +186,7 @@ normalisation_fields = null_as_empty(obj({
     "mean": (number_list(3, 3, -1.0, 1.0), [0.5, 0.5, 0.5]),
     "std": (number_list(3, 3, 0.001, 10.0), [0.5, 0.5, 0.5]),
 }, unknown="ignore"))
+finish_fields = null_as_empty(obj({k: (number(0.0, 1.0), 0.0) for k in ("strength", "under_eye")}, unknown="reject"))
 edit_fields = null_as_empty(obj({k: (number(-1.0, 1.0), 0.0) for k in EDIT_KEYS}, unknown="reject"))
 input_fields = obj({
     "image": (_INPUT_NAME, MISSING),
@@ -208,6 +215,7 @@ MANIFEST_FIELDS: tuple[Field, ...] = (
     Field("regions", _regions, []),
     Field("default_strength", number(0.0, 1.0), 1.0),
     Field("edits", _edits, None),
+    Field("finish", _finish, None),
     Field("onnx_sha256", optional(matching(re.compile(r"[0-9a-f]{64}"), "64 hex digits")), None),
     Field("preview", optional(member_path), "preview.jpg"),
     Field("training", json_object, {}),

@@ -44,6 +44,7 @@ from livefilter.composite.crop_stage import CropStage
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
 from livefilter.composite.device_placement import gate_face
 from livefilter.gpu.timing import DeviceStageClock
+from livefilter.finish.device import DeviceSkinFinish
 from livefilter.composite.masks import LandmarkMasker, occluded_pixels
 from livefilter.detect.topology import FACE_OVAL, LIPS, LIPS_INNER
 from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, GateGeometry, mirror_plan
@@ -94,6 +95,7 @@ class DeviceStyling:
             raise SettingError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         self.output_format = output_format
         self.device = torch.device(device)
+        self.finish = DeviceSkinFinish(self.device)
         self.dtype = torch.float32  # geometry in FP32; the translator casts its own input
         # fused pixel-format conversion: on CUDA by default (Triton); on the CPU only when asked for
         self.fuse = self.device.type == "cuda" if fuse is None else bool(fuse)
@@ -439,6 +441,10 @@ class DeviceStyling:
                 result = comp.blend_delta(delta, region, dev["back_theta"][:n],
                                           gate=(lambda back, frame: self._gate(back, frame, lips, dev, gates))
                                           if gates is not None else None)
+                if controls.finish.active:  # on the composited RGB frame, at full resolution (within "blend")
+                    with clock.time("finish"):
+                        self.finish.apply(result, [f.landmarks for f in faces if f.landmarks is not None],
+                                          controls.finish)
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
             if self._compute_stream is not None:

@@ -25,6 +25,8 @@ from livefilter.settings.choices import MAX_FACES
 from livefilter.composite.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker
 from livefilter.composite.placement import CropPlacement, spec_for_look
 from livefilter.errors import SettingError
+from livefilter.finish.host import SkinFinish
+from livefilter.finish.settings import FinishSettings
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.protocols import DeviceFaceStage, Sink, Source, Styling, TracksFaces, Translator
 from livefilter.infra.stats import StageStats
@@ -50,6 +52,7 @@ class LiveControls:
     edits: ColorEdits = field(default_factory=ColorEdits)
     paused: bool = False
     disabled_tracks: frozenset[int] = frozenset()
+    finish: FinishSettings = field(default_factory=FinishSettings)  # the skin finish (livefilter.finish)
 
 
 class LookRuntime:
@@ -88,6 +91,7 @@ class HostStyling:
     def __init__(self) -> None:
         self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
         self.pipeline: Pipeline | None = None
+        self.finish = SkinFinish()
 
     def attach(self, pipeline: "Pipeline") -> None:
         self.pipeline = pipeline
@@ -133,6 +137,9 @@ class HostStyling:
             masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
                      for i, (f, m) in enumerate(zip(faces, mats))]
             rt.blender.blend(image, crops, styled, mats, alphas, masks, [f.landmarks for f in faces])
+        if controls.finish.active:
+            with stats.time("finish"):  # on the composited frame, at full resolution
+                self.finish.apply(image, [f.landmarks for f in faces if f.landmarks is not None], controls.finish)
         return image
 
     def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
@@ -181,6 +188,7 @@ class Pipeline:
         if not 1 <= max_faces <= MAX_FACES_LIMIT:
             raise SettingError(f"max faces must be between 1 and {MAX_FACES_LIMIT}, got {max_faces}")
         check_strength(controls.strength)
+        controls.finish.validate()
         if not 0.0 <= temporal <= 0.95:
             raise SettingError(f"temporal smoothing must be between 0 and 0.95, got {temporal}")
         self.styling: Styling = styling if styling is not None else HostStyling()
@@ -233,6 +241,7 @@ class Pipeline:
         new = replace(self._controls, **changes)
         check_strength(new.strength)
         new.edits.validate()
+        new.finish.validate()
         if new.look != self._controls.look:
             self.runtime(new.look)  # load (and validate) before switching, so a bad look never goes live
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from livefilter.finish.settings import FinishSettings
 from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS
 from livefilter.infra.terminal_text import listed
 from livefilter.errors import SettingError
@@ -22,6 +23,7 @@ class PipelineSettings:
     look: str | None = None
     strength: float | None = None  # None: the look's default
     edits: ColorEdits | None = None  # None: the look's default
+    finish: FinishSettings | None = None  # the skin finish (livefilter.finish); None: the look's own
     max_faces: int = 4
     backend: str = "auto"
     detect_every: int = 10
@@ -51,6 +53,8 @@ class PipelineSettings:
         detectors.check(self.detector, "--detector")
         if self.edits is not None:
             self.edits.validate()
+        if self.finish is not None:
+            self.finish.validate()
         if self.output_format not in DEVICE_OUTPUT_FORMATS:
             raise SettingError(f"output format must be {listed(DEVICE_OUTPUT_FORMATS)}, got {self.output_format!r}")
         lo, hi = TRANSLATE_BUDGET_MS
@@ -163,6 +167,7 @@ def build_pipeline(
         look=look.name,
         strength=settings.strength if settings.strength is not None else look.default_strength,
         edits=settings.edits if settings.edits is not None else look.edits,
+        finish=settings.finish if settings.finish is not None else look.finish,
     )
     return Pipeline(
         tracker if tracker is not None else make_tracker(settings),

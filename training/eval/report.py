@@ -80,6 +80,7 @@ def evaluate_look_pack(look: Look, faces: Path | None = None, video: Path | None
         report["video"] = video_quality(look, video)
     if faces is not None or video is not None:
         report["placement"] = placement_report(look, faces, video)
+        report["finish"] = finish_report(faces, video)
     write_text(output, json.dumps(report, indent=2) + "\n")
     return report
 
@@ -94,6 +95,20 @@ def placement_report(look: Look, faces: Path | None, video: Path | None, frames:
     clip = placement.read_video(video, frames) if video is not None else None
     sizes = ("cpu", "gpu") if look.device_input_size and look.device_input_size != look.input_size else ("cpu",)
     return placement.measure_look(look, photos, clip, sizes=sizes)
+
+
+def finish_report(faces: Path | None, video: Path | None, frames: int = 60) -> dict:
+    """The skin finish at strengths 0.5 and 1 (``training.eval.finish``): the photos of ``faces`` (texture,
+    skin colour, features and beard kept, seam, identity, per skin-tone group) and the flicker of the first
+    ``frames`` of ``video``."""
+    from training.eval import finish, placement
+
+    out: dict = {}
+    if faces is not None:
+        out["photos"] = finish.measure_photos(placement.read_photos(_photo_paths(faces)[:MAX_FACES]))
+    if video is not None:
+        out["video"] = finish.measure_video(placement.read_video(video, frames))
+    return out
 
 
 def _photo_paths(folder: Path) -> list[Path]:

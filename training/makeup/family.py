@@ -28,6 +28,7 @@ class LookDef:
     select: str  # how references are chosen from the pool (see ``select_refs``)
     default_strength: float = 0.9
     tweaks: dict = field(default_factory=dict)  # fixed code values that the recipe states outright
+    finish: dict = field(default_factory=dict)  # the pack's skin finish (look.json "finish"; livefilter.finish)
 
 
 FAMILY: tuple[LookDef, ...] = (
@@ -36,13 +37,14 @@ FAMILY: tuple[LookDef, ...] = (
             "makeup", "smoky", 0.9, {"shadow_dL": -32.0}),
     LookDef("natural", "Natural", "Everyday natural: evened skin, soft blush, tinted lips; eyes barely touched.",
             Recipe(lips=0.75, eyes=0.25, blush=0.8, skin_smooth=0.55, gain=1.3),
-            "makeup", "nude", 1.0, {"lips_dL": -12.0, "lips_a": 36.0}),
+            "makeup", "nude", 1.0, {"lips_dL": -12.0, "lips_a": 36.0}, {"strength": 0.4, "under_eye": 0.2}),
     LookDef("bold-lip", "Bold lip", "Bold lip: saturated statement lip colour with crisp liner; skin left as it is.",
             Recipe(lips=1.0, eyes=0.35, liner=1.0, blush=0.0, gain=1.2),
             "makeup", "saturated", 0.9),
     LookDef("soft-glow", "Soft glow", "Soft glow: dewy smoothed skin with highlight, rosy pink lips and cheeks.",
             Recipe(lips=1.0, eyes=0.3, blush=1.0, highlight=1.0, skin_smooth=0.45, gain=1.0),
-            "makeup", "pink", 1.0, {"blush_da": 14.0, "blush_db": -2.0, "lips_dL": -18.0}),
+            "makeup", "pink", 1.0, {"blush_da": 14.0, "blush_db": -2.0, "lips_dL": -18.0},
+            {"strength": 0.7, "under_eye": 0.4}),
     LookDef("toon", "Toon", "Painted portrait: smoothed, flatter shading with inked eyes, brows and lips, from artistic style references.",
             Recipe(lips=0.5, eyes=0.3, blush=0.5, paint=1.0, gain=1.0),
             "style", "all", 0.55, {"paint_edges": 0.5}),

@@ -78,7 +78,7 @@ def prepare_run(data_root: Path, run: Path, size: int = 256, looks: tuple[LookDe
         code, idx = encode_look(d, r.descriptors, baseline)
         family[d.name] = {"code": code.to_dict(), "references": [r.names[i] for i in idx], "reference_kind": d.refs,
                           "title": d.title, "description": d.description, "default_strength": d.default_strength,
-                          "regions": code.regions()}
+                          "regions": code.regions(), "finish": dict(d.finish)}
     info = {
         "size": size, "data_root": str(data_root.resolve()), "baseline": baseline, "looks": family,
         "train_faces": len(train), "eval_faces": len(evl),

@@ -20,6 +20,7 @@ import torch
 
 from exporters.look_pack import write_look_pack
 from exporters.onnx_export import export_onnx
+from livefilter.finish.settings import FinishSettings
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.pack import Look
 from training.checkpoint import load_checkpoint
@@ -96,6 +97,7 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
             student, out_dir, name=name, style_code=code.vector().tolist(), input_size=CPU_SIZE,
             device_input_size=GPU_SIZE, align_padding=0.25, title=spec["title"], description=spec["description"],
             default_strength=spec["default_strength"], regions=spec["regions"],
+            finish=FinishSettings(**spec.get("finish", {})).validate(),
             training=training | {"references": spec["references"], "code": spec["code"]},
             metrics={"export": report.to_dict()}, onnx_from=onnx_path)
         metrics, after = measure(look, crops, marks, ref_desc, input_embeddings=e0)

@@ -99,6 +99,19 @@
     sendStrength(Number(strength.value));
   });
 
+  // the skin finish: its strength and the under-eye lift (each 0..1)
+  const FINISH = { finish: "strength", "under-eye": "under_eye" };
+  for (const [id, key] of Object.entries(FINISH)) {
+    const input = $(id);
+    const send = sender("/api/finish", (v) => ({ [key]: v }));
+    input.addEventListener("input", () => {
+      hold(id);
+      $(id + "-value").textContent = Math.round(input.value * 100) + "%";
+      setFill(input);
+      send(Number(input.value));
+    });
+  }
+
   const sendEdits = {};
   for (const key of EDIT_KEYS) {
     const input = $(key);
@@ -138,7 +151,7 @@
   $("profile-load").addEventListener("click", async () => {
     const name = $("profile-select").value;
     if (!name) return;
-    for (const k of ["strength", ...EDIT_KEYS]) heldUntil[k] = 0;
+    for (const k of ["strength", "finish", "under-eye", ...EDIT_KEYS]) heldUntil[k] = 0;
     try { await post("/api/profile/load", { name }); toast(`loaded profile “${name}”`, "info"); } catch (e) { /* shown */ }
   });
 
@@ -323,6 +336,14 @@
       $("strength-value").textContent = Math.round(s.strength * 100) + "%";
     }
     setFill(strength);
+    for (const [id, key] of Object.entries(FINISH)) {
+      const input = $(id);
+      if (s.finish && !held(id) && document.activeElement !== input) {
+        input.value = s.finish[key];
+        $(id + "-value").textContent = Math.round(s.finish[key] * 100) + "%";
+      }
+      setFill(input);
+    }
     for (const key of EDIT_KEYS) {
       const input = $(key);
       if (!held(key) && document.activeElement !== input) {
