@@ -1,0 +1,150 @@
+"""The scene stage on the host: person mask -> background (keep / blur / replace) and the look's
+colour grade, composited over the styled frame.
+
+It runs after the faces are styled, on the styled frame, so the styled face lands inside the person
+layer as it is (the mask is made from the same frame: face styling and background meet without a
+seam). Settings change live (:class:`SceneControls`, one immutable value per frame); the grade's
+table is rebuilt only when its strength or the wearer's skin colour changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from livefilter.scene.background import BackgroundConfig, BackgroundStage
+from livefilter.scene.grade import Grade, grade_table
+from livefilter.scene.segment import PersonSegmenter, SegmentConfig
+from livefilter.types import Face
+
+log = logging.getLogger(__name__)
+
+SKIN_SAMPLE_STEP = 4  # every 4th pixel of the face's centre box is enough for its mean colour
+SKIN_SMOOTHING = 0.9  # exponential smoothing of the measured skin colour over frames
+SKIN_REBUILD_LEVELS = 2.0  # rebuild the grade table when the skin colour moved this many levels
+
+
+@dataclass(frozen=True)
+class SceneControls:
+    """The live scene settings. ``background``: keep, blur or replace (None: the look's own, else
+    keep). ``blur``: bokeh strength 0..1. ``source``: replacement image or video. ``grade``: apply the
+    look's grade; ``grade_strength``: None = the look's own strength."""
+
+    background: str | None = None
+    blur: float = 0.6
+    source: Path | None = None
+    grade: bool = True
+    grade_strength: float | None = None
+
+    def validate(self) -> None:
+        BackgroundConfig(self.background or "keep", self.blur,
+                         self.source if self.background == "replace" else None).validate()
+        if self.grade_strength is not None and not 0.0 <= float(self.grade_strength) <= 1.0:
+            raise ValueError("grade strength must be within 0..1")
+
+
+@dataclass(frozen=True)
+class LookScene:
+    """What a look carries for the scene: its own background wish and colour grade (both optional)."""
+
+    background: BackgroundConfig | None = None
+    grade: Grade | None = None
+
+
+def face_skin_rgb(image: np.ndarray, faces: list[Face]) -> np.ndarray | None:
+    """Mean RGB of the centre of the largest face's box (cheeks and nose: mostly skin), or None."""
+    if not faces:
+        return None
+    face = max(faces, key=lambda f: f.area)
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    w, h = x2 - x1, y2 - y1
+    ys = slice(max(0, int(y1 + 0.45 * h)), max(0, int(y1 + 0.75 * h)), SKIN_SAMPLE_STEP)
+    xs = slice(max(0, int(x1 + 0.25 * w)), max(0, int(x1 + 0.75 * w)), SKIN_SAMPLE_STEP)
+    patch = image[ys, xs]
+    if patch.size == 0:
+        return None
+    return patch.reshape(-1, 3).mean(axis=0)
+
+
+class SceneStage:
+    """Applies background and grade to RGB frames in place (host). ``active(controls, look)`` says
+    whether a frame needs it at all (nothing to do: no cost)."""
+
+    def __init__(self, segment: SegmentConfig | None = None) -> None:
+        self.segmenter = PersonSegmenter(segment)
+        self._background: BackgroundStage | None = None
+        self._bg_key: tuple | None = None
+        self._table = np.zeros((1, 256, 3), np.uint8)
+        self._table_key: tuple | None = None
+        self._skin: np.ndarray | None = None
+        self._graded: np.ndarray | None = None
+        self._table_skin: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None
+
+    def close(self) -> None:
+        if self._background is not None:
+            self._background.close()
+
+    @staticmethod
+    def resolve(controls: SceneControls, look: LookScene | None) -> tuple[BackgroundConfig, Grade | None, float]:
+        """The background, grade and grade strength in force: the live controls over the look's own."""
+        look = look or LookScene()
+        if controls.background is not None:
+            bg = BackgroundConfig(controls.background, controls.blur, controls.source)
+        else:
+            bg = look.background or BackgroundConfig()
+        grade = look.grade if controls.grade else None
+        strength = (grade.strength if controls.grade_strength is None else controls.grade_strength) if grade else 0.0
+        if grade is not None and strength <= 0.0:
+            grade = None
+        return bg, grade, strength
+
+    def _stage_for(self, bg: BackgroundConfig) -> BackgroundStage:
+        key = (bg.mode, bg.blur, str(bg.source) if bg.mode == "replace" else None)
+        if key != self._bg_key:
+            if self._background is not None:
+                self._background.close()
+            self._background = BackgroundStage(bg)
+            self._bg_key = key
+        return self._background
+
+    def _lut(self, grade: Grade, strength: float, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        skin = face_skin_rgb(image, faces) if grade.keep_skin else None
+        if skin is not None:
+            self._skin = skin if self._skin is None else SKIN_SMOOTHING * self._skin + (1 - SKIN_SMOOTHING) * skin
+        key_skin = None if self._skin is None or not grade.keep_skin else self._skin
+        key = (id(grade), strength)
+        rebuild = key != self._table_key or (
+            key_skin is not None and (self._table_skin is None
+                                      or float(np.abs(key_skin - self._table_skin).max()) > SKIN_REBUILD_LEVELS))
+        if rebuild:
+            grade_table(grade, strength, key_skin, out=self._table)
+            self._table_key = key
+            self._table_skin = None if key_skin is None else key_skin.copy()
+        return self._table
+
+    def apply(self, image: np.ndarray, faces: list[Face], controls: SceneControls,
+              look: LookScene | None = None) -> np.ndarray:
+        """Background and grade on ``image`` (RGB uint8, modified in place); returns it."""
+        import cv2
+
+        bg, grade, strength = self.resolve(controls, look)
+        if bg.mode == "keep" and grade is None:
+            return image
+        lut = self._lut(grade, strength, image, faces) if grade is not None else None
+        if bg.mode == "keep" and grade.region == "frame":
+            return cv2.LUT(image, lut, dst=image)
+        mask = self.segmenter(image)
+        self.last_mask = mask
+        stage = self._stage_for(bg)
+        bg_lut = lut if grade is not None and grade.region in ("frame", "background") else None
+        layer = stage.layer(image, mask, bg_lut)
+        person = image
+        if grade is not None and grade.region in ("frame", "person"):
+            if self._graded is None or self._graded.shape != image.shape:
+                self._graded = np.zeros_like(image)
+            person = cv2.LUT(image, lut, dst=self._graded)
+        return stage.composite(person, layer, mask, image)
