@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _pipeline(video: str, seconds: float):
     from benchmarks.replay import PacedSource, decode_frames
-    from livefilter.session import PipelineSettings, build_pipeline
+    from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
     frames = decode_frames(video, (1280, 720), 150)
     p = build_pipeline(PipelineSettings(look="glam", backend="onnxruntime-cpu", max_faces=1))
@@ -69,7 +69,7 @@ def upload_flood(pipeline, make_source) -> dict:
     from livefilter.control import ControlServer, Controller
     from livefilter.control.creation import CreationService
     from livefilter.looks.registry import LookRegistry
-    from livefilter.profiles import ProfileStore
+    from livefilter.settings.profiles import ProfileStore
 
     controller = Controller(pipeline, LookRegistry(), ProfileStore())
     server = ControlServer(controller, creation=CreationService(controller)).start()
@@ -131,8 +131,8 @@ def obs_flood(pipeline, make_source) -> dict:
     from livefilter.control import Controller
     from livefilter.looks.registry import LookRegistry
     from livefilter.obs import ObsLink, ObsTarget, SceneLooks
-    from livefilter.profiles import ProfileStore
-    from livefilter.userconfig import ObsSettings
+    from livefilter.settings.profiles import ProfileStore
+    from livefilter.settings.userconfig import ObsSettings
 
     peer = subprocess.Popen([sys.executable, "-c", OBS_PEER, str(REPO / "tests")], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     text = json.dumps(doc, indent=2)
     sys.stdout.write(text + "\n")
     if args.out:
-        from livefilter.atomic import write_text
+        from livefilter.infra.atomic import write_text
 
         write_text(args.out, text + "\n")
 

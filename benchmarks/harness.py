@@ -19,12 +19,12 @@ import numpy as np
 from benchmarks.machine import device_slug, machine_info
 from benchmarks.naive import NaivePipeline
 from benchmarks.replay import RESOLUTIONS, PacedSource, ReplaySource, decode_frames, tile_faces
-from livefilter.atomic import atomic_output, write_text
+from livefilter.infra.atomic import atomic_output, write_text
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
-from livefilter.session import PipelineSettings, build_pipeline, make_translator
+from livefilter.pipeline.session import PipelineSettings, build_pipeline, make_translator
 from livefilter.sinks.null_sink import NullSink
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 from livefilter.translate import backends
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def compare_fusion(size: tuple[int, int], device: str, reps: int = 30) -> dict:
     torch.compile'd, p50 ms; the first call's time includes the compilation."""
     import torch
 
-    from livefilter.gpu.fused import Fuser, planar_into, yuv420_planes
+    from livefilter.composite.fused import Fuser, planar_into, yuv420_planes
 
     w, h = size
     rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)).to(device)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livefilter.align import Aligner
-from livefilter.blend import ellipse_mask
+from livefilter.align.host import Aligner, invert_affine
+from livefilter.composite.blend import ellipse_mask
 from livefilter.looks.pack import Look
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 
 
 class NaivePipeline:
@@ -42,7 +42,7 @@ class NaivePipeline:
             with st.time("translate"):
                 styled = self.translator(crop[None], self.style, np.array([strength], np.float32))[0].copy()
             with st.time("blend"):
-                inv = cv2.invertAffineTransform(m)
+                inv = invert_affine(m)
                 back = cv2.warpAffine(styled, inv, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
                 alpha = cv2.warpAffine(self.mask, inv, (w, h), flags=cv2.INTER_LINEAR)[:, :, None]
                 if not self.translator.strength_in_network:

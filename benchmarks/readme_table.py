@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from benchmarks.harness import markdown_table, validate_result
-from livefilter.atomic import write_text
+from livefilter.infra.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"

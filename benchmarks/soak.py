@@ -12,11 +12,11 @@ import numpy as np
 import psutil
 
 from benchmarks.machine import machine_info
-from livefilter.atomic import write_text
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.infra.atomic import write_text
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.sinks.null_sink import NullSink
 from livefilter.sources import open_source, parse_input
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 
 
 @dataclass

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from exporters.onnx_export import ExportReport, export_onnx
-from livefilter.demo import save_rgb
+from livefilter.demo.clip import save_rgb
 from livefilter.looks.pack import ColorEdits, Look, Normalisation, check_look_name, load_look, sha256_file
 
 

@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output-node", default=None, help="graph output node (default: the last node)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from livefilter.atomic import write_bytes
+    from livefilter.infra.atomic import write_bytes
 
     model = convert_graph(a.graph.read_bytes(), a.output_node)
     write_bytes(a.out, model.SerializeToString())

@@ -1,6 +1,6 @@
 """``python -m livefilter`` and the ``livefilter`` console script."""
 
-from livefilter import signals
+from livefilter.infra import signals
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from livefilter.align import canonical_template
+from livefilter.align.host import canonical_template
 from livefilter.errors import InputError
 from livefilter.types import CapturedFrame, Face, SourceInfo
 

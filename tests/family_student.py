@@ -19,7 +19,7 @@ SIZE = 128
 
 
 def _faces(shared: Path):
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from training.data import prepare_crops
     from training.makeup.dataset import build_faceset
 
@@ -30,7 +30,7 @@ def _faces(shared: Path):
 
 
 def _codes(shared: Path) -> tuple[list[LookCode], list[dict], dict]:
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from livefilter.looks.region_stats import Recipe, descriptors_of, encode_descriptors, load_baseline, robust_mean
     from training.data import prepare_crops
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from livefilter.align import Aligner, canonical_template, invert_affine, similarity_transform
+from livefilter.align.host import Aligner, canonical_template, invert_affine, similarity_transform
 from livefilter.errors import SettingError
 from livefilter.types import Face
 

@@ -8,15 +8,15 @@ import pytest
 
 from fakes import FixedFaceTracker, patch_factory
 from livefilter.errors import BackendUnavailable
-from livefilter.session import PipelineSettings
+from livefilter.pipeline.session import PipelineSettings
 from livefilter.translate import backends
 
 pytest.importorskip("torch")
 
 
 def test_auto_on_the_device_pipeline_tries_tensorrt_first_and_logs_what_it_skipped(monkeypatch, caplog):
-    from livefilter import session
-    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.pipeline import session
+    from livefilter.pipeline.device import DevicePipeline
     from livefilter.translate import select
 
     tried = []
@@ -61,7 +61,7 @@ def test_when_nothing_can_run_the_error_lists_every_reason(monkeypatch):
 def test_a_host_translator_for_a_device_backend_fails_at_build_with_one_line(monkeypatch):
     """torch-cpu runs on the device pipeline: a translator without the device ability is refused
     when the pipeline is built, not silently sent to the host path."""
-    from livefilter import session
+    from livefilter.pipeline import session
     from livefilter.errors import SettingError
     from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 
@@ -76,9 +76,9 @@ def test_a_host_translator_for_a_device_backend_fails_at_build_with_one_line(mon
 
 def test_a_device_face_stage_on_the_host_pipeline_fails_at_build_with_one_line():
     """The device face stage reads the device pipeline's upload: the host pipeline has none."""
-    from livefilter import session
+    from livefilter.pipeline import session
     from livefilter.errors import SettingError
-    from livefilter.gpu.face_stage import create_device_tracker
+    from livefilter.detect.device_tracker import create_device_tracker
 
     with pytest.raises(SettingError) as e:
         session.build_pipeline(PipelineSettings(backend="onnxruntime-cpu"), tracker=create_device_tracker(device="cpu"))
@@ -88,10 +88,10 @@ def test_a_device_face_stage_on_the_host_pipeline_fails_at_build_with_one_line()
 
 def test_a_device_face_stage_on_another_device_fails_at_build_with_one_line():
     from livefilter.errors import SettingError
-    from livefilter.gpu.face_stage import create_device_tracker
-    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.detect.device_tracker import create_device_tracker
+    from livefilter.pipeline.device import DevicePipeline
     from livefilter.looks.registry import LookRegistry
-    from livefilter.pipeline import LiveControls
+    from livefilter.pipeline.host import LiveControls
     from livefilter.translate.torch_backend import TorchCudaTranslator
 
     made = []
@@ -107,7 +107,7 @@ def test_a_device_face_stage_on_another_device_fails_at_build_with_one_line():
 def test_a_translator_without_the_translator_protocol_fails_at_build_with_one_line(monkeypatch):
     """A backend's translator that does not say whether it blends by strength itself is refused when
     the pipeline is built (nothing guesses a default)."""
-    from livefilter import session
+    from livefilter.pipeline import session
     from livefilter.errors import SettingError
 
     class Undeclared:

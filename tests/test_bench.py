@@ -14,7 +14,7 @@ from benchmarks.replay import decode_frames, tile_faces
 from conftest import REPO_ROOT, shared_path
 from livefilter.detect import create_detector
 from livefilter.looks.registry import LookRegistry
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from onnx_looks import make_look
 
@@ -82,7 +82,7 @@ def test_the_device_pipeline_on_the_cpu_is_benchmarked_as_such(tmp_path, monkeyp
     import torch
 
     from benchmarks import harness
-    from livefilter.gpu.fused import Fuser
+    from livefilter.composite.fused import Fuser
 
     make_look(tmp_path, "shift", kind="shift", size=128, with_strength=True)
     monkeypatch.setattr(harness, "LookRegistry", lambda: LookRegistry([tmp_path]))

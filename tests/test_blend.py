@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from livefilter.align import Aligner
-from livefilter.blend import Blender, ColorEditor, ellipse_mask
+from livefilter.align.host import Aligner
+from livefilter.composite.blend import Blender, ColorEditor, ellipse_mask
 from livefilter.looks.pack import ColorEdits
 from conftest import read_rgb, shared_path
 

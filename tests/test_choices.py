@@ -1,11 +1,11 @@
-"""Each choice and limit is defined once (livefilter/choices.py): the stages' validators agree."""
+"""Each choice and limit is defined once (livefilter/settings/choices.py): the stages' validators agree."""
 
 import pytest
 
-from livefilter.choices import DETECTORS, MAX_FACES, ONLY_MODES
+from livefilter.settings.choices import DETECTORS, MAX_FACES, ONLY_MODES
 from livefilter.detect import BACKENDS, TrackerConfig
 from livefilter.errors import SettingError
-from livefilter.session import PipelineSettings
+from livefilter.pipeline.session import PipelineSettings
 
 
 def test_the_tracker_and_the_pipeline_share_one_face_limit_and_one_set_of_modes():

@@ -20,8 +20,8 @@ from fakes import FixedFaceTracker
 from livefilter.control import ControlServer, Controller, PreviewTap, hotkey_handler
 from livefilter.looks.pack import ColorEdits
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline
-from livefilter.profiles import ProfileStore
+from livefilter.pipeline.host import LiveControls, Pipeline
+from livefilter.settings.profiles import ProfileStore
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from onnx_looks import make_look
 
@@ -428,8 +428,8 @@ def test_the_pipeline_thread_skips_a_copy_rather_than_wait_for_the_encoder():
 
 
 def test_the_device_pipeline_asks_the_preview_for_copies():
-    from livefilter.gpu.pipeline import DevicePipeline
-    from livefilter.pipeline import Pipeline
+    from livefilter.pipeline.device import DevicePipeline
+    from livefilter.pipeline.host import Pipeline
 
     assert DevicePipeline.reuses_output_buffers and not getattr(Pipeline, "reuses_output_buffers", False)
 

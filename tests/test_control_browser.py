@@ -20,8 +20,8 @@ import pytest
 from fakes import FixedFaceTracker, running
 from livefilter.control import ControlServer, Controller, PreviewTap
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline
-from livefilter.profiles import ProfileStore
+from livefilter.pipeline.host import LiveControls, Pipeline
+from livefilter.settings.profiles import ProfileStore
 from livefilter.sinks.latency_probe import LatencyProbeSink
 from livefilter.sinks.null_sink import NullSink
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator

@@ -17,9 +17,9 @@ from fakes import FixedFaceTracker, running
 from livefilter.control import ControlServer, Controller, PreviewTap
 from livefilter.control.creation import CreationService
 from livefilter.looks.registry import LookRegistry
-from livefilter.paths import user_looks_dir
-from livefilter.pipeline import LiveControls, Pipeline
-from livefilter.profiles import ProfileStore
+from livefilter.settings.paths import user_looks_dir
+from livefilter.pipeline.host import LiveControls, Pipeline
+from livefilter.settings.profiles import ProfileStore
 from livefilter.sinks.null_sink import NullSink
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from onnx_looks import make_look

@@ -23,7 +23,7 @@ from livefilter.detect.facemesh import (
     rois_from_landmarks,
 )
 from livefilter.detect.one_euro import OneEuroFilter
-from livefilter.detect.sample_media import GROUP_PHOTO_FACES, group_photo_path
+from livefilter.demo.sample_media import GROUP_PHOTO_FACES, group_photo_path
 from livefilter.errors import InputError, LivefilterError, ModelError, SettingError
 from livefilter.protocols import Detector, Landmarker, TracksFaces
 
@@ -314,7 +314,7 @@ def test_group_photo_is_found_without_importing_insightface(monkeypatch):
 
 
 def test_group_photo_missing_gives_install_advice(monkeypatch):
-    import livefilter.detect.sample_media as sm
+    import livefilter.demo.sample_media as sm
 
     monkeypatch.setattr(sm, "_from_spec", lambda name: None)
     monkeypatch.setattr(sm, "_from_metadata", lambda name: None)

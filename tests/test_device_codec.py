@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import read_rgb, shared_path
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.detect import create_detector
 from livefilter.looks.pack import Look, Normalisation
 from livefilter.translate.codec import CropCodec

@@ -11,11 +11,11 @@ from livefilter.detect.blazeface import MODEL_FILE as DETECT_MODEL
 from livefilter.detect.blazeface import BlazeFaceDetector
 from livefilter.detect.facemesh import MODEL_FILE as MESH_MODEL
 from livefilter.detect.facemesh import FaceMeshLandmarker, roi_from_detection
-from livefilter.detect.onnx_session import model_path
+from livefilter.infra.onnx_session import model_path
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.face_stage import (  # noqa: E402
+from livefilter.detect.device_tracker import (  # noqa: E402
     DeviceBlazeFace,
     DeviceFaceMesh,
     DeviceFaceTracker,

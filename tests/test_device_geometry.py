@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from conftest import read_rgb, shared_path
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 
 torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
-from livefilter.gpu.compositor import affine_to_theta, invert_affines, warp_crops, warp_thetas  # noqa: E402
+from livefilter.align.device import affine_to_theta, warp_crops, warp_thetas
+from livefilter.align.host import invert_affine
 from livefilter.gpu.staging import FrameParams  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def test_device_crops_match_opencv_reflect_101_everywhere_including_the_borders(
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # OpenCV's fixed-point weights: at most 1 level
     # the previous convention (edges at +-1, reflection about the image edge) is BORDER_REFLECT:
     # it differs right where the crops leave the frame, which is what this test is about
-    th = torch.from_numpy(affine_to_theta(invert_affines(mats), img.shape[:2], (128, 128)))
+    th = torch.from_numpy(affine_to_theta(invert_affine(mats), img.shape[:2], (128, 128)))
     old = F.grid_sample(frame.expand(3, -1, -1, -1), F.affine_grid(th, (3, 3, 128, 128), align_corners=False),
                         padding_mode="reflection", align_corners=False)
     old = old.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()

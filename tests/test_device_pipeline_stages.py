@@ -14,16 +14,16 @@ from conftest import shared_path
 from fakes import FixedFaceTracker, ListSource
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.pipeline.host import LiveControls, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import to_rgb
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.face_stage import DeviceBlazeFace, DeviceFaceMesh  # noqa: E402
-from livefilter.gpu.pipeline import DevicePipeline  # noqa: E402
+from livefilter.detect.device_tracker import DeviceBlazeFace, DeviceFaceMesh  # noqa: E402
+from livefilter.pipeline.device import DevicePipeline  # noqa: E402
 from livefilter.gpu.timing import DeviceStageClock  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
@@ -136,10 +136,10 @@ def test_temporal_smoothing_on_the_device_matches_the_host(runs, clip):
 
 
 def test_device_face_mask_matches_the_host_mask_on_video_landmarks(clip):
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from livefilter.detect import TrackerConfig, create_tracker
-    from livefilter.gpu.masks import face_masks
-    from livefilter.masks import LandmarkMasker
+    from livefilter.composite.device_masks import face_masks
+    from livefilter.composite.masks import LandmarkMasker
 
     tracker = create_tracker(TrackerConfig(fps=30))
     aligner, masker = Aligner(128), LandmarkMasker(128)

@@ -12,7 +12,7 @@ from benchmarks.replay import decode_frames
 from conftest import REPO_ROOT, shared_path
 from fakes import CollectSink
 from livefilter.errors import BackendUnavailable, InputError, SettingError
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import PixelConverter, to_rgb
 from livefilter.sources.registry import parse_input
 
@@ -305,7 +305,7 @@ def test_run_with_an_impossible_decode_is_one_line_and_nonzero(tmp_path, args, m
     ("blazeface", "onnxruntime", True, None),
 ])
 def test_frames_are_decoded_onto_the_device_only_for_a_device_face_stage(monkeypatch, detector, backend, cuda, expected):
-    from livefilter import session
+    from livefilter.pipeline import session
 
     monkeypatch.setattr(session, "_cuda_torch", lambda: cuda)
     settings = session.PipelineSettings(backend=backend, detector=detector)

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 
 from conftest import cuda_available, read_rgb, shared_path
-from livefilter.align import Aligner
-from livefilter.blend import Blender
+from livefilter.align.host import Aligner
+from livefilter.composite.blend import Blender
 from livefilter.looks.pack import ColorEdits
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.compositor import DeviceCompositor, back_thetas, faces_region, warp_thetas  # noqa: E402
-from livefilter.gpu.crop_stage import CropStage  # noqa: E402
+from livefilter.align.device import back_thetas, faces_region, warp_thetas
+from livefilter.composite.device_compositor import DeviceCompositor  # noqa: E402
+from livefilter.composite.crop_stage import CropStage  # noqa: E402
 from livefilter.gpu.frames import DeviceFrameBuffer  # noqa: E402
 
 
@@ -90,7 +91,7 @@ def test_pixel_formats_and_edits_match_cpu():
     nv12 = comp.to_pixel_format("NV12").numpy()
     back = cv2.cvtColor(nv12, cv2.COLOR_YUV2RGB_NV12)
     assert np.abs(back.astype(int) - img).mean() < 6
-    from livefilter.blend import ColorEditor
+    from livefilter.composite.blend import ColorEditor
 
     crops = np.random.default_rng(0).integers(30, 220, (2, 16, 16, 3), np.uint8)
     e = ColorEdits(brightness=0.2, contrast=0.1, warmth=0.5)
@@ -122,7 +123,7 @@ def _full_frame_blend(comp, styled, crops, mats, alphas, masks):
     """The composite without the face rectangle: every face warped back over the whole frame."""
     import torch.nn.functional as F
 
-    from livefilter.gpu.compositor import affine_to_theta
+    from livefilter.align.device import affine_to_theta
 
     n = len(mats)
     a = torch.tensor(alphas, dtype=torch.float32).view(n, 1, 1, 1)

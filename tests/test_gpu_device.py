@@ -17,8 +17,8 @@ from benchmarks.replay import decode_frames, tile_faces
 from conftest import cuda_available, read_rgb, shared_path
 from fakes import CollectSink, ListSource
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.host import LiveControls
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
 torch = pytest.importorskip("torch")
 
@@ -59,7 +59,7 @@ def test_face_counts_changing_and_a_4_face_mosaic_overlapped_never_pass_through_
 
 
 def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(clip_1080p):
-    from livefilter.gpu.compositor import warp_crops, warp_thetas
+    from livefilter.align.device import warp_crops, warp_thetas
 
     frame = clip_1080p[4]
     cpu, gpu = _device_pipeline("cpu", 1), _device_pipeline("cuda", 1)
@@ -77,14 +77,14 @@ def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(cl
     b = warp_crops(f32.cuda(), theta.cuda(), rt.look.input_size).cpu()
     assert (a - b).abs().max() < 0.05
     # masks (oval + an occluder) through the crop-space chain on both devices
-    from livefilter.gpu.crop_stage import CropStage
+    from livefilter.composite.crop_stage import CropStage
 
     s = rt.look.input_size
     chains = [CropStage(s, rt.blender.mask, rt.masker.feather_px, 1, d, 1, d == "cuda") for d in ("cpu", "cuda")]
     crop_pts = faces_c[0].landmarks @ mats[0][:, :2].T + mats[0][:, 2]
     occ = np.zeros((s, s), np.uint8)
     occ[s // 2:s // 2 + 20, s // 3:s // 2] = 1
-    from livefilter.masks import FACE_OVAL
+    from livefilter.composite.masks import FACE_OVAL
 
     outs = []
     for chain in chains:
@@ -161,7 +161,7 @@ def test_no_implicit_host_sync_in_the_styling_path_with_edits_and_smoothing(outp
     """torch's sync debug mode raises on any implicit synchronisation (pageable copies, .item(),
     .cpu()); the frame's explicit download wait is the only one allowed."""
     from livefilter.gpu.frames import DeviceFrameBuffer
-    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.pipeline.device import DevicePipeline
     from livefilter.looks.pack import ColorEdits
     from livefilter.translate.torch_backend import TorchCudaTranslator
     from fakes import FixedFaceTracker

@@ -10,9 +10,9 @@ from conftest import cuda_available, read_rgb, shared_path
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu import fused  # noqa: E402
-from livefilter.gpu.compositor import DeviceCompositor  # noqa: E402
-from livefilter.gpu.fused import Fuser, composite, composite_into, planar_into, yuv420_planes  # noqa: E402
+from livefilter.composite import fused  # noqa: E402
+from livefilter.composite.device_compositor import DeviceCompositor  # noqa: E402
+from livefilter.composite.fused import Fuser, composite, composite_into, planar_into, yuv420_planes  # noqa: E402
 
 
 def _frame(h=96, w=128):
@@ -76,7 +76,7 @@ def test_a_compiler_failure_runs_the_eager_kernel_and_warns_once(monkeypatch, ca
 
 
 def test_the_pipeline_fuses_on_cuda_only_unless_asked():
-    from livefilter.session import PipelineSettings, build_pipeline
+    from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
     assert build_pipeline(PipelineSettings(backend="torch-cpu")).fuse is False
     assert build_pipeline(PipelineSettings(backend="torch-cpu", fuse=True)).fuse is True

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from livefilter.detect.blazeface import MODEL_FILE as DETECT_MODEL  # noqa: E402
 from livefilter.detect.facemesh import MODEL_FILE as MESH_MODEL  # noqa: E402
-from livefilter.detect.onnx_session import model_path  # noqa: E402
+from livefilter.infra.onnx_session import model_path  # noqa: E402
 from livefilter.gpu.graphs import GraphedModule  # noqa: E402
 from livefilter.translate.onnx_torch import build_module  # noqa: E402
 

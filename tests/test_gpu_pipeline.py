@@ -6,12 +6,12 @@ import pytest
 from conftest import read_rgb, shared_path
 from fakes import FixedFaceTracker
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.pipeline.host import LiveControls, Pipeline
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 
 torch = pytest.importorskip("torch")
 
-from livefilter.gpu.pipeline import DevicePipeline  # noqa: E402
+from livefilter.pipeline.device import DevicePipeline  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
 
@@ -60,10 +60,10 @@ def test_device_path_matches_cpu_path_on_cuda_twice_with_random_delays():
 
 
 def test_device_masks_match_the_cpu_masker_and_pipeline_with_real_landmarks():
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from livefilter.detect import create_detector
-    from livefilter.gpu.masks import face_masks
-    from livefilter.masks import LandmarkMasker
+    from livefilter.composite.device_masks import face_masks
+    from livefilter.composite.masks import LandmarkMasker
 
     img = _frame()
     face = create_detector().detect(img)[0]

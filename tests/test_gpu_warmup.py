@@ -12,12 +12,12 @@ from benchmarks.replay import decode_frames
 from conftest import shared_path
 from fakes import CollectSink, FixedFaceTracker, ListSource
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls
+from livefilter.pipeline.host import LiveControls
 
 torch = pytest.importorskip("torch")
 
 from livefilter.gpu.graphs import GraphedModule, GraphSet, ledger  # noqa: E402
-from livefilter.gpu.pipeline import DevicePipeline  # noqa: E402
+from livefilter.pipeline.device import DevicePipeline  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -132,7 +132,7 @@ def test_a_graph_captured_outside_a_warm_up_is_counted_as_a_hot_path_capture():
 def test_the_device_face_stage_networks_are_captured_in_the_warm_up(frames):
     """BlazeFace (the whole frame) and FaceMesh (1..max faces) on the real clip, face stage on its
     worker thread: their graphs come from the warm-up, on this thread."""
-    from livefilter.session import PipelineSettings, build_pipeline
+    from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
     pipe = build_pipeline(PipelineSettings(backend="torch-cpu", max_faces=2))
     pipe.tracker.config.fps = 30.0

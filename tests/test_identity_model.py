@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 
 identity = pytest.importorskip("training.eval.identity")
 if not identity.available():

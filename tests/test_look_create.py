@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO_ROOT, shared_path
 from livefilter.errors import InputError, LookError, ModelError, SettingError
 from livefilter.looks.registry import LookRegistry
-from livefilter.paths import PACKAGED_LOOKS_DIR
+from livefilter.settings.paths import PACKAGED_LOOKS_DIR
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.pack import load_look, sha256_file
 from livefilter.looks.photos import PhotoRejected, decode_photo
@@ -75,7 +75,7 @@ def test_photo_validation_rejects_bombs_huge_and_non_images():
 
 # -- the style encoder graph ------------------------------------------------------------------------------
 def test_style_encoder_matches_numpy_statistics_on_real_faces():
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from livefilter.looks.encoder import ENCODER_DIR, StyleEncoder
     from livefilter.looks.region_stats import face_stats
     from training.data import prepare_crops
@@ -111,7 +111,7 @@ def test_style_encoder_refuses_a_graph_that_does_not_match_its_sha256(tmp_path):
 def test_exported_encoder_is_reproducible_and_passes_parity(tmp_path):
     pytest.importorskip("torch")
     from training.style_encoder import export_style_encoder
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from training.data import prepare_crops
 
     cs = prepare_crops([shared_path(*MAKEUP)], Aligner(256, 0.25))
@@ -277,7 +277,7 @@ def trained_student_dir(tmp_path_factory) -> Path:
 
 def _moves_towards_references(student: Path, tmp_path: Path, monkeypatch) -> None:
     """On faces never used in training, the created look's lips move towards the photos' lips."""
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from livefilter.looks.create import CreateOptions, LookCreator
     from livefilter.looks.registry import LookRegistry
     from training.data import prepare_crops

@@ -23,7 +23,7 @@ FAMILY = ("glam", "natural", "bold-lip", "soft-glow", "toon")
 
 def _eval_faces(n: int = 12, size: int = 128):
     """Real faces from folders the family never trains on, with their landmarks at ``size``."""
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from training.data import prepare_crops
 
     cs = prepare_crops([shared_path("faces", "dualstylegan_content"), shared_path("faces", "vtoonify_data")],
@@ -37,7 +37,7 @@ def faces256():
 
 
 def test_renderer_changes_only_the_regions_a_code_names(faces256):
-    from livefilter.regions import batch_regions
+    from livefilter.composite.regions import batch_regions
     from training.eval.regions import face_change
     from training.makeup.dataset import paint_layers
     from training.makeup.render import render

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 
 from conftest import read_rgb, shared_path
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.detect import create_detector
-from livefilter.masks import LandmarkMasker
+from livefilter.composite.masks import LandmarkMasker
 
 
 def test_mask_stays_inside_the_face_oval_on_real_faces():
@@ -55,7 +55,7 @@ def _face_and_crop(path, size=128):
 
 
 def test_unoccluded_faces_have_no_occluder_pixels():
-    from livefilter.masks import occluded_pixels
+    from livefilter.composite.masks import occluded_pixels
 
     masker = LandmarkMasker(128)
     for name in ("img1.jpg", "img2.jpg", "img11.jpg", "img17.jpg"):
@@ -67,7 +67,7 @@ def test_unoccluded_faces_have_no_occluder_pixels():
 
 def test_a_constructed_occluder_keeps_its_pixels():
     """A blue patch over the mouth and chin of a real face: the look must not touch it."""
-    from livefilter.blend import Blender
+    from livefilter.composite.blend import Blender
 
     img, f, m, _ = _face_and_crop(shared_path("faces", "deepface_tests", "img1.jpg"))
     lo = f.landmarks[[61, 291, 152]]
@@ -91,7 +91,7 @@ def test_real_masked_faces_are_partly_protected():
     """Faces wearing masks (shared/data/faces/ultralight_masked_face): part of each mask is found."""
     import glob
 
-    from livefilter.masks import occluded_pixels
+    from livefilter.composite.masks import occluded_pixels
 
     masker = LandmarkMasker(128)
     det = create_detector()
@@ -114,7 +114,7 @@ def test_real_masked_faces_are_partly_protected():
 def test_the_whole_lips_take_the_look_on_lighter_and_darker_skin():
     """The lips get the full look: not faded by the oval's feather, not mistaken for an occluder when
     they are no redder than the skin (as on many darker skin tones)."""
-    from livefilter.regions import MEASURE_NAMES, batch_regions
+    from livefilter.composite.regions import MEASURE_NAMES, batch_regions
 
     det = create_detector()
     masker = LandmarkMasker(128)

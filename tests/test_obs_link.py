@@ -23,16 +23,16 @@ pytest.importorskip("websockets", reason="the test OBS server needs `pip install
 from fakes import FixedFaceTracker  # noqa: E402
 from livefilter.control import Controller  # noqa: E402
 from livefilter.errors import SettingError  # noqa: E402
-from livefilter.latency import OutputLatency  # noqa: E402
+from livefilter.infra.latency import OutputLatency  # noqa: E402
 from livefilter.looks.registry import LookRegistry  # noqa: E402
 from livefilter.obs import ObsLink, ObsTarget, SceneLooks  # noqa: E402
 from livefilter.obs.for_run import prepare  # noqa: E402
 from livefilter.obs.sync import SyncOffsetTask  # noqa: E402
 from livefilter.obs.target import read_password_file  # noqa: E402
-from livefilter.pipeline import LiveControls, Pipeline  # noqa: E402
-from livefilter.profiles import ProfileStore  # noqa: E402
+from livefilter.pipeline.host import LiveControls, Pipeline  # noqa: E402
+from livefilter.settings.profiles import ProfileStore  # noqa: E402
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator  # noqa: E402
-from livefilter.userconfig import ObsSettings  # noqa: E402
+from livefilter.settings.userconfig import ObsSettings  # noqa: E402
 from obs_ws_server import FakeObs, auth_string  # noqa: E402
 from onnx_looks import make_look  # noqa: E402
 from waiting import wait_for  # noqa: E402

@@ -16,11 +16,11 @@ import pytest
 from conftest import REPO_ROOT
 from livefilter.control.endpoint import PORT_RANGE, stable_endpoint
 from livefilter.control.live import LiveControl
-from livefilter.latency import OutputLatency, sync_advice
+from livefilter.infra.latency import OutputLatency, sync_advice
 from livefilter.sinks.latency_probe import LatencyProbeSink
 from livefilter.sinks.null_sink import NullSink
 from livefilter.types import CapturedFrame
-from livefilter.userconfig import ConfigError, ConfigStore
+from livefilter.settings.userconfig import ConfigError, ConfigStore
 from onnx_looks import make_look
 from test_control import Client, looks_dir, pipeline  # noqa: F401 - fixtures
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT, read_rgb, shared_path
 from livefilter.looks.registry import LookRegistry
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from onnx_looks import make_look
 
 
@@ -64,7 +64,7 @@ def test_frame_without_a_face_passes_through_unchanged(registry):
 
 
 def test_every_face_of_a_multi_face_frame_is_styled_in_one_batch(registry):
-    from livefilter.detect.sample_media import group_photo_path
+    from livefilter.demo.sample_media import group_photo_path
 
     try:
         photo = read_rgb(group_photo_path())

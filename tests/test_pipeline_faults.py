@@ -10,7 +10,7 @@ from conftest import read_rgb, shared_path
 from fakes import BlockingSink, FailingTranslator, FixedFaceTracker, GatedTranslator, ListSource, SlowTranslator
 from livefilter.errors import InputError, SettingError
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline
+from livefilter.pipeline.host import LiveControls, Pipeline
 from livefilter.reliability import ReconnectingSource, ThreadedSink
 from livefilter.reliability.time_budget import TimeBudgetTranslator
 from livefilter.sinks.null_sink import NullSink

@@ -1,4 +1,4 @@
-"""Makeup placement (livefilter.placement and its device twin) and the full-resolution placement measures.
+"""Makeup placement (livefilter.composite.placement and its device twin) and the full-resolution placement measures.
 
 Real faces with open mouths from ../shared/data, the real shipped looks through the host pipeline and the
 device pipeline on the CPU device; constructed edits for the measures, whose right answers are known.
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import shared_path
 from livefilter.looks.code import LookCode
-from livefilter.placement import (CropMaps, PlacementSpec, mirror_affine, mirror_plan, normalised_fill, LID_PAIRS,
+from livefilter.composite.placement import (CropMaps, PlacementSpec, mirror_affine, mirror_plan, normalised_fill, LID_PAIRS,
                                   MAP_COUNT)
 from training.eval import placement as P
 
@@ -21,7 +21,7 @@ OPEN_MOUTH_2 = ("liveportrait_driving_frames", "d19.jpg")
 
 
 def _photo(folder: str, name: str) -> np.ndarray:
-    from livefilter.demo import load_rgb
+    from livefilter.demo.clip import load_rgb
 
     return load_rgb(shared_path("faces", folder, name))
 
@@ -117,7 +117,7 @@ def test_normalised_fill_extends_a_region_without_what_lies_beyond():
 
 def test_the_mirror_affine_takes_each_side_onto_the_other():
     img = _photo(*OPEN_MOUTH)
-    from livefilter.session import PipelineSettings, make_tracker
+    from livefilter.pipeline.session import PipelineSettings, make_tracker
 
     (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
     pts = face.landmarks.astype(np.float32)
@@ -134,10 +134,10 @@ def test_the_mirror_affine_takes_each_side_onto_the_other():
 # -- host and device ---------------------------------------------------------------------------------
 def test_the_device_pipeline_places_makeup_as_the_host_does():
     torch = pytest.importorskip("torch")  # noqa: F841
-    from livefilter.gpu.pipeline import DevicePipeline
+    from livefilter.pipeline.device import DevicePipeline
     from livefilter.looks.registry import LookRegistry
-    from livefilter.pipeline import LiveControls, Pipeline
-    from livefilter.session import PipelineSettings, make_tracker
+    from livefilter.pipeline.host import LiveControls, Pipeline
+    from livefilter.pipeline.session import PipelineSettings, make_tracker
     from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
     from livefilter.translate.torch_backend import TorchCudaTranslator
 
@@ -169,12 +169,13 @@ def test_the_device_pipeline_places_makeup_as_the_host_does():
 
 def test_the_crop_step_is_the_same_on_both_sides():
     torch = pytest.importorskip("torch")
-    from livefilter.gpu.compositor import affine_to_theta, invert_affines
-    from livefilter.gpu.placement import DeviceCropPlacement
-    from livefilter.placement import CHEEK_PAIRS, CropPlacement
+    from livefilter.align.device import affine_to_theta
+    from livefilter.align.host import invert_affine
+    from livefilter.composite.device_placement import DeviceCropPlacement
+    from livefilter.composite.placement import CHEEK_PAIRS, CropPlacement
 
     img = _photo(*OPEN_MOUTH)
-    from livefilter.session import PipelineSettings, make_tracker
+    from livefilter.pipeline.session import PipelineSettings, make_tracker
 
     (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
     s = 128
@@ -192,7 +193,7 @@ def test_the_crop_step_is_the_same_on_both_sides():
             plan = mirror_plan(pts, maps[a], maps[b], pairs)
             if plan is not None:
                 on[0, j] = 1
-                thetas[0, 2 * j:2 * j + 2] = affine_to_theta(np.stack([invert_affines(plan[None])[0], plan]), (s, s),
+                thetas[0, 2 * j:2 * j + 2] = affine_to_theta(np.stack([invert_affine(plan[None])[0], plan]), (s, s),
                                                              (s, s), align_corners=True)
         dev = DeviceCropPlacement(s, spec, 4.0, "cpu")
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
@@ -206,15 +207,15 @@ def test_the_crop_step_is_the_same_on_both_sides():
 @pytest.fixture(scope="module")
 def face_and_regions():
     img = _photo(*OPEN_MOUTH)
-    from livefilter.session import PipelineSettings, make_tracker
+    from livefilter.pipeline.session import PipelineSettings, make_tracker
 
     (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
     return img, face.landmarks, P.frame_regions(face.landmarks, img.shape[:2])
 
 
 def _lipstick(img: np.ndarray, lm: np.ndarray, blur: float = 0.0) -> np.ndarray:
-    from livefilter.masks import LIPS
-    from livefilter.regions import LIPS_INNER
+    from livefilter.composite.masks import LIPS
+    from livefilter.composite.regions import LIPS_INNER
 
     m = np.zeros(img.shape[:2], np.float32)
     cv2.fillPoly(m, [np.round(lm[list(LIPS)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)

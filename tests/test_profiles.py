@@ -6,9 +6,9 @@ import pytest
 
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits
-from livefilter.paths import user_profiles_path
-from livefilter.pipeline import LiveControls
-from livefilter.profiles import (
+from livefilter.settings.paths import user_profiles_path
+from livefilter.pipeline.host import LiveControls
+from livefilter.settings.profiles import (
     LookPrefs,
     Profile,
     ProfileError,
@@ -16,7 +16,7 @@ from livefilter.profiles import (
     apply_profile_to_settings,
     check_profile_name,
 )
-from livefilter.session import PipelineSettings
+from livefilter.pipeline.session import PipelineSettings
 
 
 def test_save_and_load_round_trip_in_the_user_profiles_file():

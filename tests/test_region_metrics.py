@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import read_rgb, shared_path
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.region_stats import face_stats, ita_group, to_lab
-from livefilter.regions import MEASURE_NAMES, REGION_NAMES, batch_regions, face_regions
+from livefilter.composite.regions import MEASURE_NAMES, REGION_NAMES, batch_regions, face_regions
 from training.eval.regions import face_change, reference_distance, summarise
 
 

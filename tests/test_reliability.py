@@ -111,7 +111,7 @@ def test_long_soak(tmp_path):
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (3, 7, 3), (16, 4096, 3)])
 def test_absurd_frame_sizes_pass_through(tmp_path, shape):
-    from livefilter.session import PipelineSettings, build_pipeline
+    from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
     make_look(tmp_path, "shift", kind="shift", size=128)
     p = build_pipeline(PipelineSettings(look="shift"), LookRegistry([tmp_path]))

@@ -15,14 +15,14 @@ import pytest
 from conftest import REPO_ROOT, read_rgb, shared_path
 from fakes import CollectSink
 from onnx_looks import make_look
-from livefilter.choices import listed
+from livefilter.settings.choices import listed
 from livefilter.detect import create_tracker
 from livefilter.detect import registry as detectors
-from livefilter.detect.sample_media import group_photo_path
+from livefilter.demo.sample_media import group_photo_path
 from livefilter.errors import SettingError
-from livefilter.latency import OutputLatency
+from livefilter.infra.latency import OutputLatency
 from livefilter.reliability import ReconnectingSource, ThreadedSink
-from livefilter.session import PipelineSettings
+from livefilter.pipeline.session import PipelineSettings
 from livefilter.sinks import registry as sinks
 from livefilter.sinks.factory import open_sink, output_kind
 from livefilter.sinks.output import open_output
@@ -93,7 +93,7 @@ def test_the_settings_messages_name_the_options_and_the_tracker_its_fields():
 
 def test_the_tracker_smooths_over_the_frame_rate_in_the_settings(tmp_path):
     from livefilter.looks.registry import LookRegistry
-    from livefilter.session import build_pipeline
+    from livefilter.pipeline.session import build_pipeline
 
     make_look(tmp_path / "looks", "shift", kind="shift", size=64)
     registry = LookRegistry(dirs=[tmp_path / "looks"])

@@ -219,7 +219,7 @@ def test_the_device_path_takes_a_scalar_strength_and_refuses_too_many_faces(setu
     ("auto", False, None), ("torch-cpu", False, "cpu"),
 ])
 def test_tensorrt_runs_inside_the_device_pipeline_when_torch_has_cuda(monkeypatch, backend, cuda, device):
-    from livefilter import session
+    from livefilter.pipeline import session
 
     monkeypatch.setattr(session, "_cuda_torch", lambda: cuda)
     assert session.pipeline_device(session.PipelineSettings(backend=backend)) == device

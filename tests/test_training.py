@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from conftest import REPO_ROOT, shared_path  # noqa: E402
 from exporters.onnx_export import torchscript_export  # noqa: E402
-from livefilter.align import Aligner  # noqa: E402
+from livefilter.align.host import Aligner  # noqa: E402
 from livefilter.errors import InputError, ModelError  # noqa: E402
 from training import losses as L  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.looks.create import CreateOptions, LookCreator
 from livefilter.looks.photos import read_photo
 from livefilter.looks.registry import LookRegistry

@@ -1,7 +1,7 @@
 """Training data: real faces aligned with the runtime's own detector and Aligner, cached on disk.
 
 Train/serve skew is a bug: the crops here come from exactly the code the live pipeline runs
-(livefilter.detect.create_detector + livefilter.align.Aligner), and the face mask is the runtime
+(livefilter.detect.create_detector + livefilter.align.host.Aligner), and the face mask is the runtime
 blender's mask in crop space.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from livefilter.align import Aligner
-from livefilter.blend import ellipse_mask
+from livefilter.align.host import Aligner
+from livefilter.composite.blend import ellipse_mask
 from livefilter.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def region_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     """
     import cv2
 
-    from livefilter.masks import LandmarkMasker
+    from livefilter.composite.masks import LandmarkMasker
 
     masker = LandmarkMasker(size)
     out = np.zeros((len(landmarks), len(REGION_NAMES), size, size), np.uint8)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.errors import ModelError
 from training.checkpoint import read_checkpoint
 from training.config import TrainConfig

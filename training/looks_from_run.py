@@ -12,7 +12,7 @@ import torch
 
 from exporters.look_pack import write_look_pack
 from exporters.onnx_export import export_onnx
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from training.config import TrainConfig
 from training.data import face_mask, prepare_crops
 from training.eval import metrics as M

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livefilter.atomic import write_bytes
-from livefilter.masks import LIPS
-from livefilter.placement import EYE_POLYGONS
+from livefilter.infra.atomic import write_bytes
+from livefilter.composite.masks import LIPS
+from livefilter.composite.placement import EYE_POLYGONS
 from training.eval import placement as P
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "placement")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from livefilter.demo import load_rgb
+    from livefilter.demo.clip import load_rgb
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (folder, file, what) in FACES.items():

@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from livefilter.atomic import write_text
+from livefilter.infra.atomic import write_text
 from training.eval import placement as P
 from training.makeup.dataset import EVAL_FOLDERS
 

@@ -91,7 +91,7 @@ def export_style_encoder(out_dir: Path = ENCODER_DIR, check_faces: tuple[np.ndar
         manifest = {
             "format": 1, "model": MODEL_FILE, "onnx_sha256": sha256_file(staged), "opset": OPSET,
             "inputs": {"image": "(N, 3, H, W) float32 RGB 0..255, aligned crop (padding 0.25)",
-                       "masks": f"(N, {len(STAT_REGIONS)}, H, W) float32 0/1 measure masks (livefilter.regions)"},
+                       "masks": f"(N, {len(STAT_REGIONS)}, H, W) float32 0/1 measure masks (livefilter.composite.regions)"},
             "output": {"stats": f"(N, {len(STAT_REGIONS)}, 4): mean L, a, b (CIELAB D65, L 0..100) and pixel count"},
             "regions": list(STAT_REGIONS), "min_pixels": MIN_PIXELS,
         }
@@ -110,7 +110,7 @@ def export_style_encoder(out_dir: Path = ENCODER_DIR, check_faces: tuple[np.ndar
 
 
 def _real_faces(data_root: Path, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from training.data import prepare_crops
 
     faces = data_root / "faces"

@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.errors import InputError
 from training import losses as L
 from training.checkpoint import load_checkpoint, save_checkpoint

@@ -10,7 +10,7 @@ import sys
 import typer
 from rich.console import Console
 
-from livefilter import signals
+from livefilter.infra import signals
 from livefilter.cli.common import error_line
 from livefilter.errors import LivefilterError
 
@@ -58,7 +58,7 @@ PATH_ERRNOS = {errno.ENAMETOOLONG, errno.EROFS, errno.ENOSPC, errno.EACCES, errn
 
 def describe_os_error(e: OSError) -> str:
     """One line for a file-system error: what happened and to which path (shortened, escaped)."""
-    from livefilter.terminal_text import shortened
+    from livefilter.infra.terminal_text import shortened
 
     what = e.strerror or type(e).__name__
     if e.errno == errno.ENAMETOOLONG:

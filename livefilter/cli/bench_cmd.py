@@ -41,8 +41,8 @@ def bench(
     with tempfile.TemporaryDirectory() as tmp:
         video = input
         if video is None:
-            from livefilter.demo import load_rgb, synthesise_clip
-            from livefilter.detect.sample_media import group_photo_path
+            from livefilter.demo.clip import load_rgb, synthesise_clip
+            from livefilter.demo.sample_media import group_photo_path
 
             video = Path(tmp) / "demo_in.mp4"
             with out.status("synthesising the demo clip"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from livefilter import signals
+from livefilter.infra import signals
 from livefilter.errors import SettingError
-from livefilter.terminal_text import printable
+from livefilter.infra.terminal_text import printable
 from livefilter.types import ColorEdits
 
 out = Console()
@@ -44,5 +44,5 @@ def edits_from_options(brightness: float | None, contrast: float | None, saturat
 
 def stop_on_signals():
     """An Event set by Ctrl-C / SIGTERM, so the run loop ends cleanly and outputs are finalised
-    (a second signal leaves at once); see :mod:`livefilter.signals`."""
+    (a second signal leaves at once); see :mod:`livefilter.infra.signals`."""
     return signals.deferred()

@@ -7,7 +7,7 @@ import typer
 from livefilter.cli import app
 from livefilter.cli.common import out
 from livefilter.control.endpoint import rotate_token, set_port, stable_endpoint
-from livefilter.userconfig import ConfigStore, check_port
+from livefilter.settings.userconfig import ConfigStore, check_port
 
 
 @app.command("control")

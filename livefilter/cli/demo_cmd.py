@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from livefilter.cli import app
 from livefilter.cli.common import out
 from livefilter.cli.options import BackendOption, LookOption
-from livefilter.demo import load_rgb, save_rgb, side_by_side, synthesise_clip
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.demo.clip import load_rgb, save_rgb, side_by_side, synthesise_clip
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.sinks.file_sink import FileSink
 from livefilter.sources import open_source, parse_input
 
@@ -32,7 +32,7 @@ def demo(
 
     Rewrites demo_out.mp4 and demo_before_after.png in --out-dir.
     """
-    from livefilter.detect.sample_media import group_photo_path
+    from livefilter.demo.sample_media import group_photo_path
 
     out_dir.mkdir(parents=True, exist_ok=True)
     src_photo = photo or group_photo_path()

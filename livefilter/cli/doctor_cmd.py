@@ -11,7 +11,7 @@ from livefilter.cli.common import out, plain
 @app.command()
 def doctor() -> None:
     """Check cameras, virtual camera, GPU/driver, engine backends and the engine cache."""
-    from livefilter.doctor import run_checks
+    from livefilter.cli.doctor import run_checks
 
     t = Table(title="livefilter doctor")
     for col in ("area", "check", "", "detail"):

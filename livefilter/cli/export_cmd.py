@@ -8,7 +8,7 @@ from rich.table import Table
 
 from livefilter.cli import app
 from livefilter.cli.common import out, plain
-from livefilter.choices import MAX_FACES
+from livefilter.settings.choices import MAX_FACES
 from livefilter.errors import SettingError
 from livefilter.translate import backends as backend_registry
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from livefilter.atomic import check_target
+from livefilter.infra.atomic import check_target
 from livefilter.cli import app
 from livefilter.cli.common import message, out, plain
 from livefilter.looks.pack import load_look
 from livefilter.looks.registry import LookRegistry, make_pack
-from livefilter.paths import PACKAGED_LOOKS_DIR
+from livefilter.settings.paths import PACKAGED_LOOKS_DIR
 
 looks_app = typer.Typer(help="Manage looks: list, show, install, remove, pack.", no_args_is_help=True)
 app.add_typer(looks_app, name="looks")
@@ -125,9 +125,9 @@ def preview(
     import cv2
     import numpy as np
 
-    from livefilter.demo import load_rgb, save_rgb
-    from livefilter.detect.sample_media import group_photo_path
-    from livefilter.session import PipelineSettings, build_pipeline
+    from livefilter.demo.clip import load_rgb, save_rgb
+    from livefilter.demo.sample_media import group_photo_path
+    from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
     reg = LookRegistry()
     check_target(output, overwrite=overwrite)  # before the work, not after it

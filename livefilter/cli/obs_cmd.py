@@ -14,7 +14,7 @@ from livefilter.control.endpoint import stable_endpoint
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
 from livefilter.obs.dock import SCRIPT_PATH, dock_steps, script_steps
-from livefilter.userconfig import ConfigStore, ObsSettings, check_scene_name
+from livefilter.settings.userconfig import ConfigStore, ObsSettings, check_scene_name
 
 obs_app = typer.Typer(help="Use livefilter inside OBS: dock, scene-linked looks, hotkey script.", no_args_is_help=True)
 app.add_typer(obs_app, name="obs")

@@ -9,7 +9,7 @@ import platform
 import re
 from dataclasses import dataclass
 
-from livefilter.choices import TRANSLATE_BUDGET_MS
+from livefilter.settings.choices import TRANSLATE_BUDGET_MS
 from livefilter.errors import SettingError
 from livefilter.sinks.pixel_format import FORMATS
 from livefilter.sinks.registry import SinkSpec, spec_for

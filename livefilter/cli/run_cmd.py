@@ -18,8 +18,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from livefilter.cli import app
-from livefilter.atomic import check_distinct, check_target
-from livefilter.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS, listed
+from livefilter.infra.atomic import check_distinct, check_target
+from livefilter.settings.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS, listed
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
 from livefilter.cli.options import BackendOption, LookOption
 from livefilter.cli.run_checks import check_run_options, run_limits
@@ -28,9 +28,9 @@ from livefilter.control.live import LiveControl
 from livefilter.detect import registry as detectors
 from livefilter.looks.registry import LookRegistry
 from livefilter.obs import for_run as obs_for_run
-from livefilter.profiles import ProfileStore, apply_profile_to_settings
+from livefilter.settings.profiles import ProfileStore, apply_profile_to_settings
 from livefilter.protocols import Source
-from livefilter.session import PipelineSettings, build_pipeline, decode_device
+from livefilter.pipeline.session import PipelineSettings, build_pipeline, decode_device
 from livefilter.sinks import registry as sinks
 from livefilter.sinks.output import Output, open_output
 from livefilter.sinks.pixel_format import PLANAR
@@ -92,7 +92,7 @@ def run(
     pixel_format: str = typer.Option(None, "--pixel-format", help=f"Virtual camera pixel format: {', '.join(PIXEL_FORMATS)}."),
     temporal: float = typer.Option(0.5, "--temporal", help="Blend each face's look over frames (0 = off .. 0.95) against flicker."),
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through (1..10000)."),
-    # -- live control (livefilter.control, livefilter.profiles) --
+    # -- live control (livefilter.control, livefilter.settings.profiles) --
     control: bool = typer.Option(True, "--control/--no-control", help="Serve the control panel / HTTP API on 127.0.0.1 (URL with its token is printed)."),
     control_port: int = typer.Option(None, "--control-port", help="Control server port (default: your stable one, see `livefilter control`; 0: any free port)."),
     profile: str = typer.Option(None, "--profile", help="Start with a saved profile (look, strength, colour edits)."),

@@ -92,8 +92,8 @@ def distill(
 ) -> None:
     """Distil the teacher into the runtime student and write one look pack per look."""
     need_torch()
-    from livefilter.align import Aligner
-    from livefilter.paths import user_looks_dir
+    from livefilter.align.host import Aligner
+    from livefilter.settings.paths import user_looks_dir
     from training.config import DistillConfig, StudentConfig, TrainConfig
     from training.data import prepare_crops
     from training.distill import DistillTrainer

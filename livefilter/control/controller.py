@@ -1,4 +1,4 @@
-"""Validated live changes to a running :class:`~livefilter.pipeline.Pipeline`, and its state as JSON.
+"""Validated live changes to a running :class:`~livefilter.pipeline.host.Pipeline`, and its state as JSON.
 
 The control server, the preview-window hotkeys and the CLI all change a pipeline through one
 :class:`Controller`, so that validation and messages are the same everywhere and two changes made
@@ -22,8 +22,8 @@ from livefilter.errors import LivefilterError, SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import Pipeline
-from livefilter.profiles import Profile, ProfileError, ProfileStore, check_profile_name, parse_edits
+from livefilter.pipeline.host import Pipeline
+from livefilter.settings.profiles import Profile, ProfileError, ProfileStore, check_profile_name, parse_edits
 
 log = logging.getLogger(__name__)
 

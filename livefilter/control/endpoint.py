@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
-from livefilter.userconfig import ConfigStore, ControlSettings, UserConfig
+from livefilter.settings.userconfig import ConfigStore, ControlSettings, UserConfig
 
 HOST = "127.0.0.1"
 PORT_RANGE = (20000, 29999)

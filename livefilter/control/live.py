@@ -21,14 +21,14 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from livefilter import strict_json
+from livefilter.settings import strict_json
 from livefilter.control.controller import Controller
 from livefilter.control.endpoint import Endpoint, stable_endpoint
 from livefilter.control.hotkeys import hotkey_handler
 from livefilter.control.preview import PreviewTap
 from livefilter.control.server import ControlServer
 from livefilter.errors import SettingError
-from livefilter.paths import user_data_dir
+from livefilter.settings.paths import user_data_dir
 
 log = logging.getLogger(__name__)
 MAX_CONTROL_FILE = 64 * 1024  # a control file is a few hundred bytes
@@ -143,7 +143,7 @@ class LiveControl:
 
 def _write_private(path: Path, info: dict) -> None:
     """Write ``info`` as JSON, atomically, readable by this user only (it holds the token)."""
-    from livefilter.atomic_file import write_text_atomic
+    from livefilter.infra.atomic_file import write_text_atomic
 
     write_text_atomic(path, json.dumps(info), prefix=".control-")
 

@@ -40,11 +40,11 @@ from livefilter.control.creation import MAX_UPLOAD_BYTES, CreationService
 from livefilter.control.preview import PreviewTap
 from livefilter.errors import SettingError
 from livefilter.looks.pack import MAX_PREVIEW_BYTES
-from livefilter.paths import PACKAGE_DIR
+from livefilter.settings.paths import PACKAGE_DIR
 
 log = logging.getLogger(__name__)
 
-WEB_DIR = PACKAGE_DIR / "web"
+WEB_DIR = Path(__file__).resolve().parent / "web"
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 16 << 10
 EVENT_INTERVAL_S = 0.25

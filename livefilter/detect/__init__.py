@@ -12,7 +12,7 @@ from __future__ import annotations
 from livefilter.detect import registry
 from livefilter.detect.one_euro import OneEuroFilter
 from livefilter.detect.tracker import DetectAndLandmark, FaceTracker, TrackerConfig
-from livefilter.choices import DETECTORS
+from livefilter.settings.choices import DETECTORS
 from livefilter.protocols import Detector
 
 BACKENDS = DETECTORS  # the built-in detectors; ``registry.names()`` has every registered one

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from livefilter.detect.geometry import pairwise_iou
-from livefilter.detect.onnx_session import create_session, dynamic_batch, model_path
+from livefilter.infra.onnx_session import create_session, dynamic_batch, model_path
 from livefilter.types import Face, RawDetection  # RawDetection: re-exported (the detector's results)
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class LetterboxSlot(NamedTuple):
     """Where one batch entry of the detector's input came from (the whole frame or one tile):
     frame px = (canvas px / (sx, sy)) + (ox, oy) - 0.5.
 
-    A letterbox (the host one here, the device one in :mod:`livefilter.gpu.face_stage`) returns
+    A letterbox (the host one here, the device one in :mod:`livefilter.detect.device_tracker`) returns
     one; decoding maps the network's boxes back to frame pixels with it.
     """
 

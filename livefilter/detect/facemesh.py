@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from livefilter.detect.geometry import points_box
-from livefilter.detect.onnx_session import create_session, dynamic_batch, model_path
+from livefilter.infra.onnx_session import create_session, dynamic_batch, model_path
 from livefilter.types import Face
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ Add a detector with :func:`register_detector`; the built-in ones are in ``builti
 
 from __future__ import annotations
 
-from livefilter.choices import DETECTORS, listed
+from livefilter.settings.choices import DETECTORS, listed
 from livefilter.detect.builtin_detectors import BUILTIN_DETECTORS
 from livefilter.detect.detector_spec import DetectorFactory, DetectorSpec
 from livefilter.errors import SettingError

@@ -25,7 +25,7 @@ from typing import Mapping
 import cv2
 import numpy as np
 
-from livefilter.choices import MAX_FACES, ONLY_MODES, listed
+from livefilter.settings.choices import MAX_FACES, ONLY_MODES, listed
 from livefilter.detect.blazeface import coarse_five
 from livefilter.detect.facemesh import (
     FaceMeshLandmarker,

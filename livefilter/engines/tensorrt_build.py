@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from livefilter.atomic import write_bytes
+from livefilter.infra.atomic import write_bytes
 from livefilter.engines.build_progress import BuildProgressBar
 from livefilter.engines.cache import CacheKey, EngineCache, warn_once
 from livefilter.engines.device_info import cuda_device

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 
 
 class DeviceStageClock:

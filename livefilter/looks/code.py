@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 
 from livefilter.errors import LookError
-from livefilter.regions import REGION_GROUPS, RegionGroup
+from livefilter.composite.regions import REGION_GROUPS, RegionGroup
 
 
 @dataclass(frozen=True)

@@ -23,18 +23,18 @@ from typing import Callable, Union
 import cv2
 import numpy as np
 
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.errors import InputError, LookError, SettingError
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.encoder import StyleEncoder
 from livefilter.looks.pack import NAME_RE, Look, load_look
 from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, printable, read_photo
 from livefilter.looks.schema import shown
-from livefilter.terminal_text import has_unsafe_characters
+from livefilter.infra.terminal_text import has_unsafe_characters
 from livefilter.looks.region_stats import Recipe, encode_descriptors, load_baseline, robust_mean
 from livefilter.looks.registry import LookRegistry, staging_or_error, check_writable
-from livefilter.paths import PACKAGED_LOOKS_DIR, user_looks_dir
-from livefilter.regions import REGION_GROUP_NAMES
+from livefilter.settings.paths import PACKAGED_LOOKS_DIR, user_looks_dir
+from livefilter.composite.regions import REGION_GROUP_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class LookCreator:
     def demo_faces(self, size: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Plain faces to show and fine-tune a look on: the demo group photo's faces (None if not installed)."""
         if self._demo is None or self._demo[0].shape[1] != size:
-            from livefilter.detect.sample_media import group_photo_path
+            from livefilter.demo.sample_media import group_photo_path
 
             try:
                 rgb = read_photo(group_photo_path()).rgb

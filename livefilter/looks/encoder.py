@@ -16,8 +16,8 @@ import numpy as np
 from livefilter.errors import ModelError
 from livefilter.looks.pack import check_member_path, sha256_file
 from livefilter.looks.region_stats import STAT_REGIONS, RegionStats
-from livefilter.paths import PACKAGED_LOOKS_DIR
-from livefilter.regions import face_regions
+from livefilter.settings.paths import PACKAGED_LOOKS_DIR
+from livefilter.composite.regions import face_regions
 
 ENCODER_DIR = PACKAGED_LOOKS_DIR / "_style_encoder"
 MANIFEST = "encoder.json"

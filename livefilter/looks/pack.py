@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livefilter import strict_json
+from livefilter.settings import strict_json
 from livefilter.errors import LookError
 from livefilter.looks.schema import (
     MISSING,
@@ -115,7 +115,7 @@ class Look:
         return d
 
     def save(self) -> Path:
-        from livefilter.atomic import write_text
+        from livefilter.infra.atomic import write_text
 
         try:
             text = json.dumps(self.manifest(), indent=2, allow_nan=False) + "\n"
@@ -168,7 +168,7 @@ def _edits(v: Any, key: str) -> ColorEdits:
 
 
 def _regions(v: Any, key: str) -> list[str]:
-    from livefilter.regions import REGION_GROUP_NAMES as known
+    from livefilter.composite.regions import REGION_GROUP_NAMES as known
 
     if not isinstance(v, list) or len(v) > len(known) or not all(isinstance(r, str) and r in known for r in v):
         raise LookError(f"look.json: '{key}' must be a list of {', '.join(known)}, got {shown(v)}")

@@ -202,7 +202,7 @@ def copy_look_folder(folder: Path, dest: Path) -> None:
 def make_pack(look_dir: Path, out: Path, *, overwrite: bool = False) -> Path:
     """Zip a look folder into a ``.lfpack`` (written to a temporary file, renamed when complete; an
     existing file is replaced only with ``overwrite``)."""
-    from livefilter.atomic import atomic_output, check_distinct
+    from livefilter.infra.atomic import atomic_output, check_distinct
 
     look = load_look(look_dir)
     out = Path(out)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from livefilter.looks.code import LookCode
-from livefilter.regions import MEASURE_NAMES, face_regions
+from livefilter.composite.regions import MEASURE_NAMES, face_regions
 
 STAT_REGIONS = ("lips", "eyelids", "cheeks", "skin", "brows")
 BASELINE_PATH = Path(__file__).with_name("plain_baseline.json")

@@ -17,8 +17,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from livefilter.errors import LookError
-from livefilter.strict_json import StrictJSONError, check_tree
-from livefilter.terminal_text import has_unsafe_characters
+from livefilter.settings.strict_json import StrictJSONError, check_tree
+from livefilter.infra.terminal_text import has_unsafe_characters
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from livefilter.looks.pack import Look
-from livefilter.masks import LandmarkMasker
+from livefilter.composite.masks import LandmarkMasker
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 
 _EYE = np.array([[1, 0, 0], [0, 1, 0]], np.float64)  # crop space is the frame here

@@ -11,12 +11,12 @@ from typing import Callable
 
 from livefilter.control.controller import Controller
 from livefilter.errors import SettingError
-from livefilter.latency import OutputLatency, sync_advice
+from livefilter.infra.latency import OutputLatency, sync_advice
 from livefilter.obs.link import ObsLink
 from livefilter.obs.scenes import SceneLooks
 from livefilter.obs.sync import SyncOffsetTask
 from livefilter.obs.target import ObsTarget, read_password_file
-from livefilter.userconfig import ConfigStore, ObsSettings
+from livefilter.settings.userconfig import ConfigStore, ObsSettings
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def notify_line(console) -> Callable[[str], None]:
     from rich.markup import escape
 
     from livefilter.obs.link import MAX_MESSAGE
-    from livefilter.terminal_text import shortened
+    from livefilter.infra.terminal_text import shortened
 
     return lambda message: console.print(f"[magenta]OBS[/] {escape(shortened(message, MAX_MESSAGE))}",
                                          highlight=False, soft_wrap=True)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 
 from livefilter.obs.problems import ObsProblem, classify
 from livefilter.obs.target import ObsTarget
-from livefilter.terminal_text import shortened
+from livefilter.infra.terminal_text import shortened
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 400  # characters of one OBS line on the terminal

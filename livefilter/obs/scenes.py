@@ -11,7 +11,7 @@ import threading
 from typing import Callable
 
 from livefilter.control.controller import ControlError, Controller
-from livefilter.userconfig import ObsSettings
+from livefilter.settings.userconfig import ObsSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import logging
 import time
 from typing import Callable
 
-from livefilter.latency import OutputLatency
+from livefilter.infra.latency import OutputLatency
 from livefilter.obs.link import ObsLink, ObsRequestError
-from livefilter.terminal_text import shortened
+from livefilter.infra.terminal_text import shortened
 
 log = logging.getLogger(__name__)
 

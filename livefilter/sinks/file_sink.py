@@ -5,7 +5,7 @@ The output keeps the input's frame rate; audio of a file input is copied packet 
 stopped early by --max-frames, --duration or a signal gets no audio past its last frame).
 
 A file is written to a temporary file in the target folder and renamed into place only once it is
-finalised (:mod:`livefilter.atomic`), so a failed or interrupted run never leaves a half-file where a
+finalised (:mod:`livefilter.infra.atomic`), so a failed or interrupted run never leaves a half-file where a
 good one was. When the disk fills up, the run stops, the frames written so far are finalised into a
 playable file with the space held in reserve (:mod:`livefilter.sinks.reserved_file`), and that file
 never replaces an existing one.
@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from livefilter.atomic import DISK_FULL_ERRNOS, check_distinct, check_target, commit, discard, is_disk_full, temp_path_for
+from livefilter.infra.atomic import DISK_FULL_ERRNOS, check_distinct, check_target, commit, discard, is_disk_full, temp_path_for
 from livefilter.errors import OutputError
 from livefilter.sinks.reserved_file import ReservedFile
 from livefilter.types import CapturedFrame, SourceInfo

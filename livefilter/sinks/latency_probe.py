@@ -1,4 +1,4 @@
-"""Times each frame's write into the real output, for :class:`livefilter.latency.OutputLatency`.
+"""Times each frame's write into the real output, for :class:`livefilter.infra.latency.OutputLatency`.
 
 It wraps the innermost sink (inside :class:`~livefilter.reliability.ThreadedSink`), so the time
 counted is capture -> the frame handed to the virtual camera, queueing in the writer thread included.
@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from livefilter.latency import OutputLatency
+from livefilter.infra.latency import OutputLatency
 from livefilter.protocols import Sink
 from livefilter.types import CapturedFrame
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from livefilter.latency import OutputLatency
+from livefilter.infra.latency import OutputLatency
 from livefilter.protocols import Sink
 from livefilter.reliability.threaded_sink import ThreadedSink
 from livefilter.sinks.latency_probe import LatencyProbeSink

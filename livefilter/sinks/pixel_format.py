@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livefilter.choices import PIXEL_FORMATS, PLANAR_FORMATS
+from livefilter.settings.choices import PIXEL_FORMATS, PLANAR_FORMATS
 from livefilter.errors import SettingError
 
 FORMATS = PIXEL_FORMATS

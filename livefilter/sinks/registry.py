@@ -9,7 +9,7 @@ the first registered kind whose ``matches`` accepts it.
 
 from __future__ import annotations
 
-from livefilter.choices import listed
+from livefilter.settings.choices import listed
 from livefilter.errors import SettingError
 from livefilter.sinks.builtin_sinks import BUILTIN_SINKS
 from livefilter.sinks.sink_spec import FormatChooser, SinkOpener, SinkOptions, SinkSpec

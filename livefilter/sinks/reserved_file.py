@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from livefilter.atomic import is_disk_full
+from livefilter.infra.atomic import is_disk_full
 
 log = logging.getLogger(__name__)
 

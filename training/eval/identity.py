@@ -71,7 +71,7 @@ def onnx_model() -> Any:
 
 @lru_cache(maxsize=1)
 def _session() -> Any:
-    from livefilter.detect.onnx_session import create_session
+    from livefilter.infra.onnx_session import create_session
     from livefilter.errors import ModelError
 
     try:
@@ -163,7 +163,7 @@ SAME_PERSON_GROUPS = {
 def calibrate(data_root: Path) -> dict:
     """Same- vs different-person cosine distributions on real photos; threshold = midpoint of the gap
     between the lowest same-person similarity and the 99.5th percentile of different-person ones."""
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
     from training.data import prepare_crops
 
     aligner = Aligner(256, 0.25)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from livefilter.looks.pack import Look
-from livefilter.masks import LandmarkMasker
+from livefilter.composite.masks import LandmarkMasker
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from training.eval import identity
 from training.eval.regions import face_change, reference_distance, summarise

@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 
 from livefilter.looks.region_stats import ita_group, to_lab
-from livefilter.masks import FACE_OVAL, LIPS
-from livefilter.regions import BROW_LOWER, BROWS, CHEEK_APPLE, LIPS_INNER, LOWER_LID, UPPER_LID, resample
+from livefilter.composite.masks import FACE_OVAL, LIPS
+from livefilter.composite.regions import BROW_LOWER, BROWS, CHEEK_APPLE, LIPS_INNER, LOWER_LID, UPPER_LID, resample
 from training.eval.regions import DARKER, LIGHTER
 
 MIN_MOUTH_PX = 40  # an open mouth: this many pixels inside the inner lip contour (after a 1-px erosion)
@@ -235,8 +235,8 @@ def host_pipeline(look, size: str = "cpu", max_faces: int = 4, temporal: float =
     input size, so the GPU size's placement is measured on any machine (the network is the same, the crops
     larger). ``placement=False``: the residual as it was before the placement (for before/after tables)."""
     from livefilter.looks.registry import LookRegistry
-    from livefilter.pipeline import LiveControls, Pipeline
-    from livefilter.session import PipelineSettings, make_tracker, make_translator
+    from livefilter.pipeline.host import LiveControls, Pipeline
+    from livefilter.pipeline.session import PipelineSettings, make_tracker, make_translator
 
     if size not in ("cpu", "gpu"):
         raise ValueError(f"size must be cpu or gpu, got {size!r}")
@@ -264,7 +264,7 @@ def mosaic(images: list[np.ndarray], cell: int) -> np.ndarray:
 def run_frames(pipeline, frames, reset_between: bool) -> list[FacePlacement]:
     """Every face of every frame through ``pipeline``, measured against its input (with each face's aligned
     crops before and after, for the identity measure)."""
-    from livefilter.align import Aligner
+    from livefilter.align.host import Aligner
 
     aligner = Aligner(160, 0.25)
     found = []
@@ -292,7 +292,7 @@ def identity_of(faces: list[FacePlacement]) -> dict:
 
 
 def read_photos(paths: list) -> list[np.ndarray]:
-    from livefilter.demo import load_rgb
+    from livefilter.demo.clip import load_rgb
 
     return [load_rgb(p) for p in paths]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livefilter.looks.region_stats import STAT_REGIONS, RegionStats, ita_group, region_stats, to_lab
-from livefilter.regions import MEASURE_NAMES, face_regions
+from livefilter.composite.regions import MEASURE_NAMES, face_regions
 
 # The descriptors a region's colour is compared to the references' in.
 REFERENCE_KEYS = {

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from livefilter.align import Aligner
-from livefilter.atomic import write_text
-from livefilter.demo import save_rgb
+from livefilter.align.host import Aligner
+from livefilter.infra.atomic import write_text
+from livefilter.demo.clip import save_rgb
 from livefilter.errors import InputError
 from livefilter.looks.pack import Look
 from livefilter.looks.region_stats import descriptors_of, robust_mean

@@ -14,10 +14,11 @@ import av
 import cv2
 import numpy as np
 
-from livefilter.atomic import write_text
+from livefilter.align.host import invert_affine
+from livefilter.infra.atomic import write_text
 from livefilter.detect import TrackerConfig, create_tracker
 from livefilter.looks.registry import LookRegistry
-from livefilter.session import PipelineSettings, build_pipeline
+from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from training.eval import metrics as M
 
 VARIANTS = {
@@ -46,7 +47,7 @@ def measure(video: Path, look: str, variant: dict, frames: int = 90) -> dict:
             f = p.last_faces[0]
             m = rt.aligner.transform(f.keypoints)
             crop = rt.aligner.warp(img, m[None])[0]
-            mask = cv2.warpAffine(rt.masker.face(f.landmarks, m, 0, crop), cv2.invertAffineTransform(m), img.shape[1::-1])
+            mask = cv2.warpAffine(rt.masker.face(f.landmarks, m, 0, crop), invert_affine(m), img.shape[1::-1])
             masks.append(mask)
             seams.append((M.seam_ratio(out, mask), M.seam_ratio(img, mask)))
     region = np.clip(np.mean(masks, 0), 0, 1) if masks else None

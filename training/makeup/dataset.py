@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.looks.region_stats import face_stats, ita_group
-from livefilter.regions import batch_regions
+from livefilter.composite.regions import batch_regions
 from training.data import CropSet, prepare_crops
 
 log = logging.getLogger(__name__)

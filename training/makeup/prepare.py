@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livefilter.align import Aligner
+from livefilter.align.host import Aligner
 from livefilter.looks.code import LookCode
 from livefilter.looks.region_stats import descriptors_of, robust_mean
 from training.data import prepare_crops

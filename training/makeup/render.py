@@ -1,6 +1,6 @@
 """The makeup renderer: the teacher whose pseudo-paired targets the student learns.
 
-Given an aligned face, its soft region masks (``livefilter.regions``) and a look code
+Given an aligned face, its soft region masks (``livefilter.composite.regions``) and a look code
 (``livefilter.looks.code``), it paints the look region by region in CIELAB, the way a makeup artist
 layers it: foundation / paint on the skin, contour and highlight, blush, brows, eye shadow, liner,
 lipstick. This is the per-region colour transfer of BeautyGAN / PSGAN's makeup loss turned into an
@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from livefilter.looks.code import FIELD_NAMES, SPEC
-from livefilter.regions import REGION_NAMES
+from livefilter.composite.regions import REGION_NAMES
 from training.makeup.colour import lab_to_rgb, rgb_to_lab
 
 _R = {n: i for i, n in enumerate(REGION_NAMES)}

@@ -13,7 +13,7 @@ import numpy as np
 
 from livefilter.looks.code import CODE_DIM, SPEC, LookCode
 from livefilter.looks.region_stats import Recipe, encode_descriptors, robust_mean
-from livefilter.regions import REGION_GROUPS
+from livefilter.composite.regions import REGION_GROUPS
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from livefilter.looks.code import CODE_DIM
-from livefilter.regions import REGION_NAMES
+from livefilter.composite.regions import REGION_NAMES
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.makeup.colour import rgb_to_lab
 from training.makeup.dataset import FaceSet

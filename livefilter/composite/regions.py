@@ -19,7 +19,7 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from livefilter.masks import FACE_OVAL, LIPS
+from livefilter.composite.masks import FACE_OVAL, LIPS
 
 LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 # Upper lids from the outer corner to the inner one, and the lower edge of each brow, outer to inner.

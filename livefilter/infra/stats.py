@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from livefilter.latency import OutputLatency
+from livefilter.infra.latency import OutputLatency
 
 STAGES = ("capture_wait", "detect", "align", "translate", "blend", "sink", "end_to_end")
 

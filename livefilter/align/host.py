@@ -67,8 +67,15 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def invert_affine(m: np.ndarray) -> np.ndarray:
-    """Inverse of a 2x3 affine matrix."""
-    return cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
+    """Inverse of a 2x3 affine matrix, or of each of a stack of them (..., 2, 3), in float64.
+
+    The one affine inverse of the project (host and device geometry alike).
+    """
+    m = np.asarray(m, dtype=np.float64)
+    inv = np.empty_like(m)
+    inv[..., :2] = np.linalg.inv(m[..., :2])
+    inv[..., 2] = -np.einsum("...ij,...j->...i", inv[..., :2], m[..., 2])
+    return inv
 
 
 @dataclass

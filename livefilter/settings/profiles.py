@@ -5,7 +5,7 @@ with, the strength and colour edits the streamer chose. Loading a profile switch
 those settings; while a profile is active, switching to another look it knows restores that look's
 settings too.
 
-All profiles live in one JSON file, :func:`livefilter.paths.user_profiles_path`::
+All profiles live in one JSON file, :func:`livefilter.settings.paths.user_profiles_path`::
 
     {"format": 1,
      "profiles": {"evening": {"look": "glam",
@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livefilter import strict_json
-from livefilter.atomic import write_text
+from livefilter.settings import strict_json
+from livefilter.infra.atomic import write_text
 from livefilter.errors import OutputError, SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
-from livefilter.paths import user_profiles_path
+from livefilter.settings.paths import user_profiles_path
 from livefilter.types import ColorEdits
 
 FORMAT_VERSION = 1

@@ -25,9 +25,10 @@ from livefilter.detect.blazeface import BlazeFaceDetector, LetterboxSlot
 from livefilter.detect.facemesh import INPUT as MESH_INPUT
 from livefilter.detect.facemesh import MODEL_FILE as MESH_MODEL
 from livefilter.detect.facemesh import FaceMeshLandmarker
-from livefilter.detect.onnx_session import model_path
+from livefilter.infra.onnx_session import model_path
 from livefilter.detect.tracker import FaceTracker, TrackerConfig
-from livefilter.gpu.compositor import affine_to_theta, invert_affines
+from livefilter.align.device import affine_to_theta
+from livefilter.align.host import invert_affine
 from livefilter.gpu.graphs import GraphedModule
 from livefilter.types import Face
 
@@ -158,7 +159,7 @@ class DeviceFaceMesh(FaceMeshLandmarker):
             pin = self.device.type == "cuda"
             self._host_pts = torch.zeros((k, 1404), pin_memory=pin)
             self._host_flag = torch.zeros((k, 1), pin_memory=pin)
-        theta = affine_to_theta(invert_affines(mats), tuple(frame.shape[2:]), (MESH_INPUT, MESH_INPUT))
+        theta = affine_to_theta(invert_affine(mats), tuple(frame.shape[2:]), (MESH_INPUT, MESH_INPUT))
         theta_t = torch.from_numpy(theta).to(self.device, torch.float32)  # FP32 geometry
         grid = F.affine_grid(theta_t, (k, 3, MESH_INPUT, MESH_INPUT), align_corners=False)
         crops = F.grid_sample(frame.expand(k, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros",

@@ -4,14 +4,14 @@ Per frame, on two CUDA streams and two threads (``Pipeline.run`` with ``overlap`
 
 * face stream (worker thread, frame N+1): the pinned host frame is uploaded once (a frame decoded
   on the device is copied device-to-device instead) into the next of two frame buffers. A device
-  face stage (:class:`~livefilter.protocols.DeviceFaceStage`, :mod:`livefilter.gpu.face_stage`) is
+  face stage (:class:`~livefilter.protocols.DeviceFaceStage`, :mod:`livefilter.detect.device_tracker`) is
   handed that upload as its argument: BlazeFace's letterbox, FaceMesh's ROI crops and both networks
   run on it, and only landmarks come back to the host. A host tracker reads the host frame. The occluder
   skin model also runs here, off the styling thread.
 * compute stream (main thread, frame N): waits for the upload's event, then aligned-crop warp for
   all faces (one ``grid_sample``), translator (a CUDA graph replay or the TensorRT engine), temporal
   blending, then the crop-space chain (colour edits, face masks, occluders, premultiplied delta: one
-  graph replay, :mod:`livefilter.gpu.crop_stage`), inverse warp and composite over the faces'
+  graph replay, :mod:`livefilter.composite.crop_stage`), inverse warp and composite over the faces'
   rectangle (one ``grid_sample``), pixel-format conversion, and the one download into pinned
   memory, the only host wait. Every per-frame parameter reaches the device in one asynchronous
   copy from pinned memory (:class:`~livefilter.gpu.staging.FrameParams`).
@@ -36,17 +36,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from livefilter.choices import DEVICE_OUTPUT_FORMATS
+from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS
 from livefilter.errors import SettingError
-from livefilter.gpu.compositor import (DeviceCompositor, affine_to_theta, back_thetas, faces_region, invert_affines,
-                                       warp_crops, warp_thetas)
-from livefilter.gpu.crop_stage import CropStage
+from livefilter.align.device import affine_to_theta, back_thetas, faces_region, warp_crops, warp_thetas
+from livefilter.align.host import invert_affine
+from livefilter.composite.device_compositor import DeviceCompositor
+from livefilter.composite.crop_stage import CropStage
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
-from livefilter.gpu.placement import gate_face
+from livefilter.composite.device_placement import gate_face
 from livefilter.gpu.timing import DeviceStageClock
-from livefilter.masks import FACE_OVAL, LIPS, LandmarkMasker, occluded_pixels
-from livefilter.placement import CHEEK_PAIRS, LID_PAIRS, LIPS_INNER, GateGeometry, mirror_plan
-from livefilter.pipeline import LookRuntime, Pipeline
+from livefilter.composite.masks import FACE_OVAL, LIPS, LandmarkMasker, occluded_pixels
+from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, LIPS_INNER, GateGeometry, mirror_plan
+from livefilter.pipeline.host import LookRuntime, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.types import Face
 
@@ -72,7 +73,7 @@ class DevicePipeline(Pipeline):
     :class:`~livefilter.protocols.DeviceFaceStage` on this device (it is handed the upload).
     ``output_format`` I420 / NV12 converts on the device and downloads the planar frame (half the
     bytes of RGB) for sinks that want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
-    single kernel (:mod:`livefilter.gpu.fused`).
+    single kernel (:mod:`livefilter.composite.fused`).
     """
 
     # outputs are views of the pinned download buffers, overwritten two frames later
@@ -378,7 +379,7 @@ class DevicePipeline(Pipeline):
                 host["mirror_on"][i, j] = plan is not None
                 if plan is not None:
                     host["mirror_theta"][i, 2 * j:2 * j + 2] = affine_to_theta(
-                        np.stack([invert_affines(plan[None])[0], plan]), (s, s), (s, s), align_corners=True)
+                        np.stack([invert_affine(plan[None])[0], plan]), (s, s), (s, s), align_corners=True)
             np.multiply(m, 255.0, out=m)
             np.rint(m, out=m)
             host["pixels"][i, 1:] = m  # uint8 slot: 0..255 (maps are 0..1)

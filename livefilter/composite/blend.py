@@ -11,7 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livefilter.placement import CropPlacement, FrameGate
+from livefilter.align.host import invert_affine
+from livefilter.composite.placement import CropPlacement, FrameGate
 from livefilter.types import ColorEdits
 
 
@@ -67,8 +68,8 @@ class ColorEditor:
 class Blender:
     """Feathered-mask residual composite of stylised crops into the frame (in place).
 
-    With a :class:`~livefilter.placement.CropPlacement` and a face's frame landmarks the residual is
-    placed as makeup (:mod:`livefilter.placement`): lip layer inside the lip line, nothing in the mouth
+    With a :class:`~livefilter.composite.placement.CropPlacement` and a face's frame landmarks the residual is
+    placed as makeup (:mod:`livefilter.composite.placement`): lip layer inside the lip line, nothing in the mouth
     or eye openings, exact in frame pixels. Without landmarks the template ellipse is the mask."""
 
     def __init__(self, template: np.ndarray, size: int, mask: np.ndarray | None = None,
@@ -115,7 +116,7 @@ class Blender:
             a = float(alphas[i])
             if a <= 0.0:
                 continue
-            inv = cv2.invertAffineTransform(matrices[i])
+            inv = invert_affine(matrices[i])
             pts = inv @ corners
             x0 = max(int(np.floor(pts[0].min())), 0)
             y0 = max(int(np.floor(pts[1].min())), 0)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def save_rgb(path: Path, rgb: np.ndarray, *, overwrite: bool = True, params: list[int] | None = None) -> Path:
     """Encode an RGB image by ``path``'s suffix (.png, .jpg) and write it atomically."""
-    from livefilter.atomic import write_bytes
+    from livefilter.infra.atomic import write_bytes
 
     ok, data = cv2.imencode(Path(path).suffix or ".png", np.ascontiguousarray(rgb[:, :, ::-1]), params or [])
     if not ok:

@@ -16,15 +16,15 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livefilter.align import Aligner
-from livefilter.blend import Blender
-from livefilter.choices import MAX_FACES
-from livefilter.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker
-from livefilter.placement import CropPlacement, spec_for_look
+from livefilter.align.host import Aligner
+from livefilter.composite.blend import Blender
+from livefilter.settings.choices import MAX_FACES
+from livefilter.composite.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker
+from livefilter.composite.placement import CropPlacement, spec_for_look
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.protocols import DeviceFaceStage, Sink, Source, TracksFaces, Translator
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 from livefilter.types import CapturedFrame, Face
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class LookRuntime:
     """What one look needs at run time: translator, aligner, blender, crop buffers."""
 
     def __init__(self, look: Look, translator: Translator, max_faces: int, placement: bool = True) -> None:
-        """``placement``: place the residual as makeup (:mod:`livefilter.placement`); off, the whole residual
+        """``placement``: place the residual as makeup (:mod:`livefilter.composite.placement`); off, the whole residual
         lands under the face mask (the comparison ``livefilter bench`` makes)."""
         self.look = look
         self.translator = translator
@@ -76,7 +76,7 @@ TranslatorFactory = Callable[[Look], Translator]
 
 
 class Pipeline:
-    """The host pipeline (NumPy frames); :class:`livefilter.gpu.pipeline.DevicePipeline` is its device twin."""
+    """The host pipeline (NumPy frames); :class:`livefilter.pipeline.device.DevicePipeline` is its device twin."""
 
     # what process() returns: RGB (H, W, 3) here; the device pipeline may return planar I420 / NV12
     output_format: str = "RGB"

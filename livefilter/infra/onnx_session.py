@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from livefilter.errors import ModelError
-from livefilter.paths import PACKAGED_MODELS_DIR
+from livefilter.settings.paths import PACKAGED_MODELS_DIR
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PACKAGED_LOOKS_DIR = PACKAGE_DIR / "looks"
 PACKAGED_MODELS_DIR = PACKAGE_DIR / "models"
 

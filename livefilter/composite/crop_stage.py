@@ -2,7 +2,7 @@
 
 Between the translator and the inverse warp every tensor has a fixed shape per face count N:
 colour edits, the face-oval masks, the occluder cut-outs, the faces without dense landmarks, the makeup
-placement's crop step (:class:`livefilter.gpu.placement.DeviceCropPlacement`: lip layer, skin fills,
+placement's crop step (:class:`livefilter.composite.device_placement.DeviceCropPlacement`: lip layer, skin fills,
 mirrored lids and cheeks) and the premultiplied main and lip layers, ~100 small kernels eagerly. Their inputs are
 static buffers (the crops, the stylised crops) and the fixed slots of :class:`FrameParams`, so
 :class:`CropStage` captures them once per N during the warm-up and replays one graph per frame.
@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from livefilter.gpu.graphs import GraphSet
-from livefilter.gpu.masks import oval_masks
+from livefilter.composite.device_masks import oval_masks
 from livefilter.gpu.staging import FrameParams
-from livefilter.gpu.placement import DeviceCropPlacement
-from livefilter.masks import FACE_OVAL, LIPS
-from livefilter.placement import EYE_POLYGONS, LIPS_INNER, MAP_COUNT, PlacementSpec
+from livefilter.composite.device_placement import DeviceCropPlacement
+from livefilter.composite.masks import FACE_OVAL, LIPS
+from livefilter.composite.placement import EYE_POLYGONS, LIPS_INNER, MAP_COUNT, PlacementSpec
 
 EDIT_SLOTS = 4  # contrast, brightness, warmth, saturation
 

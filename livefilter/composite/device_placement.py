@@ -1,7 +1,7 @@
-"""Makeup placement on the device: the twin of :mod:`livefilter.placement`, with the same maths.
+"""Makeup placement on the device: the twin of :mod:`livefilter.composite.placement`, with the same maths.
 
 Geometry stays where it is computed for the host pipeline too: the crop-space region maps are
-rasterised from the landmarks by :class:`livefilter.placement.CropMaps` (OpenCV at crop size) and, with
+rasterised from the landmarks by :class:`livefilter.composite.placement.CropMaps` (OpenCV at crop size) and, with
 the mirror affines, reach the device in the frame's one parameter upload (:mod:`livefilter.gpu.staging`);
 the pixel work runs here on tensors:
 
@@ -22,11 +22,11 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from livefilter.placement import (DETAIL_KSIZE, DETAIL_SIGMA, FILL_FLOOR, LIP_SIGMA, LUMA, MAP_COUNT,
+from livefilter.composite.placement import (DETAIL_KSIZE, DETAIL_SIGMA, FILL_FLOOR, LIP_SIGMA, LUMA, MAP_COUNT,
                                   MAX_DETAIL_GAIN, MIRROR_RAMP, PlacementSpec, blur_kernel)
 
 AA_REACH = 0.65  # px beyond the edge at which OpenCV's antialiased fill reaches half coverage
-# map planes (see livefilter.placement.MAP_NAMES)
+# map planes (see livefilter.composite.placement.MAP_NAMES)
 LIP_CORE, LIP_ZONE, LIP_RING, UNDER_EYE, UNDER_EYE_CORE, LID_0, LID_1, CHEEK_0, CHEEK_1, PAINT = range(MAP_COUNT)
 
 
@@ -50,12 +50,12 @@ def blur(x, weights):
 
 
 def normalised_fill(x, core, weights):
-    """NC of (N, 3, S, S) ``x`` from (N, 1, S, S) ``core`` weights (:func:`livefilter.placement.normalised_fill`)."""
+    """NC of (N, 3, S, S) ``x`` from (N, 1, S, S) ``core`` weights (:func:`livefilter.composite.placement.normalised_fill`)."""
     return blur(x * core, weights) / blur(core, weights).clamp_min(FILL_FLOOR)
 
 
 def mirror_average(x, left, right, theta_from_one, theta_from_zero, on):
-    """:func:`livefilter.placement.mirror_average` for every face: ``theta_*`` (N, 2, 3) sample the other
+    """:func:`livefilter.composite.placement.mirror_average` for every face: ``theta_*`` (N, 2, 3) sample the other
     side's partners (``affine_grid``, align_corners=True: OpenCV's pixel centres), ``on`` (N,) 0 or 1."""
     import torch.nn.functional as F
 
@@ -160,7 +160,7 @@ def detail_energy(L, inside):
 
 
 def keep_lip_texture(delta, frame, lips):
-    """:func:`livefilter.placement.keep_lip_texture` on the device: (3, h, w) ``delta`` in place over
+    """:func:`livefilter.composite.placement.keep_lip_texture` on the device: (3, h, w) ``delta`` in place over
     ``frame`` (3, h, w) float, lip coverage (h, w). No host wait: the gain stays a device tensor."""
     import torch
 

@@ -1,6 +1,6 @@
 """The user settings file: the control panel's stable port and token, and the OBS scene mapping.
 
-One JSON file, :func:`livefilter.paths.user_config_path` (``~/.config/livefilter/config.json`` on
+One JSON file, :func:`livefilter.settings.paths.user_config_path` (``~/.config/livefilter/config.json`` on
 Linux), readable by this user only because it holds the control token::
 
     {"format": 1,
@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from livefilter import strict_json
-from livefilter.atomic_file import write_text_atomic
+from livefilter.settings import strict_json
+from livefilter.infra.atomic_file import write_text_atomic
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
-from livefilter.paths import user_config_path
-from livefilter.terminal_text import printable
+from livefilter.settings.paths import user_config_path
+from livefilter.infra.terminal_text import printable
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1

@@ -1,6 +1,6 @@
 """Face-oval masks rendered on the device, for every face in one batched computation.
 
-The host :class:`livefilter.masks.LandmarkMasker` fills the convex hull of the face-oval landmarks
+The host :class:`livefilter.composite.masks.LandmarkMasker` fills the convex hull of the face-oval landmarks
 and feathers it inwards (distance transform / feather width, clipped to 1). Inside a convex polygon
 the distance to the boundary is the smallest distance to its edges' lines, so on the device the
 mask is a few broadcast tensor ops over an (S, S) grid, with no loop over faces:
@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from livefilter.masks import FACE_FEATHER, FACE_OVAL
+from livefilter.composite.masks import FACE_FEATHER, FACE_OVAL
 
 # More slots than oval points: points lying on one hull line give extra (overlapping) hull edges.
 _HULL_SLOTS = len(FACE_OVAL) + 12

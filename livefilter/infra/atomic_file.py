@@ -1,6 +1,6 @@
 """Write a small *private* file (the control token) atomically, created 0600 from the start.
 
-General outputs use :mod:`livefilter.atomic`; this one exists because a secret must never sit in a
+General outputs use :mod:`livefilter.infra.atomic`; this one exists because a secret must never sit in a
 file with the umask's permissions, not even for the moment between creating and chmod-ing it.
 """
 

@@ -4,7 +4,7 @@ The student predicts the look as a colour residual in a small aligned crop (128 
 across the lips), and the residual is warped back over a face of 200-500 px. Left as it is, it lands
 where a blurred 25-px picture puts it: lipstick on the teeth and past the lip line, shadow under the eyes,
 one lid darker than the other. Placement turns the residual into makeup a makeup artist would sign, in
-two steps whose maths both pipelines share (the device twin is :mod:`livefilter.gpu.placement`):
+two steps whose maths both pipelines share (the device twin is :mod:`livefilter.composite.device_placement`):
 
 1. **Crop space** (per face, before the inverse warp). Region maps are rasterised from the crop's
    landmarks (:class:`CropMaps`, OpenCV at crop size: polygons, not pixels, are looped) and the residual
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livefilter.masks import LIPS
-from livefilter.regions import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, LIPS_INNER, LOWER_LID,
+from livefilter.composite.masks import LIPS
+from livefilter.composite.regions import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, LIPS_INNER, LOWER_LID,
                                 NOSE_BRIDGE, UPPER_LID, resample)
 
 #: the crop-space maps, in the order the device stages them (:data:`MAP_COUNT` uint8 planes per face)

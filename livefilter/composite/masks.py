@@ -21,7 +21,7 @@ RIGHT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 38
 LEFT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
 RIGHT_BROW = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
 FACE_FEATHER = 0.06  # ramp width, as a fraction of the crop size (see the module docstring)
-MAKEUP_FEATHER = 0.015  # for looks that paint regions inside the face only (livefilter.placement)
+MAKEUP_FEATHER = 0.015  # for looks that paint regions inside the face only (livefilter.composite.placement)
 REGIONS = {"face": FACE_OVAL, "lips": LIPS, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE,
            "left_brow": LEFT_BROW, "right_brow": RIGHT_BROW}
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from livefilter.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS, listed
+from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS, listed
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline import LiveControls, Pipeline, check_strength
+from livefilter.pipeline.host import LiveControls, Pipeline, check_strength
 from livefilter.protocols import Translator
-from livefilter.stats import StageStats
+from livefilter.infra.stats import StageStats
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class PipelineSettings:
     device_face_stage: bool = True  # device pipeline: BlazeFace + FaceMesh on the GPU's upload
     fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
     tracker_fps: float | None = None  # a file's frame rate: landmarks smoothed over media time (None: wall clock)
-    placement: bool = True  # makeup placed exactly in frame pixels (livefilter.placement); off: the raw residual
+    placement: bool = True  # makeup placed exactly in frame pixels (livefilter.composite.placement); off: the raw residual
 
     def validate(self) -> "PipelineSettings":
         """Check every setting before anything is loaded, each by the stage that owns it (the tracker's
@@ -148,7 +148,7 @@ def build_pipeline(
     extra: dict = {}
     if device is not None:
         # On an NVIDIA GPU with torch, every pixel stage runs on the device (one upload, one download).
-        from livefilter.gpu.pipeline import DevicePipeline
+        from livefilter.pipeline.device import DevicePipeline
 
         # "auto" keeps its order here too (TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA ->
         # onnxruntime CPU): TensorRT and torch run on the device tensors, onnxruntime on the host frame
@@ -156,7 +156,7 @@ def build_pipeline(
                                       # a backend chosen for its device ability must have it
                                       "device_translators_only": spec is not None and spec.device is not None}
         if tracker is None and uses_device_face_stage(settings):
-            from livefilter.gpu.face_stage import create_device_tracker
+            from livefilter.detect.device_tracker import create_device_tracker
 
             tracker = create_device_tracker(settings.tracker_config(), device)
     controls = LiveControls(

@@ -1,0 +1,1 @@
+"""User settings: profiles, the user config file, closed choices, paths and the strict JSON reader."""
