@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livefilter.detect.onnx_session import create_session, model_path
+from livefilter.infra.onnx_session import create_session, model_path
 
 log = logging.getLogger(__name__)
 
