@@ -24,6 +24,8 @@ from livefilter.composite.placement import CropPlacement, spec_for_look
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.protocols import DeviceFaceStage, Sink, Source, TracksFaces, Translator
+from livefilter.scene.segment import SegmentConfig
+from livefilter.scene.stage import SceneControls, SceneStage, look_scene
 from livefilter.infra.stats import StageStats
 from livefilter.types import CapturedFrame, Face
 
@@ -47,6 +49,7 @@ class LiveControls:
     edits: ColorEdits = field(default_factory=ColorEdits)
     paused: bool = False
     disabled_tracks: frozenset[int] = frozenset()
+    scene: SceneControls = field(default_factory=SceneControls)  # background and grade (livefilter.scene)
 
 
 class LookRuntime:
@@ -70,6 +73,7 @@ class LookRuntime:
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
         self.strength_in_network = bool(translator.strength_in_network)
+        self.scene = look_scene(look)  # the look's own background and grade, or None
 
 
 TranslatorFactory = Callable[[Look], Translator]
@@ -96,6 +100,8 @@ class Pipeline:
         stats: StageStats | None = None,
         temporal: float = 0.0,
         placement: bool = True,
+        scene: bool = True,
+        segment: SegmentConfig | None = None,
     ) -> None:
         if not 1 <= max_faces <= MAX_FACES_LIMIT:
             raise SettingError(f"max faces must be between 1 and {MAX_FACES_LIMIT}, got {max_faces}")
@@ -104,6 +110,10 @@ class Pipeline:
             raise SettingError(f"temporal smoothing must be between 0 and 0.95, got {temporal}")
         self.temporal = temporal
         self.placement = placement
+        self.scene_enabled = scene  # off: no background or grade at all (the bench's comparison)
+        self._segment = segment
+        self._scene: SceneStage | None = None
+        self._masks: dict[int, tuple] = {}  # id(frame) -> (frame, its person mask made ahead by track())
         self._check_tracker(tracker)
         self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
         self.tracker = tracker
@@ -129,6 +139,10 @@ class Pipeline:
         new = replace(self._controls, **changes)
         check_strength(new.strength)
         new.edits.validate()
+        try:
+            new.scene.validate()
+        except ValueError as e:
+            raise SettingError(str(e)) from None
         if new.look != self._controls.look:
             self.runtime(new.look)  # load (and validate) before switching, so a bad look never goes live
         with self._lock:
@@ -170,8 +184,21 @@ class Pipeline:
             log.warning("frame passed through unfiltered: %s: %s (logged once per kind)", kind, err)
 
     def track(self, image: np.ndarray) -> list[Face] | BaseException:
-        """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned."""
-        return self._timed_faces(self.tracker.update, image)
+        """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned.
+
+        When the scene stage is wanted the person mask of the same frame is made here too, so on the
+        worker thread it overlaps the styling of the previous frame."""
+        faces = self._timed_faces(self.tracker.update, image)
+        if self.device is None and self.scene_enabled:
+            controls = self._controls
+            look = self._runtimes.get(controls.look)
+            if SceneStage.wanted(controls.scene, look.scene if look is not None else None):
+                try:
+                    with self.stats.time("segment"):
+                        self._masks[id(image)] = (image, self.scene_stage().segment(image, controls.scene, look.scene))
+                except Exception as e:  # the scene step makes it again and applies the failure policy
+                    self._log_once(f"segment:{type(e).__name__}", e)
+        return faces
 
     def _timed_faces(self, find: Callable[[object], list[Face]], frame) -> list[Face] | BaseException:
         """``find(frame)`` timed as the "detect" stage; an error is returned, not raised."""
@@ -199,17 +226,35 @@ class Pipeline:
             faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks]
             faces = faces[: self.max_faces]
             self.last_faces = faces
-            if not faces:
-                return image
             rt = self.runtime(controls.look)
-            strength = np.full(len(faces), controls.strength, np.float32)
-            return self._style(image, faces, rt, controls, strength, stage)
+            if faces:
+                strength = np.full(len(faces), controls.strength, np.float32)
+                image = self._style(image, faces, rt, controls, strength, stage)
+            return self._scene_step(image, faces, rt, controls, stage)
         except Exception as e:  # failure policy: never drop or freeze the output
             self.stats.passthrough += 1
             kind = f"{stage[0]}:{type(e).__name__}"
             self.stats.count_error(kind)
             self._log_once(kind, e)
             return image
+
+    def scene_stage(self) -> SceneStage:
+        """The scene stage (segmentation, background, grade), made when first needed."""
+        if self._scene is None:
+            self._scene = SceneStage(self._segment)
+        return self._scene
+
+    def _scene_step(self, image, faces: list[Face], rt: LookRuntime, controls: LiveControls, stage: list[str]):
+        """Background and grade over the styled frame (``livefilter.scene``); nothing asked: no cost."""
+        if not self.scene_enabled or not SceneStage.wanted(controls.scene, rt.scene):
+            return image
+        stage[0] = "scene"
+        ahead = self._masks.pop(id(image), None)
+        mask = ahead[1] if ahead is not None and ahead[0] is image else None
+        if len(self._masks) > 4:  # masks of frames that never reached here (a failure before styling)
+            self._masks.clear()
+        with self.stats.time("scene"):
+            return self.scene_stage().apply(image, faces, controls.scene, rt.scene, mask=mask)
 
     def _style(self, image: np.ndarray, faces: list[Face], rt: LookRuntime, controls: LiveControls,
                strength: np.ndarray, stage: list[str]) -> np.ndarray:

