@@ -49,6 +49,7 @@ from livefilter.composite.masks import FACE_OVAL, LIPS, LandmarkMasker, occluded
 from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, LIPS_INNER, GateGeometry, mirror_plan
 from livefilter.pipeline.host import LookRuntime, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
+from livefilter.scene.stage import SceneStage
 from livefilter.types import Face
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ class DevicePipeline(Pipeline):
         self._dev_history: dict = {}
         self._occ_crops: np.ndarray | None = None  # the face thread's own crop buffer
         self.clock = DeviceStageClock(self.stats, cuda)
+        self._device_scene = None
+        self._scene_done = False  # the styled frame already has its background and grade (device)
 
     # -- warm-up (before the face-stage worker starts) -------------------------------------------
     def runtime(self, name: str) -> LookRuntime:
@@ -405,6 +408,39 @@ class DevicePipeline(Pipeline):
             gate_face(back[i], frame, lips[i:i + 1], dev["lip_theta"][i:i + 1], pts[:n_outer],
                       pts[n_outer:n_outer + n_inner], eyes, g.mouth_box, g.eye_boxes)
 
+    def device_scene(self):
+        """The scene stage's device twin (``scene/device_stage.py``), made when first needed."""
+        if self._device_scene is None:
+            from livefilter.scene.device_stage import DeviceSceneStage
+
+            self._device_scene = DeviceSceneStage(self._segment, self.device)
+        return self._device_scene
+
+    def _scene_step(self, image, faces, rt, controls, stage):
+        """Background and grade: done on the device inside :meth:`_style` for a styled frame; a frame
+        styled on the host path gets the host stage; an unstyled one (no face) gets the device stage
+        on its upload, which :meth:`process` then downloads."""
+        if self._scene_done:
+            self._scene_done = False
+            return image
+        if not self.scene_enabled or not SceneStage.wanted(controls.scene, rt.scene):
+            return image
+        if faces and not is_device_tensor(image):
+            return super()._scene_step(image, faces, rt, controls, stage)
+        stage[0] = "scene"
+        staged = self._take_staged(image)
+        with self._staged_lock:
+            self._staged[id(image)] = staged  # process() downloads it
+        frame = staged.buffer.frame
+        if frame is None:
+            return image
+        with self._stream(self._compute_stream), self.clock.time("scene"):
+            if self._compute_stream is not None:
+                self._compute_stream.wait_event(staged.buffer.ready)
+            self.device_scene().apply(frame, faces, controls.scene, rt.scene)
+        self.clock.flush()
+        return frame
+
     def _style(self, image, faces, rt, controls, strength, stage):
         """Device version of align -> translate -> blend -> convert; returns the host frame."""
         if not isinstance(rt.translator, DeviceTranslator):  # e.g. onnxruntime: the host path
@@ -459,6 +495,11 @@ class DevicePipeline(Pipeline):
                 result = comp.blend_delta(delta, region, dev["back_theta"][:n],
                                           gate=(lambda back, frame: self._gate(back, frame, lips, dev, gates))
                                           if gates is not None else None)
+                if self.scene_enabled and SceneStage.wanted(controls.scene, rt.scene):
+                    stage[0] = "scene"
+                    with clock.time("scene"):  # background and grade on the styled frame, on the device
+                        self.device_scene().apply(comp.out, faces, controls.scene, rt.scene)
+                    self._scene_done = True
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
             if self._compute_stream is not None:

@@ -4,8 +4,8 @@ composited under the person's mask at full resolution.
 Blur is computed at an eighth of the frame size and upsampled (a wide blur looks the same, for a
 sixty-fourth of the cost). It is a *normalised* blur: the frame weighted by the background's share
 ``1 - mask`` is blurred and divided by the blurred weight, so the person's colours never smear into
-the background around them (no halo at the silhouette). The composite blends in
-mask and its complement as per-pixel weights, straight into a preallocated output.
+the background around them (no halo at the silhouette). The composite blends in 8-bit fixed point
+with the mask and its complement as per-pixel weights, into preallocated buffers.
 """
 
 from __future__ import annotations

@@ -18,9 +18,24 @@ from livefilter.scene.segment import SEGMENTATION_MODELS, SegmentConfig, choose_
 GRAY = (0.299, 0.587, 0.114)  # OpenCV's RGB2GRAY weights
 
 
+_AREA: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, C, H, W) float resized like ``cv2.INTER_AREA`` (exact at integer factors)."""
-    return F.interpolate(x, size=size, mode="area")
+    """(N, C, H, W) float resized exactly like ``cv2.INTER_AREA``, at any factor: OpenCV's area
+    resize is separable, so its row and column weights are read once from ``cv2.resize`` of identity
+    matrices and applied as two matrix products (``A_y @ x @ A_x^T``) on the device."""
+    import cv2
+    import numpy as np
+
+    h, w = x.shape[-2:]
+    key = (h, w, size, x.device, x.dtype)
+    if key not in _AREA:
+        ay = cv2.resize(np.eye(h, dtype=np.float32), (h, size[0]), interpolation=cv2.INTER_AREA)  # (size_h, h)
+        ax = cv2.resize(np.eye(w, dtype=np.float32), (size[1], w), interpolation=cv2.INTER_AREA)  # (w, size_w)
+        _AREA[key] = (torch.from_numpy(ay).to(x.device, x.dtype), torch.from_numpy(ax).to(x.device, x.dtype))
+    ay, ax = _AREA[key]
+    return torch.matmul(torch.matmul(ay, x), ax)
 
 
 def box(x: torch.Tensor, k: int) -> torch.Tensor:
