@@ -227,7 +227,7 @@ class Pipeline:
             faces = faces[: self.max_faces]
             self.last_faces = faces
             rt = self.runtime(controls.look)
-            if faces:
+            if faces and controls.strength > 0:  # strength 0 (a grade-only look): the faces stay as they are
                 strength = np.full(len(faces), controls.strength, np.float32)
                 image = self._style(image, faces, rt, controls, strength, stage)
             return self._scene_step(image, faces, rt, controls, stage)
