@@ -465,7 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- POST ------------------------------------------------------------------------------------------------
     def _post(self, path: str) -> None:
         ctl = self.app.controller
-        routes = {"/api/look", "/api/strength", "/api/edits", "/api/pause", "/api/profile/save", "/api/profile/load"}
+        routes = {"/api/look", "/api/strength", "/api/edits", "/api/scene", "/api/pause", "/api/profile/save", "/api/profile/load"}
         face = _FACE_PATH.match(path)
         if path in CREATE_ROUTES:
             self._json(200, self._create(path))
@@ -482,6 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not body:
                 raise HTTPError(400, "give at least one of brightness, contrast, saturation, warmth")
             ctl.set_edits(body)
+        elif path == "/api/scene":
+            ctl.set_scene(body)
         elif path == "/api/pause":
             ctl.set_paused(self._field(body, "paused"))
         elif path == "/api/profile/save":
