@@ -52,3 +52,52 @@ def test_bad_scene_requests_change_nothing(client, pipeline, raw, status, messag
     got, body = client.json("POST", "/api/scene", raw=raw)
     assert got == status and message in body["error"], body
     assert pipeline.controls is before
+
+
+def test_obs_scenes_switch_the_background(pipeline):  # noqa: F811
+    from livefilter.control.controller import Controller
+    from livefilter.obs import SceneLooks
+    from livefilter.settings.profiles import ProfileStore
+    from livefilter.settings.userconfig import ObsSettings
+
+    folder = user_backgrounds_dir()
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "beach.jpg"), np.full((90, 160, 3), 200, np.uint8))
+    settings = ObsSettings.from_json({"scene_looks": {"Gaming": "ident"}, "pause_scenes": [], "scene_backgrounds": {
+        "Just Chatting": {"background": "blur", "blur": 0.8}, "Gaming": {"background": "keep"},
+        "Beach": {"background": "replace", "source": "beach.jpg"}, "Gone": {"background": "replace", "source": "x.jpg"}}})
+    lines = []
+    scenes = SceneLooks(Controller(pipeline, pipeline.registry, ProfileStore()), settings, lines.append)
+    scenes.on_scene("Just Chatting")
+    assert pipeline.controls.scene.background == "blur" and pipeline.controls.scene.blur == 0.8
+    scenes.on_scene("Beach")
+    assert pipeline.controls.scene.background == "replace" and pipeline.controls.scene.source.name == "beach.jpg"
+    scenes.on_scene("Gaming")
+    assert pipeline.controls.scene.background == "keep" and pipeline.controls.look == "ident"
+    scenes.on_scene("Gone")
+    scenes.on_scene("Gone")
+    assert pipeline.controls.scene.background == "keep" and len(lines) == 1 and "x.jpg" in lines[0]
+
+
+def test_obs_background_cli(_isolated_home):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "livefilter", *args], capture_output=True, text=True,
+                              env=dict(os.environ, COLUMNS="200"), cwd=REPO_ROOT, timeout=120)
+
+    r = cli("obs", "background", "Just Chatting=blur", "Intro=replace:beach.jpg", "--blur", "0.7")
+    assert r.returncode == 0, r.stderr
+    assert "background blur 0.70" in r.stdout and "replace with beach.jpg" in r.stdout
+    saved = json.loads((_isolated_home / "config" / "config.json").read_text())["obs"]["scene_backgrounds"]
+    assert saved == {"Intro": {"background": "replace", "source": "beach.jpg"},
+                     "Just Chatting": {"background": "blur", "blur": 0.7}}
+    for bad in ("Intro=paint", "Intro=replace", "Intro=replace:../x.jpg", "no-equals"):
+        r = cli("obs", "background", bad)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, bad
+    assert cli("obs", "unmap", "Intro").returncode == 0
