@@ -110,7 +110,8 @@ class DevicePersonSegmenter:
         if self._size != (h, w):
             self._prepare(h, w)
         x = frame.permute(2, 0, 1).unsqueeze(0).float()
-        small = area_resize(x, self.net_size).round_().div_(255.0)
+        self.quarter = area_resize(x, self.low).round_()  # as the host: the quarter feeds both
+        small = area_resize(self.quarter, self.net_size).round_().div_(255.0)
         self.raw = self._net(self.model_name)(small)[0, 0]
         return self.raw
 
@@ -123,7 +124,7 @@ class DevicePersonSegmenter:
             return F.interpolate(smooth[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
         x = frame.permute(2, 0, 1).unsqueeze(0).float()
         gray = gray_u8(x)
-        i = area_resize(gray, self.low).round_().div_(255.0)
+        i = gray_u8(self.quarter).div_(255.0)
         p = F.interpolate(smooth[None, None], size=self.low, mode="bilinear", align_corners=False)
         mi, mp = box(i, self.k), box(p, self.k)
         cov = box(i * p, self.k) - mi * mp

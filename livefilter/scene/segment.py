@@ -3,8 +3,8 @@ a guided-filter edge refinement at full resolution.
 
 Per frame (720p, preallocated buffers, no per-frame allocation of frame-sized arrays):
 
-1. the frame is resized (``cv2.INTER_AREA``) to the network's native input (144 x 256 landscape for
-   wide frames, 256 x 256 otherwise) and run by onnxruntime through an IO binding into a fixed
+1. the frame is resized (``cv2.INTER_AREA``) to a quarter of its size and that to the network's
+   native input (144 x 256 landscape for wide frames, 256 x 256 otherwise), then run by onnxruntime through an IO binding into a fixed
    output buffer;
 2. the probability is smoothed over time at the network's size with a motion-adaptive exponential
    filter (:class:`MaskSmoother`): where the new mask differs a lot from the smoothed one (a person
@@ -122,11 +122,12 @@ class GuidedUpsampler:
         self._outs = (z((height, width)), z((height, width)))  # alternating: a mask made ahead never
         self._flip = 0  # overwrites the one being composited
 
-    def __call__(self, frame: np.ndarray, mask_small: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, mask_small: np.ndarray, quarter: np.ndarray) -> np.ndarray:
+        """``quarter``: the frame at the low size (the segmenter's own downscale, shared)."""
         h, w = self.full
         lh, lw = self.low
         cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=self.gray8)
-        cv2.resize(self.gray8, (lw, lh), dst=self.gray_low8, interpolation=cv2.INTER_AREA)
+        cv2.cvtColor(quarter, cv2.COLOR_RGB2GRAY, dst=self.gray_low8)
         np.multiply(self.gray_low8, np.float32(1.0 / 255.0), out=self.i)
         cv2.resize(mask_small, (lw, lh), dst=self.p, interpolation=cv2.INTER_LINEAR)
         box = lambda src, dst: cv2.boxFilter(src, cv2.CV_32F, self.ksize, dst=dst, borderType=cv2.BORDER_REFLECT_101)  # noqa: E731
@@ -186,6 +187,7 @@ class PersonSegmenter:
         nh, nw = SEGMENTATION_MODELS[name][1]
         session = self._session(name)
         self._small = np.zeros((nh, nw, 3), np.uint8)
+        self.quarter = np.zeros((max(8, height // 4), max(8, width // 4), 3), np.uint8)
         self._input = np.zeros((1, 3, nh, nw), np.float32)
         self._output = np.zeros((1, 1, nh, nw), np.float32)
         self._binding = session.io_binding()
@@ -205,7 +207,10 @@ class PersonSegmenter:
         if self._size != (h, w):
             self._prepare(h, w)
         nh, nw = self._small.shape[:2]
-        cv2.resize(frame, (nw, nh), dst=self._small, interpolation=cv2.INTER_AREA)
+        qh, qw = self.quarter.shape[:2]
+        # one pass over the full frame: a quarter-size copy, which feeds the network and the guided filter
+        cv2.resize(frame, (qw, qh), dst=self.quarter, interpolation=cv2.INTER_AREA)
+        cv2.resize(self.quarter, (nw, nh), dst=self._small, interpolation=cv2.INTER_AREA)
         for c in range(3):  # HWC uint8 -> CHW float in [0, 1], written into the bound input
             cv2.multiply(self._small[:, :, c], 1.0 / 255.0, dst=self._input[0, c], dtype=cv2.CV_32F)
         self._run.run_with_iobinding(self._binding)
@@ -216,7 +221,7 @@ class PersonSegmenter:
         raw = self.infer(frame)
         smooth = self._smoother.update(raw)
         if self._guided is not None:
-            return self._guided(frame, smooth)
+            return self._guided(frame, smooth, self.quarter)
         h, w = self._size
         self._flip ^= 1
         return cv2.resize(smooth, (w, h), dst=self._plain[self._flip], interpolation=cv2.INTER_LINEAR)
