@@ -57,12 +57,19 @@ def read_video(path: Path, n: int = 90) -> list[np.ndarray]:
 
 
 def flicker(masks: list[np.ndarray]) -> dict:
-    band, flips = [], []
-    for a, b in zip(masks, masks[1:]):
-        sel = ((a > 0.05) & (a < 0.95)) | ((b > 0.05) & (b < 0.95))
-        band.append(float(np.abs(a - b)[sel].mean()) if sel.any() else 0.0)
-        flips.append(float(((a > 0.5) != (b > 0.5)).mean()))
-    return {"band_change": round(float(np.mean(band)), 4), "flips_per_frame": round(float(np.mean(flips)), 5)}
+    """``blink``: share of pixels per frame whose 0.5 decision flips and flips back on the next frame
+    (a blinking edge); ``jitter``: mean |second difference| over time in the boundary band (steady
+    motion gives 0, flicker does not); ``band_change``: mean |first difference| in the band (motion
+    and flicker together)."""
+    band, blink, jitter = [], [], []
+    for a, b, c in zip(masks, masks[1:], masks[2:]):
+        sel = ((b > 0.05) & (b < 0.95)) | ((a > 0.05) & (a < 0.95))
+        band.append(float(np.abs(b - a)[sel].mean()) if sel.any() else 0.0)
+        jitter.append(float(np.abs(c - 2 * b + a)[sel].mean()) if sel.any() else 0.0)
+        da, db, dc = a > 0.5, b > 0.5, c > 0.5
+        blink.append(float(((da == dc) & (db != da)).mean()))
+    return {"band_change": round(float(np.mean(band)), 4), "jitter": round(float(np.mean(jitter)), 4),
+            "blink": round(float(np.mean(blink)), 6)}
 
 
 def measure_flicker(data: Path) -> dict:

@@ -40,7 +40,7 @@ class PipelineSettings:
     background_file: Path | None = None  # the replacement image or video (--background replace)
     grade: bool = True  # apply the look's colour grade
     grade_strength: float | None = None  # None: the look's own
-    segment_smoothing: float = 0.6  # temporal smoothing of the person mask (0..1)
+    segment_smoothing: float = 0.8  # temporal smoothing of the person mask (0..1)
 
     def validate(self) -> "PipelineSettings":
         """Check every setting before anything is loaded, each by the stage that owns it (the tracker's

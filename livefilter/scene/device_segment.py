@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from livefilter.infra.onnx_session import model_path
-from livefilter.scene.segment import SEGMENTATION_MODELS, SegmentConfig, choose_model
+from livefilter.scene.segment import MOTION_GAIN, SEGMENTATION_MODELS, SegmentConfig, choose_model
 
 GRAY = (0.299, 0.587, 0.114)  # OpenCV's RGB2GRAY weights
 
@@ -54,7 +54,7 @@ class DeviceMaskSmoother:
 
     def __init__(self, shape: tuple[int, int], smoothing: float, device, dtype=torch.float32) -> None:
         self.a_min = 1.0 - 0.85 * smoothing
-        self.k = 4.0
+        self.k = MOTION_GAIN
         self.state = torch.zeros(shape, device=device, dtype=dtype)
         self.primed = False
 
