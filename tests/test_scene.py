@@ -114,16 +114,24 @@ def test_smoothing_reduces_flicker_and_follows_motion():
     assert np.abs(out - moved).mean() < 0.15  # a jump of the whole mask is followed at once
 
 
+def _blink(masks) -> float:
+    """Share of pixels per frame whose 0.5 decision flips and flips back on the next frame."""
+    return float(np.mean([((a > 0.5) == (c > 0.5)) & ((b > 0.5) != (a > 0.5)) for a, b, c in
+                          zip(masks, masks[1:], masks[2:])]))
+
+
 def test_flicker_on_a_video_is_below_the_raw_network():
-    frames = decode_range(("video", "deepfacelive", "Obama_speaking.mp4"), 0, 40)
-    seg = PersonSegmenter(SegmentConfig(smoothing=0.6, refine=False))
-    raw, smooth = [], []
+    import cv2
+
+    frames = decode_range(("video", "deepfacelive", "Twitch1.mp4"), 0, 40)
+    seg = PersonSegmenter(SegmentConfig())
+    raw, refined = [], []
     for f in frames:
-        smooth.append(seg(f)[::4, ::4].copy())
-        raw.append(seg.raw.copy())
-    raw_flicker = np.mean([np.abs(a - b).mean() for a, b in zip(raw[1:], raw)])
-    out_flicker = np.mean([np.abs(a - b).mean() for a, b in zip(smooth[1:], smooth)])
-    assert out_flicker < raw_flicker
+        refined.append(seg(f).copy())
+        raw.append(cv2.resize(seg.raw, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR))
+    assert _blink(refined) < 0.5 * _blink(raw)  # measured: 4x fewer blinking pixels (docs/scene/measures.json)
+    # and it still follows the person: the mean difference from the raw network stays small
+    assert np.mean([np.abs(a - b).mean() for a, b in zip(raw, refined)]) < 0.05
 
 
 def test_blur_keeps_the_person_and_has_no_halo():

@@ -57,6 +57,7 @@ class DeviceMaskSmoother:
         self.k = MOTION_GAIN
         self.state = torch.zeros(shape, device=device, dtype=dtype)
         self.primed = False
+        self.gain: torch.Tensor | None = None
 
     def reset(self) -> None:
         self.primed = False
@@ -65,10 +66,11 @@ class DeviceMaskSmoother:
         if not self.primed or self.a_min >= 1.0:
             self.state.copy_(p)
             self.primed = True
+            self.gain = None
             return self.state
         diff = p - self.state
-        gain = (diff.abs() * self.k + self.a_min).clamp_(max=1.0)
-        self.state.add_(diff * gain)
+        self.gain = (diff.abs() * self.k + self.a_min).clamp_(max=1.0)
+        self.state.add_(diff * self.gain)
         return self.state
 
 
@@ -89,6 +91,7 @@ class DevicePersonSegmenter:
     def reset(self) -> None:
         if self._size is not None:
             self._smoother.reset()
+            self._prev = None
 
     def _net(self, name: str) -> torch.nn.Module:
         if name not in self._nets:
@@ -102,6 +105,7 @@ class DevicePersonSegmenter:
         self.low = (max(8, h // 4), max(8, w // 4))
         r = max(1, round(self.config.radius * h / 720 / 4))
         self.k = 2 * r + 1
+        self._prev: torch.Tensor | None = None  # the last refined mask (the host's alternating buffer)
         self._size = (h, w)
 
     @torch.no_grad()
@@ -134,4 +138,10 @@ class DevicePersonSegmenter:
         a, b = box(a, self.k), box(b, self.k)
         a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=False)
         b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=False)
-        return (a * gray.div_(255.0) + b).clamp_(0.0, 1.0)[0, 0]
+        out = (a * gray.div_(255.0) + b).clamp_(0.0, 1.0)[0, 0]
+        gain = self._smoother.gain
+        if gain is not None and self._prev is not None:  # as the host: blended with the last mask by the gain
+            g = F.interpolate(gain[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+            out = self._prev + g * (out - self._prev)
+        self._prev = out
+        return out

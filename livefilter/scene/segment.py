@@ -83,6 +83,7 @@ class MaskSmoother:
         self._diff = np.zeros(shape, np.float32)
         self._gain = np.zeros(shape, np.float32)
         self.primed = False
+        self.gain: np.ndarray | None = None  # the last update's per-pixel gain (None: it passed through)
 
     def reset(self) -> None:
         self.primed = False
@@ -91,7 +92,9 @@ class MaskSmoother:
         if not self.primed or self.a_min >= 1.0:
             np.copyto(self.state, p)
             self.primed = True
+            self.gain = None
             return self.state
+        self.gain = self._gain
         np.subtract(p, self.state, out=self._diff)
         np.abs(self._diff, out=self._gain)
         np.multiply(self._gain, self.k, out=self._gain)
@@ -120,13 +123,19 @@ class GuidedUpsampler:
         self.gray_low8 = np.zeros((lh, lw), np.uint8)
         self.i, self.p, self.mi, self.mp, self.ip, self.ii = (z((lh, lw)) for _ in range(6))
         self.a, self.b = z((lh, lw)), z((lh, lw))
+        self.gain_full = z((height, width))
+        self.primed = False
         self.a_full, self.b_full, self.gray_full = z((height, width)), z((height, width)), z((height, width))
         self.gray8 = np.zeros((height, width), np.uint8)
         self._outs = (z((height, width)), z((height, width)))  # alternating: a mask made ahead never
         self._flip = 0  # overwrites the one being composited
 
-    def __call__(self, frame: np.ndarray, mask_small: np.ndarray, quarter: np.ndarray) -> np.ndarray:
-        """``quarter``: the frame at the low size (the segmenter's own downscale, shared)."""
+    def __call__(self, frame: np.ndarray, mask_small: np.ndarray, quarter: np.ndarray,
+                 gain: np.ndarray | None = None) -> np.ndarray:
+        """``quarter``: the frame at the low size (the segmenter's own downscale, shared). ``gain``: the
+        temporal smoother's per-pixel gain at the network's size; the refined mask is blended with the
+        previous one by it, so the frame's own noise (through the full-resolution guide) does not make
+        the refined edge blink, while a moving person is followed at once (gain 1)."""
         h, w = self.full
         lh, lw = self.low
         cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=self.gray8)
@@ -154,11 +163,18 @@ class GuidedUpsampler:
         cv2.resize(self.a, (w, h), dst=self.a_full, interpolation=cv2.INTER_LINEAR)
         cv2.resize(self.b, (w, h), dst=self.b_full, interpolation=cv2.INTER_LINEAR)
         np.multiply(self.gray8, np.float32(1.0 / 255.0), out=self.gray_full)
+        prev = self._outs[self._flip]
         self._flip ^= 1
         out = self._outs[self._flip]
         cv2.multiply(self.a_full, self.gray_full, dst=out)
         cv2.add(out, self.b_full, dst=out)
         np.clip(out, 0.0, 1.0, out=out)
+        if gain is not None and self.primed:  # out = prev + gain * (out - prev)
+            cv2.resize(gain, (w, h), dst=self.gain_full, interpolation=cv2.INTER_LINEAR)
+            cv2.subtract(out, prev, dst=out)
+            cv2.multiply(out, self.gain_full, dst=out)
+            cv2.add(out, prev, dst=out)
+        self.primed = True
         return out
 
 
@@ -178,6 +194,8 @@ class PersonSegmenter:
         """Forget the temporal state (a new input, a scene cut)."""
         if self._size is not None:
             self._smoother.reset()
+            if self._guided is not None:
+                self._guided.primed = False
 
     def _session(self, name: str):
         if name not in self._sessions:
@@ -224,7 +242,7 @@ class PersonSegmenter:
         raw = self.infer(frame)
         smooth = self._smoother.update(raw)
         if self._guided is not None:
-            return self._guided(frame, smooth, self.quarter)
+            return self._guided(frame, smooth, self.quarter, self._smoother.gain)
         h, w = self._size
         self._flip ^= 1
         return cv2.resize(smooth, (w, h), dst=self._plain[self._flip], interpolation=cv2.INTER_LINEAR)
