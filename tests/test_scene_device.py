@@ -63,13 +63,14 @@ def test_device_blur_and_composite_match_host(frames):
     assert np.abs(out_d.astype(int) - out_h).max() <= 2
 
 
-def test_device_scene_stage_matches_host(frames):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_device_scene_stage_matches_host(frames, device):
     face = Face(box=np.array([420, 140, 700, 480], np.float32), score=1.0, keypoints=np.zeros((5, 2), np.float32))
     look = LookScene(grade=_grade(region="frame"))
     controls = SceneControls(background="blur", blur=0.5)
-    host, dev = SceneStage(SegmentConfig(smoothing=0.0)), DeviceSceneStage(SegmentConfig(smoothing=0.0), "cpu")
+    host, dev = SceneStage(SegmentConfig(smoothing=0.0)), DeviceSceneStage(SegmentConfig(smoothing=0.0), device)
     out_h = host.apply(frames[1].copy(), [face], controls, look)
-    out_d = dev.apply(torch.from_numpy(frames[1].copy()), [face], controls, look).numpy()
+    out_d = dev.apply(torch.from_numpy(frames[1].copy()).to(device), [face], controls, look).cpu().numpy()
     diff = np.abs(out_d.astype(int) - out_h)
     assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 4
     assert np.abs(out_h.astype(int) - frames[1]).mean() > 2  # something happened at all
