@@ -160,10 +160,9 @@ def postprocess(model: Any, source_name: str, source_sha: str, origin: str = f"t
 
 
 def _ort_run(path_or_bytes: Any, x_nchw: np.ndarray) -> list[np.ndarray]:
-    import onnxruntime as ort
+    from livefilter.infra.onnx_session import create_session
 
-    src = path_or_bytes if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
-    sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    sess = create_session(path_or_bytes, providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: x_nchw})
 
 

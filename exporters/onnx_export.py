@@ -106,10 +106,10 @@ def _set_metadata(path: Path, metadata: dict[str, str]) -> None:
 
 
 def _run(path_or_model, feeds: dict[str, np.ndarray]) -> np.ndarray:
-    import onnxruntime as ort
+    from livefilter.infra.onnx_session import create_session
 
     src = path_or_model if isinstance(path_or_model, (str, bytes)) else path_or_model.SerializeToString()
-    sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    sess = create_session(src, providers=["CPUExecutionProvider"])
     return sess.run([OUTPUT], feeds)[0]
 
 
@@ -182,9 +182,9 @@ def export_onnx(
         "livefilter.normalisation": json.dumps(normalisation or {"mean": [0.5] * 3, "std": [0.5] * 3}),
         "livefilter.opset": str(opset),
     })
-    import onnxruntime as ort
+    from livefilter.infra.onnx_session import create_session
 
-    sess = ort.InferenceSession(str(out_path), providers=["CPUExecutionProvider"])
+    sess = create_session(out_path, providers=["CPUExecutionProvider"])
     # (batch, size) pairs checked against torch: every dynamic batch, and every size when it is dynamic
     cases = [(n, input_size, f"batch {n}") for n in sorted(set(check_batches) | {check_batch})]
     cases += [(2, size, f"size {size}") for size in (check_sizes if dynamic_size else ())]

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from livefilter.types import CapturedFrame, Face, RawDetection, SourceInfo
+from livefilter.types import CapturedFrame, Face, RawDetection, SourceInfo, Tracked
 
 
 @runtime_checkable
@@ -114,3 +114,40 @@ class DeviceFaceStage(Protocol):
 
     def warm_up(self) -> None:
         """Capture the networks' graphs for every batch the stage asks for, before the hot path."""
+
+
+@runtime_checkable
+class Styling(Protocol):
+    """The pixel part of a pipeline: align -> translate -> blend on the host
+    (:class:`livefilter.pipeline.host.HostStyling`) or on a torch device
+    (:class:`livefilter.pipeline.device.DeviceStyling`). :class:`livefilter.pipeline.host.Pipeline` is
+    given one and keeps the run loop, the live controls and the pass-through policy itself.
+    """
+
+    output_format: str  # what a frame comes out as: RGB (H, W, 3), or planar I420 / NV12 from the device
+    reuses_output_buffers: bool  # outputs are views of buffers overwritten later (keepers copy them)
+    device: object  # the torch device the pixel stages run on; None: the host
+
+    def attach(self, pipeline) -> None:
+        """Bind to the pipeline that runs this part (its stats, tracker, looks and settings)."""
+
+    def check_tracker(self, tracker) -> None:
+        """Refuse, at build time, a face stage this part cannot feed (a one-line SettingError)."""
+
+    def check_translator(self, translator, look) -> None:
+        """Refuse, at build time, a translator this part cannot run (a one-line SettingError)."""
+
+    def look_loaded(self, runtime) -> None:
+        """A look's runtime was just made (on a live switch: before it goes live)."""
+
+    def warm_up(self) -> None:
+        """Allocate and capture everything the hot path needs, before the first frame."""
+
+    def track(self, image) -> Tracked:
+        """The face stage for ``image``, with whatever this part prepares for the frame meanwhile."""
+
+    def style(self, image, tracked: Tracked, faces: list[Face], runtime, controls, strength: np.ndarray):
+        """``image`` with the look on ``faces``: the output frame (in :attr:`output_format`)."""
+
+    def unstyled(self, image, tracked: Tracked | None):
+        """``image`` as an output frame, nothing styled (paused, no face, or a failure)."""

@@ -86,3 +86,17 @@ class ColorEdits:
     @property
     def is_identity(self) -> bool:
         return not any(asdict(self).values())
+
+
+class Tracked(NamedTuple):
+    """What the face stage hands the styling stages for one frame.
+
+    ``faces``: the faces found, or the error the face stage raised (the failure policy applies it when
+    the frame is styled). ``upload``: the styling part's own per-frame state made while tracking (the
+    device styling's upload of the frame; None on the host). ``scene_mask``: the frame's person mask
+    (``livefilter.scene``) when the host pipeline made it ahead.
+    """
+
+    faces: "list[Face] | BaseException"
+    upload: object = None
+    scene_mask: object = None  # the person mask made ahead on the face stage's worker (host pipeline), or None

@@ -47,7 +47,7 @@ def build_student_look(out_dir: Path, shared: Path | None, *, iterations: int = 
     import torch
 
     from exporters.look_pack import write_look_pack
-    from training.models import Student, StudentConfig
+    from training.models.student import Student, StudentConfig
 
     cfg = StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1)
     family = [LookCode(lips_opacity=1.0, lips_a=45.0, lips_b=20.0, lips_dL=-8.0)]

@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 
 def test_auto_on_the_device_pipeline_tries_tensorrt_first_and_logs_what_it_skipped(monkeypatch, caplog):
     from livefilter.pipeline import session
-    from livefilter.pipeline.device import DevicePipeline
+    from livefilter.pipeline.device import DeviceStyling, device_pipeline
     from livefilter.translate import select
 
     tried = []
@@ -33,7 +33,7 @@ def test_auto_on_the_device_pipeline_tries_tensorrt_first_and_logs_what_it_skipp
     settings = PipelineSettings(backend="auto", device_face_stage=False)
     with caplog.at_level(logging.INFO, logger="livefilter.translate.select"):
         pipe = session.build_pipeline(settings, tracker=FixedFaceTracker())
-    assert isinstance(pipe, DevicePipeline) and settings.backend == "auto"
+    assert isinstance(pipe.styling, DeviceStyling) and settings.backend == "auto"
     assert tried == [("tensorrt", "fp16"), ("torch-cuda", "fp16"), ("onnxruntime-cuda", "fp16")]
     rt = pipe.runtime(pipe.controls.look)
     assert rt.translator.name.startswith("onnxruntime")
@@ -89,14 +89,14 @@ def test_a_device_face_stage_on_the_host_pipeline_fails_at_build_with_one_line()
 def test_a_device_face_stage_on_another_device_fails_at_build_with_one_line():
     from livefilter.errors import SettingError
     from livefilter.detect.device_tracker import create_device_tracker
-    from livefilter.pipeline.device import DevicePipeline
+    from livefilter.pipeline.device import DeviceStyling, device_pipeline
     from livefilter.looks.registry import LookRegistry
     from livefilter.pipeline.host import LiveControls
     from livefilter.translate.torch_backend import TorchCudaTranslator
 
     made = []
     with pytest.raises(SettingError) as e:
-        DevicePipeline(create_device_tracker(device="cpu"), LookRegistry().get,
+        device_pipeline(create_device_tracker(device="cpu"), LookRegistry().get,
                        lambda lk: made.append(lk) or TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                        LiveControls(look="glam"), device="meta")
     message = str(e.value)

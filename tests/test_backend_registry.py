@@ -58,7 +58,7 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_a_backend_registered_by_a_plugin_appears_in_doctor_help_export_and_bench(tmp_path, monkeypatch):
+def test_a_backend_registered_by_a_plugin_appears_in_doctor_help_export_and_bench(tmp_path, monkeypatch, request):
     plugin = _install_plugin(tmp_path / "site")
     home = tmp_path / "home"
     make_look(home / "data" / "looks", "shift", kind="shift", size=64)
@@ -85,7 +85,8 @@ def test_a_backend_registered_by_a_plugin_appears_in_doctor_help_export_and_benc
 
     import fake_invert_backend
 
-    monkeypatch.setattr(backends, "REGISTRY", dict(backends.REGISTRY))  # undone after the test
+    saved = dict(backends.REGISTRY)
+    request.addfinalizer(lambda: (backends.REGISTRY.clear(), backends.REGISTRY.update(saved)))  # undone after
     fake_invert_backend.register()
     assert "fake-invert" in available_backends() and backends.auto_order()[-1] == "fake-invert"
     assert "fake-invert" not in backends.gpu_names()

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 def student_look(tmp_path_factory):
     """A real student generator (the shipped architecture), exported to a look pack."""
     from exporters.look_pack import write_look_pack
-    from training.models import Student, StudentConfig
+    from training.models.student import Student, StudentConfig
 
     torch.manual_seed(0)
     s = Student(StudentConfig(base=8, style_dim=16))

@@ -428,10 +428,10 @@ def test_the_pipeline_thread_skips_a_copy_rather_than_wait_for_the_encoder():
 
 
 def test_the_device_pipeline_asks_the_preview_for_copies():
-    from livefilter.pipeline.device import DevicePipeline
-    from livefilter.pipeline.host import Pipeline
+    from livefilter.pipeline.device import DeviceStyling
+    from livefilter.pipeline.host import HostStyling
 
-    assert DevicePipeline.reuses_output_buffers and not getattr(Pipeline, "reuses_output_buffers", False)
+    assert DeviceStyling.reuses_output_buffers and not HostStyling.reuses_output_buffers
 
 
 def test_look_preview_images(client):

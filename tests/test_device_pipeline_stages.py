@@ -1,5 +1,5 @@
 """The device pipeline end to end on real video (CPU device; CUDA when present): the face stage on the
-upload, staged-frame bookkeeping, frames decoded on the device, planar output and stage timing."""
+upload, frame-buffer bookkeeping, frames decoded on the device, planar output and stage timing."""
 
 import random
 import time
@@ -14,16 +14,17 @@ from conftest import shared_path
 from fakes import FixedFaceTracker, ListSource
 from livefilter.errors import SettingError
 from livefilter.looks.registry import LookRegistry
-from livefilter.pipeline.host import LiveControls, Pipeline
+from livefilter.pipeline.host import HostStyling, LiveControls, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
 from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.sinks.pixel_format import to_rgb
 from livefilter.infra.stats import StageStats
+from livefilter.types import Tracked
 
 torch = pytest.importorskip("torch")
 
 from livefilter.detect.device_tracker import DeviceBlazeFace, DeviceFaceMesh  # noqa: E402
-from livefilter.pipeline.device import DevicePipeline  # noqa: E402
+from livefilter.pipeline.device import DeviceStyling, device_pipeline  # noqa: E402
 from livefilter.gpu.timing import DeviceStageClock  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
@@ -59,15 +60,12 @@ def _pipeline(backend="torch-cpu", **settings):
     return pipe
 
 
-def _run(pipe, frames, source=None, staged=None):
-    """(outputs, faces per frame) of ``Pipeline.run`` with the face stage on its worker thread;
-    ``staged`` collects the number of staged uploads after every frame."""
+def _run(pipe, frames, source=None):
+    """(outputs, faces per frame) of ``Pipeline.run`` with the face stage on its worker thread."""
     sink, faces = CollectSink(), []
 
     def seen(frame, out):
         faces.append(len(pipe.last_faces))
-        if staged is not None:
-            staged.append(len(pipe._staged))
 
     n = pipe.run(source or ReplaySource(frames, 30.0, len(frames)), sink, overlap=True, on_frame=seen)
     assert n == len(frames) == len(sink.frames)
@@ -85,12 +83,12 @@ def runs(clip):
 
 def test_torch_cpu_builds_the_device_pipeline_with_the_device_face_stage(runs):
     dev, host = runs["dev"][0], runs["host"][0]
-    assert isinstance(dev, DevicePipeline) and dev.device.type == "cpu"
-    assert type(host) is Pipeline
+    assert isinstance(dev.styling, DeviceStyling) and dev.device.type == "cpu"
+    assert type(host.styling) is HostStyling and host.device is None
     assert isinstance(dev.tracker.detector, DeviceBlazeFace) and isinstance(dev.tracker.landmarker, DeviceFaceMesh)
-    assert isinstance(dev.tracker, DeviceFaceStage) and dev._device_faces
+    assert isinstance(dev.tracker, DeviceFaceStage) and dev.styling._device_faces
     assert isinstance(dev.runtime(dev.controls.look).translator, DeviceTranslator)
-    assert not dev.clock.cuda
+    assert not dev.styling.clock.cuda
     # one upload per frame, on the face stage's thread, and the device stages timed
     assert len(dev.stats.samples["upload"]) == len(runs["dev"][1])
     for stage in ("detect", "align", "translate", "blend"):
@@ -204,57 +202,56 @@ def test_outputs_do_not_depend_on_timing(runs, clip):
 @pytest.mark.gpu
 def test_outputs_do_not_depend_on_timing_on_cuda(clip):
     pipe = _pipeline("torch-cuda")
-    assert isinstance(pipe, DevicePipeline) and pipe.device.type == "cuda" and pipe.clock.cuda
+    assert isinstance(pipe.styling, DeviceStyling) and pipe.device.type == "cuda" and pipe.styling.clock.cuda
     assert isinstance(pipe.tracker.detector, DeviceBlazeFace)
     reference, faces = _run(pipe, clip)
     assert faces[NO_FACE:] == [1] * (len(clip) - NO_FACE) and pipe.stats.passthrough == 0
     _check_timing_independent("torch-cuda", clip, reference, exact=False)
 
 
-# -- staged-frame bookkeeping --------------------------------------------------------------------------
+# -- frame-buffer bookkeeping ---------------------------------------------------------------------------
 
 def _watch(pipe):
     """Record the frame buffer of every upload."""
     used = []
-    next_buffer = pipe._next_buffer
+    next_buffer = pipe.styling._next_buffer
 
     def spy(h, w):
         buf = next_buffer(h, w)
         used.append(id(buf))
         return buf
 
-    pipe._next_buffer = spy
+    pipe.styling._next_buffer = spy
     return used
 
 
 @pytest.mark.parametrize("case", ["paused", "no-face"])
-def test_unstyled_frames_leave_no_staged_frames_behind(case, clip):
+def test_unstyled_frames_are_uploaded_once_into_two_buffers(case, clip):
     pipe = _pipeline()
     if case == "paused":
         pipe.update(paused=True)
         frames = (clip * 2)[:36]
     else:
         frames = clip[:NO_FACE] * 7
-    used, staged = _watch(pipe), []
-    # a fresh array per frame (as a camera source hands out): the staged entries must not pile up
-    out, _ = _run(pipe, frames, ListSource(frames), staged)
-    assert max(staged) <= 3 and len(pipe._staged) <= 3
+    used = _watch(pipe)
+    # a fresh array per frame (as a camera source hands out)
+    out, _ = _run(pipe, frames, ListSource(frames))
     assert all(np.array_equal(a, f) for a, f in zip(out, frames))
     assert pipe.stats.passthrough == 0
     # every frame uploaded once, alternating between the resolution's two buffers
     assert len(used) == len(frames) and len(set(used)) == 2
     assert all(a != b for a, b in zip(used, used[1:]))
-    assert list(pipe._buffers) == [(360, 640)] and len(pipe._buffers[(360, 640)]) == 2
+    assert list(pipe.styling._buffers) == [(360, 640)] and len(pipe.styling._buffers[(360, 640)]) == 2
 
 
-def test_styled_frames_are_taken_from_the_staged_uploads(clip):
+def test_styled_frames_are_styled_from_the_face_stage_uploads(clip):
     pipe = _pipeline()
-    used, staged = _watch(pipe), []
-    out, faces = _run(pipe, clip, staged=staged)
+    used = _watch(pipe)
+    out, faces = _run(pipe, clip)
     assert faces[NO_FACE:] == [1] * (len(clip) - NO_FACE)
     assert len(used) == len(clip)  # no second upload on the styling thread
     assert all(a != b for a, b in zip(used, used[1:]))
-    assert max(staged) <= 3 and pipe.stats.passthrough == 0
+    assert pipe.stats.passthrough == 0
 
 
 class TensorSource(ListSource):
@@ -267,19 +264,17 @@ class TensorSource(ListSource):
 
 def test_run_over_frames_decoded_on_the_device_equals_run_over_host_frames(runs, clip):
     pipe = _pipeline()
-    staged = []
-    out, faces = _run(pipe, clip, TensorSource(clip), staged)
+    out, faces = _run(pipe, clip, TensorSource(clip))
     assert faces == runs["dev"][2] and pipe.stats.passthrough == 0
     for i, (a, b) in enumerate(zip(out, runs["dev"][1])):
         assert isinstance(a, np.ndarray) and np.array_equal(a, b), i
-    assert max(staged) <= 3
 
 
 def test_the_device_face_stage_is_handed_the_upload_of_each_frame(clip):
     """The face stage reads the frame buffer the pipeline just uploaded, given as its argument."""
     pipe = _pipeline()
     handed, uploads = [], []
-    track, next_buffer = pipe.tracker.track_tensor, pipe._next_buffer
+    track, next_buffer = pipe.tracker.track_tensor, pipe.styling._next_buffer
 
     def spy_track(frame):
         handed.append(frame)
@@ -289,7 +284,7 @@ def test_the_device_face_stage_is_handed_the_upload_of_each_frame(clip):
         uploads.append(next_buffer(h, w))
         return uploads[-1]
 
-    pipe.tracker.track_tensor, pipe._next_buffer = spy_track, spy_buffer
+    pipe.tracker.track_tensor, pipe.styling._next_buffer = spy_track, spy_buffer
     for f in clip[NO_FACE:NO_FACE + 3]:
         pipe.process(f.copy())
         assert len(pipe.last_faces) == 1
@@ -310,8 +305,9 @@ def test_process_without_track_equals_run(runs, clip):
 
 def test_process_with_faces_on_a_reused_buffer_styles_its_new_content(clip):
     face_frame = clip[NO_FACE + 2]
-    faces = _pipeline().track(face_frame.copy())  # faces from another face stage
-    assert isinstance(faces, list) and len(faces) == 1
+    tracked = _pipeline().track(face_frame.copy())  # faces from another face stage
+    assert isinstance(tracked.faces, list) and len(tracked.faces) == 1
+    faces = Tracked(tracked.faces)  # without that pipeline's upload
     ref = _pipeline().process(face_frame.copy(), faces)
     pipe = _pipeline()
     buf = clip[0].copy()
@@ -372,7 +368,7 @@ def test_invalid_output_format_is_a_setting_error():
     with pytest.raises(SettingError, match="output format"):
         build_pipeline(PipelineSettings(backend="torch-cpu", output_format="YUY2"))
     with pytest.raises(SettingError, match="output format"):
-        DevicePipeline(FixedFaceTracker(), LookRegistry().get,
+        device_pipeline(FixedFaceTracker(), LookRegistry().get,
                        lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                        LiveControls(look="glam"), device="cpu", output_format="YUY2")
 

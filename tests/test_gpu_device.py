@@ -19,6 +19,7 @@ from fakes import CollectSink, ListSource
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline.host import LiveControls
 from livefilter.pipeline.session import PipelineSettings, build_pipeline
+from livefilter.types import Tracked
 
 torch = pytest.importorskip("torch")
 
@@ -63,7 +64,7 @@ def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(cl
 
     frame = clip_1080p[4]
     cpu, gpu = _device_pipeline("cpu", 1), _device_pipeline("cuda", 1)
-    faces_c, faces_g = cpu.track(frame.copy()), gpu.track(frame.copy())
+    faces_c, faces_g = cpu.track(frame.copy()).faces, gpu.track(frame.copy()).faces
     assert faces_c and faces_g and len(faces_c) == len(faces_g)
     # landmarks: the device face stage on CUDA against the same stage on the CPU device
     lc, lg = faces_c[0].landmarks, faces_g[0].landmarks
@@ -84,7 +85,7 @@ def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(cl
     crop_pts = faces_c[0].landmarks @ mats[0][:, :2].T + mats[0][:, 2]
     occ = np.zeros((s, s), np.uint8)
     occ[s // 2:s // 2 + 20, s // 3:s // 2] = 1
-    from livefilter.composite.masks import FACE_OVAL
+    from livefilter.detect.topology import FACE_OVAL
 
     outs = []
     for chain in chains:
@@ -98,7 +99,7 @@ def test_cuda_matches_the_cpu_device_at_1080p_crops_landmarks_masks_and_frame(cl
         outs.append(chain.run(torch.full((1, 3, s, s), 255.0, device=chain.device), 1)[0].cpu())
     assert (outs[0] - outs[1]).abs().max() < 0.5
     # the final frame
-    out_c, out_g = cpu.process(frame.copy(), faces_c), gpu.process(frame.copy(), faces_c)
+    out_c, out_g = cpu.process(frame.copy(), Tracked(faces_c)), gpu.process(frame.copy(), Tracked(faces_c))
     assert cpu.stats.passthrough == 0 and gpu.stats.passthrough == 0
     diff = np.abs(out_c.astype(int) - out_g)
     assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 8
@@ -161,20 +162,21 @@ def test_no_implicit_host_sync_in_the_styling_path_with_edits_and_smoothing(outp
     """torch's sync debug mode raises on any implicit synchronisation (pageable copies, .item(),
     .cpu()); the frame's explicit download wait is the only one allowed."""
     from livefilter.gpu.frames import DeviceFrameBuffer
-    from livefilter.pipeline.device import DevicePipeline
+    from livefilter.pipeline.device import DeviceStyling, device_pipeline
     from livefilter.looks.pack import ColorEdits
     from livefilter.translate.torch_backend import TorchCudaTranslator
     from fakes import FixedFaceTracker
 
     img = read_rgb(shared_path("faces", "deepface_tests", "img1.jpg"))
     frame = np.ascontiguousarray(cv2.resize(img, (1280, 720)))
-    pipe = DevicePipeline(FixedFaceTracker(scale=3.0, offset=(400.0, 150.0)), LookRegistry().get,
+    pipe = device_pipeline(FixedFaceTracker(scale=3.0, offset=(400.0, 150.0)), LookRegistry().get,
                           lambda lk: TorchCudaTranslator(lk), LiveControls(look="glam", strength=0.8),
                           device="cuda", temporal=0.5, output_format=output_format)
     pipe.update(edits=ColorEdits(brightness=0.2, saturation=-0.3))
     for _ in range(3):
         pipe.process(frame.copy())
-    faces = pipe.track(frame.copy())
+    tracked = pipe.track(frame.copy())
+    faces = tracked.faces
     torch.cuda.synchronize()
     download = DeviceFrameBuffer.download
 
@@ -188,8 +190,8 @@ def test_no_implicit_host_sync_in_the_styling_path_with_edits_and_smoothing(outp
     DeviceFrameBuffer.download = download_allowed
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = pipe._style(frame.copy(), faces, pipe.runtime("glam"), pipe.controls,
-                          np.full(len(faces), 0.8, np.float32), [""])
+        out = pipe.styling.style(frame.copy(), tracked, faces, pipe.runtime("glam"), pipe.controls,
+                                 np.full(len(faces), 0.8, np.float32))
     finally:
         torch.cuda.set_sync_debug_mode(0)
         DeviceFrameBuffer.download = download

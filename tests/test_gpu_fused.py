@@ -78,8 +78,8 @@ def test_a_compiler_failure_runs_the_eager_kernel_and_warns_once(monkeypatch, ca
 def test_the_pipeline_fuses_on_cuda_only_unless_asked():
     from livefilter.pipeline.session import PipelineSettings, build_pipeline
 
-    assert build_pipeline(PipelineSettings(backend="torch-cpu")).fuse is False
-    assert build_pipeline(PipelineSettings(backend="torch-cpu", fuse=True)).fuse is True
+    assert build_pipeline(PipelineSettings(backend="torch-cpu")).styling.fuse is False
+    assert build_pipeline(PipelineSettings(backend="torch-cpu", fuse=True)).styling.fuse is True
 
 
 def _compare_fused(device):

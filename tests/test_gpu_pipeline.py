@@ -11,7 +11,7 @@ from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 
 torch = pytest.importorskip("torch")
 
-from livefilter.pipeline.device import DevicePipeline  # noqa: E402
+from livefilter.pipeline.device import DeviceStyling, device_pipeline  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def _pair(device):
     reg = LookRegistry()
     controls = LiveControls(look="glam", strength=0.9)
     cpu = Pipeline(FixedFaceTracker(), reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls)
-    dev = DevicePipeline(FixedFaceTracker(), reg.get,
+    dev = device_pipeline(FixedFaceTracker(), reg.get,
                          lambda lk: TorchCudaTranslator(lk, device=device, precision="fp32" if device == "cpu" else "fp16"),
                          controls, device=device)
     return cpu, dev
@@ -83,7 +83,7 @@ def test_device_masks_match_the_cpu_masker_and_pipeline_with_real_landmarks():
     reg = LookRegistry()
     controls = LiveControls(look="glam")
     cpu = Pipeline(Detected(), reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls)
-    dev = DevicePipeline(Detected(), reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+    dev = device_pipeline(Detected(), reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                          controls, device="cpu")
     a, b = cpu.process(img.copy()), dev.process(img.copy())
     assert dev.stats.passthrough == 0
@@ -107,7 +107,7 @@ def test_device_path_keeps_occluder_pixels():
         def reset(self):
             pass
 
-    dev = DevicePipeline(Detected(), LookRegistry().get,
+    dev = device_pipeline(Detected(), LookRegistry().get,
                          lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                          LiveControls(look="glam"), device="cpu")
     out = dev.process(img.copy())

@@ -17,7 +17,7 @@ from livefilter.pipeline.host import LiveControls
 torch = pytest.importorskip("torch")
 
 from livefilter.gpu.graphs import GraphedModule, GraphSet, ledger  # noqa: E402
-from livefilter.pipeline.device import DevicePipeline  # noqa: E402
+from livefilter.pipeline.device import DeviceStyling, device_pipeline  # noqa: E402
 from livefilter.translate.torch_backend import TorchCudaTranslator  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -70,7 +70,7 @@ COUNTS = [1, 2, 1, 2, 2, 1]
 
 def _pipeline(capture_fn):
     reg = LookRegistry()
-    return DevicePipeline(FaceCounts(COUNTS), reg.get,
+    return device_pipeline(FaceCounts(COUNTS), reg.get,
                           lambda lk: TorchCudaTranslator(lk, max_faces=2, device="cpu", precision="fp32",
                                                          capture_fn=capture_fn),
                           LiveControls(look="glam", strength=0.9), max_faces=2, device="cpu", capture_fn=capture_fn)

@@ -134,10 +134,11 @@ def test_the_mirror_affine_takes_each_side_onto_the_other():
 # -- host and device ---------------------------------------------------------------------------------
 def test_the_device_pipeline_places_makeup_as_the_host_does():
     torch = pytest.importorskip("torch")  # noqa: F841
-    from livefilter.pipeline.device import DevicePipeline
+    from livefilter.pipeline.device import DeviceStyling, device_pipeline
     from livefilter.looks.registry import LookRegistry
     from livefilter.pipeline.host import LiveControls, Pipeline
     from livefilter.pipeline.session import PipelineSettings, make_tracker
+    from livefilter.types import Tracked
     from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
     from livefilter.translate.torch_backend import TorchCudaTranslator
 
@@ -148,12 +149,12 @@ def test_the_device_pipeline_places_makeup_as_the_host_does():
         controls = LiveControls(look=look)
         tracker = make_tracker(PipelineSettings(detect_every=1, max_faces=1))
         host = Pipeline(tracker, reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls, max_faces=1)
-        dev = DevicePipeline(tracker, reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+        dev = device_pipeline(tracker, reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                              controls, max_faces=1, device="cpu")
         for frame in frames:
             tracker.reset()
             faces = tracker.update(frame)
-            a, b = host.process(frame.copy(), faces), dev.process(frame.copy(), faces)
+            a, b = host.process(frame.copy(), Tracked(faces)), dev.process(frame.copy(), Tracked(faces))
             assert dev.stats.passthrough == 0
             diff = np.abs(a.astype(int) - b)
             # the two rasterisers' antialiased edges differ by a fraction of a pixel: on the eye corners, where
@@ -214,8 +215,7 @@ def face_and_regions():
 
 
 def _lipstick(img: np.ndarray, lm: np.ndarray, blur: float = 0.0) -> np.ndarray:
-    from livefilter.composite.masks import LIPS
-    from livefilter.composite.regions import LIPS_INNER
+    from livefilter.detect.topology import LIPS, LIPS_INNER
 
     m = np.zeros(img.shape[:2], np.float32)
     cv2.fillPoly(m, [np.round(lm[list(LIPS)] * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO_ROOT, read_rgb, shared_path
 from fakes import CollectSink
 from onnx_looks import make_look
-from livefilter.settings.choices import listed
+from livefilter.infra.terminal_text import listed
 from livefilter.detect import create_tracker
 from livefilter.detect import registry as detectors
 from livefilter.demo.sample_media import group_photo_path
@@ -47,10 +47,13 @@ def _frame_count(path) -> int:
 
 
 @pytest.fixture
-def scratch_registries(monkeypatch):
+def scratch_registries():
     """Each registry as it was before the test, whatever the test registers."""
-    for module in (detectors, sinks, sources):
-        monkeypatch.setattr(module, "REGISTRY", dict(module.REGISTRY))
+    saved = [(module.REGISTRY, dict(module.REGISTRY)) for module in (detectors, sinks, sources)]
+    yield
+    for registry, entries in saved:
+        registry.clear()
+        registry.update(entries)
 
 
 # -- detectors ---------------------------------------------------------------------------------------

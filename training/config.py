@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from training.models import StudentConfig, TeacherConfig
+from training.models.student import StudentConfig
+from training.models.teacher import TeacherConfig
 
 
 @dataclass

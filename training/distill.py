@@ -20,7 +20,9 @@ from livefilter.errors import ModelError
 from training import losses as L
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import DistillConfig, TrainConfig
-from training.models import MultiScaleDiscriminator, Student, Teacher
+from training.models.discriminator import MultiScaleDiscriminator
+from training.models.student import Student
+from training.models.teacher import Teacher
 from training.train import timed_step
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from livefilter.errors import ModelError
 from training.checkpoint import read_checkpoint
 from training.config import TrainConfig
 from training.data import prepare_crops
-from training.models import StyleEncoder
+from training.models.teacher import StyleEncoder
 from training.train import to_tensor
 
 

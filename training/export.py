@@ -16,7 +16,7 @@ from livefilter.errors import ModelError
 
 def student_from_checkpoint(path: Path):
     """Build ``training.models.Student`` from a distillation checkpoint's own config, weights loaded."""
-    from training.models import Student, StudentConfig
+    from training.models.student import Student, StudentConfig
 
     state, meta = load_student_checkpoint(path)
     cfg = (meta.get("config") or {}).get("student") or {}

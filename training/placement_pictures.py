@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from livefilter.infra.atomic import write_bytes
-from livefilter.composite.masks import LIPS
+from livefilter.detect.topology import LIPS
 from livefilter.composite.placement import EYE_POLYGONS
+from livefilter.types import Tracked
 from training.eval import placement as P
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def face_picture(img: np.ndarray, title: str) -> np.ndarray:
         for placed in (False, True):
             p = P.host_pipeline(look, max_faces=1, placement=placed)
             p.tracker.reset()
-            out = p.process(img.copy(), [faces[0]])
+            out = p.process(img.copy(), Tracked([faces[0]]))
             rows.append(row(out, f"{look}\n{'placed (shipped)' if placed else 'network only'}"))
     sep = lambda r: np.concatenate([r, np.full((6, r.shape[1], 3), 255, np.uint8)], 0)  # noqa: E731
     body = np.concatenate([sep(r) for r in rows], 0)

@@ -22,7 +22,8 @@ from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import TrainConfig
 from training.data import face_mask, prepare_crops, region_masks
 from training.diffaug import diff_augment
-from training.models import MultiScaleDiscriminator, StyleEncoder, Teacher
+from training.models.discriminator import MultiScaleDiscriminator
+from training.models.teacher import StyleEncoder, Teacher
 
 log = logging.getLogger(__name__)
 

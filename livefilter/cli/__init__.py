@@ -30,7 +30,7 @@ _COMMAND_MODULES = (
     "livefilter.cli.bench_cmd",
     "livefilter.cli.looks_cmd",
     "livefilter.cli.create_cmd",
-    "livefilter.cli.train_cmd",
+    "livefilter.cli.eval_cmd",
     "livefilter.cli.family_cmd",
     "livefilter.cli.export_cmd",
     "livefilter.cli.doctor_cmd",
@@ -67,8 +67,9 @@ def describe_os_error(e: OSError) -> str:
     return f"{what}: {shortened(path, 120)}" if path is not None else what
 
 
-def main() -> None:
-    """Entry point: user errors become one red line and a non-zero exit, never a traceback.
+def main(application: typer.Typer = app, prog_name: str = "livefilter") -> None:
+    """Entry point (of ``livefilter``, or of another typer ``application`` such as the research commands):
+    user errors become one red line and a non-zero exit, never a traceback.
 
     Usage errors (unknown command or option, a bad value) are reported by typer itself in standalone
     mode, as its usage message and exit code 2; the project never imports ``click`` directly (typer
@@ -76,7 +77,7 @@ def main() -> None:
     """
     try:
         signals.started()
-        app(standalone_mode=True, prog_name="livefilter")
+        application(standalone_mode=True, prog_name=prog_name)
     except LivefilterError as e:
         console.print(error_line(e), highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)

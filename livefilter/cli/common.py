@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from livefilter.infra import signals
-from livefilter.errors import SettingError
+from livefilter.errors import LivefilterError, SettingError
 from livefilter.infra.terminal_text import printable
 from livefilter.types import ColorEdits
 
@@ -46,3 +50,24 @@ def stop_on_signals():
     """An Event set by Ctrl-C / SIGTERM, so the run loop ends cleanly and outputs are finalised
     (a second signal leaves at once); see :mod:`livefilter.infra.signals`."""
     return signals.deferred()
+
+
+# -- training commands (need the training extra) ------------------------------------------------
+
+HELD_OUT = ("dualstylegan_content", "vtoonify_data", "liveportrait_driving_frames")
+
+
+def need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise LivefilterError("training needs PyTorch: pip install 'livefilter[train]'") from None
+
+
+def default_data() -> Path:
+    return Path(os.environ.get("LIVEFILTER_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+
+
+def progress_bar():
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[info]}"), console=out)

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from livefilter.cli import app
 from livefilter.cli.common import out, stop_on_signals
-from livefilter.cli.train_cmd import progress_bar, default_data, need_torch
+from livefilter.cli.common import default_data, need_torch, progress_bar
 from livefilter.errors import LivefilterError, SettingError
 
 family_app = typer.Typer(help="Train and publish the look family (glam, natural, bold-lip, soft-glow, toon).",

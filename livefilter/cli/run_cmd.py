@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from livefilter.cli import app
 from livefilter.infra.atomic import check_distinct, check_target
-from livefilter.settings.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS, listed
+from livefilter.settings.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS
+from livefilter.infra.terminal_text import listed
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
 from livefilter.cli.options import (BackendOption, BackgroundFileOption, BackgroundOption, BlurOption, GradeOption,
                                      GradeStrengthOption, LookOption)

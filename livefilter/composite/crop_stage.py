@@ -18,8 +18,8 @@ from livefilter.gpu.graphs import GraphSet
 from livefilter.composite.device_masks import oval_masks
 from livefilter.gpu.staging import FrameParams
 from livefilter.composite.device_placement import DeviceCropPlacement
-from livefilter.composite.masks import FACE_OVAL, LIPS
-from livefilter.composite.placement import EYE_POLYGONS, LIPS_INNER, MAP_COUNT, PlacementSpec
+from livefilter.detect.topology import FACE_OVAL, LIPS, LIPS_INNER
+from livefilter.composite.placement import EYE_POLYGONS, MAP_COUNT, PlacementSpec
 
 EDIT_SLOTS = 4  # contrast, brightness, warmth, saturation
 

@@ -19,7 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from livefilter.composite.masks import FACE_FEATHER, FACE_OVAL
+from livefilter.composite.masks import FACE_FEATHER
+from livefilter.detect.topology import FACE_OVAL
 
 # More slots than oval points: points lying on one hull line give extra (overlapping) hull edges.
 _HULL_SLOTS = len(FACE_OVAL) + 12

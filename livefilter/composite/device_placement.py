@@ -20,7 +20,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import cv2
-import numpy as np
 
 from livefilter.composite.placement import (DETAIL_KSIZE, DETAIL_SIGMA, FILL_FLOOR, LIP_SIGMA, LUMA, MAP_COUNT,
                                   MAX_DETAIL_GAIN, MIRROR_RAMP, PlacementSpec, blur_kernel)

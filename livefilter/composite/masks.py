@@ -13,13 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
-LEFT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-RIGHT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-LEFT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
-RIGHT_BROW = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+from livefilter.detect.topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS, RIGHT_BROW, RIGHT_EYE
+
 FACE_FEATHER = 0.06  # ramp width, as a fraction of the crop size (see the module docstring)
 MAKEUP_FEATHER = 0.015  # for looks that paint regions inside the face only (livefilter.composite.placement)
 REGIONS = {"face": FACE_OVAL, "lips": LIPS, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE,

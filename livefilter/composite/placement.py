@@ -42,9 +42,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livefilter.composite.masks import LIPS
-from livefilter.composite.regions import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, LIPS_INNER, LOWER_LID,
-                                NOSE_BRIDGE, UPPER_LID, resample)
+from livefilter.detect.topology import (BROWS, BROW_LOWER, CHEEKBONE_TOP, CHEEK_APPLE, CONTOUR_LINE, LIPS, LIPS_INNER, LOWER_LID, NOSE_BRIDGE, UPPER_LID)
+from livefilter.composite.regions import resample
 
 #: the crop-space maps, in the order the device stages them (:data:`MAP_COUNT` uint8 planes per face)
 MAP_NAMES = ("lip_core", "lip_zone", "lip_ring", "under_eye", "under_eye_core", "lid_left", "lid_right",

@@ -19,23 +19,8 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from livefilter.composite.masks import FACE_OVAL, LIPS
-
-LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
-# Upper lids from the outer corner to the inner one, and the lower edge of each brow, outer to inner.
-UPPER_LID = ((33, 246, 161, 160, 159, 158, 157, 173, 133), (263, 466, 388, 387, 386, 385, 384, 398, 362))
-LOWER_LID = ((33, 7, 163, 144, 145, 153, 154, 155, 133), (263, 249, 390, 373, 374, 380, 381, 382, 362))
-BROW_LOWER = ((46, 53, 52, 65, 55), (276, 283, 282, 295, 285))
-BROWS = ((70, 63, 105, 66, 107, 55, 65, 52, 53, 46), (300, 293, 334, 296, 336, 285, 295, 282, 283, 276))
-# Cheek apples (blush): centroid of the mid-cheek points below the outer eye, one per side.
-CHEEK_APPLE = ((50, 101, 118, 117, 123, 187, 205), (280, 330, 347, 346, 352, 411, 425))
-# Contour: the hollow under the cheekbone, from the ear side towards the mouth corner.
-CONTOUR_LINE = ((234, 93, 132, 215, 192), (454, 323, 361, 435, 416))
-# Highlight: nose bridge, forehead centre, cheekbone tops.
-NOSE_BRIDGE = (168, 6, 197, 195, 5, 4)
-FOREHEAD = (151, 9, 108, 337, 107, 336)
-CHEEKBONE_TOP = ((116, 111, 117, 118), (345, 340, 346, 347))
-NOSE = (168, 6, 197, 195, 5, 4, 1, 45, 275, 48, 278, 115, 344)
+from livefilter.detect.topology import (BROW_LOWER, BROWS, CHEEK_APPLE, CHEEKBONE_TOP, CONTOUR_LINE, FACE_OVAL,
+                                        LIPS, LIPS_INNER, LOWER_LID, NOSE_BRIDGE, UPPER_LID)
 
 RegionName = Literal["lips", "eyeshadow", "eyeliner", "brows", "blush", "contour", "highlight", "skin", "face"]
 REGION_NAMES: tuple[RegionName, ...] = get_args(RegionName)

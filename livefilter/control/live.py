@@ -15,19 +15,18 @@ says so.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Callable
 
-from livefilter.settings import strict_json
 from livefilter.control.controller import Controller
 from livefilter.control.endpoint import Endpoint, stable_endpoint
 from livefilter.control.hotkeys import hotkey_handler
 from livefilter.control.preview import PreviewTap
 from livefilter.control.server import ControlServer
 from livefilter.errors import SettingError
+from livefilter.settings.store import JsonFile
 from livefilter.settings.paths import user_data_dir
 
 log = logging.getLogger(__name__)
@@ -42,16 +41,18 @@ def control_info_path(pid: int | None = None) -> Path:
     return user_data_dir() / ("control.json" if pid is None else f"control-{int(pid)}.json")
 
 
+def control_file(path: Path) -> JsonFile:
+    """A control file: private (it holds the token), small, one line per problem."""
+    return JsonFile(path, what="control file", max_bytes=MAX_CONTROL_FILE, private=True)
+
+
 def read_control_info(pid: int | None = None) -> dict:
     """``{"url", "base_url", "port", "token", "pid"}`` of the running livefilter (for local tools):
     the newest run, or the one with process id ``pid``."""
     path = control_info_path(pid)
-    try:
-        info = strict_json.loads(strict_json.read_regular(path, MAX_CONTROL_FILE))
-    except FileNotFoundError:
-        raise SettingError(f"livefilter is not running with its control server ({path} not found)") from None
-    except (strict_json.UnreadableFile, strict_json.StrictJSONError) as e:
-        raise SettingError(f"cannot read {path}: {e}") from None
+    info = control_file(path).read()
+    if info is None:
+        raise SettingError(f"livefilter is not running with its control server ({path} not found)")
     if not isinstance(info, dict):
         raise SettingError(f"cannot read {path}: not a livefilter control file")
     return info
@@ -127,9 +128,9 @@ class LiveControl:
             # the newest run is the default for tools; written first, so a tool that sees this run's
             # own file appear already finds the default pointing at it
             self._published = own  # close() cleans up whichever of the two got written
-            _write_private(control_info_path(), info)
-            _write_private(own, info)
-        except OSError as e:  # tools can still be given the printed URL
+            control_file(control_info_path()).write(info, indent=None)
+            control_file(own).write(info, indent=None)
+        except (OSError, SettingError) as e:  # tools can still be given the printed URL
             log.warning("cannot write %s: %s", own, e)
 
     def close(self) -> None:
@@ -141,17 +142,10 @@ class LiveControl:
             self._published = None
 
 
-def _write_private(path: Path, info: dict) -> None:
-    """Write ``info`` as JSON, atomically, readable by this user only (it holds the token)."""
-    from livefilter.infra.atomic_file import write_text_atomic
-
-    write_text_atomic(path, json.dumps(info), prefix=".control-")
-
-
 def _pid_of(path: Path) -> int | None:
     try:
-        pid = strict_json.loads(strict_json.read_regular(path, MAX_CONTROL_FILE)).get("pid")
-    except (OSError, ValueError, AttributeError):  # missing, unreadable, not JSON, not an object
+        pid = control_file(path).read().get("pid")
+    except (SettingError, AttributeError):  # missing, unreadable, not JSON, not an object
         return None
     return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
@@ -176,9 +170,8 @@ def _unpublish(own: Path) -> None:
             others.append((p.stat().st_mtime, p))
     try:
         if others:
-            info = strict_json.loads(strict_json.read_regular(max(others)[1], MAX_CONTROL_FILE))
-            _write_private(default, info)
+            control_file(default).write(control_file(max(others)[1]).read(), indent=None)
         else:
             default.unlink()
-    except (OSError, ValueError) as e:
+    except (OSError, SettingError) as e:
         log.debug("control.json left as it is: %s", e)

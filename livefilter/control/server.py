@@ -40,7 +40,6 @@ from livefilter.control.creation import MAX_UPLOAD_BYTES, CreationService
 from livefilter.control.preview import PreviewTap
 from livefilter.errors import SettingError
 from livefilter.looks.pack import MAX_PREVIEW_BYTES
-from livefilter.settings.paths import PACKAGE_DIR
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import logging
 import cv2
 import numpy as np
 
+from livefilter.detect.topology import LEFT_EYE_KEYS, MOUTH_LEFT, MOUTH_RIGHT, NOSE_TIP, NUM_LANDMARKS, RIGHT_EYE_KEYS
 from livefilter.detect.geometry import points_box
 from livefilter.infra.onnx_session import create_session, dynamic_batch, model_path
 from livefilter.types import Face
@@ -23,20 +24,14 @@ log = logging.getLogger(__name__)
 
 INPUT = 192
 MODEL_FILE = "facemesh_468.onnx"
-NUM_LANDMARKS = 468
 ROI_SCALE = 1.5  # MediaPipe enlarges the face rectangle 1.5x (square, long side) before landmarking
 
-# FaceMesh topology indices (image-left = the subject's right side in a non-mirrored image).
-LEFT_EYE = (33, 133, 159, 145)  # outer corner, inner corner, upper lid, lower lid (image-left eye)
-RIGHT_EYE = (263, 362, 386, 374)  # the same for the image-right eye
-NOSE_TIP = 1
-MOUTH_LEFT, MOUTH_RIGHT = 61, 291
 
 
 def _five_point_weights() -> np.ndarray:
     w = np.zeros((5, NUM_LANDMARKS), np.float32)
-    w[0, list(LEFT_EYE)] = 1.0 / len(LEFT_EYE)  # eye centre = mean of corners and lid midpoints
-    w[1, list(RIGHT_EYE)] = 1.0 / len(RIGHT_EYE)
+    w[0, list(LEFT_EYE_KEYS)] = 1.0 / len(LEFT_EYE_KEYS)  # eye centre = mean of corners and lid midpoints
+    w[1, list(RIGHT_EYE_KEYS)] = 1.0 / len(RIGHT_EYE_KEYS)
     w[2, NOSE_TIP] = 1.0
     w[3, MOUTH_LEFT] = 1.0
     w[4, MOUTH_RIGHT] = 1.0

@@ -8,41 +8,22 @@ Add a detector with :func:`register_detector`; the built-in ones are in ``builti
 
 from __future__ import annotations
 
-from livefilter.settings.choices import DETECTORS, listed
+from livefilter.settings.choices import DETECTORS
+from livefilter.infra.terminal_text import listed
 from livefilter.detect.builtin_detectors import BUILTIN_DETECTORS
 from livefilter.detect.detector_spec import DetectorFactory, DetectorSpec
-from livefilter.errors import SettingError
+from livefilter.infra.registry import Registry
 
-REGISTRY: dict[str, DetectorSpec] = {}  # by name, in registration order (use register_detector)
-
-
-def register_detector(spec: DetectorSpec) -> DetectorSpec:
-    """Add (or replace) a detector."""
-    if not spec.name or any(c.isspace() or c in ",|" for c in spec.name):
-        raise ValueError(f"invalid detector name {spec.name!r}")
-    REGISTRY[spec.name] = spec
-    return spec
-
-
-def specs() -> list[DetectorSpec]:
-    return list(REGISTRY.values())
-
-
-def names() -> tuple[str, ...]:
-    return tuple(REGISTRY)
-
-
-def check(name: str, label: str = "detector") -> DetectorSpec:
-    """The spec of ``name``, or the one-line error naming every registered detector."""
-    spec = REGISTRY.get(name) if isinstance(name, str) else None
-    if spec is None:
-        raise SettingError(f"{label} must be {listed(names())}, got {name!r}")
-    return spec
+REGISTRY: Registry[DetectorSpec] = Registry("detector", forbidden=",|")  # by name, in registration order
+register_detector = REGISTRY.register
+specs = REGISTRY.specs
+names = REGISTRY.names
+check = REGISTRY.check
 
 
 def help_text() -> str:
     """``blazeface (bundled) or insightface (needs its model pack).`` for the --detector option."""
-    return listed(tuple(f"{s.name} ({s.note})" if s.note else s.name for s in specs())) + "."
+    return listed(REGISTRY.help_items(lambda s: s.note)) + "."
 
 
 for _spec in BUILTIN_DETECTORS:

@@ -25,7 +25,8 @@ from typing import Mapping
 import cv2
 import numpy as np
 
-from livefilter.settings.choices import MAX_FACES, ONLY_MODES, listed
+from livefilter.settings.choices import MAX_FACES, ONLY_MODES
+from livefilter.infra.terminal_text import listed
 from livefilter.detect.blazeface import coarse_five
 from livefilter.detect.facemesh import (
     FaceMeshLandmarker,

@@ -4,6 +4,8 @@ half-file where a good one (or nothing) was before.
 
 - :func:`atomic_output` yields the temporary path for writers that want a path (PyAV, OpenCV,
   zipfile, matplotlib); :func:`write_bytes` / :func:`write_text` cover the small cases.
+- ``private=True`` keeps the file readable by this user only from its first byte (the control token,
+  the settings file): a secret never sits in a file with the umask's permissions, not even briefly.
 - :func:`check_distinct` refuses an output that is one of the inputs, however it is spelt
   (``..``, a symbolic link, a hard link).
 """
@@ -40,14 +42,16 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would have given the file
 
 
-def temp_path_for(target: Path) -> Path:
-    """A new, empty file next to ``target`` that keeps its suffix (muxers guess formats by it)."""
+def temp_path_for(target: Path, *, private: bool = False) -> Path:
+    """A new, empty file next to ``target`` that keeps its suffix (muxers guess formats by it);
+    ``private``: mode 0600 (mkstemp's), else the mode open() would have given it."""
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=f".partial{target.suffix}")
     except OSError as e:
         raise OutputError(f"cannot write in {target.parent}: {_describe(e)}") from None
     try:
-        os.fchmod(fd, _FILE_MODE)  # mkstemp makes it private; outputs get the usual permissions
+        if not private:
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes it private; outputs get the usual permissions
     finally:
         os.close(fd)
     return Path(tmp)
@@ -99,11 +103,11 @@ def discard(tmp: Path) -> None:
 
 
 @contextmanager
-def atomic_output(target: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_output(target: Path | str, *, overwrite: bool = True, private: bool = False) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; when the block ends without an error, rename it
     to ``target``. On any error the temporary file is removed and ``target`` is left as it was."""
     target = check_target(Path(target), overwrite=overwrite)
-    tmp = temp_path_for(target)
+    tmp = temp_path_for(target, private=private)
     try:
         yield tmp
     except OSError as e:
@@ -117,10 +121,10 @@ def atomic_output(target: Path | str, *, overwrite: bool = True) -> Iterator[Pat
     commit(tmp, target, overwrite=overwrite)
 
 
-def write_bytes(target: Path | str, data: bytes, *, overwrite: bool = True) -> Path:
-    """Write ``data`` to ``target`` atomically (temporary file, fsync, rename)."""
+def write_bytes(target: Path | str, data: bytes, *, overwrite: bool = True, private: bool = False) -> Path:
+    """Write ``data`` to ``target`` atomically (temporary file, fsync, rename); ``private``: mode 0600."""
     target = Path(target)
-    with atomic_output(target, overwrite=overwrite) as tmp:
+    with atomic_output(target, overwrite=overwrite, private=private) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
@@ -128,8 +132,8 @@ def write_bytes(target: Path | str, data: bytes, *, overwrite: bool = True) -> P
     return target.expanduser()
 
 
-def write_text(target: Path | str, text: str, *, overwrite: bool = True) -> Path:
-    return write_bytes(target, text.encode("utf-8"), overwrite=overwrite)
+def write_text(target: Path | str, text: str, *, overwrite: bool = True, private: bool = False) -> Path:
+    return write_bytes(target, text.encode("utf-8"), overwrite=overwrite, private=private)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -1,4 +1,5 @@
-"""onnxruntime sessions for the bundled face models (CPU; the CUDA provider when it is present)."""
+"""The one onnxruntime session factory: the bundled face models, the looks' translators, the style
+encoder, the identity model and the exporters' checks all open their sessions here."""
 
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ def model_path(name: str) -> Path:
 
 
 def default_threads() -> int:
-    # The face stage runs beside the translator (pipeline worker thread): half the cores, at most 4.
+    """Intra-op threads per model: half the cores (the face stage runs beside the translator), 1..4."""
     return max(1, min((os.cpu_count() or 2) // 2, 4))
 
 
-def create_session(path: Path | bytes, threads: int | None = None, providers: list[str] | None = None) -> Any:
+def create_session(path: Path | str | bytes, threads: int | None = None, providers: list[str] | None = None, *,
+                   optimized_to: Path | None = None) -> Any:
     """An ``onnxruntime.InferenceSession`` with all graph optimisations, CUDA first when available.
 
-    ``path`` is a model file or a serialized model held in memory (a model converted at load time)."""
+    ``path`` is a model file or a serialized model held in memory (a model converted at load time);
+    ``optimized_to``: also save the optimised graph there (the translator's cache). A model that cannot
+    be loaded is a :class:`~livefilter.errors.ModelError` naming it, with onnxruntime's first line."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -37,6 +41,8 @@ def create_session(path: Path | bytes, threads: int | None = None, providers: li
     opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if optimized_to is not None:
+        opts.optimized_model_filepath = str(optimized_to)
     available = ort.get_available_providers()
     if providers is None:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]

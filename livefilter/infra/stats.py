@@ -28,6 +28,16 @@ class StageStats:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._where = threading.local()  # the stage running now, per thread (the failure policy's label)
+
+    def mark(self, stage: str) -> None:
+        """Name the stage this thread runs now (what a failure on this thread is counted as)."""
+        self._where.stage = stage
+
+    @property
+    def current(self) -> str:
+        """The stage this thread entered last (:meth:`mark` or :meth:`time`)."""
+        return getattr(self._where, "stage", "detect")
 
     def add(self, stage: str, ms: float) -> None:
         with self._lock:
@@ -35,6 +45,7 @@ class StageStats:
 
     @contextmanager
     def time(self, stage: str):
+        self._where.stage = stage
         t0 = time.perf_counter()
         try:
             yield

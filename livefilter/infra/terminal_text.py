@@ -44,3 +44,10 @@ def shortened(text: object, limit: int = 80) -> str:
 def has_unsafe_characters(text: str, *, allow_newlines: bool = False) -> bool:
     """Whether :func:`printable` would change ``text``."""
     return (_UNSAFE_KEEP_LINES if allow_newlines else _UNSAFE).search(text) is not None
+
+
+def listed(choices: tuple[str, ...]) -> str:
+    """``a, b or c`` for messages and help."""
+    if not choices:
+        return "(none)"
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from livefilter.errors import ModelError
+from livefilter.infra.onnx_session import create_session
 from livefilter.looks.pack import check_member_path, sha256_file
 from livefilter.looks.region_stats import STAT_REGIONS, RegionStats
 from livefilter.settings.paths import PACKAGED_LOOKS_DIR
@@ -38,8 +39,6 @@ class StyleEncoder:
     """Region colour statistics of aligned faces through the shipped ONNX graph."""
 
     def __init__(self, folder: Path = ENCODER_DIR, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         folder = Path(folder)
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
@@ -54,11 +53,7 @@ class StyleEncoder:
         if not model.is_file() or sha256_file(model) != expected:
             raise ModelError(f"the style encoder graph {model.name} does not match its sha256 (corrupt?)")
         self.sha256 = expected
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self.session = create_session(model, threads, ["CPUExecutionProvider"])
 
     def stats(self, crops: np.ndarray, masks: np.ndarray, batch: int = 8) -> np.ndarray:
         """(N, S, S, 3) uint8 crops and (N, R, S, S) masks -> (N, R, 4) mean L, a, b and pixel count."""

@@ -19,7 +19,7 @@ Per frame, on two CUDA streams and two threads (``Pipeline.run`` with ``overlap`
 Geometry is FP32 throughout (frame, thetas, sampling grids); only the translator's input is cast
 to its precision. The streams are the process's own two (:mod:`livefilter.gpu.streams`). Every
 CUDA graph (translator, FaceMesh, BlazeFace, crop-space chain) is captured for every face count in
-:meth:`DevicePipeline.warm_up`, before the face-stage worker starts; none on the hot path.
+:meth:`DeviceStyling.warm_up`, before the face-stage worker starts; none on the hot path.
 The output is a view of a pinned download buffer (``reuses_output_buffers``): sinks copy it.
 
 Stage times on CUDA come from events recorded around each stage (:mod:`livefilter.gpu.timing`),
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from contextlib import nullcontext
 from typing import NamedTuple
 
@@ -45,12 +44,12 @@ from livefilter.composite.crop_stage import CropStage
 from livefilter.gpu.frames import DeviceFrameBuffer, is_device_tensor
 from livefilter.composite.device_placement import gate_face
 from livefilter.gpu.timing import DeviceStageClock
-from livefilter.composite.masks import FACE_OVAL, LIPS, LandmarkMasker, occluded_pixels
-from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, LIPS_INNER, GateGeometry, mirror_plan
-from livefilter.pipeline.host import LookRuntime, Pipeline
+from livefilter.composite.masks import LandmarkMasker, occluded_pixels
+from livefilter.detect.topology import FACE_OVAL, LIPS, LIPS_INNER
+from livefilter.composite.placement import CHEEK_PAIRS, LID_PAIRS, GateGeometry, mirror_plan
+from livefilter.pipeline.host import HostStyling, LookRuntime, Pipeline
 from livefilter.protocols import DeviceFaceStage, DeviceTranslator
-from livefilter.scene.stage import SceneStage
-from livefilter.types import Face
+from livefilter.types import Face, Tracked
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +58,30 @@ _OVAL = list(FACE_OVAL)
 _NO_LANDMARKS = np.zeros((468, 2), np.float32)  # faces without dense landmarks (their mask is the ellipse)
 
 
-class _Staged(NamedTuple):
-    """A frame uploaded by the face stage, waiting for the styling stages."""
+class Upload(NamedTuple):
+    """A frame uploaded by the face stage, handed to the styling stages in its :class:`Tracked`."""
 
-    image: weakref.ref
     buffer: DeviceFrameBuffer
     occluders: dict  # (look name, track id) -> (S, S) bool
 
 
-class DevicePipeline(Pipeline):
-    """A :class:`Pipeline` whose pixel stages run on a torch device (CUDA; the CPU device in tests).
+class DeviceStyling:
+    """The device pipeline's pixels: a :class:`~livefilter.protocols.Styling` part on a torch device
+    (CUDA; the CPU device in tests), given to :class:`~livefilter.pipeline.host.Pipeline`.
 
     The tracker is a host :class:`~livefilter.protocols.TracksFaces` (it reads the host frame) or a
     :class:`~livefilter.protocols.DeviceFaceStage` on this device (it is handed the upload).
     ``output_format`` I420 / NV12 converts on the device and downloads the planar frame (half the
     bytes of RGB) for sinks that want it. ``fuse`` (default: on CUDA) compiles the frame-sized pixel-format conversion into a
-    single kernel (:mod:`livefilter.composite.fused`).
+    single kernel (:mod:`livefilter.composite.fused`). A look whose translator is a host one
+    (``auto`` falling back to onnxruntime) is styled by a :class:`HostStyling` on the downloaded frame.
     """
 
     # outputs are views of the pinned download buffers, overwritten two frames later
     reuses_output_buffers = True
 
-    def __init__(self, *args, device: str = "cuda", output_format: str = "RGB",
-                 fuse: bool | None = None, capture_fn=None, device_translators_only: bool = False,
-                 **kwargs) -> None:
+    def __init__(self, device: str = "cuda", output_format: str = "RGB",
+                 fuse: bool | None = None, capture_fn=None, device_translators_only: bool = False) -> None:
         """``capture_fn``: a stand-in for :func:`livefilter.gpu.graphs.capture` (tests: the crop-space
         graphs on the CPU device). ``device_translators_only``: every translator must have the
         :class:`~livefilter.protocols.DeviceTranslator` ability (a backend chosen for the device
@@ -91,7 +90,6 @@ class DevicePipeline(Pipeline):
         import torch
 
         self.device_translators_only = device_translators_only
-
         if output_format not in OUTPUT_FORMATS:
             raise SettingError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
         self.output_format = output_format
@@ -111,38 +109,39 @@ class DevicePipeline(Pipeline):
             self._face_stream, self._compute_stream = streams.face, streams.compute
         else:
             self._face_stream = self._compute_stream = None
-        super().__init__(*args, **kwargs)
-        self._device_faces = isinstance(self.tracker, DeviceFaceStage)
+        self.host = HostStyling()  # looks whose translator runs on the host
+        self.pipeline: Pipeline | None = None
+        self._device_faces = False
         self._buffers: dict[tuple[int, int], list[DeviceFrameBuffer]] = {}
         self._flips: dict[tuple[int, int], int] = {}
+        self._buffers_lock = threading.Lock()  # the face thread takes buffers; the control thread may too
         self._comps: dict[tuple[int, int, int], DeviceCompositor] = {}
-        self._staged: dict[int, _Staged] = {}
-        self._staged_lock = threading.Lock()  # the face thread stages, the styling thread takes
         self._occ_maskers: dict[int, LandmarkMasker] = {}  # the face thread's own (region buffers)
         self._dev_history: dict = {}
         self._occ_crops: np.ndarray | None = None  # the face thread's own crop buffer
-        self.clock = DeviceStageClock(self.stats, cuda)
-        self._device_scene = None
-        self._scene_done = False  # the styled frame already has its background and grade (device)
+        self.clock: DeviceStageClock | None = None
+        self._scene = None  # the scene stage's device twin, made when first needed
+
+    def attach(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.host.attach(pipeline)
+        self._device_faces = isinstance(pipeline.tracker, DeviceFaceStage)
+        self.clock = DeviceStageClock(pipeline.stats, self.device.type == "cuda")
 
     # -- warm-up (before the face-stage worker starts) -------------------------------------------
-    def runtime(self, name: str) -> LookRuntime:
-        """The look's runtime; a look loaded after the warm-up (a live switch, on the control
-        thread, before it goes live) is warmed up here, never by the frame that first uses it."""
-        known = name in self._runtimes
-        rt = super().runtime(name)
-        if not known and self.warmed_up:
+    def look_loaded(self, rt: LookRuntime) -> None:
+        """A look loaded after the warm-up (a live switch, on the control thread, before it goes
+        live) is warmed up here, never by the frame that first uses it."""
+        if self.warmed_up:
             self._warm_look(rt)
-        return rt
 
-    def _check_tracker(self, tracker) -> None:
+    def check_tracker(self, tracker) -> None:
         """A device face stage must run on this pipeline's device (it reads the upload there)."""
         if isinstance(tracker, DeviceFaceStage) and tracker.device.type != self.device.type:
             raise SettingError(f"face stage {type(tracker).__name__} runs on {tracker.device.type}: it cannot read "
                                f"the device pipeline's frames on {self.device.type}")
 
-    def _check_translator(self, translator, look) -> None:
-        super()._check_translator(translator, look)
+    def check_translator(self, translator, look) -> None:
         if self.device_translators_only and not isinstance(translator, DeviceTranslator):
             raise SettingError(f"translator {translator.name!r} for look '{look.name}' cannot run on the device "
                                f"pipeline ({self.device.type}): it has no translate_tensor/warm_up")
@@ -150,7 +149,7 @@ class DevicePipeline(Pipeline):
     def _crop_stage(self, rt: LookRuntime) -> CropStage:
         stage = self._crop_stages.get(rt.look.name)
         if stage is None:
-            stage = CropStage(rt.look.input_size, rt.blender.mask, rt.masker.feather_px, self.max_faces,
+            stage = CropStage(rt.look.input_size, rt.blender.mask, rt.masker.feather_px, self.pipeline.max_faces,
                               self.device, len(rt.style) if rt.style is not None else 1, self._graphs,
                               self._capture_fn, name=f"{rt.look.name} styling", placement=rt.placement,
                               tight_ratio=rt.blender.placement.tight_ratio if rt.blender.placement else 1.0)
@@ -174,11 +173,11 @@ class DevicePipeline(Pipeline):
         """
         if self.warmed_up:
             return
-        for rt in list(self._runtimes.values()):
+        for rt in self.pipeline.runtimes():
             self._warm_look(rt)
         if self._device_faces:
             with self._stream(self._face_stream):
-                self.tracker.warm_up()
+                self.pipeline.tracker.warm_up()
             self._settle()
         self.warmed_up = True
 
@@ -190,10 +189,6 @@ class DevicePipeline(Pipeline):
 
             torch.cuda.current_stream(self.device).synchronize()
 
-    def run(self, *args, **kwargs) -> int:
-        self.warm_up()  # before the worker thread exists: no capture ever overlaps the hot path
-        return super().run(*args, **kwargs)
-
     # -- face stream (worker thread) ------------------------------------------------------------
     def _stream(self, stream):
         import torch
@@ -201,7 +196,7 @@ class DevicePipeline(Pipeline):
         return torch.cuda.stream(stream) if stream is not None else nullcontext()
 
     def _next_buffer(self, h: int, w: int) -> DeviceFrameBuffer:
-        with self._staged_lock:
+        with self._buffers_lock:
             pair = self._buffers.get((h, w))
             if pair is None:  # allocated once per resolution, never per frame
                 pair = [DeviceFrameBuffer(h, w, self.device, self.dtype) for _ in range(2)]
@@ -211,67 +206,61 @@ class DevicePipeline(Pipeline):
             self._flips[(h, w)] ^= 1
             return pair[self._flips[(h, w)]]
 
-    def _stage(self, image) -> _Staged:
-        """Upload ``image`` into the next frame buffer on the face stream and remember it."""
+    def _upload(self, image) -> Upload:
+        """Upload ``image`` into the next frame buffer on the face stream."""
         h, w = int(image.shape[0]), int(image.shape[1])
         buf = self._next_buffer(h, w)
-        with self._stream(self._face_stream), self.stats.time("upload"):
+        with self._stream(self._face_stream), self.pipeline.stats.time("upload"):
             buf.load(image, self._face_stream)
-        staged = _Staged(weakref.ref(image), buf, {})
-        with self._staged_lock:
-            for key in [k for k, s in self._staged.items() if s.image() is None]:
-                del self._staged[key]  # frames that were never styled (paused, no face, dropped)
-            self._staged[id(image)] = staged
-        return staged
+        return Upload(buf, {})
 
-    def _take_staged(self, image) -> _Staged:
+    def _upload_of(self, image, tracked: Tracked | None) -> Upload:
         """The upload the face stage made of ``image`` (made now when the face stage did not run)."""
-        with self._staged_lock:
-            staged = self._staged.pop(id(image), None)
-        if staged is not None and staged.image() is image:
-            return staged
-        staged = self._stage(image)
-        with self._staged_lock:
-            self._staged.pop(id(image), None)
-        return staged
+        if tracked is not None and tracked.upload is not None:
+            return tracked.upload
+        return self._upload(image)
 
-    def track(self, image) -> list[Face] | BaseException:
+    def track(self, image) -> Tracked:
         """Upload, then the face stage on the face stream (a device one is handed the upload, a host
         one the host frame); occluders of the found faces as well."""
+        if not self.warmed_up:
+            self.warm_up()
+        pipe = self.pipeline
         try:
-            staged = self._stage(image)
+            upload = self._upload(image)
         except Exception as e:  # handed to process(), which applies the failure policy
-            return e
+            return Tracked(e)
         with self._stream(self._face_stream):
             if self._device_faces:
-                faces = self._timed_faces(self.tracker.track_tensor, staged.buffer.frame_f)
+                faces = pipe.timed_faces(pipe.tracker.track_tensor, upload.buffer.frame_f)
             else:
-                faces = super().track(image)
+                faces = pipe.timed_faces(pipe.tracker.update, image)
             if isinstance(faces, list) and faces:
                 try:
-                    self._find_occluders(image, staged, faces)
+                    self._find_occluders(image, upload, faces)
                 except Exception as e:  # occluders are a refinement: style without them
-                    self._log_once(f"occluders:{type(e).__name__}", e)
-        return faces
+                    pipe.log_once(f"occluders:{type(e).__name__}", e)
+        return Tracked(faces, upload)
 
-    def _find_occluders(self, image, staged: _Staged, faces: list[Face]) -> None:
+    def _find_occluders(self, image, upload: Upload, faces: list[Face]) -> None:
         """Occluded pixels (hands, masks) of each tracked face, for the look that is live now.
 
         The skin model needs the aligned crop on the host: a cheap OpenCV warp of the host frame,
         or, for a frame decoded on the device, the (S, S) crops warped there and read back (on the
         face stream, so the styling stream never waits for it).
         """
-        rt = self.runtime(self._controls.look)
-        todo = [f for f in faces[: self.max_faces] if f.landmarks is not None and f.track_id >= 0]
+        pipe = self.pipeline
+        rt = pipe.runtime(pipe.controls.look)
+        todo = [f for f in faces[: pipe.max_faces] if f.landmarks is not None and f.track_id >= 0]
         if not todo:
             return
         mats = rt.aligner.transforms(todo)
         s = rt.look.input_size
         if self._occ_crops is None or self._occ_crops.shape[0] < len(todo) or self._occ_crops.shape[1] != s:
-            self._occ_crops = np.empty((self.max_faces, s, s, 3), np.uint8)
+            self._occ_crops = np.empty((pipe.max_faces, s, s, 3), np.uint8)
         crops = self._occ_crops[: len(todo)]
         if is_device_tensor(image):
-            crops[...] = self._device_crops(staged.buffer, mats, s)
+            crops[...] = self._device_crops(upload.buffer, mats, s)
         else:
             rt.aligner.warp(image, mats, out=crops)
         masker = self._occ_maskers.get(s)
@@ -279,7 +268,7 @@ class DevicePipeline(Pipeline):
             masker = self._occ_maskers[s] = LandmarkMasker(s)
         for i, (f, m) in enumerate(zip(todo, mats)):
             pts = f.landmarks @ m[:, :2].T + m[:, 2]
-            staged.occluders[(rt.look.name, f.track_id)] = occluded_pixels(crops[i], pts, masker)
+            upload.occluders[(rt.look.name, f.track_id)] = occluded_pixels(crops[i], pts, masker)
 
     def _device_crops(self, buf: DeviceFrameBuffer, mats: np.ndarray, size: int) -> np.ndarray:
         import torch
@@ -288,27 +277,24 @@ class DevicePipeline(Pipeline):
         crops = warp_crops(buf.frame_f, theta, size)
         return crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
+    def scene_stage(self):
+        """The scene stage's device twin (``scene/device_stage.py``), made when first needed."""
+        if self._scene is None:
+            from livefilter.scene.device_stage import DeviceSceneStage
+
+            self._scene = DeviceSceneStage(self.pipeline.segment, self.device)
+        return self._scene
+
     # -- compute stream (main thread) -------------------------------------------------------------
-    def process(self, image, faces=None):
-        if not self.warmed_up:
-            self.warm_up()
-        out = super().process(image, faces)
-        if is_device_tensor(out):  # nothing styled (no face, paused, a failure): still one download
-            out = self._download_frame(self._take_staged(image))
-        else:
-            self._drop_staged(image)  # a host frame passed through unstyled: its upload is stale now
-        return out
+    def unstyled(self, image, tracked: Tracked | None):
+        """A frame decoded on the device still goes out through one download; a host frame as it is."""
+        if is_device_tensor(image):
+            return self._download_frame(self._upload_of(image, tracked))
+        return image
 
-    def _drop_staged(self, image) -> None:
-        """Forget the upload of ``image``: a caller may refill the same array for its next frame."""
-        with self._staged_lock:
-            staged = self._staged.get(id(image))
-            if staged is not None and staged.image() is image:
-                del self._staged[id(image)]
-
-    def _download_frame(self, staged: _Staged) -> np.ndarray:
-        """The unstyled frame of ``staged``, downloaded (a view of its pinned buffer)."""
-        buf = staged.buffer
+    def _download_frame(self, upload: Upload) -> np.ndarray:
+        """The unstyled frame of ``upload``, downloaded (a view of its pinned buffer)."""
+        buf = upload.buffer
         with self._stream(self._compute_stream):
             if self._compute_stream is not None:
                 self._compute_stream.wait_event(buf.ready)
@@ -318,7 +304,7 @@ class DevicePipeline(Pipeline):
         key = (h, w, rt.look.name)
         comp = self._comps.get(key)
         if comp is None:  # allocated once per resolution and look, never per frame
-            comp = DeviceCompositor(h, w, rt.look.input_size, rt.blender.mask, self.max_faces, str(self.device),
+            comp = DeviceCompositor(h, w, rt.look.input_size, rt.blender.mask, self.pipeline.max_faces, str(self.device),
                                     self.dtype, fuse=self.fuse,
                                     crops=self._crop_stage(rt).crops)
             self._settle()
@@ -329,7 +315,7 @@ class DevicePipeline(Pipeline):
         """Temporal blending in face-aligned space on the device (the CPU path's ``_smooth``)."""
         import torch
 
-        a = self.temporal
+        a = self.pipeline.temporal
         live = set()
         rows = []
         for i, f in enumerate(faces):  # per face (a handful), never per pixel
@@ -347,14 +333,14 @@ class DevicePipeline(Pipeline):
             del self._dev_history[tid]
         return torch.stack(rows)
 
-    def _occlusion(self, staged: _Staged, image, faces: list[Face], mats, crop_pts, rt: LookRuntime):
+    def _occlusion(self, upload: Upload, image, faces: list[Face], mats, crop_pts, rt: LookRuntime):
         """(N, S, S) bool occluder masks: from the face stage, else computed now (host frames)."""
         s = rt.look.input_size
         occluded = np.zeros((len(faces), s, s), bool)
         for i, f in enumerate(faces):
             if f.landmarks is None:
                 continue
-            found = staged.occluders.get((rt.look.name, f.track_id))
+            found = upload.occluders.get((rt.look.name, f.track_id))
             if found is None and not is_device_tensor(image):
                 crop = rt.aligner.warp(image, mats[i:i + 1], out=rt.crops[i:i + 1])[0]
                 found = occluded_pixels(crop, crop_pts[i], rt.masker)
@@ -408,47 +394,14 @@ class DevicePipeline(Pipeline):
             gate_face(back[i], frame, lips[i:i + 1], dev["lip_theta"][i:i + 1], pts[:n_outer],
                       pts[n_outer:n_outer + n_inner], eyes, g.mouth_box, g.eye_boxes)
 
-    def device_scene(self):
-        """The scene stage's device twin (``scene/device_stage.py``), made when first needed."""
-        if self._device_scene is None:
-            from livefilter.scene.device_stage import DeviceSceneStage
-
-            self._device_scene = DeviceSceneStage(self._segment, self.device)
-        return self._device_scene
-
-    def _scene_step(self, image, faces, rt, controls, stage):
-        """Background and grade: done on the device inside :meth:`_style` for a styled frame; a frame
-        styled on the host path gets the host stage; an unstyled one (no face) gets the device stage
-        on its upload, which :meth:`process` then downloads."""
-        if self._scene_done:
-            self._scene_done = False
-            return image
-        if not self.scene_enabled or not SceneStage.wanted(controls.scene, rt.scene):
-            return image
-        if faces and not is_device_tensor(image):
-            return super()._scene_step(image, faces, rt, controls, stage)
-        stage[0] = "scene"
-        staged = self._take_staged(image)
-        with self._staged_lock:
-            self._staged[id(image)] = staged  # process() downloads it
-        frame = staged.buffer.frame
-        if frame is None:
-            return image
-        with self._stream(self._compute_stream), self.clock.time("scene"):
-            if self._compute_stream is not None:
-                self._compute_stream.wait_event(staged.buffer.ready)
-            self.device_scene().apply(frame, faces, controls.scene, rt.scene)
-        self.clock.flush()
-        return frame
-
-    def _style(self, image, faces, rt, controls, strength, stage):
+    def style(self, image, tracked: Tracked, faces: list[Face], rt: LookRuntime, controls, strength):
         """Device version of align -> translate -> blend -> convert; returns the host frame."""
+        upload = self._upload_of(image, tracked)
         if not isinstance(rt.translator, DeviceTranslator):  # e.g. onnxruntime: the host path
-            host = self._download_frame(self._take_staged(image)) if is_device_tensor(image) else image
-            return super()._style(host, faces, rt, controls, strength, stage)
-        stage[0] = "device"
-        staged = self._take_staged(image)
-        buf = staged.buffer
+            host = self._download_frame(upload) if is_device_tensor(image) else image
+            return self.host.style(host, tracked, faces, rt, controls, strength)
+        self.pipeline.stats.mark("device")
+        buf = upload.buffer
         h, w = buf.h, buf.w
         comp = self._compositor(h, w, rt)
         crop_stage = self._crop_stage(rt)
@@ -458,7 +411,7 @@ class DevicePipeline(Pipeline):
         have = np.array([f.landmarks is not None for f in faces])
         landmarks = np.stack([f.landmarks if f.landmarks is not None else _NO_LANDMARKS for f in faces])
         crop_pts = np.einsum("nij,nkj->nik", landmarks, mats[:, :, :2]) + mats[:, None, :, 2]  # all faces at once
-        occluded = self._occlusion(staged, image, faces, mats, crop_pts, rt)
+        occluded = self._occlusion(upload, image, faces, mats, crop_pts, rt)
         region = faces_region(mats, s, h, w)
         strength = np.broadcast_to(np.asarray(strength, np.float32), (n,))
         edits = controls.edits
@@ -487,7 +440,7 @@ class DevicePipeline(Pipeline):
             with clock.time("translate"):
                 styled = rt.translator.translate_tensor(crops, dev["style"] if rt.style is not None else None,
                                                         dev["strength"][:n])
-                if self.temporal > 0:
+                if self.pipeline.temporal > 0:
                     styled = self._smooth_device(faces, styled)
             with clock.time("blend"):
                 # edits, masks, occluders, the placement's crop step: one graph replay
@@ -495,11 +448,9 @@ class DevicePipeline(Pipeline):
                 result = comp.blend_delta(delta, region, dev["back_theta"][:n],
                                           gate=(lambda back, frame: self._gate(back, frame, lips, dev, gates))
                                           if gates is not None else None)
-                if self.scene_enabled and SceneStage.wanted(controls.scene, rt.scene):
-                    stage[0] = "scene"
+                if self.pipeline.scene_wanted(rt, controls):
                     with clock.time("scene"):  # background and grade on the styled frame, on the device
-                        self.device_scene().apply(comp.out, faces, controls.scene, rt.scene)
-                    self._scene_done = True
+                        self.scene_stage().apply(comp.out, faces, controls.scene, rt.scene)
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
             if self._compute_stream is not None:
@@ -507,3 +458,11 @@ class DevicePipeline(Pipeline):
             out = buf.download(result, self._compute_stream)  # the one host wait per frame
         clock.flush()
         return out  # a view of pinned memory: the sinks copy it (reuses_output_buffers)
+
+
+def device_pipeline(tracker, looks, translator_factory, controls, *, device: str = "cuda", output_format: str = "RGB",
+                    fuse: bool | None = None, capture_fn=None, device_translators_only: bool = False,
+                    **pipeline_options) -> Pipeline:
+    """A :class:`~livefilter.pipeline.host.Pipeline` given a :class:`DeviceStyling` (the device pipeline)."""
+    styling = DeviceStyling(device, output_format, fuse, capture_fn, device_translators_only)
+    return Pipeline(tracker, looks, translator_factory, controls, styling=styling, **pipeline_options)

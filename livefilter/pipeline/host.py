@@ -1,4 +1,7 @@
-"""Wires the stages: Source -> TracksFaces -> Aligner -> Translator -> Blender -> Sink.
+"""Wires the stages: Source -> TracksFaces -> Aligner -> Translator -> Blender -> Scene -> Sink.
+
+:class:`Pipeline` runs the loop and owns the live controls; the pixels are its :class:`~livefilter.protocols.Styling`
+part, :class:`HostStyling` here or the device one (:mod:`livefilter.pipeline.device`).
 
 Failure policy: if any stage fails on a frame, that frame goes out unfiltered and the error is
 counted and logged once per kind; the output never freezes or goes black.
@@ -23,11 +26,11 @@ from livefilter.composite.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMas
 from livefilter.composite.placement import CropPlacement, spec_for_look
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
-from livefilter.protocols import DeviceFaceStage, Sink, Source, TracksFaces, Translator
+from livefilter.protocols import DeviceFaceStage, DeviceTranslator, Sink, Source, Styling, TracksFaces, Translator
 from livefilter.scene.segment import SegmentConfig
 from livefilter.scene.stage import SceneControls, SceneStage, look_scene
 from livefilter.infra.stats import StageStats
-from livefilter.types import CapturedFrame, Face
+from livefilter.types import CapturedFrame, Face, Tracked
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +82,92 @@ class LookRuntime:
 TranslatorFactory = Callable[[Look], Translator]
 
 
-class Pipeline:
-    """The host pipeline (NumPy frames); :class:`livefilter.pipeline.device.DevicePipeline` is its device twin."""
+class HostStyling:
+    """Align -> translate -> blend on the CPU, NumPy frames in and out (the host pipeline's pixels)."""
 
-    # what process() returns: RGB (H, W, 3) here; the device pipeline may return planar I420 / NV12
-    output_format: str = "RGB"
-    # whether process() returns views of buffers it overwrites later (then whoever keeps one copies it)
-    reuses_output_buffers: bool = False
-    # the torch device the pixel stages run on; None: the host (NumPy) pipeline
+    output_format = "RGB"
+    reuses_output_buffers = False
     device = None
+
+    def __init__(self) -> None:
+        self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
+        self.pipeline: Pipeline | None = None
+
+    def attach(self, pipeline: "Pipeline") -> None:
+        self.pipeline = pipeline
+
+    def check_tracker(self, tracker) -> None:
+        """Refuse, at build time, a device face stage: it reads the device pipeline's upload."""
+        if isinstance(tracker, DeviceFaceStage):
+            raise SettingError(f"face stage {type(tracker).__name__} reads the device pipeline's upload: "
+                               "the host pipeline cannot run it (use a host tracker, or a device backend)")
+
+    def check_translator(self, translator: Translator, look: Look) -> None:
+        """The host styling runs every :class:`~livefilter.protocols.Translator` (checked by the pipeline)."""
+
+    def look_loaded(self, runtime: LookRuntime) -> None:
+        """Nothing to prepare on the host."""
+
+    def warm_up(self) -> None:
+        """Nothing to capture on the host."""
+
+    def track(self, image: np.ndarray) -> Tracked:
+        pipe = self.pipeline
+        return Tracked(pipe.timed_faces(pipe.tracker.update, image))
+
+    def unstyled(self, image: np.ndarray, tracked: Tracked | None) -> np.ndarray:
+        return image
+
+    def style(self, image: np.ndarray, tracked: Tracked, faces: list[Face], rt: LookRuntime,
+              controls: LiveControls, strength: np.ndarray) -> np.ndarray:
+        """Align -> translate -> blend on the CPU, in place."""
+        stats = self.pipeline.stats
+        with stats.time("align"):
+            mats = rt.aligner.transforms(faces)
+            crops = rt.aligner.warp(image, mats, out=rt.crops[: len(faces)])
+        with stats.time("translate"):
+            styled = rt.translator(crops, rt.style, strength)
+            if self.pipeline.temporal > 0:
+                self._smooth(faces, styled)
+        with stats.time("blend"):
+            rt.blender.editor.apply(styled, controls.edits)
+            alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
+            # Dense landmarks give a face-oval mask (no hair/background, occluders cut out);
+            # without them the template ellipse.
+            masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
+                     for i, (f, m) in enumerate(zip(faces, mats))]
+            rt.blender.blend(image, crops, styled, mats, alphas, masks, [f.landmarks for f in faces])
+        return image
+
+    def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
+        """Temporal blending of each face's stylised crop in face-aligned space (in place).
+
+        The crop is already stabilised by alignment, so an exponential average over frames removes
+        generator flicker without ghosting; a new or re-identified face starts fresh.
+        """
+        a = self.pipeline.temporal
+        live = set()
+        for i, f in enumerate(faces):
+            if f.track_id < 0:
+                continue
+            live.add(f.track_id)
+            prev = self._history.get(f.track_id)
+            if prev is None or prev.shape != styled[i].shape:
+                self._history[f.track_id] = styled[i].astype(np.float32)
+                continue
+            cv2.addWeighted(prev, a, styled[i].astype(np.float32), 1.0 - a, 0.0, dst=prev)
+            np.copyto(styled[i], prev, casting="unsafe")
+        for tid in [t for t in self._history if t not in live]:
+            del self._history[tid]
+
+
+class Pipeline:
+    """The run loop, the live controls and the pass-through policy, around a :class:`Styling` part.
+
+    The part does the pixels: :class:`HostStyling` (NumPy frames, the default) or
+    :class:`livefilter.pipeline.device.DeviceStyling` (a torch device). Both are given the same
+    tracker, looks and translators.
+    """
 
     def __init__(
         self,
@@ -96,6 +176,7 @@ class Pipeline:
         translator_factory: TranslatorFactory,
         controls: LiveControls,
         *,
+        styling: Styling | None = None,
         max_faces: int = 4,
         stats: StageStats | None = None,
         temporal: float = 0.0,
@@ -108,14 +189,14 @@ class Pipeline:
         check_strength(controls.strength)
         if not 0.0 <= temporal <= 0.95:
             raise SettingError(f"temporal smoothing must be between 0 and 0.95, got {temporal}")
+        self.styling: Styling = styling if styling is not None else HostStyling()
+        if not isinstance(self.styling, Styling):
+            raise SettingError(f"styling {type(self.styling).__name__} does not implement the Styling protocol")
         self.temporal = temporal
         self.placement = placement
         self.scene_enabled = scene  # off: no background or grade at all (the bench's comparison)
-        self._segment = segment
+        self.segment = segment
         self._scene: SceneStage | None = None
-        self._masks: dict[int, tuple] = {}  # id(frame) -> (frame, its person mask made ahead by track())
-        self._check_tracker(tracker)
-        self._history: dict[int, np.ndarray] = {}  # track id -> previous stylised crop (float32)
         self.tracker = tracker
         self._looks = looks
         self._factory = translator_factory
@@ -127,7 +208,29 @@ class Pipeline:
         self._logged: set[str] = set()
         self.last_faces: list[Face] = []
         self._controls = controls
+        self.styling.attach(self)
+        self.styling.check_tracker(tracker)
         self.runtime(controls.look)  # load the first look now: errors surface before going live
+
+    # -- what the styling part decides ----------------------------------------------------------
+    @property
+    def output_format(self) -> str:
+        """What :meth:`process` returns: RGB (H, W, 3); the device styling may return planar I420 / NV12."""
+        return self.styling.output_format
+
+    @property
+    def reuses_output_buffers(self) -> bool:
+        """Whether :meth:`process` returns views of buffers it overwrites later (keepers copy them)."""
+        return self.styling.reuses_output_buffers
+
+    @property
+    def device(self):
+        """The torch device the pixel stages run on; None: the host."""
+        return self.styling.device
+
+    def warm_up(self) -> None:
+        """Everything the hot path needs, allocated and captured before the first frame."""
+        self.styling.warm_up()
 
     # -- live control -------------------------------------------------------------------------
     @property
@@ -162,45 +265,63 @@ class Pipeline:
                 self._translators[key] = translator
             rt = LookRuntime(look, translator, self.max_faces, self.placement)
             self._runtimes[name] = rt
+            self.styling.look_loaded(rt)
         return rt
 
+    def runtimes(self) -> list[LookRuntime]:
+        """The looks loaded so far."""
+        return list(self._runtimes.values())
+
     def _check_translator(self, translator: Translator, look: Look) -> None:
-        """Refuse, at build time, a translator this pipeline cannot run (the host pipeline runs every
-        :class:`~livefilter.protocols.Translator`)."""
+        """Refuse, at build time, a translator that is not a :class:`~livefilter.protocols.Translator`,
+        or one the styling part cannot run."""
         if not isinstance(translator, Translator):
             raise SettingError(f"translator {type(translator).__name__} for look '{look.name}' does not implement the "
                                "Translator protocol (name, input_size, strength_in_network, __call__)")
-
-    def _check_tracker(self, tracker) -> None:
-        """Refuse, at build time, a face stage this pipeline cannot feed (here: a device one)."""
-        if isinstance(tracker, DeviceFaceStage):
-            raise SettingError(f"face stage {type(tracker).__name__} reads the device pipeline's upload: "
-                               "the host pipeline cannot run it (use a host tracker, or a device backend)")
+        self.styling.check_translator(translator, look)
 
     # -- per frame -----------------------------------------------------------------------------
-    def _log_once(self, kind: str, err: BaseException) -> None:
+    def log_once(self, kind: str, err: BaseException) -> None:
         if kind not in self._logged:
             self._logged.add(kind)
             log.warning("frame passed through unfiltered: %s: %s (logged once per kind)", kind, err)
 
-    def track(self, image: np.ndarray) -> list[Face] | BaseException:
+    def track(self, image) -> Tracked:
         """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned.
 
-        When the scene stage is wanted the person mask of the same frame is made here too, so on the
-        worker thread it overlaps the styling of the previous frame."""
-        faces = self._timed_faces(self.tracker.update, image)
-        if self.device is None and self.scene_enabled:
-            controls = self._controls
-            look = self._runtimes.get(controls.look)
-            if SceneStage.wanted(controls.scene, look.scene if look is not None else None):
+        On the host, when the scene stage is wanted, the person mask of the same frame is made here
+        too, so on the worker thread it overlaps the styling of the previous frame."""
+        tracked = self.styling.track(image)
+        if self.styling.device is None:
+            rt = self._runtimes.get(self._controls.look)
+            if rt is not None and self.scene_wanted(rt, self._controls):
                 try:
                     with self.stats.time("segment"):
-                        self._masks[id(image)] = (image, self.scene_stage().segment(image, controls.scene, look.scene))
+                        mask = self.scene_stage().segment(image, self._controls.scene, rt.scene)
+                    tracked = tracked._replace(scene_mask=mask)
                 except Exception as e:  # the scene step makes it again and applies the failure policy
-                    self._log_once(f"segment:{type(e).__name__}", e)
-        return faces
+                    self.log_once(f"segment:{type(e).__name__}", e)
+        return tracked
 
-    def _timed_faces(self, find: Callable[[object], list[Face]], frame) -> list[Face] | BaseException:
+    def scene_wanted(self, rt: LookRuntime, controls: LiveControls) -> bool:
+        """Whether this frame gets the scene stage (a background other than keep, or a grade)."""
+        return self.scene_enabled and SceneStage.wanted(controls.scene, rt.scene)
+
+    def scene_stage(self) -> SceneStage:
+        """The host scene stage (segmentation, background, grade), made when first needed."""
+        if self._scene is None:
+            self._scene = SceneStage(self.segment)
+        return self._scene
+
+    def host_scene(self, image: np.ndarray, tracked: Tracked | None, faces: list[Face], rt: LookRuntime,
+                   controls: LiveControls) -> np.ndarray:
+        """Background and grade over a host frame (``livefilter.scene``), in place."""
+        self.stats.mark("scene")
+        mask = tracked.scene_mask if tracked is not None else None
+        with self.stats.time("scene"):
+            return self.scene_stage().apply(image, faces, controls.scene, rt.scene, mask=mask)
+
+    def timed_faces(self, find: Callable[[object], list[Face]], frame) -> list[Face] | BaseException:
         """``find(frame)`` timed as the "detect" stage; an error is returned, not raised."""
         try:
             with self.stats.time("detect"):
@@ -208,98 +329,43 @@ class Pipeline:
         except Exception as e:  # handed to process(), which applies the failure policy
             return e
 
-    def process(self, image: np.ndarray, faces: list[Face] | BaseException | None = None) -> np.ndarray:
-        """Apply the current look to every face of ``image`` (in place) and return it.
+    def process(self, image, tracked: Tracked | None = None):
+        """Apply the current look to every face of ``image`` and return the output frame.
 
-        ``faces`` may come from :meth:`track` run ahead on another thread; otherwise the face stage
+        ``tracked`` may come from :meth:`track` run ahead on another thread; otherwise the face stage
         runs here.
         """
         controls = self._controls
         if controls.paused:
-            return image
-        stage = ["detect"]  # the stage running now, for the failure log
+            return self.styling.unstyled(image, tracked)
+        self.stats.mark("detect")
         try:
-            if faces is None:
-                faces = self.track(image)
+            if tracked is None:
+                tracked = self.track(image)
+            faces = tracked.faces
             if isinstance(faces, BaseException):
                 raise faces
             faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks]
             faces = faces[: self.max_faces]
             self.last_faces = faces
             rt = self.runtime(controls.look)
+            on_device = False
             if faces and controls.strength > 0:  # strength 0 (a grade-only look): the faces stay as they are
                 strength = np.full(len(faces), controls.strength, np.float32)
-                image = self._style(image, faces, rt, controls, strength, stage)
-            return self._scene_step(image, faces, rt, controls, stage)
+                out = self.styling.style(image, tracked, faces, rt, controls, strength)
+                # the device styling applies the scene itself, on the device, before its download
+                on_device = self.styling.device is not None and isinstance(rt.translator, DeviceTranslator)
+            else:
+                out = self.styling.unstyled(image, tracked)
+            if on_device or not self.scene_wanted(rt, controls):
+                return out
+            return self.host_scene(out, tracked, faces, rt, controls)
         except Exception as e:  # failure policy: never drop or freeze the output
             self.stats.passthrough += 1
-            kind = f"{stage[0]}:{type(e).__name__}"
+            kind = f"{self.stats.current}:{type(e).__name__}"
             self.stats.count_error(kind)
-            self._log_once(kind, e)
-            return image
-
-    def scene_stage(self) -> SceneStage:
-        """The scene stage (segmentation, background, grade), made when first needed."""
-        if self._scene is None:
-            self._scene = SceneStage(self._segment)
-        return self._scene
-
-    def _scene_step(self, image, faces: list[Face], rt: LookRuntime, controls: LiveControls, stage: list[str]):
-        """Background and grade over the styled frame (``livefilter.scene``); nothing asked: no cost."""
-        if not self.scene_enabled or not SceneStage.wanted(controls.scene, rt.scene):
-            return image
-        stage[0] = "scene"
-        ahead = self._masks.pop(id(image), None)
-        mask = ahead[1] if ahead is not None and ahead[0] is image else None
-        if len(self._masks) > 4:  # masks of frames that never reached here (a failure before styling)
-            self._masks.clear()
-        with self.stats.time("scene"):
-            return self.scene_stage().apply(image, faces, controls.scene, rt.scene, mask=mask)
-
-    def _style(self, image: np.ndarray, faces: list[Face], rt: LookRuntime, controls: LiveControls,
-               strength: np.ndarray, stage: list[str]) -> np.ndarray:
-        """Align -> translate -> blend on the CPU (the device pipeline overrides this)."""
-        stats = self.stats
-        stage[0] = "align"
-        with stats.time("align"):
-            mats = rt.aligner.transforms(faces)
-            crops = rt.aligner.warp(image, mats, out=rt.crops[: len(faces)])
-        stage[0] = "translate"
-        with stats.time("translate"):
-            styled = rt.translator(crops, rt.style, strength)
-            if self.temporal > 0:
-                self._smooth(faces, styled)
-        stage[0] = "blend"
-        with stats.time("blend"):
-            rt.blender.editor.apply(styled, controls.edits)
-            alphas = np.ones(len(faces), np.float32) if rt.strength_in_network else strength
-            # Dense landmarks give a face-oval mask (no hair/background, occluders cut out);
-            # without them the template ellipse.
-            masks = [rt.masker.face(f.landmarks, m, i, crops[i]) if f.landmarks is not None else None
-                     for i, (f, m) in enumerate(zip(faces, mats))]
-            rt.blender.blend(image, crops, styled, mats, alphas, masks, [f.landmarks for f in faces])
-        return image
-
-    def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
-        """Temporal blending of each face's stylised crop in face-aligned space (in place).
-
-        The crop is already stabilised by alignment, so an exponential average over frames removes
-        generator flicker without ghosting; a new or re-identified face starts fresh.
-        """
-        a = self.temporal
-        live = set()
-        for i, f in enumerate(faces):
-            if f.track_id < 0:
-                continue
-            live.add(f.track_id)
-            prev = self._history.get(f.track_id)
-            if prev is None or prev.shape != styled[i].shape:
-                self._history[f.track_id] = styled[i].astype(np.float32)
-                continue
-            cv2.addWeighted(prev, a, styled[i].astype(np.float32), 1.0 - a, 0.0, dst=prev)
-            np.copyto(styled[i], prev, casting="unsafe")
-        for tid in [t for t in self._history if t not in live]:
-            del self._history[tid]
+            self.log_once(kind, e)
+            return self.styling.unstyled(image, tracked)
 
     def run(
         self,
@@ -321,13 +387,14 @@ class Pipeline:
         """
         if not isinstance(sink, Sink):  # before any frame is read: nothing is lost
             raise SettingError(f"sink {type(sink).__name__} does not implement the Sink protocol (write, close, closed)")
+        self.warm_up()  # before the worker thread exists: no capture ever overlaps the hot path
         stats = self.stats
         stats.started = time.perf_counter()
         deadline = stats.started + duration if duration else None
         n = 0
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livefilter-track") if overlap else None
 
-        def fetch() -> tuple[CapturedFrame | None, list[Face] | BaseException | None]:
+        def fetch() -> tuple[CapturedFrame | None, Tracked | None]:
             """Capture the next frame and (when overlapping) run the face stage on it."""
             with stats.time("capture_wait"):
                 f = source.read()
@@ -346,10 +413,10 @@ class Pipeline:
             ahead: Future | None = worker.submit(fetch) if worker is not None and allowed(0) else None
             while allowed(n) or ahead is not None:
                 if ahead is not None:
-                    frame, faces = ahead.result()
+                    frame, tracked = ahead.result()
                     ahead = None
                 elif allowed(n):
-                    frame, faces = fetch()
+                    frame, tracked = fetch()
                 else:
                     break
                 if frame is None:
@@ -358,7 +425,7 @@ class Pipeline:
                 # The worker captures and tracks frame N+1 while this thread styles frame N.
                 if worker is not None and allowed(n):
                     ahead = worker.submit(fetch)
-                self._emit(frame, self.process(frame.image, faces), sink, on_frame, progress, n)
+                self._emit(frame, self.process(frame.image, tracked), sink, on_frame, progress, n)
                 if sink.closed:
                     break
         finally:

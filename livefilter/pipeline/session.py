@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS, listed
+from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS
+from livefilter.infra.terminal_text import listed
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
@@ -171,17 +172,16 @@ def build_pipeline(
             loaded[name] = registry.get(name).sized_for(gpu)
         return loaded[name]
 
-    cls = Pipeline
-    extra: dict = {}
+    styling = None  # the host styling
     if device is not None:
         # On an NVIDIA GPU with torch, every pixel stage runs on the device (one upload, one download).
-        from livefilter.pipeline.device import DevicePipeline
+        from livefilter.pipeline.device import DeviceStyling
 
         # "auto" keeps its order here too (TensorRT FP16 -> torch CUDA FP16 -> onnxruntime CUDA ->
         # onnxruntime CPU): TensorRT and torch run on the device tensors, onnxruntime on the host frame
-        cls, extra = DevicePipeline, {"device": device, "output_format": settings.output_format, "fuse": settings.fuse,
-                                      # a backend chosen for its device ability must have it
-                                      "device_translators_only": spec is not None and spec.device is not None}
+        styling = DeviceStyling(device, settings.output_format, settings.fuse,
+                                # a backend chosen for its device ability must have it
+                                device_translators_only=spec is not None and spec.device is not None)
         if tracker is None and uses_device_face_stage(settings):
             from livefilter.detect.device_tracker import create_device_tracker
 
@@ -192,7 +192,7 @@ def build_pipeline(
         edits=settings.edits if settings.edits is not None else look.edits,
         scene=settings.scene_controls(),
     )
-    return cls(
+    return Pipeline(
         tracker if tracker is not None else make_tracker(settings),
         get_look,
         # The budget runs a host translator on a worker thread with a deadline; the device path keeps
@@ -204,7 +204,7 @@ def build_pipeline(
         stats=stats,
         temporal=settings.temporal,
         placement=settings.placement,
+        styling=styling,
         scene=settings.scene,
         segment=settings.segment_config(),
-        **extra,
     )

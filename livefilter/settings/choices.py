@@ -22,8 +22,3 @@ DETECTORS: tuple[str, ...] = get_args(DetectorName)
 
 MAX_FACES = 16  # faces styled per frame: the pipeline, the tracker and engine batches alike
 TRANSLATE_BUDGET_MS = (1.0, 10000.0)  # --budget-ms: a live run's deadline for one face translation
-
-
-def listed(choices: tuple[str, ...]) -> str:
-    """``a, b or c`` for messages and help."""
-    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]

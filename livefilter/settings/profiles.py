@@ -20,18 +20,15 @@ leaves a broken file behind.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livefilter.settings import strict_json
-from livefilter.infra.atomic import write_text
-from livefilter.errors import OutputError, SettingError
+from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
+from livefilter.settings.store import JsonFile
 from livefilter.settings.paths import user_profiles_path
 from livefilter.types import ColorEdits
 
@@ -138,30 +135,22 @@ def profile_from_controls(name: str, controls, previous: Profile | None = None) 
 
 
 class ProfileStore:
-    """The profiles file. Every call re-reads it, so edits by another process are seen."""
-
-    _lock = threading.Lock()  # one writer at a time within this process
+    """The profiles file (a :class:`~livefilter.settings.store.JsonFile`). Every call re-reads it."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._path = Path(path) if path is not None else None
+        # resolved on use, so LIVEFILTER_HOME set after construction (tests, portable installs) counts
+        self.file = JsonFile(path if path is not None else user_profiles_path, what="profiles file",
+                             max_bytes=MAX_FILE_BYTES, error=ProfileError)
 
     @property
     def path(self) -> Path:
-        # Resolved on use, so LIVEFILTER_HOME set after construction (tests, portable installs) counts.
-        return self._path if self._path is not None else user_profiles_path()
+        return self.file.path
 
     def load_all(self) -> dict[str, Profile]:
         path = self.path
-        try:
-            raw = strict_json.read_regular(path, MAX_FILE_BYTES)
-        except FileNotFoundError:
+        data = self.file.read()
+        if data is None:
             return {}
-        except strict_json.UnreadableFile as e:
-            raise ProfileError(f"cannot read profiles file {path}: {e}") from None
-        try:
-            data = strict_json.loads(raw)
-        except strict_json.StrictJSONError as e:
-            raise ProfileError(f"profiles file {path} is not valid JSON ({e}); fix or delete it") from None
         if not isinstance(data, dict) or (isinstance(data.get("format"), bool) or data.get("format") != FORMAT_VERSION) or not isinstance(data.get("profiles"), dict):
             raise ProfileError(f"profiles file {path} is not a livefilter profiles file (format {FORMAT_VERSION})")
         profiles = data["profiles"]
@@ -184,14 +173,14 @@ class ProfileStore:
         return profiles[name]
 
     def save(self, profile: Profile) -> Path:
-        with self._lock:
+        with self.file.lock:
             self._save_locked(profile)
         return self.path
 
     def save_controls(self, name: str, controls) -> Profile:
         """Save the live controls as profile ``name`` (keeping its settings for other looks)."""
         check_profile_name(name)
-        with self._lock:
+        with self.file.lock:
             profile = profile_from_controls(name, controls, self.load_all().get(name))
             self._save_locked(profile)
         return profile
@@ -206,7 +195,7 @@ class ProfileStore:
         self._write(profiles)
 
     def delete(self, name: str) -> None:
-        with self._lock:
+        with self.file.lock:
             profiles = self.load_all()
             if name not in profiles:
                 raise ProfileError(f"unknown profile '{name}'")
@@ -214,16 +203,7 @@ class ProfileStore:
             self._write(profiles)
 
     def _write(self, profiles: dict[str, Profile]) -> None:
-        path = self.path
-        data = {"format": FORMAT_VERSION, "profiles": {n: p.to_json() for n, p in sorted(profiles.items())}}
-        text = json.dumps(data, indent=2) + "\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text(path, text)
-        except OSError as e:
-            raise ProfileError(f"cannot write profiles file {path}: {e.strerror or e}") from None
-        except OutputError as e:
-            raise ProfileError(f"profiles file not saved: {e}") from None
+        self.file.write({"format": FORMAT_VERSION, "profiles": {n: p.to_json() for n, p in sorted(profiles.items())}})
 
 
 def apply_profile_to_settings(settings, profile: Profile):

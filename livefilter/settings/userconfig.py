@@ -14,18 +14,15 @@ the reason, never half-used or overwritten) and written atomically.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from livefilter.settings import strict_json
-from livefilter.infra.atomic_file import write_text_atomic
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
+from livefilter.settings.store import JsonFile
 from livefilter.settings.paths import user_config_path
 from livefilter.infra.terminal_text import printable
 
@@ -179,44 +176,35 @@ def _keep_private(path: Path) -> None:
         log.warning("cannot check the permissions of %s: %s", printable(path), e.strerror or e)
 
 class ConfigStore:
-    """The settings file. Every call re-reads it, so changes by another process are seen."""
-
-    _lock = threading.Lock()  # one writer at a time within this process
+    """The settings file (a private :class:`~livefilter.settings.store.JsonFile`). Every call re-reads it."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._path = Path(path) if path is not None else None
+        # resolved on use, so LIVEFILTER_HOME set after construction (tests, portable installs) counts
+        self.file = JsonFile(path if path is not None else user_config_path, what="settings file",
+                             max_bytes=MAX_FILE_BYTES, error=ConfigError, private=True, through_links=True)
 
     @property
     def path(self) -> Path:
-        # Resolved on use, so LIVEFILTER_HOME set after construction (tests, portable installs) counts.
-        return self._path if self._path is not None else user_config_path()
+        return self.file.path
 
     def load(self) -> UserConfig:
-        path = self.path
-        try:
-            raw = strict_json.read_regular(path, MAX_FILE_BYTES)
-        except FileNotFoundError:
+        data = self.file.read()
+        if data is None:
             return UserConfig()
-        except strict_json.UnreadableFile as e:
-            raise ConfigError(f"cannot read settings file '{printable(path)}': {e}") from None
-        try:
-            data = strict_json.loads(raw)
-        except strict_json.StrictJSONError as e:
-            raise ConfigError(f"settings file '{printable(path)}' is not valid JSON ({e}); fix or delete it") from None
         try:
             config = UserConfig.from_json(data)
         except ConfigError as e:
-            raise ConfigError(f"settings file {path}: {e}") from None
+            raise ConfigError(f"settings file {self.path}: {e}") from None
         if config.control.token:
-            _keep_private(path)
+            _keep_private(self.path)
         return config
 
     def update(self, change: Callable[[UserConfig], UserConfig]) -> UserConfig:
         """Read, change and write back atomically (a corrupt file is reported, never overwritten)."""
-        with self._lock:
+        with self.file.lock:
             config = change(self.load())
             UserConfig.from_json(config.to_json())  # validate what is about to be written
-            self._write(config)
+            self.file.write(config.to_json())
         return config
 
     def update_control(self, **changes: Any) -> ControlSettings:
@@ -224,16 +212,6 @@ class ConfigStore:
 
     def update_obs(self, change: Callable[[ObsSettings], ObsSettings]) -> ObsSettings:
         return self.update(lambda c: replace(c, obs=change(c.obs))).obs
-
-    def _write(self, config: UserConfig) -> None:
-        path = self.path
-        if path.is_symlink():  # a dotfiles link: write through it to the file it points to, never replace it
-            path = path.resolve()
-        text = json.dumps(config.to_json(), indent=2, ensure_ascii=False) + "\n"
-        try:
-            write_text_atomic(path, text, prefix=".config-")
-        except OSError as e:
-            raise ConfigError(f"cannot write settings file {path}: {e.strerror or e}") from None
 
 
 __all__ = ["ConfigError", "ConfigStore", "ControlSettings", "ObsSettings", "UserConfig", "check_scene_background",

@@ -9,32 +9,23 @@ the first registered kind whose ``matches`` accepts it.
 
 from __future__ import annotations
 
-from livefilter.settings.choices import listed
+from livefilter.infra.terminal_text import listed
 from livefilter.errors import SettingError
+from livefilter.infra.registry import Registry
 from livefilter.sinks.builtin_sinks import BUILTIN_SINKS
 from livefilter.sinks.sink_spec import FormatChooser, SinkOpener, SinkOptions, SinkSpec
 
-REGISTRY: dict[str, SinkSpec] = {}  # by kind, in matching order (use register_sink)
-
-
-def register_sink(spec: SinkSpec) -> SinkSpec:
-    """Add (or replace) an output kind; a new kind is matched after those registered before it."""
-    if not spec.kind or any(c.isspace() for c in spec.kind):
-        raise ValueError(f"invalid output kind {spec.kind!r}")
-    REGISTRY[spec.kind] = spec
-    return spec
-
-
-def specs() -> list[SinkSpec]:
-    return list(REGISTRY.values())
+REGISTRY: Registry[SinkSpec] = Registry("output", key="kind")  # by kind, in matching order
+register_sink = REGISTRY.register
+specs = REGISTRY.specs
 
 
 def spec_for(output: str) -> SinkSpec:
     """The kind of an ``--output`` string (checked before anything is opened), or a one-line error."""
     low = output.strip().lower()
-    for spec in REGISTRY.values():
-        if spec.matches(low):
-            return spec
+    spec = REGISTRY.first(lambda s: s.matches(low))
+    if spec is not None:
+        return spec
     raise SettingError(f"unknown --output {output!r}: use {listed(tuple(s.described for s in specs()))}")
 
 

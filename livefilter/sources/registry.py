@@ -12,36 +12,23 @@ from __future__ import annotations
 import platform
 
 from livefilter.errors import InputError
+from livefilter.infra.registry import Registry
 from livefilter.sources.builtin_sources import BUILTIN_SOURCES
 from livefilter.sources.source_kind import InputParser, SourceOpener, SourceSpec
 from livefilter.sources.spec import InputSpec
-REGISTRY: dict[str, SourceSpec] = {}  # by kind, in matching order (use register_source)
 
-
-def register_source(spec: SourceSpec) -> SourceSpec:
-    """Add (or replace) an input kind; it is tried after those registered before it, before the fallback."""
-    if not spec.kind or any(c.isspace() for c in spec.kind):
-        raise ValueError(f"invalid input kind {spec.kind!r}")
-    REGISTRY[spec.kind] = spec
-    return spec
-
-
-def specs() -> list[SourceSpec]:
-    return list(REGISTRY.values())
-
-
-def get(kind: str) -> SourceSpec | None:
-    return REGISTRY.get(kind)
+REGISTRY: Registry[SourceSpec] = Registry("input", key="kind", error=InputError)  # by kind, in matching order
+register_source = REGISTRY.register
+specs = REGISTRY.specs
+get = REGISTRY.find
 
 
 def spec_for(value: str) -> SourceSpec:
     """The kind of a (stripped, non-empty) ``--input`` string."""
-    fallback = None
-    for spec in REGISTRY.values():
-        if spec.matches is None:
-            fallback = fallback or spec
-        elif spec.matches(value):
-            return spec
+    spec = REGISTRY.first(lambda s: s.matches is not None and s.matches(value))
+    fallback = REGISTRY.first(lambda s: s.matches is None)
+    if spec is not None:
+        return spec
     if fallback is None:
         raise InputError(f"unknown --input {value!r}")
     return fallback

@@ -16,6 +16,7 @@ from typing import Callable
 from livefilter.translate.backend_spec import (BackendSpec, ExportOutcome, ExportRequest, ExportStep, PipelineDevice,
                                                Probe, TranslatorFactory)
 from livefilter.translate.builtin_backends import BUILTIN_BACKENDS
+from livefilter.infra.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,7 @@ AUTO = "auto"
 ENTRY_POINT_GROUP = "livefilter.backends"
 
 
-REGISTRY: dict[str, BackendSpec] = {}  # by name, in registration order (use register_backend)
 _plugins_loaded = False
-
-
-def register_backend(spec: BackendSpec) -> BackendSpec:
-    """Add (or replace) a backend; later registrations come later in the ``auto`` order."""
-    if not spec.name or spec.name == AUTO or any(c.isspace() or c in ",|" for c in spec.name):
-        raise ValueError(f"invalid backend name {spec.name!r}")
-    REGISTRY[spec.name] = spec
-    return spec
 
 
 def _load_plugins() -> None:
@@ -49,19 +41,14 @@ def _load_plugins() -> None:
             log.warning("backend plugin %s failed to load (%s: %s)", ep.name, type(e).__name__, e)
 
 
-def specs() -> list[BackendSpec]:
-    """Every registered backend, in registration order."""
-    _load_plugins()
-    return list(REGISTRY.values())
+# by name, in registration order (the ``auto`` order); installed plugins register on first read
+REGISTRY: Registry[BackendSpec] = Registry("backend", reserved=(AUTO,), forbidden=",|", before_read=_load_plugins)
+register_backend = REGISTRY.register
+specs = REGISTRY.specs
+get = REGISTRY.find
 
 
-def get(name: str) -> BackendSpec | None:
-    _load_plugins()
-    return REGISTRY.get(name)
-
-
-def names() -> tuple[str, ...]:
-    return tuple(s.name for s in specs())
+names = REGISTRY.names
 
 
 def choices() -> tuple[str, ...]:
@@ -87,7 +74,7 @@ def exportable() -> tuple[str, ...]:
 
 def help_text() -> str:
     """``auto | a | b (b's note) | ...; auto tries ...`` for the --backend option."""
-    listed = " | ".join([AUTO] + [f"{s.name} ({s.note})" if s.note else s.name for s in specs()])
+    listed = " | ".join((AUTO,) + REGISTRY.help_items(lambda s: s.note))
     return f"{listed}; auto takes the first that works of {', '.join(auto_order())} (see `livefilter doctor`)."
 
 

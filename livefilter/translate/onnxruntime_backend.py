@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 from livefilter.engines.cache import CacheKey, EngineCache, warn_once
 from livefilter.engines.device_info import cpu_device, cuda_device
 from livefilter.errors import BackendUnavailable, ModelError
+from livefilter.infra.onnx_session import create_session
 from livefilter.looks.pack import Look, sha256_file
 from livefilter.translate.codec import CropCodec
 
@@ -28,11 +29,6 @@ def ort_providers(device: str) -> list[str]:
             )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
-
-
-def stage_threads() -> int:
-    """Intra-op threads per model: half the cores (the face stage runs beside the translator), 1..4."""
-    return max(1, min((os.cpu_count() or 2) // 2, 4))
 
 
 def ort_cache_key(look: Look, device: str, max_batch: int) -> CacheKey:
@@ -57,20 +53,13 @@ class OnnxRuntimeTranslator:
         max_batch: int = 8,
         cache: EngineCache | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         self.look = look
         self.input_size = look.input_size
         self.name = f"onnxruntime-{device}"
         providers = ort_providers(device)
         self.cache_hit = False
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or stage_threads()
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         self.session = self._cached_session(look, cache, ort_cache_key(look, device, max_batch) if cache else None,
-                                            opts, providers)
+                                            threads, providers)
         self._image = look.input_names["image"]
         self._style = look.input_names.get("style")
         self._strength = look.input_names.get("strength")
@@ -82,14 +71,12 @@ class OnnxRuntimeTranslator:
         strength_input = next((i for i in self.session.get_inputs() if i.name == self._strength), None)
         self._strength_rank = len(strength_input.shape) if strength_input is not None else 2
 
-    def _cached_session(self, look: Look, cache: EngineCache | None, key: CacheKey | None, opts, providers):
+    def _cached_session(self, look: Look, cache: EngineCache | None, key: CacheKey | None, threads, providers):
         """A session from the cached optimised graph when there is a good one; otherwise from the look's
         ONNX, saving the optimised graph for next time. The cache is only an optimisation: any problem
         with it is warned about once and the look runs uncached."""
-        import onnxruntime as ort
-
-        def load(model: str):
-            return ort.InferenceSession(model, opts, providers=providers)
+        def load(model: str, optimized_to: Path | None = None):
+            return create_session(model, threads, providers, optimized_to=optimized_to)
 
         if cache is not None and key is not None:
             hit = cache.lookup(key, suffix=".ort.onnx")
@@ -106,12 +93,10 @@ class OnnxRuntimeTranslator:
         t0 = time.perf_counter()
         try:
             if staging is not None:
-                opts.optimized_model_filepath = str(staging)
                 try:
-                    session = load(str(look.model_path))
+                    session = load(str(look.model_path), staging)
                 except Exception as e:  # maybe only the optimised graph could not be written (disk full)
                     staging.unlink(missing_ok=True)
-                    opts.optimized_model_filepath = ""
                     session = load(str(look.model_path))
                     warn_once("write", "cannot save the optimised graph (%s); running uncached",
                               str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -120,8 +105,8 @@ class OnnxRuntimeTranslator:
                     cache.store(key, staging, time.perf_counter() - t0, suffix=".ort.onnx")
                 return session
             return load(str(look.model_path))
-        except Exception as e:
-            raise ModelError(f"look '{look.name}': onnxruntime cannot load {look.model}: {str(e).splitlines()[0]}") from None
+        except ModelError as e:
+            raise ModelError(f"look '{look.name}': onnxruntime {e}") from None
         finally:
             if staging is not None:
                 staging.unlink(missing_ok=True)  # stored (moved away) or not: never left behind

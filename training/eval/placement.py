@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 
 from livefilter.looks.region_stats import ita_group, to_lab
-from livefilter.composite.masks import FACE_OVAL, LIPS
-from livefilter.composite.regions import BROW_LOWER, BROWS, CHEEK_APPLE, LIPS_INNER, LOWER_LID, UPPER_LID, resample
+from livefilter.detect.topology import BROWS, BROW_LOWER, CHEEK_APPLE, FACE_OVAL, LIPS, LIPS_INNER, LOWER_LID, UPPER_LID
+from livefilter.composite.regions import resample
 from training.eval.regions import DARKER, LIGHTER
 
 MIN_MOUTH_PX = 40  # an open mouth: this many pixels inside the inner lip contour (after a 1-px erosion)

@@ -27,7 +27,7 @@ from training.eval.look_effect import apply_look, measure
 from training.makeup.dataset import FaceSet, split
 from training.makeup.prepare import faces_file, read_faces
 from training.makeup.trainer import FamilyConfig
-from training.models import Student, StudentConfig
+from training.models.student import Student, StudentConfig
 from training.models.complexity import count_macs, count_params
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from training.makeup.colour import rgb_to_lab
 from training.makeup.dataset import FaceSet
 from training.makeup.render import render
 from training.makeup.sampler import CodeSampler
-from training.models import Student, StudentConfig
+from training.models.student import Student, StudentConfig
 
 log = logging.getLogger(__name__)
 _R = {n: i for i, n in enumerate(REGION_NAMES)}

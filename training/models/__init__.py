@@ -1,7 +1,5 @@
-"""Model architectures: the one place teacher, student, export and tests build their graphs from."""
+"""Model architectures: the one place teacher, student, export and tests build their graphs from.
 
-from training.models.discriminator import MultiScaleDiscriminator
-from training.models.student import Student, StudentConfig
-from training.models.teacher import StyleEncoder, Teacher, TeacherConfig
-
-__all__ = ["MultiScaleDiscriminator", "StyleEncoder", "Student", "StudentConfig", "Teacher", "TeacherConfig"]
+Import the module you need (``training.models.student``, ``.teacher``, ``.discriminator``): nothing is
+imported eagerly, so a run that trains the student alone never loads the teacher's code.
+"""

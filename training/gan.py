@@ -1,36 +1,25 @@
-"""``livefilter train`` / ``distill`` / ``eval`` (need the training extra: pip install 'livefilter[train]')."""
+"""The teacher GAN's research commands (not on the shipped ``livefilter`` command: no shipped look comes
+from this path yet).
+
+    python -m training.gan train   --run runs/builtin ...   # the teacher on real faces and references
+    python -m training.gan distill --run runs/builtin ...   # a student from that teacher, as look packs
+
+Errors are one line and a non-zero exit, as on the ``livefilter`` command.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.text import Text
 
-from livefilter.cli import app
-from livefilter.cli.common import message, out, stop_on_signals
+from livefilter.cli import main
+from livefilter.cli.common import HELD_OUT, default_data, need_torch, out, progress_bar, stop_on_signals
 from livefilter.errors import LivefilterError, SettingError
 
-HELD_OUT = ("dualstylegan_content", "vtoonify_data", "liveportrait_driving_frames")
-
-
-def need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise LivefilterError("training needs PyTorch: pip install 'livefilter[train]'") from None
-
-
-def default_data() -> Path:
-    return Path(os.environ.get("LIVEFILTER_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
-
-
-def progress_bar():
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[info]}"), console=out)
+app = typer.Typer(name="training.gan", help="The teacher GAN: train it, distil a student from it.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 @app.command()
@@ -102,7 +91,7 @@ def distill(
 
     tcfg = TrainConfig.load(run / "config.json") if (run / "config.json").is_file() else None
     if tcfg is None:
-        raise LivefilterError(f"{run} has no teacher run (config.json); run `livefilter train --run {run}` first")
+        raise LivefilterError(f"{run} has no teacher run (config.json); run `python -m training.gan train --run {run}` first")
     aligner = Aligner(tcfg.size, tcfg.padding)
     with out.status("preparing aligned face crops"):
         src = prepare_crops([Path(p) for p in tcfg.source], aligner, run / "cache",
@@ -139,46 +128,5 @@ def distill(
         out.print_json(json.dumps(json.loads((p / "look.json").read_text())["metrics"]))
 
 
-PLACEMENT_SHOWN = (("inner_mouth_delta_e", "inner-mouth ΔE", 2), ("spill", "spill", 3),
-                   ("under_eye_delta_l", "under-eye ΔL", 2), ("lid_asymmetry", "lid asymmetry", 2),
-                   ("cheek_asymmetry", "cheek asymmetry", 2), ("lip_texture", "lip texture", 2),
-                   ("lips_delta_e", "lips ΔE", 1))
-
-
-def placement_lines(placement: dict) -> list[tuple[str, bool]]:
-    """One line per input size and set of frames: the placement means and which targets are missed."""
-    lines = []
-    for size, sets in placement.items():
-        for name, summary in sets.items():
-            shown = ", ".join(f"{label} {summary[key]['mean']:.{digits}f}" for key, label, digits in PLACEMENT_SHOWN
-                              if summary.get(key, {}).get("mean") is not None)
-            missed = [k for k, ok in summary.get("targets", {}).items() if not ok]
-            verdict = "all targets met" if not missed else "missed: " + ", ".join(missed)
-            lines.append((f"({size} size, {name.replace('_', ' ')}, {summary['faces']} faces): {shown}; {verdict}",
-                          not missed))
-    return lines
-
-
-@app.command("eval")
-def evaluate(
-    look: str = typer.Argument(..., help="Look name or folder."),
-    faces: Path = typer.Option(None, "--faces", help="A folder of face photos."),
-    video: Path = typer.Option(None, "--video", help="A video (flicker)."),
-    refs: Path = typer.Option(None, "--refs", help="The look's reference photos (style distance)."),
-    output: Path = typer.Option(Path("eval_report.json"), "--output", "-o"),
-) -> None:
-    """Measure a look: region colour, identity, style distance, flicker, seam, and where the makeup lands at full
-    frame resolution (teeth, lip line, under the eyes, both sides alike, lip texture); writes a report + grid."""
-    from livefilter.looks.registry import LookRegistry
-    from training.eval.report import evaluate_look_pack
-
-    if faces is None and video is None:
-        raise SettingError("give --faces FOLDER and/or --video FILE")
-    report = evaluate_look_pack(LookRegistry().get(look), faces=faces, video=video, refs=refs, output=output)
-    out.print_json(json.dumps(report))
-    ident = report.get("identity")
-    if isinstance(ident, dict) and not ident.get("measured", True):
-        out.print(message(Text("identity not measured: ", style="yellow"), ident.get("reason", "unknown reason")))
-    for line, ok in placement_lines(report.get("placement", {})):
-        out.print(message(Text("placement ", style="green" if ok else "yellow"), line))
-    out.print(f"wrote {output} and {output.with_suffix('.png')}")
+if __name__ == "__main__":
+    main(app, "python -m training.gan")
