@@ -103,3 +103,19 @@ def test_grade_only_look_from_photos_through_the_cli(tmp_path):
     assert curves[0, 4] > curves[2, 4] + 10  # warm: red above blue in the mid-tones
     r2 = cli("looks", "create", "x", "--grade-only", "--from", str(folder), "--grade-region", "sky", home=tmp_path)
     assert r2.returncode != 0 and len(r2.stderr.strip().splitlines()) == 1 and "Traceback" not in r2.stderr
+
+
+def test_run_with_a_background_through_the_cli(tmp_path):
+    clip = shared_path("video", "deepfacelive", "Obama_speaking.mp4")
+    out = tmp_path / "out.mp4"
+    r = cli("run", "-i", str(clip), "-o", str(out), "--background", "blur", "--blur", "0.9", "--max-frames", "6",
+            "--no-control", home=tmp_path)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert out.is_file() and "scene" in r.stdout  # the stage's timing is in the run's table
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    for args in (["--background", "replace", "--background-file", str(bad)], ["--background", "paint"],
+                 ["--background", "blur", "--blur", "nan"], ["--grade-strength", "3"]):
+        r = cli("run", "-i", str(clip), "-o", str(tmp_path / "x.mp4"), "--max-frames", "2", "--no-control", *args,
+                home=tmp_path)
+        assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, args

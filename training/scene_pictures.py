@@ -82,6 +82,27 @@ def scene_run(frames: list[np.ndarray], controls: SceneControls, look: LookScene
     return out
 
 
+HANDCHECK = ("deepfacelive/Obama_speaking.mp4", "deepfacelive/Twitch1.mp4", "deepfacelive/Ben_Stiller_Owen_Wilson.mp4",
+             "vtoonify/651.mp4", "liveportrait/d6.mp4", "face_recognition/short_hamilton_clip.mp4",
+             "liveportrait/s13.mp4", "vtoonify/908.mp4")
+
+
+def handcheck(data: Path, out: Path) -> None:
+    """Frame 45 of eight clips and its mask over green (the smoothing settled over the frames before)."""
+    tiles = []
+    for rel in HANDCHECK:
+        frames = frames_of(data / "video" / rel, 44)
+        seg = PersonSegmenter()
+        for f in frames:
+            m = seg(f)
+        f = frames[-1]
+        green = np.zeros_like(f)
+        green[..., 1] = 190
+        comp = (f * m[..., None] + green * (1 - m[..., None])).astype(np.uint8)
+        tiles.append(cv2.resize(np.hstack([f, comp]), (640, 240), interpolation=cv2.INTER_AREA))
+    save(out, [np.vstack([np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)])])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -114,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     lut = grade_table(grade, 0.8)
     log.info("grade table mid-grey (128) -> %s", lut[0, 128].tolist())
 
+    handcheck(args.data, args.out / "handcheck.jpg")
     seg_raw, seg = PersonSegmenter(SegmentConfig(refine=False)), PersonSegmenter()
     for f in frames:
         raw, refined = seg_raw(f).copy(), seg(f).copy()

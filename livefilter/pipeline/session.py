@@ -60,8 +60,12 @@ class PipelineSettings:
             self.segment_config().validate()
         except ValueError as e:
             raise SettingError(str(e)) from None
-        if self.background == "replace" and not Path(self.background_file).is_file():
-            raise SettingError(f"--background-file {self.background_file} is not a file")
+        if self.background == "replace":
+            if not Path(self.background_file).is_file():
+                raise SettingError(f"--background-file {self.background_file} is not a file")
+            from livefilter.scene.background import BackgroundConfig, BackgroundStage
+
+            BackgroundStage(BackgroundConfig("replace", self.blur, Path(self.background_file))).close()  # readable?
         self.tracker_config().validate(_OPTION_NAMES)  # --detect-every, --max-faces (the pipeline's limit too), --only
         detectors.check(self.detector, "--detector")
         if self.edits is not None:
