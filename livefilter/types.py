@@ -99,4 +99,4 @@ class Tracked(NamedTuple):
 
     faces: "list[Face] | BaseException"
     upload: object = None
-    scene_mask: object = None  # the person mask made ahead on the face stage's worker (host pipeline), or None
+    scene_mask: object = None  # the person mask (and background layer) made ahead on the host, or None

@@ -297,8 +297,9 @@ class Pipeline:
             if rt is not None and self.scene_wanted(rt, self._controls):
                 try:
                     with self.stats.time("segment"):
-                        mask = self.scene_stage().segment(image, self._controls.scene, rt.scene)
-                    tracked = tracked._replace(scene_mask=mask)
+                        faces = tracked.faces if isinstance(tracked.faces, list) else []
+                        ahead = self.scene_stage().segment(image, faces, self._controls.scene, rt.scene)
+                    tracked = tracked._replace(scene_mask=ahead)
                 except Exception as e:  # the scene step makes it again and applies the failure policy
                     self.log_once(f"segment:{type(e).__name__}", e)
         return tracked
@@ -317,9 +318,9 @@ class Pipeline:
                    controls: LiveControls) -> np.ndarray:
         """Background and grade over a host frame (``livefilter.scene``), in place."""
         self.stats.mark("scene")
-        mask = tracked.scene_mask if tracked is not None else None
+        ahead = tracked.scene_mask if tracked is not None else None
         with self.stats.time("scene"):
-            return self.scene_stage().apply(image, faces, controls.scene, rt.scene, mask=mask)
+            return self.scene_stage().apply(image, faces, controls.scene, rt.scene, ahead=ahead)
 
     def timed_faces(self, find: Callable[[object], list[Face]], frame) -> list[Face] | BaseException:
         """``find(frame)`` timed as the "detect" stage; an error is returned, not raised."""

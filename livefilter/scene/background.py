@@ -129,7 +129,10 @@ class BackgroundStage:
         self._weight3 = np.zeros((lh, lw, 3), np.float32)
         self._blur_w = np.zeros((lh, lw), np.float32)
         self._small_out = np.zeros((lh, lw, 3), np.uint8)
-        self.layer_buf = np.zeros((height, width, 3), np.uint8)
+        # two layer buffers, alternating: a layer made ahead (on the face stage's worker) never overwrites
+        # the one being composited
+        self._layers = (np.zeros((height, width, 3), np.uint8), np.zeros((height, width, 3), np.uint8))
+        self._flip = 0
         self._replacement = cover_resize(self._image, height, width) if self._image is not None else None
         self._size = (height, width)
 
@@ -138,6 +141,8 @@ class BackgroundStage:
         h, w = frame.shape[:2]
         if self._size != (h, w):
             self._prepare(h, w)
+        self._flip ^= 1
+        self.layer_buf = self._layers[self._flip]
         mode = self.config.mode
         if mode == "keep":
             if lut is None:

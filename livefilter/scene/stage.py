@@ -48,6 +48,18 @@ class SceneControls:
 
 
 @dataclass(frozen=True)
+class SceneAhead:
+    """What the face stage's worker made of a frame ahead of its styling: the person mask, and the
+    background layer when it does not depend on the styled pixels (blur of the unstyled frame: the
+    styled face is person, weight 0 in the normalised blur; a replacement), with the settings it
+    was made for."""
+
+    mask: np.ndarray
+    layer: np.ndarray | None
+    key: tuple
+
+
+@dataclass(frozen=True)
 class LookScene:
     """What a look carries for the scene: its own background wish and colour grade (both optional)."""
 
@@ -92,11 +104,8 @@ class SceneStage:
         self._segment_lock = threading.Lock()  # the face stage's worker segments ahead (Pipeline.track)
         self._background: BackgroundStage | None = None
         self._bg_key: tuple | None = None
-        self._table = np.zeros((1, 256, 3), np.uint8)
-        self._table_key: tuple | None = None
-        self._skin: np.ndarray | None = None
+        self._tables = {slot: _GradeTable() for slot in ("ahead", "main")}  # one per thread
         self._graded: np.ndarray | None = None
-        self._table_skin: np.ndarray | None = None
         self.last_mask: np.ndarray | None = None
 
     def close(self) -> None:
@@ -125,60 +134,85 @@ class SceneStage:
 
     def _stage_for(self, bg: BackgroundConfig) -> BackgroundStage:
         key = (bg.mode, bg.blur, str(bg.source) if bg.mode == "replace" else None)
-        if key != self._bg_key:
-            if self._background is not None:
-                self._background.close()
-            self._background = BackgroundStage(bg)
-            self._bg_key = key
-        return self._background
+        with self._segment_lock:
+            if key != self._bg_key:
+                if self._background is not None:
+                    self._background.close()
+                self._background = BackgroundStage(bg)
+                self._bg_key = key
+            return self._background
 
-    def _lut(self, grade: Grade, strength: float, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        skin = face_skin_rgb(image, faces) if grade.keep_skin else None
-        if skin is not None:
-            self._skin = skin if self._skin is None else SKIN_SMOOTHING * self._skin + (1 - SKIN_SMOOTHING) * skin
-        key_skin = None if self._skin is None or not grade.keep_skin else self._skin
-        key = (id(grade), strength)
-        rebuild = key != self._table_key or (
-            key_skin is not None and (self._table_skin is None
-                                      or float(np.abs(key_skin - self._table_skin).max()) > SKIN_REBUILD_LEVELS))
-        if rebuild:
-            grade_table(grade, strength, key_skin, out=self._table)
-            self._table_key = key
-            self._table_skin = None if key_skin is None else key_skin.copy()
-        return self._table
+    def _key(self, bg: BackgroundConfig, grade: Grade | None, strength: float) -> tuple:
+        return (bg.mode, bg.blur, str(bg.source), id(grade), strength, grade.region if grade else None)
 
-    def segment(self, image: np.ndarray, controls: SceneControls, look: LookScene | None):
-        """The person mask of ``image`` when this frame's settings need one, else None. Made ahead on
-        the face stage's worker thread (``Pipeline.track``); the segmenter's output buffers alternate,
-        so the mask of the frame being composited is not overwritten by the next one's."""
-        bg, grade, _ = self.resolve(controls, look)
+    def segment(self, image: np.ndarray, faces: list[Face], controls: SceneControls,
+                look: LookScene | None) -> SceneAhead | None:
+        """The person mask of ``image`` and its background layer, when this frame's settings need them,
+        else None. Made ahead on the face stage's worker thread (``Pipeline.track``), beside the styling
+        of the previous frame; the segmenter's and the layer's buffers alternate, so what the frame
+        being composited uses is never overwritten by the next frame's."""
+        bg, grade, strength = self.resolve(controls, look)
         if bg.mode == "keep" and (grade is None or grade.region == "frame"):
             return None
         with self._segment_lock:
-            return self.segmenter(image)
+            mask = self.segmenter(image)
+        layer = None
+        if bg.mode != "keep":
+            lut = self._tables["ahead"].get(grade, strength, image, faces) if grade is not None else None
+            layer = self._stage_for(bg).layer(image, mask, lut if grade is not None and grade.region != "person" else None)
+        return SceneAhead(mask, layer, self._key(bg, grade, strength))
 
     def apply(self, image: np.ndarray, faces: list[Face], controls: SceneControls,
-              look: LookScene | None = None, mask: np.ndarray | None = None) -> np.ndarray:
-        """Background and grade on ``image`` (RGB uint8, modified in place); returns it. ``mask``: the
-        person mask of this frame made ahead (:meth:`segment`), else it is made here."""
+              look: LookScene | None = None, ahead: SceneAhead | None = None) -> np.ndarray:
+        """Background and grade on ``image`` (RGB uint8, modified in place); returns it. ``ahead``: the
+        mask (and layer) made ahead for this frame (:meth:`segment`); else they are made here."""
         import cv2
 
         bg, grade, strength = self.resolve(controls, look)
         if bg.mode == "keep" and grade is None:
             return image
-        lut = self._lut(grade, strength, image, faces) if grade is not None else None
+        lut = self._tables["main"].get(grade, strength, image, faces) if grade is not None else None
         if bg.mode == "keep" and grade.region == "frame":
             return cv2.LUT(image, lut, dst=image)
-        if mask is None:
+        if ahead is not None and ahead.key != self._key(bg, grade, strength):
+            ahead = None  # the settings changed since: made again here
+        if ahead is None:
             with self._segment_lock:
                 mask = self.segmenter(image)
+        else:
+            mask = ahead.mask
         self.last_mask = mask
         stage = self._stage_for(bg)
-        bg_lut = lut if grade is not None and grade.region in ("frame", "background") else None
-        layer = stage.layer(image, mask, bg_lut)
+        layer = ahead.layer if ahead is not None else None
+        if layer is None:
+            layer = stage.layer(image, mask, lut if grade is not None and grade.region != "person" else None)
         person = image
         if grade is not None and grade.region in ("frame", "person"):
             if self._graded is None or self._graded.shape != image.shape:
                 self._graded = np.zeros_like(image)
             person = cv2.LUT(image, lut, dst=self._graded)
         return stage.composite(person, layer, mask, image)
+
+
+class _GradeTable:
+    """A grade's lookup table, rebuilt only when the grade, its strength or the (smoothed) skin colour
+    of the wearer changes; one per thread that grades."""
+
+    def __init__(self) -> None:
+        self.table = np.zeros((1, 256, 3), np.uint8)
+        self._key: tuple | None = None
+        self._skin: np.ndarray | None = None
+        self._table_skin: np.ndarray | None = None
+
+    def get(self, grade: Grade, strength: float, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        skin = face_skin_rgb(image, faces) if grade.keep_skin else None
+        if skin is not None:
+            self._skin = skin if self._skin is None else SKIN_SMOOTHING * self._skin + (1 - SKIN_SMOOTHING) * skin
+        key_skin = self._skin if grade.keep_skin else None
+        key = (id(grade), strength)
+        if key != self._key or (key_skin is not None and (
+                self._table_skin is None or float(np.abs(key_skin - self._table_skin).max()) > SKIN_REBUILD_LEVELS)):
+            grade_table(grade, strength, key_skin, out=self.table)
+            self._key = key
+            self._table_skin = None if key_skin is None else key_skin.copy()
+        return self.table
