@@ -123,3 +123,20 @@ def test_all_backends_means_the_usable_ones(monkeypatch):
                                                           ("onnxruntime-cuda", False, "no provider"),
                                                           ("onnxruntime-cpu", True, "")])
     assert harness.available_backends() == ["torch-cuda", "onnxruntime-cpu"]
+
+
+def test_bench_measures_the_scene_beside_a_run_without_it(tmp_path, monkeypatch):
+    from benchmarks import harness
+
+    make_look(tmp_path, "shift", kind="shift", size=128, with_strength=True)
+    monkeypatch.setattr(harness, "LookRegistry", lambda: LookRegistry([tmp_path]))
+    video = str(shared_path("video", "deepfacelive", "Obama_speaking.mp4"))
+    cfg = BenchConfig(video=video, resolutions=["360p"], backends=["onnxruntime-cpu"], frames=10, warmup=2,
+                      paced_seconds=0.5, baseline=False, look="shift", fusion=False, placement=False, scene=True)
+    doc = run_bench(cfg)
+    validate_result(doc)
+    scene = doc["runs"][0]["scene"]
+    for label in ("blur", "grade", "blur_grade"):
+        assert scene[f"fps_{label}"] > 0 and scene[f"scene_p50_{label}_ms"] > 0, label
+    assert scene["segment_p50_blur_ms"] > 0  # the mask and the layer, made on the face stage's worker
+    assert "scene at 360p, 1 face(s)" in markdown_table(doc)
