@@ -17,7 +17,7 @@ from fakes import FixedFaceTracker, running
 from livefilter.control import ControlServer, Controller, PreviewTap
 from livefilter.control.creation import CreationService
 from livefilter.looks.registry import LookRegistry
-from livefilter.settings.paths import user_looks_dir
+from livefilter.infra.paths import user_looks_dir
 from livefilter.pipeline.host import LiveControls, Pipeline
 from livefilter.settings.profiles import ProfileStore
 from livefilter.sinks.null_sink import NullSink

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from exporters import mediapipe_convert as mc
-from livefilter.settings.paths import PACKAGED_MODELS_DIR
+from livefilter.infra.paths import PACKAGED_MODELS_DIR
 
 MODELS = ("blazeface_full_range.onnx", "facemesh_468.onnx")
 

@@ -46,6 +46,37 @@ def _all() -> dict[str, list[tuple[str, list[str], bool]]]:
 MODULES = _all()
 
 
+# The runtime's layers, bottom up (ARCHITECTURE.md "Dependencies"); a module is in the layer of its longest
+# matching prefix. A module imports its own layer or lower ones, never a higher one.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("shared", ("livefilter", "livefilter.types", "livefilter.errors", "livefilter.protocols",
+                "livefilter.settings.choices", "livefilter.infra.paths", "livefilter.infra.strict_json")),
+    ("infra", ("livefilter.infra",)),
+    ("stages", tuple(f"livefilter.{p}" for p in ("sources", "detect", "align", "translate", "composite", "finish",
+                                                   "scene", "sinks", "looks", "engines", "reliability", "gpu", "demo"))),
+    ("settings", ("livefilter.settings",)),
+    ("pipeline", ("livefilter.pipeline",)),
+    ("apps", ("livefilter.control", "livefilter.obs")),
+    ("cli", ("livefilter.cli", "livefilter.__main__")),
+)
+
+
+def layer_of(mod: str) -> int | None:
+    """The index in :data:`LAYERS` of ``mod``'s layer (None: not a runtime module)."""
+    best: tuple[int, int] | None = None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (mod == p or mod.startswith(p + ".")) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    return best[0] if best else None
+
+
+def _targets(t: str, names: list[str]) -> list[str]:
+    """The modules an import names: ``from pkg import submodule`` is the submodule."""
+    subs = [f"{t}.{n}" for n in names if f"{t}.{n}" in MODULES]
+    return subs or ([t] if t in MODULES else [])
+
+
 def _violations(check) -> list[str]:
     return [f"{mod} imports {target}" + (f" ({', '.join(names)})" if names else "")
             for mod, imports in MODULES.items() for target, names, _ in imports if check(mod, target, names)]
@@ -94,6 +125,20 @@ def test_the_shared_types_and_protocols_are_leaves():
     assert not _violations(bad)
 
 
+def test_every_runtime_module_has_a_layer():
+    assert not [m for m in MODULES if m.startswith("livefilter") and layer_of(m) is None]
+
+
+def test_no_import_points_up_the_layers():
+    """Stages never import the pipeline, settings, control or CLI; infrastructure never imports a stage."""
+    def bad(mod, target, names):
+        if not (mod.startswith("livefilter") and target.startswith("livefilter")):
+            return False
+        return any(layer_of(dst) > layer_of(mod) for dst in _targets(target, names))
+
+    assert not _violations(bad)
+
+
 def test_stages_do_not_import_the_doctor_or_the_cli():
     def bad(mod, target, names):
         return (mod.startswith("livefilter.") and mod != "livefilter.__main__"
@@ -107,10 +152,8 @@ def test_no_import_cycles_at_module_level():
     """Module-level imports form no cycle (imports inside functions are deliberate and lazy)."""
     def targets(imports):
         for t, names, top in imports:
-            if not top:
-                continue
-            subs = [f"{t}.{n}" for n in names if f"{t}.{n}" in MODULES]  # `from pkg import submodule`
-            yield from subs if subs else ([t] if t in MODULES else [])
+            if top:
+                yield from _targets(t, names)
 
     graph = {mod: {t for t in targets(imports) if t != mod} for mod, imports in MODULES.items()}
     state: dict[str, int] = {}
@@ -131,3 +174,18 @@ def test_no_import_cycles_at_module_level():
         if state.get(mod) is None and visit(mod, [mod]):
             break
     assert not cycle, " -> ".join(cycle)
+
+
+def structure() -> dict[str, int]:
+    """The runtime's import structure in numbers (``python tests/test_import_contract.py``)."""
+    runtime = [m for m in MODULES if m.startswith("livefilter")]
+    arrows = [(m, d) for m in runtime for t, names, _ in MODULES[m] if t.startswith("livefilter") for d in _targets(t, names)]
+    return {"modules": len(runtime),
+            "root modules": sum(1 for m in runtime if m.count(".") == 1 and not any(k.startswith(m + ".") for k in MODULES)),
+            "import arrows": len(arrows),
+            "arrows up the layers": sum(1 for m, d in arrows if layer_of(d) > layer_of(m))}
+
+
+if __name__ == "__main__":
+    for key, value in structure().items():
+        print(f"{key}: {value}")

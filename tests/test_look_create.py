@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO_ROOT, shared_path
 from livefilter.errors import InputError, LookError, ModelError, SettingError
 from livefilter.looks.registry import LookRegistry
-from livefilter.settings.paths import PACKAGED_LOOKS_DIR
+from livefilter.infra.paths import PACKAGED_LOOKS_DIR
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.pack import load_look, sha256_file
 from livefilter.looks.photos import PhotoRejected, decode_photo

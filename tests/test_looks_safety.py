@@ -22,7 +22,7 @@ from onnx.external_data_helper import set_external_data
 from livefilter.errors import LookError
 from livefilter.looks.pack import NAME_RE, load_look, parse_manifest, sha256_file
 from livefilter.looks.registry import LookRegistry, make_pack
-from livefilter.settings.paths import PACKAGED_LOOKS_DIR, user_looks_dir
+from livefilter.infra.paths import PACKAGED_LOOKS_DIR, user_looks_dir
 from livefilter.infra.terminal_text import printable
 from onnx_looks import make_look
 

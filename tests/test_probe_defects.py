@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from livefilter.looks.registry import LookRegistry, recover_staging
-from livefilter.settings.paths import user_looks_dir
+from livefilter.infra.paths import user_looks_dir
 from onnx_looks import make_look
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def test_a_full_or_read_only_looks_folder_is_refused_before_the_work(tmp_path, m
                                      '{"control": {"port": NaN}}'])
 @pytest.mark.parametrize("command", [("control",), ("obs", "map", "Gaming=glam")])
 def test_a_hostile_config_json_is_one_line(content, command):
-    from livefilter.settings.paths import user_config_path
+    from livefilter.infra.paths import user_config_path
 
     path = user_config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +230,7 @@ def test_a_hostile_config_json_is_one_line(content, command):
 
 
 def test_a_config_or_password_file_that_is_a_device_or_a_fifo_is_refused_not_read(tmp_path):
-    from livefilter.settings.paths import user_config_path
+    from livefilter.infra.paths import user_config_path
 
     path = user_config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,15 +275,13 @@ def test_tokens_and_look_names_with_a_trailing_newline_are_refused():
 
 @pytest.mark.parametrize("length", ["1_0", "+5", " 5 ", "٣"])
 def test_content_length_takes_digits_only(length):
-    from livefilter.control.server import HTTPError
-
-    from livefilter.control import server
+    from livefilter.control.transport import HTTPError, SecureHandler
 
     class Handler:
         headers = {"Content-Length": length}
 
     with pytest.raises(HTTPError, match="bad Content-Length"):
-        server._Handler._read_body(Handler(), 1000)
+        SecureHandler._read_body(Handler(), 1000)
 
 
 def test_a_sixteen_bit_grey_png_is_not_clipped_to_white(tmp_path):
@@ -313,7 +311,7 @@ def test_a_link_to_a_real_photo_is_followed_and_the_same_photo_counts_once(tmp_p
 
 
 def test_a_config_holding_the_token_is_made_private_and_a_symlink_is_written_through(tmp_path):
-    from livefilter.settings.paths import user_config_path
+    from livefilter.infra.paths import user_config_path
     from livefilter.settings.userconfig import ConfigStore
 
     path = user_config_path()
@@ -360,7 +358,7 @@ def test_export_list_fits_a_narrow_terminal_without_breaking_words(tmp_path):
 
 def test_doctor_names_the_right_fixes_and_where_the_files_are():
     from livefilter.cli.doctor import run_checks
-    from livefilter.settings.paths import user_config_path, user_looks_dir
+    from livefilter.infra.paths import user_config_path, user_looks_dir
     from livefilter.translate.builtin_backends import torch_cuda_install
 
     checks = {(c.area, c.name): c for c in run_checks()}

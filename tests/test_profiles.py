@@ -6,7 +6,7 @@ import pytest
 
 from livefilter.errors import SettingError
 from livefilter.looks.pack import ColorEdits
-from livefilter.settings.paths import user_profiles_path
+from livefilter.infra.paths import user_profiles_path
 from livefilter.pipeline.host import LiveControls
 from livefilter.settings.profiles import (
     LookPrefs,

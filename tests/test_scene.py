@@ -10,7 +10,7 @@ import pytest
 
 from exporters import mediapipe_convert as mc
 from exporters import tflite_segmentation as ts
-from livefilter.settings.paths import PACKAGED_MODELS_DIR
+from livefilter.infra.paths import PACKAGED_MODELS_DIR
 from livefilter.scene.background import BackgroundConfig, BackgroundStage, cover_resize
 from livefilter.scene.grade import Grade, curves_from_quantiles, grade_table, identity_curves, KNOT_X
 from livefilter.scene.segment import MaskSmoother, PersonSegmenter, SegmentConfig

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from test_control import Client, client, looks_dir, make_frame, pipeline, server  # noqa: F401 - fixtures
-from livefilter.settings.paths import user_backgrounds_dir
+from livefilter.infra.paths import user_backgrounds_dir
 
 
 def test_scene_through_the_api(client, pipeline):  # noqa: F811

@@ -82,7 +82,7 @@ def distill(
     """Distil the teacher into the runtime student and write one look pack per look."""
     need_torch()
     from livefilter.align.host import Aligner
-    from livefilter.settings.paths import user_looks_dir
+    from livefilter.infra.paths import user_looks_dir
     from training.config import DistillConfig, StudentConfig, TrainConfig
     from training.data import prepare_crops
     from training.distill import DistillTrainer

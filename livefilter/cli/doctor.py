@@ -82,7 +82,7 @@ def file_checks() -> list[Check]:
     """Where livefilter keeps its files (``LIVEFILTER_HOME`` moves them all under one folder)."""
     import os
 
-    from livefilter.settings import paths
+    from livefilter.infra import paths
 
     home = os.environ.get("LIVEFILTER_HOME")
     rows = [Check("files", "LIVEFILTER_HOME", True, f"{home} (everything below is under it)" if home else

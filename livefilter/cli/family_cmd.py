@@ -77,7 +77,7 @@ def family_publish(
 ) -> None:
     """Export the student (one ONNX, dynamic batch and size), measure every look on held-out faces, write the packs."""
     need_torch()
-    from livefilter.settings.paths import user_looks_dir
+    from livefilter.infra.paths import user_looks_dir
     from training.makeup.publish import publish
 
     if not (run / "family_student.safetensors").is_file() or not (run / "family.json").is_file():

@@ -13,7 +13,7 @@ from livefilter.cli import app
 from livefilter.cli.common import message, out, plain
 from livefilter.looks.pack import load_look
 from livefilter.looks.registry import LookRegistry, make_pack
-from livefilter.settings.paths import PACKAGED_LOOKS_DIR
+from livefilter.infra.paths import PACKAGED_LOOKS_DIR
 
 looks_app = typer.Typer(help="Manage looks: list, show, install, remove, pack.", no_args_is_help=True)
 app.add_typer(looks_app, name="looks")

@@ -26,7 +26,7 @@ from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline.host import Pipeline
 from livefilter.scene.background import BACKGROUND_MODES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from livefilter.scene.stage import SceneControls
-from livefilter.settings.paths import user_backgrounds_dir
+from livefilter.infra.paths import user_backgrounds_dir
 from livefilter.settings.profiles import Profile, ProfileError, ProfileStore, check_profile_name, parse_edits
 
 log = logging.getLogger(__name__)

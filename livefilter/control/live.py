@@ -27,7 +27,7 @@ from livefilter.control.preview import PreviewTap
 from livefilter.control.server import ControlServer
 from livefilter.errors import SettingError
 from livefilter.settings.store import JsonFile
-from livefilter.settings.paths import user_data_dir
+from livefilter.infra.paths import user_data_dir
 
 log = logging.getLogger(__name__)
 MAX_CONTROL_FILE = 64 * 1024  # a control file is a few hundred bytes

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from livefilter.settings.paths import engine_cache_dir
+from livefilter.infra.paths import engine_cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Infrastructure every stage may use: atomic outputs, terminal-safe text, signals, stage timing, output latency, onnxruntime sessions."""
+"""Infrastructure every stage may use: where files live, strict JSON reads, atomic outputs, terminal-safe text, signals, stage timing, output latency, the stage registry type, onnxruntime sessions."""

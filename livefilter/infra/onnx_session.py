@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from livefilter.errors import ModelError
-from livefilter.settings.paths import PACKAGED_MODELS_DIR
+from livefilter.infra.paths import PACKAGED_MODELS_DIR
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from livefilter.looks.schema import shown
 from livefilter.infra.terminal_text import has_unsafe_characters
 from livefilter.looks.region_stats import Recipe, encode_descriptors, load_baseline, robust_mean
 from livefilter.looks.registry import LookRegistry, staging_or_error, check_writable
-from livefilter.settings.paths import PACKAGED_LOOKS_DIR, user_looks_dir
+from livefilter.infra.paths import PACKAGED_LOOKS_DIR, user_looks_dir
 from livefilter.composite.regions import REGION_GROUP_NAMES
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from livefilter.errors import ModelError
 from livefilter.infra.onnx_session import create_session
 from livefilter.looks.pack import check_member_path, sha256_file
 from livefilter.looks.region_stats import STAT_REGIONS, RegionStats
-from livefilter.settings.paths import PACKAGED_LOOKS_DIR
+from livefilter.infra.paths import PACKAGED_LOOKS_DIR
 from livefilter.composite.regions import face_regions
 
 ENCODER_DIR = PACKAGED_LOOKS_DIR / "_style_encoder"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livefilter.settings import strict_json
+from livefilter.infra import strict_json
 from livefilter.errors import LookError
 from livefilter.looks.schema import (
     MISSING,

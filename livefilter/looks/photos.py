@@ -127,7 +127,7 @@ def read_photo(path: Path) -> Photo:
     """A photo file from disk, size-checked before it is read. A link to a photo is followed (what it
     points to gets the same checks: a regular file of a sane size); a device, a FIFO or a folder is refused
     without being read."""
-    from livefilter.settings.strict_json import UnreadableFile, read_regular
+    from livefilter.infra.strict_json import UnreadableFile, read_regular
 
     name = printable(path.name)
     try:

@@ -23,7 +23,7 @@ from livefilter.looks.pack_files import (  # noqa: F401  (re-exported: the pack 
     same_files,
 )
 from livefilter.looks.schema import shown
-from livefilter.settings.paths import PACKAGED_LOOKS_DIR, user_looks_dir
+from livefilter.infra.paths import PACKAGED_LOOKS_DIR, user_looks_dir
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from livefilter.errors import LookError
-from livefilter.settings.strict_json import StrictJSONError, check_tree
+from livefilter.infra.strict_json import StrictJSONError, check_tree
 from livefilter.infra.terminal_text import has_unsafe_characters
 
 log = logging.getLogger(__name__)

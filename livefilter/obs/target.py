@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from livefilter.errors import SettingError
-from livefilter.settings.strict_json import UnreadableFile, read_regular
+from livefilter.infra.strict_json import UnreadableFile, read_regular
 
 DEFAULT_PORT = 4455
 MAX_PASSWORD_BYTES = 4096

@@ -1,1 +1,1 @@
-"""User settings: profiles, the user config file, closed choices, paths and the strict JSON reader."""
+"""User settings: profiles, the user config file, the settings store behind them, and the closed choices and limits of every setting."""

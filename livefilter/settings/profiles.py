@@ -5,7 +5,7 @@ with, the strength and colour edits the streamer chose. Loading a profile switch
 those settings; while a profile is active, switching to another look it knows restores that look's
 settings too.
 
-All profiles live in one JSON file, :func:`livefilter.settings.paths.user_profiles_path`::
+All profiles live in one JSON file, :func:`livefilter.infra.paths.user_profiles_path`::
 
     {"format": 1,
      "profiles": {"evening": {"look": "glam",
@@ -29,7 +29,7 @@ from typing import Any
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.settings.store import JsonFile
-from livefilter.settings.paths import user_profiles_path
+from livefilter.infra.paths import user_profiles_path
 from livefilter.types import ColorEdits
 
 FORMAT_VERSION = 1

@@ -2,7 +2,7 @@
 
 Profiles (``profiles.json``), the user settings (``config.json``: the control port and token, the OBS
 scene mapping) and the control files of a running ``livefilter run`` (``control*.json``) are all a
-:class:`JsonFile`: read through :func:`livefilter.settings.strict_json.read_regular` (regular files
+:class:`JsonFile`: read through :func:`livefilter.infra.strict_json.read_regular` (regular files
 only, size checked first, no NaN, bounded nesting), changed under one lock per file kind, written to
 a temporary file renamed into place (``private``: mode 0600 from the first byte, for the token). A
 corrupt file is reported with one line and never overwritten; the settings file, when it is a
@@ -19,7 +19,7 @@ from typing import Any, Callable
 from livefilter.errors import OutputError, SettingError
 from livefilter.infra.atomic import write_text
 from livefilter.infra.terminal_text import printable
-from livefilter.settings import strict_json
+from livefilter.infra import strict_json
 
 _LOCKS: dict[str, threading.Lock] = {}
 

@@ -1,6 +1,6 @@
 """The user settings file: the control panel's stable port and token, and the OBS scene mapping.
 
-One JSON file, :func:`livefilter.settings.paths.user_config_path` (``~/.config/livefilter/config.json`` on
+One JSON file, :func:`livefilter.infra.paths.user_config_path` (``~/.config/livefilter/config.json`` on
 Linux), readable by this user only because it holds the control token::
 
     {"format": 1,
@@ -23,7 +23,7 @@ from typing import Any, Callable
 from livefilter.errors import SettingError
 from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.settings.store import JsonFile
-from livefilter.settings.paths import user_config_path
+from livefilter.infra.paths import user_config_path
 from livefilter.infra.terminal_text import printable
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from livefilter.settings import strict_json
+    from livefilter.infra import strict_json
     from livefilter.errors import LookError
     from livefilter.looks.pack import parse_manifest
     from livefilter.looks.registry import extract_pack
