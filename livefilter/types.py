@@ -93,8 +93,10 @@ class Tracked(NamedTuple):
 
     ``faces``: the faces found, or the error the face stage raised (the failure policy applies it when
     the frame is styled). ``upload``: the styling part's own per-frame state made while tracking (the
-    device styling's upload of the frame; None on the host).
+    device styling's upload of the frame; None on the host). ``scene_mask``: the frame's person mask
+    (``livefilter.scene``) when the host pipeline made it ahead.
     """
 
     faces: "list[Face] | BaseException"
     upload: object = None
+    scene_mask: object = None  # the person mask (and background layer) made ahead on the host, or None

@@ -135,7 +135,7 @@ def test_the_skin_finish_is_timed_with_and_without_in_the_same_run(tmp_path, mon
     monkeypatch.setattr(harness, "LookRegistry", lambda: LookRegistry([tmp_path]))
     video = str(shared_path("video", "deepfacelive", "Obama_speaking.mp4"))
     cfg = BenchConfig(video=video, resolutions=["360p"], backends=["onnxruntime-cpu"], frames=10, warmup=2,
-                      paced_seconds=0.5, baseline=False, look="shift", fusion=False, placement=False)
+                      paced_seconds=0.5, baseline=False, look="shift", fusion=False, placement=False, scene=False)
     doc = run_bench(cfg)
     validate_result(doc)
     finish = doc["runs"][0]["finish"]
@@ -145,3 +145,21 @@ def test_the_skin_finish_is_timed_with_and_without_in_the_same_run(tmp_path, mon
     assert "skin finish at 360p, 1 face(s) (onnxruntime-cpu)" in markdown_table(doc)
     no = run_bench(BenchConfig(**{**cfg.__dict__, "finish": False}))
     assert "finish" not in no["runs"][0]
+
+
+def test_bench_measures_the_scene_beside_a_run_without_it(tmp_path, monkeypatch):
+    from benchmarks import harness
+
+    make_look(tmp_path, "shift", kind="shift", size=128, with_strength=True)
+    monkeypatch.setattr(harness, "LookRegistry", lambda: LookRegistry([tmp_path]))
+    video = str(shared_path("video", "deepfacelive", "Obama_speaking.mp4"))
+    cfg = BenchConfig(video=video, resolutions=["360p"], backends=["onnxruntime-cpu"], frames=10, warmup=2,
+                      paced_seconds=0.5, baseline=False, look="shift", fusion=False, placement=False, finish=False,
+                      scene=True)
+    doc = run_bench(cfg)
+    validate_result(doc)
+    scene = doc["runs"][0]["scene"]
+    for label in ("blur", "grade", "blur_grade"):
+        assert scene[f"fps_{label}"] > 0 and scene[f"scene_p50_{label}_ms"] > 0, label
+    assert scene["segment_p50_blur_ms"] > 0  # the mask and the layer, made on the face stage's worker
+    assert "scene at 360p, 1 face(s)" in markdown_table(doc)

@@ -160,6 +160,8 @@ def test_create_from_a_folder_of_real_makeup_photos(tmp_path, student_dir):
     assert {"lips"} <= set(look.regions) and look.training["style_encoder_sha256"]
     code = LookCode.from_vector(look.style_code)
     assert code.lips_opacity == 1.0 and code.lips_a > 10  # made-up lips are red
+    grade = look.scene["grade"]  # the photos' colour grade, learnt too (livefilter.scene)
+    assert grade["keep_skin"] is True and grade["region"] == "frame" and len(grade["curves"]) == 3
     assert user_looks(tmp_path) == ["my-evening"]  # nothing else (no staging folders) left behind
     # the pack runs through the runtime's translator
     from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator

@@ -29,6 +29,7 @@ def bench(
     fusion: bool = typer.Option(True, "--fusion/--no-fusion", help="Also time the device pipeline's pixel-format conversion eager vs torch.compile'd (compiles for a few seconds)."),
     placement: bool = typer.Option(True, "--placement/--no-placement", help="Also run each measurement without the makeup placement (lip line, mouth and eye openings, mirrored lids and cheeks), for its cost per face in the same run."),
     finish: bool = typer.Option(True, "--finish/--no-finish", help="Also run each measurement with the skin finish on (strength 1, under-eye 0.5) and off, for its cost per face in the same run."),
+    scene: bool = typer.Option(True, "--scene/--no-scene", help="Also run each measurement with background blur, a colour grade, and both (segmentation + background and grade cost per frame, in the same run)."),
     teacher: Path = typer.Option(None, "--teacher", help="Teacher ONNX (python -m training.export RUN OUT) for teacher vs student."),
     out_dir: Path = typer.Option(Path("bench_results"), "--out-dir", help="Where JSON, markdown and plot go."),
 ) -> None:
@@ -62,6 +63,7 @@ def bench(
             fusion=fusion and not quick,
             placement=placement and not quick,
             finish=finish and not quick,
+            scene=scene and not quick,
         )
         with Progress(console=out, transient=True) as bar:
             task = bar.add_task("benchmarking", total=None)

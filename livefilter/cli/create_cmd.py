@@ -35,6 +35,11 @@ def create(
     keep_thumbnails: bool = typer.Option(False, "--keep-thumbnails", help="Keep small face thumbnails in the pack."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite your own look of the same name."),
     student: str = typer.Option(None, "--student", help="Look whose student to use (default: the shipped family's)."),
+    grade: bool = typer.Option(True, "--grade/--no-grade", help="Also learn the photos' colour grade (tone curve and colour balance against ungraded photos)."),
+    grade_only: bool = typer.Option(False, "--grade-only", help="A look that only carries the colour grade, from any photos (a photographer's portfolio; no faces needed)."),
+    grade_region: str = typer.Option("frame", "--grade-region", help="Where the grade applies: frame, person or background."),
+    grade_strength: float = typer.Option(0.8, "--grade-strength", help="The grade's default strength 0..1."),
+    grade_skin: bool = typer.Option(False, "--grade-skin", help="Let the grade change skin tone too (default: the wearer's skin keeps its tone)."),
 ) -> None:
     """Create a look from photos of a made-up face and install it.
 
@@ -47,7 +52,9 @@ def create(
     from livefilter.looks.photos import photo_paths
 
     opts = CreateOptions(name=name, title=title, strength=strength, regions=parse_regions(regions),
-                         finetune_minutes=finetune, keep_thumbnails=keep_thumbnails, replace=replace)
+                         finetune_minutes=finetune, keep_thumbnails=keep_thumbnails, replace=replace,
+                         grade=grade or grade_only, grade_only=grade_only, grade_region=grade_region,
+                         grade_strength=grade_strength, keep_skin=not grade_skin)
     creator = LookCreator(student=student, threads=2)
     opts.validate(creator.registry)  # bad options fail before any photo is read
     paths = photo_paths(list(photos) + list(more or []))
@@ -72,6 +79,10 @@ def create(
         f = result.finetune
         out.print(f"fine-tuned the look code: objective {f['objective_before']:.2f} -> {f['objective_after']:.2f} "
                   f"({f['iterations']} steps)", soft_wrap=True)
+    if grade_only:
+        out.print(f"installed into {escape(str(look.root))}; try it: livefilter run --look {escape(look.name)}",
+                  soft_wrap=True, highlight=False)
+        return
     d0, d1 = result.metrics["reference_distance_unstyled"], result.metrics["reference_distance"]
     out.print("distance to your photos on the demo faces: " + ", ".join(
         f"{r} {d0[r]:.1f} -> {d1[r]:.1f}" for r in d1 if d1[r] is not None and d0.get(r) is not None), soft_wrap=True)

@@ -23,7 +23,8 @@ from livefilter.infra.atomic import check_distinct, check_target
 from livefilter.settings.choices import MAX_FACES, ONLY_MODES, PIXEL_FORMATS
 from livefilter.infra.terminal_text import listed
 from livefilter.cli.common import edits_from_options, out, stop_on_signals
-from livefilter.cli.options import BackendOption, LookOption
+from livefilter.cli.options import (BackendOption, BackgroundFileOption, BackgroundOption, BlurOption, GradeOption,
+                                     GradeStrengthOption, LookOption)
 from livefilter.cli.run_checks import check_run_options, run_limits
 from livefilter.control import HOTKEYS_HELP
 from livefilter.control.live import LiveControl
@@ -101,6 +102,11 @@ def run(
     loop: bool = typer.Option(False, "--loop", help="Loop a file input (soak tests, demos)."),
     vcam_device: str = typer.Option(None, "--vcam-device", help="Virtual camera device (e.g. /dev/video10)."),
     pixel_format: str = typer.Option(None, "--pixel-format", help=f"Virtual camera pixel format: {', '.join(PIXEL_FORMATS)}."),
+    background: BackgroundOption = None,
+    blur: BlurOption = 0.6,
+    background_file: BackgroundFileOption = None,
+    grade: GradeOption = True,
+    grade_strength: GradeStrengthOption = None,
     temporal: float = typer.Option(0.5, "--temporal", help="Blend each face's look over frames (0 = off .. 0.95) against flicker."),
     budget_ms: float = typer.Option(250.0, "--budget-ms", help="Live inputs: a face translation slower than this passes the frame through (1..10000)."),
     # -- live control (livefilter.control, livefilter.settings.profiles) --
@@ -120,6 +126,8 @@ def run(
         look=look, strength=strength, max_faces=max_faces, only=only, backend=backend,
         detect_every=detect_every, edits=edits_from_options(brightness, contrast, saturation, warmth),
         temporal=temporal, detector=detector, fuse=fuse, finish=finish_from_options(finish, under_eye),
+        background=background, blur=blur,
+        background_file=Path(background_file) if background_file else None, grade=grade, grade_strength=grade_strength,
     ).validate()
     if profile is not None:  # live control: the profile fills in what the options left open
         apply_profile_to_settings(settings, ProfileStore().get(profile))

@@ -15,7 +15,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from livefilter.finish.settings import FinishSettings
@@ -24,6 +25,9 @@ from livefilter.looks.pack import NAME_RE as LOOK_NAME_RE
 from livefilter.looks.pack import ColorEdits, Look
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline.host import Pipeline
+from livefilter.scene.background import BACKGROUND_MODES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from livefilter.scene.stage import SceneControls
+from livefilter.infra.paths import user_backgrounds_dir
 from livefilter.settings.profiles import Profile, ProfileError, ProfileStore, check_profile_name, parse_edits
 
 log = logging.getLogger(__name__)
@@ -175,6 +179,37 @@ class Controller:
             current[key] = min(1.0, max(-1.0, round(current[key] + delta, 4)))
             return self._apply(edits=ColorEdits(**current)).edits
 
+    def set_scene(self, values: Any) -> dict[str, Any]:
+        """Change some of the scene settings (background, blur, grade, grade_strength, source); the
+        ones left out keep their value. ``background`` null: the look's own. ``source`` names a file in
+        the user's backgrounds folder (no paths from a request)."""
+        if not isinstance(values, dict) or not values or set(values) - SCENE_KEYS:
+            raise ControlError(f"scene takes an object with some of {', '.join(sorted(SCENE_KEYS))}")
+        with self._lock:
+            scene = self.pipeline.controls.scene
+            changes: dict[str, Any] = {}
+            if "background" in values:
+                v = values["background"]
+                if v is not None and v not in BACKGROUND_MODES:
+                    raise ControlError(f"background must be null or one of {', '.join(BACKGROUND_MODES)}, got {v!r}")
+                changes["background"] = v
+            for key in ("blur", "grade_strength"):
+                if key in values:
+                    v = values[key]
+                    if (v is not None or key == "blur") and (not _is_number(v) or not 0.0 <= float(v) <= 1.0):
+                        raise ControlError(f"{key} must be a number between 0 and 1, got {v!r}")
+                    changes[key] = None if v is None else float(v)
+            if "grade" in values:
+                if not isinstance(values["grade"], bool):
+                    raise ControlError(f"grade must be true or false, got {values['grade']!r}")
+                changes["grade"] = values["grade"]
+            if "source" in values:
+                changes["source"] = background_file(values["source"])
+            new = replace(scene, **changes)
+            if new.background == "replace" and new.source is None:
+                raise ControlError("background replace needs a source: a file in " + str(user_backgrounds_dir()))
+            return scene_state(self._apply(scene=new).scene)
+
     def set_paused(self, paused: Any) -> bool:
         if not isinstance(paused, bool):
             raise ControlError(f"paused must be true or false, got {paused!r}")
@@ -311,6 +346,8 @@ class Controller:
             "edits": asdict(controls.edits),
             "finish": asdict(controls.finish),
             "paused": controls.paused,
+            "scene": scene_state(controls.scene),
+            "backgrounds": background_names(),
             "faces": self.faces(),
             "fps": round(self.fps(), 2),
             "frames": stats.frames,
@@ -339,3 +376,32 @@ class Controller:
             except Exception:  # noqa: BLE001 - a state query must never fail on an extra
                 log.exception("state source %r failed", key)
         return state
+
+
+SCENE_KEYS = {"background", "blur", "grade", "grade_strength", "source"}
+MAX_BACKGROUNDS = 200
+
+
+def background_file(name: Any) -> Path:
+    """A file in the user's backgrounds folder, by name (a plain name: no folder parts)."""
+    folder = user_backgrounds_dir()
+    if not isinstance(name, str) or name != Path(name).name or name.startswith(".") or len(name) > 128:
+        raise ControlError(f"source must be the name of a file in {folder}, got {name!r}")
+    path = folder / name
+    if path.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES or not path.is_file() or path.is_symlink():
+        raise NotFound(f"no background image or video named {name!r} in {folder}")
+    return path
+
+
+def background_names() -> list[str]:
+    folder = user_backgrounds_dir()
+    if not folder.is_dir():
+        return []
+    names = sorted(p.name for p in folder.iterdir()
+                   if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    return names[:MAX_BACKGROUNDS]
+
+
+def scene_state(scene: SceneControls) -> dict[str, Any]:
+    return {"background": scene.background, "blur": scene.blur, "grade": scene.grade,
+            "grade_strength": scene.grade_strength, "source": scene.source.name if scene.source else None}

@@ -100,7 +100,8 @@ class Handler(SecureHandler):
     # -- POST ------------------------------------------------------------------------------------------------
     def _post(self, path: str) -> None:
         ctl = self.app.controller
-        routes = {"/api/look", "/api/strength", "/api/finish", "/api/edits", "/api/pause", "/api/profile/save", "/api/profile/load"}
+        routes = {"/api/look", "/api/strength", "/api/finish", "/api/edits", "/api/scene", "/api/pause",
+                  "/api/profile/save", "/api/profile/load"}
         face = _FACE_PATH.match(path)
         if path in CREATE_ROUTES:
             self._json(200, self._create(path))
@@ -119,6 +120,8 @@ class Handler(SecureHandler):
             if not body:
                 raise HTTPError(400, "give at least one of brightness, contrast, saturation, warmth")
             ctl.set_edits(body)
+        elif path == "/api/scene":
+            ctl.set_scene(body)
         elif path == "/api/pause":
             ctl.set_paused(self._field(body, "paused"))
         elif path == "/api/profile/save":

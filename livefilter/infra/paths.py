@@ -41,6 +41,12 @@ def user_looks_dir() -> Path:
     return user_data_dir() / "looks"
 
 
+def user_backgrounds_dir() -> Path:
+    """Background images and videos the control panel / API may choose by name (``--background-file``
+    takes any path; a remote request only a name in this folder)."""
+    return user_data_dir() / "backgrounds"
+
+
 def user_profiles_path() -> Path:
     return user_data_dir() / "profiles.json"
 

@@ -27,6 +27,8 @@ from livefilter.align.host import Aligner
 from livefilter.errors import InputError, LookError, SettingError
 from livefilter.looks.code import CODE_DIM, LookCode
 from livefilter.looks.encoder import StyleEncoder
+from livefilter.looks.grade_learn import DEFAULT_GRADE_STRENGTH, describe_grade, grade_from_quantiles, photo_quantiles
+from livefilter.scene.grade import GRADE_REGIONS, Grade, grade_table
 from livefilter.looks.pack import NAME_RE, Look, load_look
 from livefilter.looks.photos import Photo, PhotoRejected, decode_photo, printable, read_photo
 from livefilter.looks.schema import shown
@@ -63,6 +65,11 @@ class CreateOptions:
     finetune_minutes: float = 0.0
     keep_thumbnails: bool = False
     replace: bool = False
+    grade: bool = True  # learn the photos' colour grade too (livefilter.scene)
+    grade_only: bool = False  # a look that only grades (any photos: no faces needed)
+    grade_region: str = "frame"  # frame | person | background
+    grade_strength: float = DEFAULT_GRADE_STRENGTH
+    keep_skin: bool = True  # the grade leaves the wearer's skin tone as it is
 
     def validate(self, registry: LookRegistry) -> "CreateOptions":
         # the very checks the finished look.json goes through, run before any work (never after it)
@@ -88,6 +95,12 @@ class CreateOptions:
             if unlearned:  # brows and skin are not measured from photos: such a look would change nothing there
                 raise SettingError(f"a look made from photos cannot change {' or '.join(unlearned)} yet; "
                                    f"--regions takes {', '.join(CREATABLE_REGIONS)}")
+        if self.grade_region not in GRADE_REGIONS:
+            raise SettingError(f"--grade-region must be {', '.join(GRADE_REGIONS)}, got {shown(self.grade_region)}")
+        if not 0.0 <= self.grade_strength <= 1.0:
+            raise SettingError(f"--grade-strength must be between 0 and 1, got {self.grade_strength}")
+        if self.grade_only and (self.regions is not None or self.finetune_minutes > 0):
+            raise SettingError("--grade-only makes a look without makeup: --regions and --finetune do not apply")
         if not 0.0 <= self.finetune_minutes <= MAX_FINETUNE_MINUTES:
             raise SettingError(f"--finetune takes 0..{MAX_FINETUNE_MINUTES:g} minutes, got {self.finetune_minutes}")
         return self
@@ -146,6 +159,17 @@ def describe(code: LookCode) -> str:
     if code.skin_opacity > 0.05 and code.skin_smooth > 0.05:
         parts.append("smoothed skin")
     return "; ".join(parts) or "no visible change"
+
+
+def _graded(crops: np.ndarray, grade: Grade) -> np.ndarray:
+    """Face crops with the grade applied as the runtime applies it to a frame (skin kept at each
+    crop's own centre colour when the grade keeps skin)."""
+    out = []
+    for c in crops:
+        h, w = c.shape[:2]
+        skin = c[int(h * 0.45):int(h * 0.75), int(w * 0.3):int(w * 0.7)].reshape(-1, 3).mean(0)
+        out.append(cv2.LUT(np.ascontiguousarray(c), grade_table(grade, skin_rgb=skin)))
+    return np.stack(out)
 
 
 def _grid(rows: list[np.ndarray]) -> np.ndarray:
@@ -227,7 +251,9 @@ class LookCreator:
         base = find_student(self.registry, self.student_choice)
         encoder = self.encoder
         aligner = Aligner(MEASURE_SIZE, MEASURE_PADDING)
-        crops, marks, hashes, names, rejected = [], [], [], [], []
+        if opts.grade_only:
+            return self._create_grade_only(sources, opts, base, tell, cancel, on_reject, t0)
+        crops, marks, hashes, names, rejected, quantiles = [], [], [], [], [], {}
         for i, src in enumerate(sources):
             if cancel is not None and cancel.is_set():
                 raise InputError("look creation was cancelled")
@@ -235,6 +261,7 @@ class LookCreator:
                 photo = self.load(src)
                 if photo.sha256 in hashes:  # the same photo given twice is one face, as in the panel
                     raise PhotoRejected("the same photo as one given before (counted once)")
+                quantiles[photo.sha256] = photo_quantiles(photo.rgb)
                 crop, pts = self.face_of(photo, aligner)
                 crops.append(crop)
                 marks.append(pts)
@@ -288,6 +315,10 @@ class LookCreator:
                 raise InputError("look creation was cancelled")
             code, tuned = result.code, result.to_dict()
         styled = styler(code.vector(), opts.strength)
+        grade = (grade_from_quantiles(list(quantiles.values()), opts.grade_region, opts.grade_strength, opts.keep_skin)
+                 if opts.grade else None)
+        if grade is not None:
+            styled = _graded(styled, grade)
         metrics = {"demo_faces": len(demo[0]), "reference_distance": self._distances(styled, demo[1], ref),
                    "reference_distance_unstyled": self._distances(demo[0], demo[1], ref)}
         preview = _grid([demo[0][:4], styled[:4]])
@@ -302,8 +333,12 @@ class LookCreator:
         }
         if tuned:
             provenance["finetune"] = tuned
+        if grade is not None:
+            provenance["grade"] = {"photos": len(quantiles), "method": "per-channel quantiles of the photos against "
+                                   "looks/grade_baseline.json (ungraded photos)", "describe": describe_grade(grade)}
         look = self._install(base, code, opts, provenance, metrics, preview,
-                             np.stack(crops) if opts.keep_thumbnails else None)
+                             np.stack(crops) if opts.keep_thumbnails else None,
+                             {"grade": grade.to_json()} if grade is not None else None)
         tell("writing the look", 1, 1)
         return CreatedLook(look, code, len(crops), rejected, time.perf_counter() - t0, tuned, metrics)
 
@@ -319,8 +354,44 @@ class LookCreator:
             out[region] = round(float(np.mean(d)), 2) if d else None
         return out
 
+    def _create_grade_only(self, sources: list[PhotoSource], opts: CreateOptions, base: Look, tell, cancel,
+                           on_reject, t0: float) -> CreatedLook:
+        """A look that only carries a colour grade, learnt from any photos (a photographer's portfolio):
+        the family student with the plain code at strength 0 (faces are not restyled)."""
+        quantiles, hashes, rejected = [], [], []
+        for i, src in enumerate(sources):
+            if cancel is not None and cancel.is_set():
+                raise InputError("look creation was cancelled")
+            try:
+                photo = self.load(src)
+                if photo.sha256 in hashes:
+                    raise PhotoRejected("the same photo as one given before (counted once)")
+                quantiles.append(photo_quantiles(photo.rgb))
+                hashes.append(photo.sha256)
+            except PhotoRejected as e:
+                rejected.append(Rejected(printable(src.name if isinstance(src, Path) else src[0]), str(e)))
+                if on_reject:
+                    on_reject(rejected[-1])
+            tell("measuring photos", i + 1, len(sources))
+        grade = grade_from_quantiles(quantiles, opts.grade_region, opts.grade_strength, opts.keep_skin)
+        code = LookCode()
+        demo = self.demo_faces(base.input_size)
+        preview = _graded(demo[0][:4], grade) if demo is not None else np.zeros((64, 64, 3), np.uint8)
+        preview = _grid([demo[0][:4], preview]) if demo is not None else preview
+        provenance = {"created_from": {"photos": len(hashes), "photos_given": len(sources), "rejected": len(rejected),
+                                       "photo_sha256": hashes},
+                      "method": "colour grade only: per-channel quantiles of the photos against "
+                                "looks/grade_baseline.json (ungraded photos)",
+                      "grade": {"photos": len(hashes), "describe": describe_grade(grade)},
+                      "student_from": base.name, "date": time.strftime("%Y-%m-%d")}
+        opts = replace(opts, strength=0.0)
+        look = self._install(base, code, opts, provenance, {}, preview, None, {"grade": grade.to_json()},
+                             description=f"Colour grade from {len(hashes)} photos: {describe_grade(grade)}.")
+        return CreatedLook(look, code, len(hashes), rejected, time.perf_counter() - t0)
+
     def _install(self, base: Look, code: LookCode, opts: CreateOptions, provenance: dict, metrics: dict,
-                 preview: np.ndarray, thumbs: np.ndarray | None) -> Look:
+                 preview: np.ndarray, thumbs: np.ndarray | None, scene: dict | None = None,
+                 description: str | None = None) -> Look:
         root = check_writable(user_looks_dir())
         with staging_or_error(root, "create") as tmp:
             folder = Path(tmp) / opts.name
@@ -333,10 +404,11 @@ class LookCreator:
                 ok, jpg = cv2.imencode(".jpg", np.concatenate(list(small), 1)[:, :, ::-1])
                 (folder / "photos.jpg").write_bytes(jpg.tobytes())
             look = replace(base, name=opts.name, root=folder, title=opts.title or opts.name.replace("-", " ").title(),
-                           description=f"Created from {provenance['created_from']['photos']} photos: {describe(code)}.",
+                           description=description or f"Created from {provenance['created_from']['photos']} photos: "
+                                                              f"{describe(code)}.",
                            author="", licence="", version="1.0", style_code=[round(float(x), 6) for x in code.vector()],
                            regions=code.regions(), default_strength=opts.strength, preview="preview.jpg",
-                           training=provenance, metrics=metrics)
+                           training=provenance, metrics=metrics, scene=scene)
             look.save()
             load_look(folder)  # the same validation every look goes through (sha256, ONNX inputs)
             return self.registry.install(folder, replace=opts.replace)

@@ -84,6 +84,8 @@ class Look:
     preview: str | None = "preview.jpg"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # the look's own background wish and colour grade (livefilter.scene): {"background": {...}, "grade": {...}}
+    scene: dict[str, Any] | None = None
 
     def sized_for(self, gpu: bool) -> "Look":
         """This look at the input size of the machine it runs on (the GPU size on a GPU backend)."""
@@ -181,6 +183,62 @@ def _regions(v: Any, key: str) -> list[str]:
     return list(v)
 
 
+def _choice(options: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def check(v: Any, key: str) -> str:
+        if not isinstance(v, str) or v not in options:
+            raise LookError(f"look.json: '{key}' must be one of {', '.join(options)}, got {shown(v)}")
+        return v
+
+    return check
+
+
+def _flag(v: Any, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise LookError(f"look.json: '{key}' must be true or false, got {shown(v)}")
+    return v
+
+
+GRADE_KNOTS = 9  # livefilter.scene.grade.KNOTS: a curve's values at 9 evenly spaced levels
+
+
+def _curves(v: Any, key: str) -> list[list[float]]:
+    if not isinstance(v, list) or len(v) != 3:
+        raise LookError(f"look.json: '{key}' must be three curves (R, G, B) of {GRADE_KNOTS} numbers, got {shown(v)}")
+    curves = [number_list(GRADE_KNOTS, GRADE_KNOTS, 0.0, 255.0)(c, f"{key}[{i}]") for i, c in enumerate(v)]
+    if any(b < a for c in curves for a, b in zip(c, c[1:])):
+        raise LookError(f"look.json: '{key}': a grade curve must not decrease")
+    return curves
+
+
+_scene_background = obj({
+    "mode": (_choice(("keep", "blur", "replace")), "keep"),
+    "blur": (number(0.0, 1.0), 0.6),
+    "source": (optional(member_path), None),  # an image or video inside the pack
+}, unknown="reject")
+_scene_grade = obj({
+    "curves": (_curves, MISSING),
+    "region": (_choice(("frame", "person", "background")), "frame"),
+    "strength": (number(0.0, 1.0), 1.0),
+    "keep_skin": (_flag, True),
+}, unknown="reject")
+_scene_fields = obj({"background": (optional(_scene_background), None), "grade": (optional(_scene_grade), None)},
+                    unknown="reject")
+
+
+def _scene(v: Any, key: str) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    d = _scene_fields(v, key)
+    bg = d["background"]
+    if bg is not None and (bg["mode"] == "replace") != (bg["source"] is not None):
+        raise LookError(f"look.json: '{key}.background': a 'source' file is given exactly when the mode is replace")
+    if bg is not None and bg["source"] is not None and not str(bg["source"]).lower().endswith(SCENE_MEDIA):
+        raise LookError(f"look.json: '{key}.background.source' must be an image or video ({', '.join(SCENE_MEDIA)})")
+    return d
+
+
+SCENE_MEDIA = (".jpg", ".jpeg", ".png", ".webp", ".mp4", ".webm", ".mov")
+
 _INPUT_NAME = text(256)
 normalisation_fields = null_as_empty(obj({
     "mean": (number_list(3, 3, -1.0, 1.0), [0.5, 0.5, 0.5]),
@@ -220,6 +278,7 @@ MANIFEST_FIELDS: tuple[Field, ...] = (
     Field("preview", optional(member_path), "preview.jpg"),
     Field("training", json_object, {}),
     Field("metrics", json_object, {}),
+    Field("scene", _scene, None),
 )
 _FIELDS_BY_KEY = {f.key: f for f in MANIFEST_FIELDS}
 
@@ -254,6 +313,21 @@ def parse_manifest(data: Any, root: Path) -> Look:
     for rule in CROSS_FIELD_CHECKS:
         rule(values)
     return Look(root=root, **values)
+
+
+def scene_media(look: Look) -> Path | None:
+    """The look's background image or video (inside the pack, a regular file), or None."""
+    bg = (look.scene or {}).get("background") or {}
+    if not bg.get("source"):
+        return None
+    path = look.root / bg["source"]
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_SCENE_MEDIA_BYTES:
+        raise LookError(f"look '{look.name}': background file {shown(bg['source'])} is missing, a link, or over "
+                        f"{MAX_SCENE_MEDIA_BYTES >> 20} MiB")
+    return path
+
+
+MAX_SCENE_MEDIA_BYTES = 64 << 20
 
 
 def _all_tensors(graph) -> Iterator:
@@ -367,4 +441,5 @@ def load_look(path: Path, *, check_model: bool = True) -> Look:
         if look.onnx_sha256 is not None and sha256_file(model) != look.onnx_sha256:
             raise LookError(f"look '{look.name}': {look.model} does not match its sha256 in look.json (corrupt?)")
         validate_onnx_inputs(look)
+    scene_media(look)
     return look

@@ -30,6 +30,22 @@ class SceneLooks:
         with self._lock:
             self._apply(scene)
 
+    def _background(self, scene: str) -> None:
+        """The scene's background (blur, replace, keep), when the mapping names one."""
+        bg = self.settings.scene_backgrounds.get(scene)
+        if bg is None:
+            return
+        change = {"background": bg["background"], "blur": bg.get("blur", 0.6)}
+        if bg.get("source"):
+            change["source"] = bg["source"]
+        try:
+            self.controller.set_scene(change)
+            log.info("scene %r: background %s", scene, bg["background"])
+        except ControlError as e:  # a background file removed since it was mapped: say so once
+            if scene not in self._reported:
+                self._reported.add(scene)
+                self.notify(f"OBS scene {scene!r}: {e}")
+
     def _apply(self, scene: str) -> None:
         ctl = self.controller
         if scene in self.settings.pause_scenes:
@@ -42,6 +58,7 @@ class SceneLooks:
             self._paused_by_scene = False
             if ctl.pipeline.controls.paused:
                 ctl.set_paused(False)
+        self._background(scene)
         look = self.settings.scene_looks.get(scene)
         if look is None or ctl.pipeline.controls.look == look:
             return

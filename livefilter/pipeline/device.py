@@ -122,6 +122,7 @@ class DeviceStyling:
         self._dev_history: dict = {}
         self._occ_crops: np.ndarray | None = None  # the face thread's own crop buffer
         self.clock: DeviceStageClock | None = None
+        self._scene = None  # the scene stage's device twin, made when first needed
 
     def attach(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -277,6 +278,14 @@ class DeviceStyling:
         theta = torch.from_numpy(warp_thetas(mats, (buf.h, buf.w), size)).to(self.device)
         crops = warp_crops(buf.frame_f, theta, size)
         return crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def scene_stage(self):
+        """The scene stage's device twin (``scene/device_stage.py``), made when first needed."""
+        if self._scene is None:
+            from livefilter.scene.device_stage import DeviceSceneStage
+
+            self._scene = DeviceSceneStage(self.pipeline.segment, self.device)
+        return self._scene
 
     # -- compute stream (main thread) -------------------------------------------------------------
     def unstyled(self, image, tracked: Tracked | None):
@@ -445,6 +454,9 @@ class DeviceStyling:
                     with clock.time("finish"):
                         self.finish.apply(result, [f.landmarks for f in faces if f.landmarks is not None],
                                           controls.finish)
+                if self.pipeline.scene_wanted(rt, controls):
+                    with clock.time("scene"):  # background and grade on the styled frame, on the device
+                        self.scene_stage().apply(comp.out, faces, controls.scene, rt.scene)
                 if self.output_format != "RGB":
                     result = comp.to_pixel_format(self.output_format)
             if self._compute_stream is not None:

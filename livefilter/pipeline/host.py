@@ -1,4 +1,4 @@
-"""Wires the stages: Source -> TracksFaces -> Aligner -> Translator -> Blender -> Sink.
+"""Wires the stages: Source -> TracksFaces -> Aligner -> Translator -> Blender -> Scene -> Sink.
 
 :class:`Pipeline` runs the loop and owns the live controls; the pixels are its :class:`~livefilter.protocols.Styling`
 part, :class:`HostStyling` here or the device one (:mod:`livefilter.pipeline.device`).
@@ -28,7 +28,9 @@ from livefilter.errors import SettingError
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings
 from livefilter.looks.pack import ColorEdits, Look
-from livefilter.protocols import DeviceFaceStage, Sink, Source, Styling, TracksFaces, Translator
+from livefilter.protocols import DeviceFaceStage, DeviceTranslator, Sink, Source, Styling, TracksFaces, Translator
+from livefilter.scene.segment import SegmentConfig
+from livefilter.scene.stage import SceneControls, SceneStage, look_scene
 from livefilter.infra.stats import StageStats
 from livefilter.types import CapturedFrame, Face, Tracked
 
@@ -53,6 +55,7 @@ class LiveControls:
     paused: bool = False
     disabled_tracks: frozenset[int] = frozenset()
     finish: FinishSettings = field(default_factory=FinishSettings)  # the skin finish (livefilter.finish)
+    scene: SceneControls = field(default_factory=SceneControls)  # background and grade (livefilter.scene)
 
 
 class LookRuntime:
@@ -76,6 +79,7 @@ class LookRuntime:
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
         self.strength_in_network = bool(translator.strength_in_network)
+        self.scene = look_scene(look)  # the look's own background and grade, or None
 
 
 TranslatorFactory = Callable[[Look], Translator]
@@ -184,6 +188,8 @@ class Pipeline:
         stats: StageStats | None = None,
         temporal: float = 0.0,
         placement: bool = True,
+        scene: bool = True,
+        segment: SegmentConfig | None = None,
     ) -> None:
         if not 1 <= max_faces <= MAX_FACES_LIMIT:
             raise SettingError(f"max faces must be between 1 and {MAX_FACES_LIMIT}, got {max_faces}")
@@ -196,6 +202,9 @@ class Pipeline:
             raise SettingError(f"styling {type(self.styling).__name__} does not implement the Styling protocol")
         self.temporal = temporal
         self.placement = placement
+        self.scene_enabled = scene  # off: no background or grade at all (the bench's comparison)
+        self.segment = segment
+        self._scene: SceneStage | None = None
         self.tracker = tracker
         self._looks = looks
         self._factory = translator_factory
@@ -242,6 +251,10 @@ class Pipeline:
         check_strength(new.strength)
         new.edits.validate()
         new.finish.validate()
+        try:
+            new.scene.validate()
+        except ValueError as e:
+            raise SettingError(str(e)) from None
         if new.look != self._controls.look:
             self.runtime(new.look)  # load (and validate) before switching, so a bad look never goes live
         with self._lock:
@@ -283,8 +296,40 @@ class Pipeline:
             log.warning("frame passed through unfiltered: %s: %s (logged once per kind)", kind, err)
 
     def track(self, image) -> Tracked:
-        """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned."""
-        return self.styling.track(image)
+        """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned.
+
+        On the host, when the scene stage is wanted, the person mask of the same frame is made here
+        too, so on the worker thread it overlaps the styling of the previous frame."""
+        tracked = self.styling.track(image)
+        if self.styling.device is None:
+            rt = self._runtimes.get(self._controls.look)
+            if rt is not None and self.scene_wanted(rt, self._controls):
+                try:
+                    with self.stats.time("segment"):
+                        faces = tracked.faces if isinstance(tracked.faces, list) else []
+                        ahead = self.scene_stage().segment(image, faces, self._controls.scene, rt.scene)
+                    tracked = tracked._replace(scene_mask=ahead)
+                except Exception as e:  # the scene step makes it again and applies the failure policy
+                    self.log_once(f"segment:{type(e).__name__}", e)
+        return tracked
+
+    def scene_wanted(self, rt: LookRuntime, controls: LiveControls) -> bool:
+        """Whether this frame gets the scene stage (a background other than keep, or a grade)."""
+        return self.scene_enabled and SceneStage.wanted(controls.scene, rt.scene)
+
+    def scene_stage(self) -> SceneStage:
+        """The host scene stage (segmentation, background, grade), made when first needed."""
+        if self._scene is None:
+            self._scene = SceneStage(self.segment)
+        return self._scene
+
+    def host_scene(self, image: np.ndarray, tracked: Tracked | None, faces: list[Face], rt: LookRuntime,
+                   controls: LiveControls) -> np.ndarray:
+        """Background and grade over a host frame (``livefilter.scene``), in place."""
+        self.stats.mark("scene")
+        ahead = tracked.scene_mask if tracked is not None else None
+        with self.stats.time("scene"):
+            return self.scene_stage().apply(image, faces, controls.scene, rt.scene, ahead=ahead)
 
     def timed_faces(self, find: Callable[[object], list[Face]], frame) -> list[Face] | BaseException:
         """``find(frame)`` timed as the "detect" stage; an error is returned, not raised."""
@@ -313,11 +358,19 @@ class Pipeline:
             faces = [f for f in faces if f.enabled and f.track_id not in controls.disabled_tracks]
             faces = faces[: self.max_faces]
             self.last_faces = faces
-            if not faces:
-                return self.styling.unstyled(image, tracked)
             rt = self.runtime(controls.look)
-            strength = np.full(len(faces), controls.strength, np.float32)
-            return self.styling.style(image, tracked, faces, rt, controls, strength)
+            on_device = False
+            # strength 0 (a grade-only look) and no skin finish: the faces stay as they are
+            if faces and (controls.strength > 0 or controls.finish.active):
+                strength = np.full(len(faces), controls.strength, np.float32)
+                out = self.styling.style(image, tracked, faces, rt, controls, strength)
+                # the device styling applies the scene itself, on the device, before its download
+                on_device = self.styling.device is not None and isinstance(rt.translator, DeviceTranslator)
+            else:
+                out = self.styling.unstyled(image, tracked)
+            if on_device or not self.scene_wanted(rt, controls):
+                return out
+            return self.host_scene(out, tracked, faces, rt, controls)
         except Exception as e:  # failure policy: never drop or freeze the output
             self.stats.passthrough += 1
             kind = f"{self.stats.current}:{type(e).__name__}"

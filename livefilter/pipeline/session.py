@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from livefilter.finish.settings import FinishSettings
 from livefilter.settings.choices import DEVICE_OUTPUT_FORMATS, TRANSLATE_BUDGET_MS
@@ -36,6 +37,13 @@ class PipelineSettings:
     fuse: bool | None = None  # device pipeline: torch.compile'd pixel-format conversion (None: on CUDA only)
     tracker_fps: float | None = None  # a file's frame rate: landmarks smoothed over media time (None: wall clock)
     placement: bool = True  # makeup placed exactly in frame pixels (livefilter.composite.placement); off: the raw residual
+    scene: bool = True  # the scene stage (livefilter.scene: background, grade); off: neither, whatever the look says
+    background: str | None = None  # keep | blur | replace; None: the look's own (else keep)
+    blur: float = 0.6  # background blur strength 0..1
+    background_file: Path | None = None  # the replacement image or video (--background replace)
+    grade: bool = True  # apply the look's colour grade
+    grade_strength: float | None = None  # None: the look's own
+    segment_smoothing: float = 0.8  # temporal smoothing of the person mask (0..1)
 
     def validate(self) -> "PipelineSettings":
         """Check every setting before anything is loaded, each by the stage that owns it (the tracker's
@@ -49,6 +57,17 @@ class PipelineSettings:
             raise SettingError(f"--temporal must be between 0 and 0.95, got {self.temporal}")
         if self.strength is not None:
             check_strength(self.strength)
+        try:
+            self.scene_controls().validate()
+            self.segment_config().validate()
+        except ValueError as e:
+            raise SettingError(str(e)) from None
+        if self.background == "replace":
+            if not Path(self.background_file).is_file():
+                raise SettingError(f"--background-file {self.background_file} is not a file")
+            from livefilter.scene.background import BackgroundConfig, BackgroundStage
+
+            BackgroundStage(BackgroundConfig("replace", self.blur, Path(self.background_file))).close()  # readable?
         self.tracker_config().validate(_OPTION_NAMES)  # --detect-every, --max-faces (the pipeline's limit too), --only
         detectors.check(self.detector, "--detector")
         if self.edits is not None:
@@ -61,6 +80,18 @@ class PipelineSettings:
         if self.translate_budget_ms is not None and not lo <= self.translate_budget_ms <= hi:  # also NaN
             raise SettingError(f"translate budget must be {lo:g}..{hi:g} ms, got {self.translate_budget_ms}")
         return self
+
+    def scene_controls(self):
+        """The live scene settings (``scene/stage.py`` ``SceneControls``) this run starts with."""
+        from livefilter.scene.stage import SceneControls
+
+        return SceneControls(background=self.background, blur=self.blur, source=self.background_file,
+                             grade=self.grade, grade_strength=self.grade_strength)
+
+    def segment_config(self):
+        from livefilter.scene.segment import SegmentConfig
+
+        return SegmentConfig(smoothing=self.segment_smoothing)
 
     def tracker_config(self):
         """The face tracker's settings (``detect/tracker.py`` ``TrackerConfig``) for this run."""
@@ -168,6 +199,7 @@ def build_pipeline(
         strength=settings.strength if settings.strength is not None else look.default_strength,
         edits=settings.edits if settings.edits is not None else look.edits,
         finish=settings.finish if settings.finish is not None else look.finish,
+        scene=settings.scene_controls(),
     )
     return Pipeline(
         tracker if tracker is not None else make_tracker(settings),
@@ -182,4 +214,6 @@ def build_pipeline(
         temporal=settings.temporal,
         placement=settings.placement,
         styling=styling,
+        scene=settings.scene,
+        segment=settings.segment_config(),
     )

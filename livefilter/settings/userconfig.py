@@ -84,29 +84,64 @@ class ControlSettings:
 
 @dataclass(frozen=True)
 class ObsSettings:
-    """Which look each OBS scene gets, and the scenes on which the look is paused."""
+    """Which look each OBS scene gets, the scenes on which the look is paused, and the background
+    each scene asks for (``{"background": "blur", "blur": 0.7}``, ``{"background": "replace",
+    "source": "beach.jpg"}``: a file of the user's backgrounds folder)."""
 
     scene_looks: dict[str, str] = field(default_factory=dict)
     pause_scenes: tuple[str, ...] = ()
+    scene_backgrounds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scene_looks": dict(sorted(self.scene_looks.items())), "pause_scenes": sorted(self.pause_scenes)}
+        doc: dict[str, Any] = {"scene_looks": dict(sorted(self.scene_looks.items())),
+                               "pause_scenes": sorted(self.pause_scenes)}
+        if self.scene_backgrounds:
+            doc["scene_backgrounds"] = dict(sorted(self.scene_backgrounds.items()))
+        return doc
 
     @classmethod
     def from_json(cls, data: Any) -> "ObsSettings":
-        if not isinstance(data, dict) or set(data) - {"scene_looks", "pause_scenes"}:
-            raise ConfigError("'obs' must be an object with 'scene_looks' and 'pause_scenes'")
+        if not isinstance(data, dict) or set(data) - {"scene_looks", "pause_scenes", "scene_backgrounds"}:
+            raise ConfigError("'obs' must be an object with 'scene_looks', 'pause_scenes' and 'scene_backgrounds'")
         looks = data.get("scene_looks", {})
         pauses = data.get("pause_scenes", [])
+        backgrounds = data.get("scene_backgrounds", {})
         if not isinstance(looks, dict) or len(looks) > MAX_SCENES:
             raise ConfigError(f"'obs.scene_looks' must map at most {MAX_SCENES} scene names to look names")
         if not isinstance(pauses, list) or len(pauses) > MAX_SCENES:
             raise ConfigError(f"'obs.pause_scenes' must be a list of at most {MAX_SCENES} scene names")
+        if not isinstance(backgrounds, dict) or len(backgrounds) > MAX_SCENES:
+            raise ConfigError(f"'obs.scene_backgrounds' must map at most {MAX_SCENES} scene names to backgrounds")
         for scene, look in looks.items():
             check_scene_name(scene)
             if not isinstance(look, str) or not LOOK_NAME_RE.fullmatch(look):
                 raise ConfigError(f"'obs.scene_looks': {look!r} (for scene {scene!r}) is not a look name")
-        return cls(dict(looks), tuple(dict.fromkeys(check_scene_name(s) for s in pauses)))
+        for scene, bg in backgrounds.items():
+            check_scene_name(scene)
+            check_scene_background(bg, scene)
+        return cls(dict(looks), tuple(dict.fromkeys(check_scene_name(s) for s in pauses)), dict(backgrounds))
+
+
+SCENE_BACKGROUND_MODES = ("keep", "blur", "replace")
+
+
+def check_scene_background(bg: Any, scene: str) -> dict[str, Any]:
+    """One scene's background: a mode, an optional blur 0..1, a source file name for replace."""
+    where = f"'obs.scene_backgrounds' (scene {scene!r})"
+    if not isinstance(bg, dict) or set(bg) - {"background", "blur", "source"}:
+        raise ConfigError(f"{where}: must be an object with 'background' and optionally 'blur' or 'source'")
+    if bg.get("background") not in SCENE_BACKGROUND_MODES:
+        raise ConfigError(f"{where}: 'background' must be one of {', '.join(SCENE_BACKGROUND_MODES)}")
+    blur = bg.get("blur", 0.6)
+    if isinstance(blur, bool) or not isinstance(blur, (int, float)) or not 0.0 <= blur <= 1.0:
+        raise ConfigError(f"{where}: 'blur' must be a number between 0 and 1")
+    source = bg.get("source")
+    if (bg["background"] == "replace") != (source is not None):
+        raise ConfigError(f"{where}: 'source' (a file name of your backgrounds folder) goes with replace only")
+    if source is not None and (not isinstance(source, str) or not 0 < len(source) <= 128 or "/" in source
+                               or "\\" in source or source.startswith(".")):
+        raise ConfigError(f"{where}: 'source' must be a plain file name")
+    return bg
 
 
 @dataclass(frozen=True)
@@ -179,4 +214,5 @@ class ConfigStore:
         return self.update(lambda c: replace(c, obs=change(c.obs))).obs
 
 
-__all__ = ["ConfigError", "ConfigStore", "ControlSettings", "ObsSettings", "UserConfig", "check_scene_name"]
+__all__ = ["ConfigError", "ConfigStore", "ControlSettings", "ObsSettings", "UserConfig", "check_scene_background",
+           "check_scene_name"]

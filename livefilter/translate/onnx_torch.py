@@ -30,6 +30,12 @@ def _ops() -> dict[str, Callable]:
             pads = (0, 0, 0, 0)
         return F.conv2d(x, w, b, tuple(strides), (pads[0], pads[1]), tuple(dilations), group)
 
+    def conv_transpose(x, w, b=None, *, strides=(1, 1), pads=(0, 0, 0, 0), group=1, output_padding=(0, 0), **_):
+        y = F.conv_transpose2d(x, w, b, tuple(strides), 0, tuple(output_padding), group)
+        if any(pads):  # ONNX pads crop the full transposed output (begin, end per axis)
+            y = y[:, :, pads[0]:y.shape[2] - pads[2], pads[1]:y.shape[3] - pads[3]]
+        return y
+
     def clip(x, lo=None, hi=None, **_):
         return torch.clamp(x, None if lo is None else float(lo), None if hi is None else float(hi))
 
@@ -123,7 +129,7 @@ def _ops() -> dict[str, Callable]:
         "BatchNormalization": batchnorm, "PRelu": prelu, "Flatten": flatten, "AveragePool": avgpool,
         "GlobalAveragePool": lambda x, **_: x.mean(dim=(2, 3), keepdim=True),
         "Cast": cast, "MaxPool": maxpool, "Pad": pad,
-        "Conv": conv, "Clip": clip, "Gemm": gemm, "Slice": slice_, "Resize": resize,
+        "Conv": conv, "ConvTranspose": conv_transpose, "HardSwish": lambda x, **_: F.hardswish(x), "Clip": clip, "Gemm": gemm, "Slice": slice_, "Resize": resize,
         "Unsqueeze": unsqueeze, "Squeeze": squeeze, "Reshape": reshape,
         "Add": lambda a, b, **_: a + b, "Sub": lambda a, b, **_: a - b, "Mul": lambda a, b, **_: a * b,
         "Div": lambda a, b, **_: a / b, "MatMul": lambda a, b, **_: a @ b,

@@ -128,6 +128,60 @@
     post("/api/edits", { brightness: 0, contrast: 0, saturation: 0, warmth: 0 }).catch(() => {});
   });
 
+  // -- background and grade (POST /api/scene) ----------------------------------------------------
+  const sendScene = sender("/api/scene", (v) => v);
+  const blur = $("blur"), gradeStrength = $("grade-strength");
+  $("background").addEventListener("change", () => {
+    hold("scene");
+    const mode = $("background").value || null;
+    const body = { background: mode };
+    if (mode === "replace") {
+      if (!$("background-source").value) { toast("save an image or video in your backgrounds folder first"); return; }
+      body.source = $("background-source").value;
+    }
+    sendScene(body);
+  });
+  $("background-source").addEventListener("change", () => {
+    hold("scene");
+    if ($("background-source").value) sendScene({ background: "replace", source: $("background-source").value });
+  });
+  blur.addEventListener("input", () => {
+    hold("scene");
+    $("blur-value").textContent = Math.round(blur.value * 100) + "%";
+    setFill(blur);
+    sendScene({ blur: Number(blur.value) });
+  });
+  gradeStrength.addEventListener("input", () => {
+    hold("scene");
+    $("grade-strength-value").textContent = Math.round(gradeStrength.value * 100) + "%";
+    setFill(gradeStrength);
+    sendScene({ grade_strength: Number(gradeStrength.value) });
+  });
+  $("grade").addEventListener("change", () => { hold("scene"); sendScene({ grade: $("grade").checked }); });
+  function renderScene(sc, names) {
+    if (!sc || held("scene")) return;
+    $("background").value = sc.background || "";
+    const sel = $("background-source");
+    const key = (names || []).join("|");
+    if (sel.dataset.key !== key) {
+      sel.dataset.key = key;
+      sel.replaceChildren(...(names.length ? names : [""]).map((n) => {
+        const o = document.createElement("option");
+        o.value = n; o.textContent = n || "no backgrounds saved";
+        return o;
+      }));
+    }
+    if (sc.source) sel.value = sc.source;
+    if (document.activeElement !== blur) { blur.value = sc.blur; $("blur-value").textContent = Math.round(sc.blur * 100) + "%"; }
+    setFill(blur);
+    if (document.activeElement !== gradeStrength) {
+      gradeStrength.value = sc.grade_strength === null ? 1 : sc.grade_strength;
+      $("grade-strength-value").textContent = sc.grade_strength === null ? "look" : Math.round(sc.grade_strength * 100) + "%";
+    }
+    setFill(gradeStrength);
+    $("grade").checked = sc.grade;
+  }
+
   // -- pause -------------------------------------------------------------------------------------
   $("pause").addEventListener("click", () => {
     const paused = !(state && state.paused);
@@ -352,6 +406,7 @@
       }
     }
     if (!held("paused")) renderPause(s.paused);
+    renderScene(s.scene, s.backgrounds || []);
     renderSync(s.latency, s.obs);
 
     const key = s.looks.map((l) => `${l.name}:${l.has_preview}`).join("|");
