@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 
 from livefilter.errors import ModelError
-from livefilter.translate import cuda_mem
+from livefilter.gpu import cuda_mem
 from livefilter.translate import tensorrt_backend as tb
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from onnx_looks import make_look

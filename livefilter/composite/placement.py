@@ -103,20 +103,6 @@ class PlacementSpec:
                    highlight=code.highlight_opacity > 0)
 
 
-def spec_for_look(look) -> PlacementSpec:
-    """A look's placement: from its look code when it has one of the family's (:mod:`livefilter.looks.code`)."""
-    from livefilter.errors import LookError
-    from livefilter.looks.code import CODE_DIM, LookCode
-
-    code = None
-    if look.style_code is not None and len(look.style_code) == CODE_DIM:
-        try:
-            code = LookCode.from_vector(look.style_code)
-        except LookError:
-            code = None
-    return PlacementSpec.of(code)
-
-
 def face_down(pts: np.ndarray) -> np.ndarray:
     """The face's own downward unit vector: from between the eyes towards the mouth."""
     v = pts[list(LIPS)].mean(0) - (pts[33] + pts[263]) / 2

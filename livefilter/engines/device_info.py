@@ -72,7 +72,7 @@ def _torch_device() -> _RuntimeDevice | None:
 
 def _cuda_python_device() -> _RuntimeDevice | None:
     try:
-        from livefilter.translate.cuda_mem import check, cudart
+        from livefilter.gpu.cuda_mem import check, cudart
 
         rt = cudart()
         dev = check(rt.cudaGetDevice())

@@ -20,6 +20,7 @@ from typing import Iterable
 import numpy as np
 
 from livefilter.errors import LookError
+from livefilter.composite.placement import PlacementSpec
 from livefilter.composite.regions import REGION_GROUPS, RegionGroup
 
 
@@ -142,3 +143,15 @@ def code_fields() -> tuple[str, ...]:
 
 
 assert code_fields() == FIELD_NAMES, "LookCode fields and SPEC must list the same names in the same order"
+
+
+def spec_for_look(look) -> PlacementSpec:
+    """A look's makeup placement (:mod:`livefilter.composite.placement`): from its look code when it has
+    one of the family's; a look without one may paint the whole face."""
+    code = None
+    if look.style_code is not None and len(look.style_code) == CODE_DIM:
+        try:
+            code = LookCode.from_vector(look.style_code)
+        except LookError:
+            code = None
+    return PlacementSpec.of(code)

@@ -23,7 +23,8 @@ from livefilter.align.host import Aligner
 from livefilter.composite.blend import Blender
 from livefilter.settings.choices import MAX_FACES
 from livefilter.composite.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker
-from livefilter.composite.placement import CropPlacement, spec_for_look
+from livefilter.composite.placement import CropPlacement
+from livefilter.looks.code import spec_for_look
 from livefilter.errors import SettingError
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings

@@ -40,7 +40,7 @@ class TensorRTRunner:
     """Runs an engine on device buffers. ``enqueue`` never synchronises the host."""
 
     def __init__(self, engine_path, max_batch: int) -> None:
-        from livefilter.translate import cuda_mem
+        from livefilter.gpu import cuda_mem
 
         trt = import_tensorrt()
         self._mem = cuda_mem
@@ -111,7 +111,7 @@ class TensorRTTranslator:
 
     def __init__(self, look: Look, max_faces: int = 4, precision: str = "fp16", cache: EngineCache | None = None,
                  progress=None) -> None:
-        from livefilter.translate import cuda_mem
+        from livefilter.gpu import cuda_mem
 
         self.look = look
         self.input_size = look.input_size
