@@ -60,13 +60,11 @@ def _clip01(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0.0, 1.0, out=x)
 
 
-def cheek_stats(ycc: np.ndarray, sample: np.ndarray, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (floored) of (Y, Cb, Cr) over the cheek sample (weights)."""
-    w = sample if float(sample.sum()) >= MIN_SAMPLE else fallback.astype(np.float32)
-    n = max(float(w.sum()), 1.0)
-    mean = np.einsum("hwc,hw->c", ycc, w) / n
-    sd = np.sqrt(np.maximum(np.einsum("hwc,hw->c", ycc * ycc, w) / n - mean * mean, 0))
-    return mean.astype(np.float32), np.maximum(sd, (LUMA_SD_FLOOR, CHROMA_SD_FLOOR, CHROMA_SD_FLOOR)).astype(np.float32)
+def cheek_stats(ycc: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (floored) of (Y, Cb, Cr) over the cheek sample (a uint8 mask)."""
+    mean, sd = cv2.meanStdDev(ycc, mask=sample)
+    return (mean[:, 0].astype(np.float32),
+            np.maximum(sd[:, 0], (LUMA_SD_FLOOR, CHROMA_SD_FLOOR, CHROMA_SD_FLOOR)).astype(np.float32))
 
 
 def skin_likelihood(ycc: np.ndarray, spread: np.ndarray, maps: np.ndarray, ws: Scratch) -> np.ndarray:
@@ -74,9 +72,10 @@ def skin_likelihood(ycc: np.ndarray, spread: np.ndarray, maps: np.ndarray, ws: S
     hairline, brows beyond their landmarks) is darker than the cheeks *and* textured (``spread``: the
     local luma standard deviation); glasses frames, jewellery and anything else within the oval have a
     chroma unlike theirs."""
-    mean, sd = cheek_stats(ycc, maps[1], maps[0] > 0.5)
-    n = float(maps[1].sum())
-    cheek_spread = max(float((spread * maps[1]).sum()) / n if n >= MIN_SAMPLE else float(np.median(spread)), 1.0)
+    has_sample = float(maps[1].sum()) >= MIN_SAMPLE
+    sample = (maps[1] if has_sample else maps[0] > 0.5).astype(np.uint8)
+    mean, sd = cheek_stats(ycc, sample)
+    cheek_spread = max(cv2.mean(spread, mask=sample)[0] if has_sample else float(np.median(spread)), 1.0)
     p = ws.get("p", spread.shape)
     cb, cr = (ycc[..., 1] - mean[1]) / sd[1], (ycc[..., 2] - mean[2]) / sd[2]
     cv2.magnitude(cb, cr, p)
