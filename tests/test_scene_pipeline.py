@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.replay import ReplaySource, decode_frames
 from conftest import shared_path
+from fakes import CollectSink
 from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from livefilter.scene.grade import KNOT_X, Grade
 from livefilter.scene.stage import LookScene, SceneControls
@@ -23,19 +24,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def clip():
     return decode_frames(str(shared_path(*VIDEO)), (640, 360), 20)[8:20]
-
-
-class CollectSink:
-    closed = False
-
-    def __init__(self):
-        self.frames = []
-
-    def write(self, image, frame):
-        self.frames.append(np.array(image, copy=True))
-
-    def close(self):
-        pass
 
 
 GRADE = Grade(curves=tuple(tuple(float(np.clip(x + d * np.sin(np.pi * x / 255), 0, 255)) for x in KNOT_X)

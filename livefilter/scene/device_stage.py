@@ -10,7 +10,7 @@ from livefilter.scene.background import BackgroundConfig
 from livefilter.scene.device_compose import DeviceBackground, apply_table, composite, device_grade_table
 from livefilter.scene.device_segment import DevicePersonSegmenter
 from livefilter.scene.segment import SegmentConfig
-from livefilter.scene.stage import SKIN_SAMPLE_STEP, SKIN_SMOOTHING, LookScene, SceneControls, SceneStage
+from livefilter.scene.stage import SKIN_SMOOTHING, LookScene, SceneControls, SceneStage, skin_sample
 from livefilter.types import Face
 
 
@@ -18,11 +18,7 @@ def device_skin_rgb(frame: torch.Tensor, faces: list[Face]) -> torch.Tensor | No
     """:func:`livefilter.scene.stage.face_skin_rgb` on a device frame (a (3,) float64 tensor)."""
     if not faces:
         return None
-    face = max(faces, key=lambda f: f.area)
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    w, h = x2 - x1, y2 - y1
-    patch = frame[max(0, int(y1 + 0.45 * h)):max(0, int(y1 + 0.75 * h)):SKIN_SAMPLE_STEP,
-                  max(0, int(x1 + 0.25 * w)):max(0, int(x1 + 0.75 * w)):SKIN_SAMPLE_STEP]
+    patch = frame[skin_sample(faces)]
     if patch.numel() == 0:
         return None
     return patch.reshape(-1, 3).to(torch.float64).mean(0)

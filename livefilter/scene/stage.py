@@ -80,16 +80,21 @@ def look_scene(look) -> LookScene | None:
     return LookScene(background, grade)
 
 
+def skin_sample(faces: list[Face]) -> tuple[slice, slice]:
+    """(rows, columns) of the centre of the largest face's box (cheeks and nose: mostly skin), sampled
+    every ``SKIN_SAMPLE_STEP`` pixels; host and device read the same pixels."""
+    face = max(faces, key=lambda f: f.area)
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    w, h = x2 - x1, y2 - y1
+    return (slice(max(0, int(y1 + 0.45 * h)), max(0, int(y1 + 0.75 * h)), SKIN_SAMPLE_STEP),
+            slice(max(0, int(x1 + 0.25 * w)), max(0, int(x1 + 0.75 * w)), SKIN_SAMPLE_STEP))
+
+
 def face_skin_rgb(image: np.ndarray, faces: list[Face]) -> np.ndarray | None:
     """Mean RGB of the centre of the largest face's box (cheeks and nose: mostly skin), or None."""
     if not faces:
         return None
-    face = max(faces, key=lambda f: f.area)
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    w, h = x2 - x1, y2 - y1
-    ys = slice(max(0, int(y1 + 0.45 * h)), max(0, int(y1 + 0.75 * h)), SKIN_SAMPLE_STEP)
-    xs = slice(max(0, int(x1 + 0.25 * w)), max(0, int(x1 + 0.75 * w)), SKIN_SAMPLE_STEP)
-    patch = image[ys, xs]
+    patch = image[skin_sample(faces)]
     if patch.size == 0:
         return None
     return patch.reshape(-1, 3).mean(axis=0)
