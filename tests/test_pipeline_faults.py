@@ -205,3 +205,37 @@ def test_a_sink_without_the_sink_protocol_is_refused_before_the_first_frame(tmp_
         p.run(source, Undeclared())
     assert str(e.value) == "sink Undeclared does not implement the Sink protocol (write, close, closed)"
     assert source.reads == 0
+
+
+class SlowReadSource(ListSource):
+    """Each read takes a while and records whether it was still running when the source was closed."""
+
+    def __init__(self, frames):
+        super().__init__(frames)
+        self.reading = threading.Event()
+        self.read_while_closed = False
+
+    def read(self):
+        self.reading.set()
+        time.sleep(0.3)
+        self.read_while_closed |= self.closed
+        frame = super().read()
+        self.reading.clear()
+        return frame
+
+
+class FailingSink(NullSink):
+    def write(self, image, frame):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_run_that_ends_early_lets_the_frame_read_ahead_finish_before_it_returns(tmp_path, frame):
+    """The worker reads frame N+1 while frame N is styled; when the run ends on an error, the read in
+    progress finishes before run() returns, so the caller can close the source under no one."""
+    p = _pipeline(tmp_path)
+    src = SlowReadSource([frame] * 5)
+    with pytest.raises(OSError):
+        p.run(src, FailingSink(), overlap=True)
+    src.close()
+    time.sleep(0.5)  # a read still running would finish now, seeing the source closed
+    assert not src.read_while_closed and src.reads == 2

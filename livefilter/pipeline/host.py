@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -38,6 +39,7 @@ from livefilter.types import CapturedFrame, Face, Tracked
 log = logging.getLogger(__name__)
 
 MAX_FACES_LIMIT = MAX_FACES
+FETCH_JOIN_S = 2.0  # at the end of a run, how long the frame being fetched ahead may take to finish
 
 
 def check_strength(value: float) -> float:
@@ -421,8 +423,9 @@ class Pipeline:
                 return False
             return deadline is None or time.perf_counter() < deadline
 
+        ahead: Future | None = None
         try:
-            ahead: Future | None = worker.submit(fetch) if worker is not None and allowed(0) else None
+            ahead = worker.submit(fetch) if worker is not None and allowed(0) else None
             while allowed(n) or ahead is not None:
                 if ahead is not None:
                     frame, tracked = ahead.result()
@@ -442,6 +445,11 @@ class Pipeline:
                     break
         finally:
             if worker is not None:
+                if ahead is not None and not ahead.cancel():
+                    # the worker is reading the source (or tracking) for a frame that will not be styled:
+                    # let it finish before the caller closes the source under it (a bounded wait: a live
+                    # read that blocks does not hold the exit)
+                    futures_wait([ahead], timeout=FETCH_JOIN_S)
                 worker.shutdown(wait=False, cancel_futures=True)
         return n
 
