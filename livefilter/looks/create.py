@@ -241,6 +241,30 @@ class LookCreator:
         crop = aligner.warp(photo.rgb, m[None])[0]
         return crop, (face.landmarks @ m[:, :2].T + m[:, 2]).astype(np.float32)
 
+    def _each_photo(self, sources: list[PhotoSource], measure: Callable, stage: str, tell, cancel,
+                    on_reject: Callable[[Rejected], None] | None) -> tuple[list[tuple], list[Rejected]]:
+        """``(photo, measure(photo))`` for every photo given once (the same photo twice counts once, as in
+        the panel), and the rejected ones: unreadable, a repeat, or refused by ``measure`` (PhotoRejected);
+        each rejection is also passed to ``on_reject`` as it happens."""
+        done: list[tuple] = []
+        seen: set[str] = set()
+        rejected: list[Rejected] = []
+        for i, src in enumerate(sources):
+            if cancel is not None and cancel.is_set():
+                raise InputError("look creation was cancelled")
+            try:
+                photo = self.load(src)
+                if photo.sha256 in seen:
+                    raise PhotoRejected("the same photo as one given before (counted once)")
+                done.append((photo, measure(photo)))
+                seen.add(photo.sha256)
+            except PhotoRejected as e:
+                rejected.append(Rejected(printable(src.name if isinstance(src, Path) else src[0]), str(e)))
+                if on_reject:
+                    on_reject(rejected[-1])
+            tell(stage, i + 1, len(sources))
+        return done, rejected
+
     def create(self, sources: list[PhotoSource], opts: CreateOptions, progress: Progress | None = None,
                cancel=None, on_reject: Callable[[Rejected], None] | None = None) -> CreatedLook:
         """Create and install a look; each rejected photo is also passed to ``on_reject`` as it happens."""
@@ -253,25 +277,15 @@ class LookCreator:
         aligner = Aligner(MEASURE_SIZE, MEASURE_PADDING)
         if opts.grade_only:
             return self._create_grade_only(sources, opts, base, tell, cancel, on_reject, t0)
-        crops, marks, hashes, names, rejected, quantiles = [], [], [], [], [], {}
-        for i, src in enumerate(sources):
-            if cancel is not None and cancel.is_set():
-                raise InputError("look creation was cancelled")
-            try:
-                photo = self.load(src)
-                if photo.sha256 in hashes:  # the same photo given twice is one face, as in the panel
-                    raise PhotoRejected("the same photo as one given before (counted once)")
-                quantiles[photo.sha256] = photo_quantiles(photo.rgb)
-                crop, pts = self.face_of(photo, aligner)
-                crops.append(crop)
-                marks.append(pts)
-                hashes.append(photo.sha256)
-                names.append(photo.name)
-            except PhotoRejected as e:
-                rejected.append(Rejected(printable(src.name if isinstance(src, Path) else src[0]), str(e)))
-                if on_reject:
-                    on_reject(rejected[-1])
-            tell("finding faces", i + 1, len(sources))
+        quantiles: dict[str, np.ndarray] = {}  # every readable photo's colours (the grade), with a face or not
+
+        def measure(photo: Photo) -> tuple[np.ndarray, np.ndarray]:
+            quantiles[photo.sha256] = photo_quantiles(photo.rgb)
+            return self.face_of(photo, aligner)
+
+        faces, rejected = self._each_photo(sources, measure, "finding faces", tell, cancel, on_reject)
+        crops, marks = [c for _, (c, _) in faces], [m for _, (_, m) in faces]
+        hashes, names = [p.sha256 for p, _ in faces], [p.name for p, _ in faces]
         if crops:
             desc = encoder.descriptors(np.stack(crops), np.stack(marks))
             keep = []
@@ -358,21 +372,9 @@ class LookCreator:
                            on_reject, t0: float) -> CreatedLook:
         """A look that only carries a colour grade, learnt from any photos (a photographer's portfolio):
         the family student with the plain code at strength 0 (faces are not restyled)."""
-        quantiles, hashes, rejected = [], [], []
-        for i, src in enumerate(sources):
-            if cancel is not None and cancel.is_set():
-                raise InputError("look creation was cancelled")
-            try:
-                photo = self.load(src)
-                if photo.sha256 in hashes:
-                    raise PhotoRejected("the same photo as one given before (counted once)")
-                quantiles.append(photo_quantiles(photo.rgb))
-                hashes.append(photo.sha256)
-            except PhotoRejected as e:
-                rejected.append(Rejected(printable(src.name if isinstance(src, Path) else src[0]), str(e)))
-                if on_reject:
-                    on_reject(rejected[-1])
-            tell("measuring photos", i + 1, len(sources))
+        measured, rejected = self._each_photo(sources, lambda photo: photo_quantiles(photo.rgb), "measuring photos",
+                                              tell, cancel, on_reject)
+        quantiles, hashes = [q for _, q in measured], [p.sha256 for p, _ in measured]
         grade = grade_from_quantiles(quantiles, opts.grade_region, opts.grade_strength, opts.keep_skin)
         code = LookCode()
         demo = self.demo_faces(base.input_size)
