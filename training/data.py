@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from livefilter.align.host import Aligner
-from livefilter.composite.blend import ellipse_mask
 from livefilter.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -123,35 +122,3 @@ def prepare_crops(
         np.savez_compressed(cache, crops=result.crops, sources=np.array(sources),
                             landmarks=result.landmarks.astype(np.float16))
     return result
-
-
-REGION_NAMES = ("skin", "lips", "eyes", "brows")
-
-
-def region_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """(N, 4, S, S) uint8 masks per crop: skin (face oval minus features), lips, eyes, brows.
-
-    Makeup is regional (lip colour, eye shadow, skin tone), so looks match colour statistics per
-    region; the regions come from the same FaceMesh landmarks the runtime tracks.
-    """
-    import cv2
-
-    from livefilter.composite.masks import LandmarkMasker
-
-    masker = LandmarkMasker(size)
-    out = np.zeros((len(landmarks), len(REGION_NAMES), size, size), np.uint8)
-    grow = np.ones((5, 5), np.uint8)
-    for i, pts in enumerate(landmarks):
-        face = masker.region(pts, "face").copy()
-        lips = masker.region(pts, "lips").copy()
-        eyes = masker.region(pts, "left_eye") | masker.region(pts, "right_eye").copy()
-        eyes = cv2.dilate(masker.region(pts, "left_eye").copy() | masker.region(pts, "right_eye").copy(), grow, iterations=2)
-        brows = cv2.dilate(masker.region(pts, "left_brow").copy() | masker.region(pts, "right_brow").copy(), grow)
-        skin = face & ~(cv2.dilate(lips | eyes | brows, grow)) & 1
-        out[i] = np.stack([skin, lips, eyes & face, brows & face])
-    return out
-
-
-def face_mask(aligner: Aligner) -> np.ndarray:
-    """The runtime blender's feathered face mask in crop space, (S, S) float32."""
-    return ellipse_mask(aligner.template, aligner.size)

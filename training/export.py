@@ -27,16 +27,20 @@ def student_from_checkpoint(path: Path):
     return load_student_into(model, path, state)
 
 
-def export_teacher_onnx(run_dir: Path, out_path: Path) -> ExportReport:
-    """The frozen teacher of a training run as an ONNX with the student's inputs (for benchmarks).
-
-    ``strength`` mixes input and teacher output outside the network (the teacher has no strength).
-    """
+def export_teacher_onnx(run_dir: Path, out_path: Path, size: int = 128) -> ExportReport:
+    """A teacher run's generator as an ONNX with the student's inputs (image, look code, strength), for
+    ``livefilter bench --teacher``: conditioned on the code alone (no reference photos), and ``strength``
+    mixes input and teacher output outside the network (the teacher has no strength input)."""
     import torch
 
-    from training.distill import load_teacher
+    from livefilter.looks.code import CODE_DIM
+    from training.checkpoint import load_checkpoint, read_checkpoint
+    from training.teacher.model import TeacherConfig, TeacherG
 
-    teacher, _, cfg = load_teacher(Path(run_dir), torch.device("cpu"))
+    ck = Path(run_dir) / "teacher.safetensors"
+    _, info = read_checkpoint(ck)
+    teacher = TeacherG(TeacherConfig(**info.get("meta", {}).get("config", {}).get("teacher", {})))
+    load_checkpoint(ck, {"teacher": teacher}, restore_rng=False)
 
     class WithStrength(torch.nn.Module):
         def __init__(self) -> None:
@@ -44,10 +48,12 @@ def export_teacher_onnx(run_dir: Path, out_path: Path) -> ExportReport:
             self.t = teacher
 
         def forward(self, image, style, strength):
-            return image + strength.view(-1, 1, 1, 1) * (self.t(image, style) - image)
+            n = image.shape[0]
+            cond = self.t.condition(style, torch.zeros(n, self.t.cfg.ref_dim), torch.zeros(n, 1))
+            return image + strength.view(-1, 1, 1, 1) * (self.t(image, cond) - image)
 
-    return export_onnx(WithStrength().eval(), out_path, input_size=cfg.size, style_dim=cfg.teacher.style_dim,
-                       look_name="teacher")
+    return export_onnx(WithStrength().eval(), out_path, input_size=size, style_dim=CODE_DIM, look_name="teacher")
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

@@ -54,8 +54,6 @@ def stop_on_signals():
 
 # -- training commands (need the training extra) ------------------------------------------------
 
-HELD_OUT = ("dualstylegan_content", "vtoonify_data", "liveportrait_driving_frames")
-
 
 def need_torch() -> None:
     try:

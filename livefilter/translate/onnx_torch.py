@@ -24,7 +24,17 @@ def _ops() -> dict[str, Callable]:
     import torch
     import torch.nn.functional as F
 
-    def conv(x, w, b=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=1, **_):
+    def same_pads(x, kernel_shape, strides, auto_pad) -> list[int] | None:
+        """ONNX auto_pad SAME_*: TF-style "same" padding (the odd pixel at the end for SAME_UPPER)."""
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
+            return None
+        total = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(x.shape[2:], kernel_shape, strides)]
+        first = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total]
+        return first + [t - f for t, f in zip(total, first)]
+
+    def conv(x, w, b=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=1, auto_pad=b"NOTSET", **_):
+        pads = same_pads(x, w.shape[2:], strides, auto_pad) or pads
         if pads[0] != pads[2] or pads[1] != pads[3]:
             x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
             pads = (0, 0, 0, 0)
@@ -99,12 +109,7 @@ def _ops() -> dict[str, Callable]:
 
     def maxpool(x, *, kernel_shape, strides=None, pads=None, auto_pad=b"NOTSET", ceil_mode=0, **_):
         strides = tuple(strides or (1,) * len(kernel_shape))
-        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):  # TF-style "same": the odd pixel of padding at the end (upper)
-            total = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(x.shape[2:], kernel_shape, strides)]
-            first = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total]
-            pads = first + [t - f for t, f in zip(total, first)]
-        pads = list(pads or [0] * (2 * len(kernel_shape)))
+        pads = list(same_pads(x, kernel_shape, strides, auto_pad) or pads or [0] * (2 * len(kernel_shape)))
         if any(pads):
             x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]), value=float("-inf"))
         return F.max_pool2d(x, tuple(kernel_shape), strides, 0, 1, bool(ceil_mode))
@@ -122,6 +127,12 @@ def _ops() -> dict[str, Callable]:
         fill = 0.0 if value is None or value == [] else float(value if not isinstance(value, list) else value[0])
         return F.pad(x, spec, value=fill)
 
+    def reduce_sum(x, axes=None, *, keepdims=1, noop_with_empty_axes=0, **_):  # axes: input (opset 13+) or attribute
+        if axes is None or (not isinstance(axes, int) and not len(axes)):
+            return x if noop_with_empty_axes else x.sum().reshape([1] * x.dim() if keepdims else [])
+        axes = [int(axes)] if isinstance(axes, (int, float)) else [int(a) for a in axes]
+        return x.sum(dim=axes, keepdim=bool(keepdims))
+
     def flatten(x, *, axis=1, **_):
         return x.flatten(axis) if axis > 0 else x.reshape(1, -1)
 
@@ -137,6 +148,9 @@ def _ops() -> dict[str, Callable]:
         "Tanh": lambda x, **_: torch.tanh(x),
         "LeakyRelu": lambda x, *, alpha=0.01, **_: F.leaky_relu(x, alpha),
         "Identity": lambda x, **_: x,
+        "Max": lambda *xs, **_: xs[0] if len(xs) == 1 else torch.stack(torch.broadcast_tensors(*xs)).amax(0),
+        "Reciprocal": lambda x, **_: torch.reciprocal(x), "Sqrt": lambda x, **_: torch.sqrt(x),
+        "ReduceSum": reduce_sum,
         "Concat": lambda *xs, axis=0, **_: torch.cat(xs, dim=axis),
         "Transpose": lambda x, *, perm=None, **_: x.permute(*perm) if perm is not None else x.t(),
     }
@@ -144,7 +158,7 @@ def _ops() -> dict[str, Callable]:
 
 # inputs that must be constants (folded to Python values) per op
 _STATIC_INPUTS = {"Slice": (1, 2, 3, 4), "Resize": (1, 2, 3), "Unsqueeze": (1,), "Squeeze": (1,), "Reshape": (1,),
-                  "Clip": (1, 2), "Pad": (1, 2, 3)}
+                  "Clip": (1, 2), "Pad": (1, 2, 3), "ReduceSum": (1,)}
 
 
 def build_module(onnx_path: str, device: str = "cpu", dtype=None, trainable_inputs: bool = False,

@@ -34,6 +34,8 @@ from training.models.complexity import count_macs, count_params
 log = logging.getLogger(__name__)
 
 CPU_SIZE, GPU_SIZE = 128, 256
+RENDERER_METHOD = ("regional makeup renderer targets (pseudo-paired), squared error in RGB and CIELAB, small regions "
+                   "weighted up, one conditional student")
 
 
 def load_student(run: Path) -> tuple[Student, dict]:
@@ -72,12 +74,12 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
             for s in (CPU_SIZE, GPU_SIZE)}
     hist = meta.get("history", [])
     training = {
-        "method": "regional makeup renderer targets (pseudo-paired), squared error in RGB and CIELAB, small regions weighted up, one conditional student",
-        "hardware": f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "method": meta.get("method", RENDERER_METHOD),
+        "hardware": meta.get("hardware", f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
         "iterations": meta.get("step"), "seconds": meta.get("seconds") or (hist[-1]["sec"] if hist else None),
         "train_faces": info["train_faces"], "eval_faces": info["eval_faces"], "sizes": [CPU_SIZE, GPU_SIZE],
         "student_params": count_params(student), "student_macs": macs, "date": time.strftime("%Y-%m-%d"),
-    }
+    } | meta.get("publish_extra", {})
     from training.eval import identity
 
     e0 = identity.embed(crops) if identity.available() else None

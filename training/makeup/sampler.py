@@ -23,7 +23,7 @@ class CodeSampler:
     baseline: dict[str, float]
     rng: np.random.Generator
 
-    def _random_recipe(self) -> Recipe:
+    def random_recipe(self) -> Recipe:
         r = self.rng
         pick = lambda p: float(r.uniform(0.2, 1.0)) if r.random() < p else 0.0  # noqa: E731
         return Recipe(lips=pick(0.85), eyes=pick(0.7), liner=pick(0.4), brows=pick(0.35), blush=pick(0.6),
@@ -33,7 +33,7 @@ class CodeSampler:
     def from_refs(self) -> LookCode:
         k = int(self.rng.integers(1, min(8, len(self.ref_desc)) + 1))
         idx = self.rng.choice(len(self.ref_desc), k, replace=False)
-        return encode_descriptors(robust_mean([self.ref_desc[i] for i in idx]), self.baseline, self._random_recipe())
+        return encode_descriptors(robust_mean([self.ref_desc[i] for i in idx]), self.baseline, self.random_recipe())
 
     def uniform(self) -> LookCode:
         vals = {}

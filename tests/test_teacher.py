@@ -1,0 +1,232 @@
+"""The teacher GAN (training/teacher): model sizes, losses by hand, the differentiable identity term, region
+crops and masks, the packed data file, resume, the one-GPU script run on the CPU, and CLI errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import REPO_ROOT, shared_path  # noqa: E402
+from livefilter.align.host import Aligner  # noqa: E402
+from livefilter.composite.regions import REGION_NAMES, face_regions  # noqa: E402
+from livefilter.errors import InputError, ModelError  # noqa: E402
+from livefilter.looks.code import CODE_DIM, LookCode  # noqa: E402
+from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from training.data import prepare_crops  # noqa: E402
+from training.models.student import Student, StudentConfig  # noqa: E402
+from training.teacher import losses as L  # noqa: E402
+from training.teacher.discriminators import region_boxes, region_crops  # noqa: E402
+from training.teacher.distill import complexity  # noqa: E402
+from training.teacher.model import TeacherConfig, TeacherG  # noqa: E402
+from training.teacher.trainer import TeacherRunConfig, TeacherTrainer  # noqa: E402
+
+TINY = TeacherConfig(base=8, mid_blocks=1, cond_dim=16, ref_dim=8, ref_base=8)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return prepare_crops([shared_path("faces", "deepface_tests")], Aligner(256, 0.25))
+
+
+@pytest.fixture(scope="module")
+def pack_file(tmp_path_factory):
+    """A real packed data file from a small data root (plain faces, one makeup folder, the style references)."""
+    from training.teacher.prepare import write_pack
+
+    root = tmp_path_factory.mktemp("data")
+    (root / "faces").mkdir()
+    for rel in ("ultralight_imgs", "makeup_psgan/makeup", "dualstylegan_style_refs"):  # linked file by file
+        src = shared_path("faces", rel)
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            link = root / "faces" / rel / f.relative_to(src)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f)
+    run = tmp_path_factory.mktemp("run")
+    return write_pack(root, run, run / "teacher-data.npz")
+
+
+def test_lsgan_gram_tv_by_hand():
+    assert L.lsgan_d(torch.tensor([1.0, 0.5]), torch.tensor([0.0, 0.5])).item() == pytest.approx(0.125 + 0.125)
+    assert L.lsgan_g(torch.tensor([0.0, 0.5])).item() == pytest.approx((1 + 0.25) / 2)
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    assert torch.allclose(L.gram(f), torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 4)
+    x = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
+    assert L.total_variation(x).item() == pytest.approx(1.0)
+
+
+def test_teacher_is_several_million_parameters_and_20x_the_student():
+    c = complexity(TeacherG(TeacherRunConfig().teacher), Student(TeacherRunConfig().student))
+    assert c["teacher_params"] >= 3_000_000
+    assert c["student_macs"]["128"] <= 0.6e9
+    for size in ("128", "256"):
+        assert c["mac_ratio"][size] >= 20, c
+
+
+def test_empty_reference_set_and_condition_shapes():
+    g = TeacherG(TINY)
+    photos, masks = torch.rand(3, 3, 64, 64) * 2 - 1, torch.rand(3, len(REGION_NAMES), 64, 64)
+    per = g.refs(photos, masks)
+    sets = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    emb = g.refs.pool_set(per, sets)
+    assert torch.allclose(emb[0], per[:2].mean(0)) and torch.equal(emb[1], torch.zeros_like(emb[1]))
+    cond = g.condition(torch.zeros(2, CODE_DIM), emb, (sets.sum(1, keepdim=True) > 0).float())
+    out = g(torch.rand(2, 3, 64, 64) * 2 - 1, cond)
+    assert out.shape == (2, 3, 64, 64) and torch.isfinite(out).all()
+
+
+def test_facenet_identity_term_matches_the_measure_and_has_gradients(faces):
+    from training.eval import identity
+
+    if not identity.available():
+        pytest.skip(identity.unavailable_reason())
+    net = L.FaceNetIdentity()
+    crops = faces.crops[:3]
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255).requires_grad_(True)
+    e = net(x)
+    ref = identity.embed(crops)
+    assert (e.detach().numpy() * ref).sum(1).min() > 0.99  # the same embedding as the onnxruntime measure
+    (1 - (e[0] * e[1]).sum()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_region_crops_sit_on_their_regions(faces):
+    marks = faces.landmarks[:2]
+    boxes = torch.from_numpy(region_boxes(marks, 256))
+    for i, pts in enumerate(marks):
+        r = face_regions(pts, 256).masks
+        img = torch.from_numpy(np.stack([r["lips"], r["eyeshadow"], r["blush"]]))[None].float() * 2 - 1
+        crops = region_crops(img, boxes[i:i + 1])
+        area = lambda b: float(4 * b[2] * b[3]) * (256 / 2) ** 2  # noqa: E731  (box area in source pixels)
+        captured = lambda c, ch, k: float(((c[k, ch] + 1) / 2).mean()) * area(boxes[i, 1 + k if ch else 0])  # noqa: E731
+        assert captured(crops["lips"], 0, 0) > 0.9 * r["lips"].sum()  # the whole lips are in the lip crop
+        shadow = captured(crops["eyes"], 1, 0) + captured(crops["eyes"], 1, 1)
+        assert shadow > 0.85 * r["eyeshadow"].sum()  # both lids' shadow bands are in the eye crops
+        c = crops["cheeks"]
+        blush = sum(float(((c[k, 2] + 1) / 2).mean()) * area(boxes[i, 3 + k]) for k in (0, 1))
+        assert blush > 0.5 * r["blush"].sum()
+
+
+def test_forbidden_mask_covers_mouth_and_eyes_not_makeup(faces):
+    from training.teacher.prepare import forbidden_mask
+
+    pts = faces.landmarks[0]
+    f = forbidden_mask(pts, 256)
+    r = face_regions(pts, 256).masks
+    assert f.sum() > 200
+    for region in ("lips", "eyeshadow", "blush"):
+        assert (f * r[region]).sum() < 0.1 * r[region].sum(), region
+
+
+def test_descriptor_loss_is_zero_for_the_empty_look_on_its_input():
+    from livefilter.composite.regions import MEASURE_NAMES
+    from training.makeup.colour import rgb_to_lab
+
+    lab = rgb_to_lab(torch.rand(2, 3, 32, 32))
+    measure = torch.zeros(2, len(MEASURE_NAMES), 32, 32)
+    measure[:, :, 4:20, 4:20] = 1
+    code = torch.from_numpy(np.stack([LookCode().vector()] * 2))
+    loss, skin = L.descriptor_loss(lab, lab, measure, code, {"lips_L_rel": -10.0, "lid_L_rel": -13.0})
+    assert loss.item() == pytest.approx(0.0, abs=1e-6) and torch.allclose(skin, torch.zeros(2))
+    dark = lab.clone()
+    dark[:, 0] -= 10
+    loss2, skin2 = L.descriptor_loss(dark, lab, measure, code, {"lips_L_rel": -10.0, "lid_L_rel": -13.0})
+    assert torch.allclose(skin2, torch.full((2,), -10.0), atol=1e-4)
+
+
+def test_pack_roundtrip(pack_file):
+    from training.teacher.prepare import N_MASKS, read_pack
+
+    pack = read_pack(pack_file, threads=2)
+    fs = pack.faces
+    assert len(fs) >= 5 and fs.crops.shape[1:] == (256, 256, 3)
+    assert sorted(set(pack.ref_kind)) == ["makeup", "style"]
+    assert all("ultralight_imgs" in s for s in fs.sources)
+    soft = face_regions(fs.landmarks[0], 256).stack()
+    assert np.abs(fs.masks[0].astype(np.float32) / 255 - soft).max() <= 1 / 255 + 1e-6  # PNG: lossless
+    assert pack.measure.shape[1] + len(REGION_NAMES) + 1 == N_MASKS
+    assert pack.info["looks"] and pack_file.stat().st_size < 40 * 2 ** 20
+
+
+def _tiny_cfg(**kw):
+    base = dict(iterations=3, batch=2, sizes=(64,), threads=1, adv_start=1, cycle_every=1, id_every=1,
+                distill_ramp=2, checkpoint_every=1000, teacher=TINY,
+                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1))
+    return TeacherRunConfig(**(base | kw))
+
+
+def test_resume_is_bit_identical(tmp_path, pack_file):
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    a = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "a")
+    for _ in range(3):
+        logs = a.train_step()
+    assert {"pair", "desc", "adv", "cycle", "d", "student"} <= set(logs)
+    b = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "b")
+    b.train_step()
+    b.save()
+    c = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "b")
+    assert c.resume() and c.step == 1
+    c.train_step()
+    c.train_step()
+    for name in ("G", "D", "S"):
+        for (k, va), (_, vc) in zip(getattr(a, name).state_dict().items(), getattr(c, name).state_dict().items()):
+            assert torch.equal(va, vc), (name, k)
+
+
+def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
+    p = tmp_path / "bad.safetensors"
+    p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
+    with pytest.raises(ModelError, match="not a valid"):
+        load_checkpoint(p, {"teacher": TeacherG(TINY)})
+    good = save_checkpoint(tmp_path / "g.safetensors", {"teacher": TeacherG(TINY)})
+    with pytest.raises(ModelError, match="does not match"):
+        load_checkpoint(good, {"teacher": TeacherG(TeacherConfig(base=16, mid_blocks=1, cond_dim=16))})
+
+
+def test_no_faces_is_an_input_error(tmp_path):
+    import cv2
+
+    (tmp_path / "blank").mkdir()
+    cv2.imwrite(str(tmp_path / "blank" / "a.png"), np.full((64, 64, 3), 128, np.uint8))
+    with pytest.raises(InputError, match="no faces"):
+        prepare_crops([tmp_path / "blank"], Aligner(64))
+
+
+def _teacher_cli(*args):
+    return subprocess.run([sys.executable, "-m", "training.teacher", *args], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def test_gpu_run_on_the_cpu_with_a_tiny_budget(tmp_path, pack_file):
+    """The prepared GPU script, end to end on the CPU: train, checkpoint, distilled student, summary JSON."""
+    out = tmp_path / "gpu"
+    r = _teacher_cli("gpu-run", "--data-file", str(pack_file), "--out", str(out), "--device", "cpu",
+                     "--max-seconds", "5", "--batch", "2", "--limit", "4")
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((out / "gpu_run.json").read_text())
+    assert summary["steps"] >= 1 and summary["hardware"]["torch"] == torch.__version__
+    assert summary["wall_seconds"] > 0 and summary["faces"] == 4
+    s = Student(StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2))
+    meta = load_checkpoint(out / "family_student.safetensors", {"student": s}, restore_rng=False)
+    assert meta["step"] == summary["steps"] and meta["publish_extra"]["teacher"]["mac_ratio"]["128"] >= 20
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.isfinite(s(x, torch.from_numpy(LookCode().vector())[None], torch.ones(1, 1))).all()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    for args, text in ((("publish", "--run", str(tmp_path / "none")), "not a teacher run"),
+                       (("gpu-run", "--data-file", str(tmp_path / "none.npz")), "not found"),
+                       (("train", "--run", str(tmp_path)), "not found")):
+        r = _teacher_cli(*args)
+        assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout, r.stderr
+        assert text in r.stdout + r.stderr
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    r = _teacher_cli("train", "--run", str(tmp_path), "--data-file", str(bad))
+    assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout and "packed data file" in r.stdout + r.stderr

@@ -1,0 +1,141 @@
+"""``python -m training.teacher prepare|train|publish|gpu-run``: the teacher GAN and its distilled student.
+
+Errors are one line and a non-zero exit, as on the ``livefilter`` command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from livefilter.cli import main
+from livefilter.cli.common import default_data, need_torch, out, progress_bar, stop_on_signals
+from livefilter.errors import LivefilterError, SettingError
+
+app = typer.Typer(name="training.teacher", help="The teacher GAN: prepare its data, train it with the online "
+                  "student, publish the student's looks, or run it on one GPU.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+DATA_FILE = "teacher-data.npz"
+
+
+@app.command()
+def prepare(
+    run: Path = typer.Option(Path("runs/teacher"), "--run", help="Run folder (faces, references, codes)."),
+    data: Path = typer.Option(None, "--data", help="Data root with faces/ and video/ (default ../shared/data)."),
+    out_file: Path = typer.Option(None, "--out", help=f"Packed data file (default RUN/{DATA_FILE})."),
+) -> None:
+    """Detect and align every training face and reference once; write the packed data file."""
+    need_torch()
+    from training.teacher.prepare import write_pack
+
+    root = data or default_data()
+    if not (root / "faces").is_dir():
+        raise LivefilterError(f"no faces/ folder under {root}; pass --data DATA_ROOT")
+    with out.status("preparing faces, masks and references"):
+        path = write_pack(root, run, out_file or run / DATA_FILE)
+    out.print(f"packed data: {escape(str(path))} ({path.stat().st_size / 2**20:.1f} MiB)")
+
+
+def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float):
+    from training.teacher.trainer import TeacherRunConfig
+
+    share = round(4 * gpu_share)
+    return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
+                            sizes=(128,) * (4 - share) + (256,) * share)
+
+
+@app.command()
+def train(
+    run: Path = typer.Option(Path("runs/teacher"), "--run", help="Run folder (checkpoint, history)."),
+    data_file: Path = typer.Option(None, "--data-file", help=f"Packed data file (default RUN/{DATA_FILE})."),
+    iterations: int = typer.Option(800, "--iterations", min=1, max=1_000_000),
+    batch: int = typer.Option(4, "--batch", min=2, max=256),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help="CPU threads (1 on a shared machine)."),
+    gpu_share: float = typer.Option(0.25, "--gpu-size-share", min=0.0, max=1.0,
+                                    help="Share of batches at 256 px (the rest at 128)."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
+    max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
+) -> None:
+    """Train the teacher and distil the student online; checkpoints every few minutes, Ctrl-C saves."""
+    need_torch()
+    from training.teacher.prepare import read_pack
+    from training.teacher.trainer import TeacherTrainer
+
+    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share)
+    with out.status("reading the packed data"):
+        pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
+    trainer = TeacherTrainer(cfg, pack, run)
+    if trainer.checkpoint_path().is_file() and not resume:
+        raise SettingError(f"{run} already has a checkpoint; choose another --run or keep --resume")
+    if resume and trainer.resume():
+        out.print(f"resuming at step {trainer.step}")
+    with stop_on_signals() as stop, progress_bar() as bar:
+        task = bar.add_task("teacher", total=cfg.iterations, completed=trainer.step, info="")
+        trainer.run(progress=lambda s, lg: bar.update(task, completed=s, info=f"pair {lg['pair']:.3f}"),
+                    stop=stop, max_seconds=max_seconds)
+    out.print(f"checkpoint: {escape(str(trainer.checkpoint_path()))} at step {trainer.step}")
+
+
+@app.command()
+def publish(
+    run: Path = typer.Option(Path("runs/teacher"), "--run", help="A teacher run folder (teacher.safetensors)."),
+    out_dir: Path = typer.Option(None, "--out-dir", help="Where look packs go (default RUN/looks)."),
+) -> None:
+    """The distilled student as the family's look packs (one ONNX, measured on held-out faces), a candidate
+    look set for the A/B against the shipped looks."""
+    need_torch()
+    from training.makeup.publish import publish as publish_family
+    from training.teacher.distill import export_student
+
+    if not (run / "teacher.safetensors").is_file() or not (run / "family.json").is_file():
+        raise LivefilterError(f"{run} is not a teacher run; run `python -m training.teacher prepare` and `train` first")
+    if not (run / "faces-256.npz").is_file():
+        raise LivefilterError(f"{run} has no held-out faces (faces-256.npz); run `python -m training.teacher prepare --run {run}`")
+    export_student(run)
+    with out.status("exporting and measuring the looks"):
+        written = publish_family(run, out_dir or run / "looks")
+    for p in written:
+        out.print(f"look pack: [green]{escape(str(p))}[/]")
+
+
+@app.command("gpu-run")
+def gpu_run_cmd(
+    data_file: Path = typer.Option(..., "--data-file", help="The packed data file (python -m training.teacher prepare)."),
+    out_dir: Path = typer.Option(Path("runs/gpu"), "--out", help="Run folder for checkpoints and gpu_run.json."),
+    max_seconds: float = typer.Option(400.0, "--max-seconds", min=1.0, max=86400.0,
+                                      help="Wall-time budget, loading included (the checkpoint and summary follow)."),
+    iterations: int = typer.Option(20000, "--iterations", min=1, max=1_000_000,
+                                   help="Schedule length (learning-rate cosine); training stops at the budget."),
+    batch: int = typer.Option(32, "--batch", min=2, max=512),
+    device: str = typer.Option("auto", "--device", help="cuda, cpu or auto."),
+    gpu_share: float = typer.Option(0.5, "--gpu-size-share", min=0.0, max=1.0),
+    limit: int = typer.Option(None, "--limit", min=2, help="Use only the first N faces (a smoke test)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the teacher and distil the student on one GPU from the packed file, within --max-seconds."""
+    need_torch()
+    import torch
+
+    from training.teacher.gpu_run import gpu_run
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cuda", "cpu"):
+        raise SettingError(f"--device must be cuda, cpu or auto, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LivefilterError("--device cuda: this torch sees no CUDA GPU")
+    if not data_file.is_file():
+        raise LivefilterError(f"packed data file not found: {data_file}")
+    cfg = _config(iterations, batch, seed, 2 if device == "cpu" else 16, device, gpu_share)
+    cfg.checkpoint_every = 10 ** 9  # one checkpoint at the end: the budget is minutes
+    summary = gpu_run(data_file, out_dir, cfg, max_seconds, limit)
+    out.print(f"{summary['steps']} steps in {summary['wall_seconds']} s on {escape(summary['hardware']['name'])}; "
+              f"{escape(str(out_dir / 'gpu_run.json'))}")
+
+
+if __name__ == "__main__":
+    main(app, "python -m training.teacher")

@@ -1,0 +1,72 @@
+"""What the teacher is conditioned on: a look code and the set of reference photos it came from.
+
+The same mixture the family student trains on (``training.makeup.sampler.CodeSampler``): the family's
+own looks (with their references), codes of random reference subsets (with those photos: the code is
+what ``looks create`` measures from them), mixes of two looks (both sets), random codes and the empty
+look (no references), each sometimes restricted to a few regions. The student sees only the code; the
+teacher sees the code and the photos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from livefilter.composite.regions import REGION_GROUPS
+from livefilter.looks.code import LookCode
+from livefilter.looks.region_stats import encode_descriptors, robust_mean
+from training.makeup.sampler import CodeSampler
+
+
+@dataclass
+class Conditions:
+    codes: np.ndarray  # (B, CODE_DIM) float32
+    ref_sets: np.ndarray  # (B, P) float32 membership of each sample's reference set
+    kinds: list[str]  # family | refs | mix | random | empty
+
+
+class ConditionSampler:
+    def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator) -> None:
+        self.looks = [(LookCode(**v["code"]), [ref_names.index(n) for n in v["references"] if n in ref_names])
+                      for v in info["looks"].values()]
+        self.makeup = [i for i, k in enumerate(ref_kind) if k == "makeup"]
+        by_name = dict(zip(info["makeup_reference_names"], info["makeup_reference_descriptors"]))
+        self.desc = {i: by_name[ref_names[i]] for i in self.makeup if ref_names[i] in by_name}
+        self.codes = CodeSampler([c for c, _ in self.looks], list(self.desc.values()), info["baseline"], rng)
+        self.baseline, self.rng, self.n_refs = info["baseline"], rng, len(ref_names)
+
+    def one(self) -> tuple[LookCode, list[int], str]:
+        r, s = self.rng, self.codes
+        u = r.random()
+        if u < 0.4:
+            code, refs = self.looks[int(r.integers(len(self.looks)))]
+            kind = "family"
+        elif u < 0.65:
+            pool = list(self.desc)
+            k = int(r.integers(1, min(8, len(pool)) + 1))
+            refs = [pool[i] for i in r.choice(len(pool), k, replace=False)]
+            code = encode_descriptors(robust_mean([self.desc[i] for i in refs]), self.baseline, s.random_recipe())
+            kind = "refs"
+        elif u < 0.8:
+            (a, ra), (b, rb) = (self.looks[int(i)] for i in r.integers(len(self.looks), size=2))
+            t = float(r.uniform(0, 1))
+            code, refs, kind = LookCode.from_vector((1 - t) * a.vector() + t * b.vector()), sorted(set(ra) | set(rb)), "mix"
+        else:
+            code, refs, kind = s.uniform(), [], "random"
+        if r.random() < 0.2:  # a user restricting the look to some regions
+            code = code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
+        if r.random() < 0.05:
+            code, refs, kind = replace(LookCode(), lips_a=code.lips_a), [], "empty"
+        return code.clipped(), refs, kind
+
+    def batch(self, n: int) -> Conditions:
+        codes = np.zeros((n, len(LookCode().vector())), np.float32)
+        sets = np.zeros((n, self.n_refs), np.float32)
+        kinds = []
+        for i in range(n):
+            code, refs, kind = self.one()
+            codes[i] = code.vector()
+            sets[i, refs] = 1.0
+            kinds.append(kind)
+        return Conditions(codes, sets, kinds)

@@ -1,0 +1,139 @@
+"""The teacher's losses: adversarial, makeup (renderer pseudo-pairs and region descriptors), cycle,
+perceptual, Gram style, total variation, identity (FaceNet, differentiable), skin-tone guard and
+region constraints."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from livefilter.composite.regions import MEASURE_NAMES
+from training.makeup.colour import rgb_to_lab
+from training.makeup.render import physical
+
+_M = {n: i for i, n in enumerate(MEASURE_NAMES)}
+
+
+def lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return ((real - 1) ** 2).mean() + (fake ** 2).mean()
+
+
+def lsgan_g(fake: torch.Tensor) -> torch.Tensor:
+    return ((fake - 1) ** 2).mean()
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = f.shape
+    flat = f.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def gram_loss(feats: list[torch.Tensor], ref_grams: list[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+    """Per-sample squared Gram distance to the references' mean Gram, weighted per sample."""
+    total = 0.0
+    for f, g in zip(feats, ref_grams):
+        total = total + (((gram(f) - g) ** 2).mean((1, 2)) * weight).sum() / weight.sum().clamp(min=1.0)
+    return total / len(feats)
+
+
+def total_variation(r: torch.Tensor) -> torch.Tensor:
+    return (r[:, :, 1:] - r[:, :, :-1]).abs().mean() + (r[:, :, :, 1:] - r[:, :, :, :-1]).abs().mean()
+
+
+class RandomFeatureNet(nn.Module):
+    """A fixed random-weight CNN (seeded) for perceptual and Gram terms: random networks capture texture
+    statistics well enough for Gram losses (Ustyuzhaninov et al. 2017), and no pretrained weights can be
+    downloaded here."""
+
+    def __init__(self, seed: int = 1234, widths: tuple[int, ...] = (32, 64, 128)) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        layers, c = [], 3
+        for w in widths:
+            conv = nn.Conv2d(c, w, 3, 2, 1)
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * (2.0 / (9 * c)) ** 0.5)
+                conv.bias.zero_()
+            layers.append(conv)
+            c = w
+        self.layers = nn.ModuleList(layers)
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for conv in self.layers:
+            x = F.leaky_relu(conv(x), 0.2)
+            feats.append(x)
+        return feats
+
+
+class FaceNetIdentity(nn.Module):
+    """The project's identity measure (FaceNet, ``training.eval.identity``) as a differentiable torch
+    module, through livefilter's ONNX->torch interpreter: the same face box and prewhitening."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import onnx
+
+        from livefilter.translate.onnx_torch import build_module
+        from training.eval import identity
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "facenet.onnx"
+            onnx.save(identity.onnx_model(), str(path))
+            self.net = build_module(str(path), trainable_inputs=True)
+        self.fraction, self.size = identity.FACE_FRACTION, identity.INPUT
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) aligned crops in [0, 1] -> (B, 512) L2-normalised embeddings."""
+        s = rgb01.shape[-1]
+        m = int(round(s * (1 - self.fraction) / 2))
+        x = F.interpolate(rgb01[:, :, m:s - m, m:s - m] * 255.0, size=(self.size, self.size), mode="bilinear",
+                          antialias=True, align_corners=False)
+        mean = x.mean((1, 2, 3), keepdim=True)
+        std = x.std((1, 2, 3), keepdim=True, unbiased=False).clamp(min=1.0 / (x[0].numel() ** 0.5))
+        return F.normalize(self.net((x - mean) / std).flatten(1), dim=1)
+
+
+def identity_loss(net: FaceNetIdentity, out01: torch.Tensor, in01: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        e0 = net(in01)
+    return (1.0 - (net(out01) * e0).sum(1)).mean()
+
+
+def region_means(lab: torch.Tensor, measure: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) Lab, (B, M, H, W) measure masks in [0, 1] -> (B, M, 3) mean Lab per region."""
+    den = measure.sum((2, 3)).clamp(min=1.0)
+    return torch.einsum("bchw,bmhw->bmc", lab, measure) / den.unsqueeze(-1)
+
+
+def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.Tensor, code: torch.Tensor,
+                    baseline: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The look's per-region colour target, measured the way ``livefilter eval`` measures it.
+
+    Lips and lids: the output's skin-relative mean (L relative to the face's own skin, a, b absolute)
+    should move ``opacity`` of the way from the input's towards the colour the code states (the plain
+    baseline plus the code's lightness offset, the code's chroma). The renderer applies an offset to
+    each person's own lid, and its soft band covers the measured lid only about half-way, so on its
+    own it leaves the lid distance to the references nearly unchanged; this term asks for the measured
+    result. Returns (loss, skin lightness change per face)."""
+    p = physical(code)
+    mo, mi = region_means(out_lab, measure), region_means(in_lab, measure)
+    skin_o, skin_i = mo[:, _M["skin"]], mi[:, _M["skin"]]
+    total = 0.0
+    for region, (l_key, dl, a, b, op) in {
+        "lips": ("lips_L_rel", p["lips_dL"], p["lips_a"], p["lips_b"], p["lips_opacity"]),
+        "eyelids": ("lid_L_rel", p["shadow_dL"], p["shadow_a"], p["shadow_b"], p["shadow_opacity"]),
+    }.items():
+        o, i = mo[:, _M[region]], mi[:, _M[region]]
+        present = (measure[:, _M[region]].sum((1, 2)) >= 8).float()
+        own = torch.stack([i[:, 0] - skin_i[:, 0], i[:, 1], i[:, 2]], 1)
+        want = torch.stack([baseline[l_key] + dl.view(-1), a.view(-1), b.view(-1)], 1)
+        target = own + op.view(-1, 1) * (want - own)
+        got = torch.stack([o[:, 0] - skin_o[:, 0], o[:, 1], o[:, 2]], 1)
+        total = total + (((got - target.detach()) ** 2).sum(1) * present).mean()
+    return total / 100.0, skin_o[:, 0] - skin_i[:, 0]
