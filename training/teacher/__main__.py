@@ -43,8 +43,11 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
+    # the adversarial, cycle and identity terms start a third of the way in, once the makeup losses have
+    # converged; the student's target moves from the renderer's to the teacher's over the first quarter
     return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
-                            sizes=(128,) * (4 - share) + (256,) * share)
+                            sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
+                            distill_ramp=max(1, iterations // 4))
 
 
 @app.command()

@@ -18,12 +18,15 @@ from livefilter.looks.code import LookCode
 from livefilter.looks.region_stats import encode_descriptors, robust_mean
 from training.makeup.sampler import CodeSampler
 
+TARGET_KEYS = ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b")
+
 
 @dataclass
 class Conditions:
     codes: np.ndarray  # (B, CODE_DIM) float32
     ref_sets: np.ndarray  # (B, P) float32 membership of each sample's reference set
     kinds: list[str]  # family | refs | mix | random | empty
+    ref_desc: np.ndarray  # (B, len(TARGET_KEYS)) the makeup set's measured lips / lid colour; NaN without one
 
 
 class ConditionSampler:
@@ -60,13 +63,22 @@ class ConditionSampler:
             code, refs, kind = replace(LookCode(), lips_a=code.lips_a), [], "empty"
         return code.clipped(), refs, kind
 
+    def target(self, refs: list[int], kind: str) -> np.ndarray:
+        """What the reference photos themselves measure (the family's looks and reference subsets)."""
+        if kind not in ("family", "refs") or not refs or any(i not in self.desc for i in refs):
+            return np.full(len(TARGET_KEYS), np.nan, np.float32)
+        d = robust_mean([self.desc[i] for i in refs])
+        return np.array([d[k] for k in TARGET_KEYS], np.float32)
+
     def batch(self, n: int) -> Conditions:
         codes = np.zeros((n, len(LookCode().vector())), np.float32)
         sets = np.zeros((n, self.n_refs), np.float32)
+        desc = np.zeros((n, len(TARGET_KEYS)), np.float32)
         kinds = []
         for i in range(n):
             code, refs, kind = self.one()
             codes[i] = code.vector()
             sets[i, refs] = 1.0
+            desc[i] = self.target(refs, kind)
             kinds.append(kind)
-        return Conditions(codes, sets, kinds)
+        return Conditions(codes, sets, kinds, desc)

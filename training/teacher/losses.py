@@ -112,7 +112,7 @@ def region_means(lab: torch.Tensor, measure: torch.Tensor) -> torch.Tensor:
 
 
 def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.Tensor, code: torch.Tensor,
-                    baseline: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
+                    baseline: dict[str, float], ref_desc: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The look's per-region colour target, measured the way ``livefilter eval`` measures it.
 
     Lips and lids: the output's skin-relative mean (L relative to the face's own skin, a, b absolute)
@@ -120,19 +120,25 @@ def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.
     baseline plus the code's lightness offset, the code's chroma). The renderer applies an offset to
     each person's own lid, and its soft band covers the measured lid only about half-way, so on its
     own it leaves the lid distance to the references nearly unchanged; this term asks for the measured
-    result. Returns (loss, skin lightness change per face)."""
+    result. With reference photos (``ref_desc``, (B, 6) lips L_rel, a, b and lid L_rel, a, b, NaN where a
+    sample has none) the target is what the photos measure, not the code: the code clips lighter lids
+    (``shadow_dL <= 0``) and the family's codes exaggerate by a gain. Returns (loss, skin lightness change
+    per face)."""
     p = physical(code)
     mo, mi = region_means(out_lab, measure), region_means(in_lab, measure)
     skin_o, skin_i = mo[:, _M["skin"]], mi[:, _M["skin"]]
     total = 0.0
-    for region, (l_key, dl, a, b, op) in {
+    for k, (region, (l_key, dl, a, b, op)) in enumerate({
         "lips": ("lips_L_rel", p["lips_dL"], p["lips_a"], p["lips_b"], p["lips_opacity"]),
         "eyelids": ("lid_L_rel", p["shadow_dL"], p["shadow_a"], p["shadow_b"], p["shadow_opacity"]),
-    }.items():
+    }.items()):
         o, i = mo[:, _M[region]], mi[:, _M[region]]
         present = (measure[:, _M[region]].sum((1, 2)) >= 8).float()
         own = torch.stack([i[:, 0] - skin_i[:, 0], i[:, 1], i[:, 2]], 1)
         want = torch.stack([baseline[l_key] + dl.view(-1), a.view(-1), b.view(-1)], 1)
+        if ref_desc is not None:
+            measured = ref_desc[:, 3 * k:3 * k + 3]
+            want = torch.where(torch.isfinite(measured), measured, want)
         target = own + op.view(-1, 1) * (want - own)
         got = torch.stack([o[:, 0] - skin_o[:, 0], o[:, 1], o[:, 2]], 1)
         total = total + (((got - target.detach()) ** 2).sum(1) * present).mean()

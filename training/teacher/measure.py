@@ -1,14 +1,14 @@
 """Measure look sets side by side on held-out faces: created looks without finetune, family looks, teacher.
 
     python -m training.teacher.measure --run runs/teacher --set shipped=livefilter/looks \\
-        --set renderer=runs/renderer-arm/looks --set teacher-student=runs/teacher/looks --out training/teacher
+        --set renderer=runs/renderer-arm/looks --set teacher-student=runs/teacher/looks --out docs/teacher
 
 For every look set (published packs, run through the runtime's onnxruntime translator and face-oval
 composite, ``training.eval.look_effect``) and for the teacher itself (torch, conditioned on the code and
 the reference photos): looks created from two reference folders the way ``livefilter looks create``
 encodes them (no ``--finetune``), and the family's looks; per look the lips / lids / cheeks distance to
 the references after over before, skin |ΔL| per skin-tone group and FaceNet same-person rate. Writes
-``teacher_measures.json`` and a picture of a created look (inputs | each set | teacher).
+``teacher_measures.json`` and pictures of a created look and of ``glam`` (inputs | each set | teacher).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from training.makeup.publish import CPU_SIZE, resize_faces
 
 log = logging.getLogger(__name__)
 CREATED = {"honlan": "makeup_beautygan_honlan/makeup", "ybeauty": "makeup_ybeauty/makeup"}
+PICTURES = {"honlan": "created_honlan.png", "family:glam": "family_glam.png"}
 
 
 def _metrics(before: np.ndarray, after: np.ndarray, marks: np.ndarray, ref: dict, e0: np.ndarray | None) -> dict:
@@ -88,12 +89,37 @@ class TeacherStyler:
         return out
 
 
+def renderer_styled(fs, marks: np.ndarray):
+    """The makeup renderer itself (the family's pseudo-paired target) on the faces, at 256 then to 128 px,
+    under the same face-oval composite: what a perfect renderer-distilled student would reach."""
+    from training.makeup.render import render
+
+    t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div(255)  # noqa: E731
+    crops, _ = resize_faces(fs, CPU_SIZE)
+    masker, eye = LandmarkMasker(CPU_SIZE), np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+
+    def apply(code: np.ndarray) -> np.ndarray:
+        c = torch.from_numpy(np.stack([code] * len(fs))).float()
+        with torch.no_grad():
+            y = render(t(fs.crops), torch.from_numpy(fs.masks).float().div(255), c, t(fs.smooth), t(fs.painted),
+                       torch.from_numpy(fs.edges).float().div(255)[:, None])
+        y = (y.permute(0, 2, 3, 1).numpy() * 255).astype(np.float32)
+        out = np.empty_like(crops)
+        for i, img in enumerate(y):
+            small = cv2.resize(img, (CPU_SIZE, CPU_SIZE), interpolation=cv2.INTER_AREA)
+            m = masker.face(marks[i], eye, 0, crops[i])[..., None]
+            out[i] = np.clip(crops[i] + m * (small - crops[i]), 0, 255).round().astype(np.uint8)
+        return out
+
+    return apply
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=Path("runs/teacher"), help="teacher run (family.json, faces, checkpoint)")
     ap.add_argument("--set", action="append", default=[], help="NAME=LOOKS_DIR (published packs)")
     ap.add_argument("--faces", type=int, default=48, help="held-out faces measured")
-    ap.add_argument("--out", type=Path, default=Path("training/teacher"))
+    ap.add_argument("--out", type=Path, default=Path("docs/teacher"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     info = json.loads((args.run / "family.json").read_text())
@@ -119,7 +145,7 @@ def main() -> None:
     sets = dict(item.split("=", 1) for item in args.set)
     report: dict = {"faces": len(crops), "eval": "held-out split of the run (whole folders + hashed sixth)",
                     "created_recipe": "livefilter looks create (CREATE_RECIPE), no --finetune", "sets": {}}
-    pictures: dict[str, np.ndarray] = {}
+    pictures: dict[str, dict[str, np.ndarray]] = {k: {} for k in PICTURES}
     show = [0, len(crops) // 3, 2 * len(crops) // 3, len(crops) - 1]
     for set_name, folder in sets.items():
         report["sets"][set_name] = {}
@@ -127,23 +153,33 @@ def main() -> None:
             pack = load_look(Path(folder) / (look_name.split(":")[1] if ":" in look_name else "glam"))
             after = apply_look(pack, crops, marks, strength=1.0, code=code.vector())
             report["sets"][set_name][look_name] = _metrics(crops, after, marks, desc, e0)
-            if look_name == "honlan":
-                pictures[set_name] = after[show]
+            if look_name in pictures:
+                pictures[look_name][set_name] = after[show]
             log.info("%s %s %s", set_name, look_name, report["sets"][set_name][look_name]["fidelity"])
+    rend = renderer_styled(evl.subset(idx), marks)
+    report["sets"]["renderer-itself"] = {}
+    for look_name, (code, desc, _, _) in refsets.items():
+        after = rend(code.vector())
+        report["sets"]["renderer-itself"][look_name] = _metrics(crops, after, marks, desc, e0)
+        log.info("renderer %s %s", look_name, report["sets"]["renderer-itself"][look_name]["fidelity"])
     if (args.run / "teacher.safetensors").is_file():
         styler = TeacherStyler(args.run)
         report["sets"]["teacher"] = {}
         for look_name, (code, desc, rc, rl) in refsets.items():
             after = styler(crops, marks, code.vector(), rc, rl)
             report["sets"]["teacher"][look_name] = _metrics(crops, after, marks, desc, e0)
-            if look_name == "honlan":
-                pictures["teacher"] = after[show]
+            if look_name in pictures:
+                pictures[look_name]["teacher"] = after[show]
             log.info("teacher %s %s", look_name, report["sets"]["teacher"][look_name]["fidelity"])
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / "teacher_measures.json.tmp"
     tmp.write_text(json.dumps(report, indent=1) + "\n")
     tmp.replace(args.out / "teacher_measures.json")
-    rows = [("input", crops[show])] + list(pictures.items())
+    for look_name, file in PICTURES.items():
+        _picture(args.out / file, [("input", crops[show])] + list(pictures[look_name].items()))
+
+
+def _picture(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
     grid = []
     for label, imgs in rows:
         strip = np.concatenate([cv2.resize(c, (160, 160), interpolation=cv2.INTER_AREA) for c in imgs], 1)
@@ -151,7 +187,9 @@ def main() -> None:
         cv2.putText(head, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
         grid.append(np.concatenate([head, strip]))
     ok, png = cv2.imencode(".png", np.concatenate(grid)[:, :, ::-1])
-    (args.out / "created_honlan.png").write_bytes(png.tobytes())
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(png.tobytes())
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,16 @@ def _decode(blob: np.ndarray, off: np.ndarray, flags: int) -> list[np.ndarray]:
     return out
 
 
+def illustrated(crops: np.ndarray, batch: int = 32) -> np.ndarray | None:
+    """The toon look's painted layer from the classical illustration pseudo-target
+    (``training.teacher.illustrate``) when it is installed; None keeps the renderer's own paint layer."""
+    try:
+        from training.teacher.illustrate import illustrate
+    except ImportError:
+        return None
+    return np.concatenate([illustrate(crops[i:i + batch]) for i in range(0, len(crops), batch)])
+
+
 def _unstrip(strip: np.ndarray) -> np.ndarray:
     s = strip.shape[0]
     return strip.reshape(s, N_MASKS, s).transpose(1, 0, 2)
@@ -152,9 +162,12 @@ def read_pack(path: Path, threads: int = 8, limit: int | None = None) -> Pack:
         rmasks = np.stack([_unstrip(m) for m in _decode(z["ref_masks_png"], z["ref_masks_off"], cv2.IMREAD_GRAYSCALE)])
         with ThreadPoolExecutor(threads) as ex:
             layers = list(ex.map(paint_layers, crops))
+        painted = illustrated(crops)
+        if painted is None:
+            painted = np.stack([x[1] for x in layers])
         nr = len(REGION_NAMES)
         faces = FaceSet(crops, z["face_landmarks"][:n], [str(s) for s in z["face_sources"][:n]], masks[:, :nr],
-                        np.stack([x[0] for x in layers]), np.stack([x[1] for x in layers]),
+                        np.stack([x[0] for x in layers]), painted,
                         np.stack([x[2] for x in layers]), [str(g) for g in z["face_groups"][:n]])
         return Pack(faces, masks[:, nr:nr + len(MEASURE_NAMES)], masks[:, -1], z["face_desc"][:n], refs,
                     z["ref_landmarks"], rmasks[:, :nr], [str(s) for s in z["ref_names"]],

@@ -116,6 +116,10 @@ class TeacherTrainer:
     # ---- data ---------------------------------------------------------------------------------
     def _prepare_static(self) -> None:
         p, fs = self.pack, self.pack.faces
+        # every face array as uint8 on the training device, once (on the CPU: views, no copy)
+        self.data = {k: torch.from_numpy(v).to(self.dev) for k, v in (
+            ("crops", fs.crops), ("smooth", fs.smooth), ("painted", fs.painted), ("masks", fs.masks),
+            ("edges", fs.edges), ("measure", p.measure), ("forbidden", p.forbidden))}
         self.boxes = torch.from_numpy(region_boxes(fs.landmarks, fs.crops.shape[1]))
         self.ref_boxes = torch.from_numpy(region_boxes(p.ref_landmarks, p.ref_crops.shape[1])).to(self.dev)
         self.refs = _t(p.ref_crops, self.dev)
@@ -145,13 +149,12 @@ class TeacherTrainer:
         return encode_descriptors(d, self.baseline, Recipe(lips=1.0, eyes=1.0, blush=1.0, gain=1.0)).vector()
 
     def batch(self, n: int, size: int) -> dict[str, torch.Tensor]:
-        f, dev = self.pack.faces, self.dev
-        idx = self.rng.integers(len(f), size=n)
-        img, smooth, painted = (_t(a[idx], dev) for a in (f.crops, f.smooth, f.painted))
-        masks = torch.from_numpy(f.masks[idx]).float().div(255.0).to(dev)
-        edges = torch.from_numpy(f.edges[idx]).float().div(255.0).unsqueeze(1).to(dev)
-        measure = torch.from_numpy(self.pack.measure[idx]).float().div(255.0).to(dev)
-        forbid = torch.from_numpy(self.pack.forbidden[idx]).float().div(255.0).unsqueeze(1).to(dev)
+        dev, d = self.dev, self.data
+        idx = self.rng.integers(len(self.pack.faces), size=n)
+        ti = torch.from_numpy(idx).to(dev)
+        img, smooth, painted = (d[k][ti].permute(0, 3, 1, 2).float().div(255.0) for k in ("crops", "smooth", "painted"))
+        masks, measure = d["masks"][ti].float().div(255.0), d["measure"][ti].float().div(255.0)
+        edges, forbid = (d[k][ti].float().div(255.0).unsqueeze(1) for k in ("edges", "forbidden"))
         gain = torch.from_numpy(self.rng.uniform(0.85, 1.15, (n, 1, 1, 1)).astype(np.float32)).to(dev)
         img, smooth, painted = (torch.clamp(t * gain, 0, 1) for t in (img, smooth, painted))
         boxes = self.boxes[idx].clone().to(dev)
@@ -172,6 +175,7 @@ class TeacherTrainer:
             target = render(img, masks, code, smooth, painted, edges)
         return {"image": img, "target": target, "masks": masks, "measure": measure, "forbid": forbid,
                 "boxes": boxes, "code": code, "sets": torch.from_numpy(cond.ref_sets).to(dev),
+                "ref_desc": torch.from_numpy(cond.ref_desc).to(dev),
                 "own": torch.from_numpy(self.own_codes[idx]).float().to(dev), "idx": torch.from_numpy(idx)}
 
     # ---- losses -------------------------------------------------------------------------------
@@ -239,7 +243,7 @@ class TeacherTrainer:
         logs: dict[str, float] = {}
         in_lab, out_lab = rgb_to_lab(img), rgb_to_lab(out)
         terms = {"pair": self.pseudo_pair(out, b["target"], w)}
-        desc, skin_dl = L.descriptor_loss(out_lab, in_lab, b["measure"], b["code"], self.baseline)
+        desc, skin_dl = L.descriptor_loss(out_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
         terms["desc"] = c.w_desc * desc
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         paint = b["code"][:, _F["paint"]].clamp(0, 1)
