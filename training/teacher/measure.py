@@ -40,7 +40,7 @@ from training.makeup.publish import CPU_SIZE, resize_faces
 
 log = logging.getLogger(__name__)
 CREATED = {"honlan": "makeup_beautygan_honlan/makeup", "ybeauty": "makeup_ybeauty/makeup"}
-PICTURES = {"honlan": "created_honlan.png", "family:glam": "family_glam.png"}
+PICTURES = {"honlan": "created_honlan.png", "family:glam": "family_glam.png", "family:toon": "family_toon.png"}
 
 
 def _metrics(before: np.ndarray, after: np.ndarray, marks: np.ndarray, ref: dict, e0: np.ndarray | None) -> dict:
@@ -71,7 +71,7 @@ class TeacherStyler:
 
     @torch.no_grad()
     def __call__(self, crops: np.ndarray, marks: np.ndarray, code: np.ndarray, ref_crops: np.ndarray,
-                 ref_marks: np.ndarray) -> np.ndarray:
+                 ref_marks: np.ndarray, strength: float = 1.0) -> np.ndarray:
         t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float().div(127.5).sub(1)  # noqa: E731
         refs = torch.nn.functional.interpolate(t(ref_crops), size=(128, 128), mode="area")
         rmask = torch.from_numpy(batch_regions(ref_marks * 128 / ref_crops.shape[1], 128)[0])
@@ -85,7 +85,7 @@ class TeacherStyler:
             y = ((self.G(x, cond.expand(len(x), -1)) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
             for j in range(len(x)):
                 m = masker.face(marks[i + j], eye, 0, crops[i + j])[..., None]
-                out[i + j] = np.clip(crops[i + j] + m * (y[j] - crops[i + j]), 0, 255).round().astype(np.uint8)
+                out[i + j] = np.clip(crops[i + j] + strength * m * (y[j] - crops[i + j]), 0, 255).round().astype(np.uint8)
         return out
 
 
@@ -98,7 +98,7 @@ def renderer_styled(fs, marks: np.ndarray):
     crops, _ = resize_faces(fs, CPU_SIZE)
     masker, eye = LandmarkMasker(CPU_SIZE), np.array([[1, 0, 0], [0, 1, 0]], np.float64)
 
-    def apply(code: np.ndarray) -> np.ndarray:
+    def apply(code: np.ndarray, strength: float) -> np.ndarray:
         c = torch.from_numpy(np.stack([code] * len(fs))).float()
         with torch.no_grad():
             y = render(t(fs.crops), torch.from_numpy(fs.masks).float().div(255), c, t(fs.smooth), t(fs.painted),
@@ -108,7 +108,7 @@ def renderer_styled(fs, marks: np.ndarray):
         for i, img in enumerate(y):
             small = cv2.resize(img, (CPU_SIZE, CPU_SIZE), interpolation=cv2.INTER_AREA)
             m = masker.face(marks[i], eye, 0, crops[i])[..., None]
-            out[i] = np.clip(crops[i] + m * (small - crops[i]), 0, 255).round().astype(np.uint8)
+            out[i] = np.clip(crops[i] + strength * m * (small - crops[i]), 0, 255).round().astype(np.uint8)
         return out
 
     return apply
@@ -136,8 +136,11 @@ def main() -> None:
         refsets[name] = (encode_descriptors(desc, baseline, CREATE_RECIPE), desc, cs.crops, cs.landmarks)
     names = dict(zip(info["makeup_reference_names"], info["makeup_reference_descriptors"]))
     mk = prepare_crops(sorted(data.glob("makeup_*/makeup")), Aligner(256, 0.25), args.run / "cache")
+    style = prepare_crops([data / "dualstylegan_style_refs"], Aligner(256, 0.25), args.run / "cache")
     for look, spec in info["looks"].items():
-        if spec["reference_kind"] != "makeup":
+        if spec["reference_kind"] != "makeup":  # toon: skin and identity are what count
+            desc = robust_mean(descriptors_of(style.crops, style.landmarks))
+            refsets[f"family:{look}"] = (LookCode(**spec["code"]), desc, style.crops, style.landmarks)
             continue
         keep = [i for i, s in enumerate(mk.sources) if s in set(spec["references"])]
         desc = robust_mean([names[n] for n in spec["references"] if n in names])
@@ -151,7 +154,8 @@ def main() -> None:
         report["sets"][set_name] = {}
         for look_name, (code, desc, _, _) in refsets.items():
             pack = load_look(Path(folder) / (look_name.split(":")[1] if ":" in look_name else "glam"))
-            after = apply_look(pack, crops, marks, strength=1.0, code=code.vector())
+            strength = pack.default_strength if ":" in look_name else 1.0  # a created look wears strength 1
+            after = apply_look(pack, crops, marks, strength=strength, code=code.vector())
             report["sets"][set_name][look_name] = _metrics(crops, after, marks, desc, e0)
             if look_name in pictures:
                 pictures[look_name][set_name] = after[show]
@@ -159,14 +163,16 @@ def main() -> None:
     rend = renderer_styled(evl.subset(idx), marks)
     report["sets"]["renderer-itself"] = {}
     for look_name, (code, desc, _, _) in refsets.items():
-        after = rend(code.vector())
+        strength = info["looks"][look_name[7:]]["default_strength"] if ":" in look_name else 1.0
+        after = rend(code.vector(), strength)
         report["sets"]["renderer-itself"][look_name] = _metrics(crops, after, marks, desc, e0)
         log.info("renderer %s %s", look_name, report["sets"]["renderer-itself"][look_name]["fidelity"])
     if (args.run / "teacher.safetensors").is_file():
         styler = TeacherStyler(args.run)
         report["sets"]["teacher"] = {}
         for look_name, (code, desc, rc, rl) in refsets.items():
-            after = styler(crops, marks, code.vector(), rc, rl)
+            strength = info["looks"][look_name[7:]]["default_strength"] if ":" in look_name else 1.0
+            after = styler(crops, marks, code.vector(), rc, rl, strength)
             report["sets"]["teacher"][look_name] = _metrics(crops, after, marks, desc, e0)
             if look_name in pictures:
                 pictures[look_name]["teacher"] = after[show]

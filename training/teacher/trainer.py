@@ -58,15 +58,15 @@ class TeacherRunConfig:
     w_lab: float = 0.002
     w_small: float = 10.0
     w_cheeks: float = 2.0
-    w_desc: float = 1.0  # per-region colour target (lips, lids) measured as livefilter eval measures it
-    w_adv: float = 0.05
+    w_desc: float = 0.3  # per-region colour target (lips, lids) measured as livefilter eval measures it
+    w_adv: float = 0.03
     w_cycle: float = 20.0
     w_perc: float = 5.0
     w_gram: float = 2e4
     w_tv: float = 0.5
     w_id: float = 2.0
     w_skin: float = 0.05  # squared skin-lightness change (CIELAB L units)
-    w_forbid: float = 200.0
+    w_forbid: float = 50.0
     w_feat: float = 0.5  # student feature distillation
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
@@ -248,7 +248,9 @@ class TeacherTrainer:
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         paint = b["code"][:, _F["paint"]].clamp(0, 1)
         resid = out - img
-        terms["forbid"] = c.w_forbid * ((b["forbid"] * resid ** 2).mean((1, 2, 3)) * (1 - paint)).mean()
+        fb = b["forbid"]  # per face, normalised by the forbidden area: a mean over the whole image hides it
+        terms["forbid"] = c.w_forbid * (((fb * resid ** 2).sum((1, 2, 3)) / (3 * fb.sum((1, 2, 3)).clamp(min=1.0)))
+                                        * (1 - paint)).mean()
         terms["tv"] = c.w_tv * L.total_variation(resid)
         fo, ft = self.feat(y), self.feat(b["target"] * 2 - 1)
         terms["perc"] = c.w_perc * sum(F.mse_loss(a, t) for a, t in zip(fo, ft)) / len(fo)
