@@ -40,7 +40,7 @@ from training.makeup.publish import CPU_SIZE, resize_faces
 
 log = logging.getLogger(__name__)
 CREATED = {"honlan": "makeup_beautygan_honlan/makeup", "ybeauty": "makeup_ybeauty/makeup"}
-PICTURES = {"honlan": "created_honlan.png", "family:glam": "family_glam.png", "family:toon": "family_toon.png"}
+PICTURES = {"honlan": "created_honlan.jpg", "family:glam": "family_glam.jpg", "family:toon": "family_toon.jpg"}
 
 
 def _metrics(before: np.ndarray, after: np.ndarray, marks: np.ndarray, ref: dict, e0: np.ndarray | None) -> dict:
@@ -192,9 +192,9 @@ def _picture(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
         head = np.full((22, strip.shape[1], 3), 255, np.uint8)
         cv2.putText(head, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
         grid.append(np.concatenate([head, strip]))
-    ok, png = cv2.imencode(".png", np.concatenate(grid)[:, :, ::-1])
+    ok, jpg = cv2.imencode(".jpg", np.concatenate(grid)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(png.tobytes())
+    tmp.write_bytes(jpg.tobytes())
     tmp.replace(path)
 
 
