@@ -1,0 +1,89 @@
+"""The A/B script (training.teacher.ab) through its real entry point, on real eval faces."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, shared_path
+from training.teacher import ab
+
+LOOKS = REPO_ROOT / "livefilter" / "looks"
+
+
+def _run(tmp_path, a, b, *extra):
+    out = tmp_path / "ab"
+    r = subprocess.run([sys.executable, "-m", "training.teacher.ab", "--a", str(a), "--b", str(b), "--looks", "bold-lip",
+                        "--faces", "6", "--frames", "0", "--no-created", "--no-placement", "--out", str(out),
+                        "--data", str(shared_path()), *extra],
+                       capture_output=True, text=True, cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200",
+                                                                          "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    return r, out
+
+
+def test_self_comparison_gives_equal_numbers(tmp_path):
+    r, out = _run(tmp_path, LOOKS, LOOKS)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.with_suffix(".json").read_text())
+    a, b = doc["arms"]["A"]["bold-lip"], doc["arms"]["B"]["bold-lip"]
+    assert a.keys() == b.keys() and {"lips distance ratio", "KID lips ×1000", "same person rate"} <= a.keys()
+    assert all(a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a)
+    assert a["lips distance ratio"] < 0.8  # the lipstick moves the lips towards the references
+    table = out.with_suffix(".md").read_text()
+    verdicts = [row.split("|")[-2].strip() for row in table.splitlines() if row.startswith("| bold-lip")]
+    assert verdicts and set(verdicts) <= {"=", ""} and "=" in verdicts
+    assert out.with_suffix(".png").is_file()
+
+
+def test_a_look_without_its_lipstick_loses_on_the_lips(tmp_path):
+    arm = tmp_path / "arm-b"
+    shutil.copytree(LOOKS / "bold-lip", arm / "bold-lip")
+    manifest = json.loads((arm / "bold-lip" / "look.json").read_text())
+    manifest["style_code"][0] = 0.0  # lips_opacity: the same student, no lip colour
+    (arm / "bold-lip" / "look.json").write_text(json.dumps(manifest))
+    r, out = _run(tmp_path, LOOKS, arm)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.with_suffix(".json").read_text())
+    a, b = doc["arms"]["A"]["bold-lip"], doc["arms"]["B"]["bold-lip"]
+    assert b["lips distance ratio"] > a["lips distance ratio"] + 0.2
+    row = next(x for x in out.with_suffix(".md").read_text().splitlines() if "| lips distance ratio |" in x)
+    assert row.split("|")[-2].strip() == "A"
+
+
+def test_bad_arm_is_one_line_and_non_zero(tmp_path):
+    r, _ = _run(tmp_path, tmp_path / "missing", LOOKS)
+    assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout
+    assert "is not a folder" in r.stdout + r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r, _ = _run(tmp_path, empty, LOOKS)
+    assert r.returncode != 0 and "no look packs" in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
+def test_better_follows_each_measures_direction():
+    assert ab.better("glam: lips distance ratio", 0.4, 0.5) == "A"
+    assert ab.better("same person rate", 0.9, 1.0) == "B"
+    assert ab.better("lip texture", 1.3, 0.9) == "B"
+    assert ab.better("KID eyes ×1000", 2.0, 2.0) == "="
+    assert ab.better("KID eyes std ×1000", 1.0, 2.0) == ""
+    assert ab.better("spill", float("nan"), 0.1) == ""
+
+
+def test_offset_distance_is_at_most_the_mean_distance():
+    from livefilter.align.host import Aligner
+    from livefilter.looks.region_stats import descriptors_of, face_stats, robust_mean
+    from training.data import prepare_crops
+    from training.eval.regions import reference_distance
+
+    refs = prepare_crops([shared_path("faces", "makeup_beautygan_honlan", "makeup")], Aligner(256, 0.25))
+    ref = robust_mean(descriptors_of(refs.crops, refs.landmarks))
+    faces = prepare_crops([shared_path("faces", "dualstylegan_content")], Aligner(256, 0.25))
+    stats = [face_stats(c, p) for c, p in zip(faces.crops, faces.landmarks)]
+    off, mean = ab.offset_distance(stats, ref), reference_distance(stats, ref)
+    for region in ("lips", "eyelids", "cheeks"):
+        assert 0 <= off[region] <= mean[region] + 0.01  # |mean(v) - t| <= mean |v - t|
+    assert off["lips"] > 5  # plain lips are far from lipstick, as a whole
