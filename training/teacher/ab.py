@@ -24,7 +24,7 @@ the placement on the same photos, the flicker on the same clip. Per look of both
   "no makeup" anchor.
 
 Writes ``OUT.json`` (everything), ``OUT.md`` (a table: measure, A, B, which is better) and ``OUT.png``
-(the two darkest and two lightest eval skins: input | A | B, with the lips and eyes at full resolution).
+(two darker and two lighter eval skins: input | A | B, with the lips and eyes at full resolution).
 A look set compared with itself gives equal numbers everywhere (the test of this script).
 """
 
@@ -54,6 +54,10 @@ PATCH = 96
 MAKEUP_SETS = ("makeup_beautygan_honlan", "makeup_ybeauty", "makeup_elegant", "makeup_psgan")
 CREATED_SETS = {"honlan": "makeup_beautygan_honlan/makeup", "ybeauty": "makeup_ybeauty/makeup"}
 LOWER, HIGHER, NEAR_ONE = "lower", "higher", "nearer 1"
+# Faces shown in the pictures when present: ITA° alone picks under-exposed light skin as "darkest"
+# (d8.jpg, biden.jpg score below -25), so darker skin is shown on people whose skin is dark.
+SHOW_DARKER = ("yRpe13BHdKw.jpg", "obama1.jpg")
+SHOW_LIGHTER = ("kit_with_rose.jpg", "077417.jpg")
 
 
 # -- the two arms ------------------------------------------------------------------------------------------
@@ -107,6 +111,18 @@ def eval_faces(data: Path, n: int) -> Faces:
     crops, marks = cs.crops[idx], cs.landmarks[idx]
     ita = np.array([ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)])
     return Faces(crops, marks, [cs.sources[i] for i in idx], ita)
+
+
+def shown_faces(sources: list[str], ita: np.ndarray) -> list[int]:
+    """Two darker and two lighter skins for a picture: the named ones when present, else by ITA°."""
+    names = [Path(s).name for s in sources]
+    order = [int(i) for i in np.argsort(ita) if np.isfinite(ita[i])]
+    pick = []
+    for wanted, fallback in ((SHOW_DARKER, order), (SHOW_LIGHTER, order[::-1])):
+        got = [names.index(n) for n in wanted if n in names]
+        got += [i for i in fallback if i not in got and i not in pick][:2 - len(got)]
+        pick += got[:2]
+    return pick
 
 
 def _square(img: np.ndarray, centre: np.ndarray, side: float, size: int | None = PATCH) -> np.ndarray:
@@ -253,11 +269,10 @@ def markdown(doc: dict) -> str:
 
 
 def picture(faces: Faces, styled: dict[str, np.ndarray], path: Path) -> None:
-    """Darkest two and lightest two skins: input | A | B, then the lips and an eye of each at full resolution."""
+    """Two darker and two lighter skins: input | A | B, then the lips and an eye of each at full resolution."""
     from livefilter.demo.clip import save_rgb
 
-    order = [i for i in np.argsort(faces.ita) if np.isfinite(faces.ita[i])]
-    chosen = list(dict.fromkeys(order[:2] + order[-2:]))
+    chosen = shown_faces(faces.sources, faces.ita)
     rows = []
     for i in chosen:
         imgs = [faces.crops[i], styled["A"][i], styled["B"][i]]
@@ -384,7 +399,7 @@ def ab(a: Path = typer.Option(..., "--a", help="Arm A: a folder of look packs or
        b: Path = typer.Option(..., "--b", help="Arm B: a folder of look packs or a family run."),
        out_path: Path = typer.Option(Path("training/teacher_ab"), "--out", help="Output stem (.json, .md, .png)."),
        data: Path = typer.Option(None, "--data", help="Data root with faces/ and video/ (../shared/data)."),
-       faces: int = typer.Option(24, "--faces", min=2, help="Eval faces (the same for every look)."),
+       faces: int = typer.Option(40, "--faces", min=2, help="Eval faces (the same for every look; 38 exist)."),
        looks: str = typer.Option("", "--looks", help="Comma list of looks (default: every look both arms have)."),
        frames: int = typer.Option(60, "--frames", min=0, help="Frames of the clip for the flicker (0: no video)."),
        created_looks: bool = typer.Option(True, "--created/--no-created", help="Also looks created from photos."),

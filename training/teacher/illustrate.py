@@ -8,8 +8,8 @@ inked portraits, in four steps:
 1. edge-preserving smoothing: three bilateral passes (colour sigma falling pass by pass), so skin texture
    goes and the features' edges stay;
 2. colour quantisation in CIELAB: lightness snapped softly (tanh steps, Winnemöller et al. 2006) to
-   levels placed at the image's own lightness quantiles (luminance-aware: a dark face gets as many
-   levels as a light one, never crushed into one band), chroma snapped to a coarser grid: flat areas,
+   levels placed at the face's own lightness quantiles (luminance-aware: a dark face gets as many
+   levels as a light one, never crushed into one band; the background's extremes are two more levels), chroma snapped to a coarser grid: flat areas,
    simplified shading;
 3. ink: an XDoG (Winnemöller 2012) of the smoothed lightness, one-sided (only pixels darker than their
    surround: lash lines, brows, the lip line, nostrils, hair edges), thresholded against the image's own
@@ -62,14 +62,17 @@ def _centre(size: int) -> np.ndarray:
     return m.astype(bool)
 
 
-def _quantise_L(L: np.ndarray) -> np.ndarray:
-    """Soft snapping of L (N, H, W) to per-image quantile levels (luminance-aware)."""
+def _quantise_L(L: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Soft snapping of L (N, H, W) to levels at the quantiles of each face's own L (its ``centre``), plus the
+    image's darkest and brightest (luminance-aware: a white shirt does not become the skin's top level)."""
     q = np.linspace(2, 98, LEVELS)
-    levels = np.percentile(L.reshape(len(L), -1), q, axis=1).T  # (N, LEVELS)
-    levels = np.maximum.accumulate(levels + np.arange(LEVELS) * 1e-3, axis=1)
+    levels = np.percentile(L[:, centre], q, axis=1).T  # (N, LEVELS)
+    flat = L.reshape(len(L), -1)
+    levels = np.sort(np.concatenate([flat.min(1, keepdims=True), levels, flat.max(1, keepdims=True)], 1), 1)
+    levels = np.maximum.accumulate(levels + np.arange(levels.shape[1]) * 1e-3, axis=1)
     idx = np.abs(L[..., None] - levels[:, None, None, :]).argmin(-1)
     near = np.take_along_axis(levels[:, None, None, :], idx[..., None], -1)[..., 0]
-    spacing = np.maximum(np.diff(levels, axis=1).mean(1), 1.0)[:, None, None]
+    spacing = np.maximum(np.diff(levels[:, 1:-1], axis=1).mean(1), 1.0)[:, None, None]
     return near + spacing / 2 * np.tanh(SHARPNESS * 10.0 / spacing * (L - near) / 2)
 
 
@@ -95,12 +98,12 @@ def illustrate(images: np.ndarray, strength: float = 1.0) -> np.ndarray:
     # one cvtColor over the whole batch (rows stacked): per-pixel conversions do not mix images
     lab = cv2.cvtColor(smooth.reshape(n * h, w, 3).astype(np.float32) / 255, cv2.COLOR_BGR2LAB).reshape(n, h, w, 3)
     lab0 = cv2.cvtColor(images.reshape(n * h, w, 3).astype(np.float32) / 255, cv2.COLOR_RGB2LAB).reshape(n, h, w, 3)
-    L = _quantise_L(lab[..., 0])
+    centre = _centre(h) if h == w else np.ones((h, w), bool)
+    L = _quantise_L(lab[..., 0], centre)
     ab = np.round(lab[..., 1:] / CHROMA_STEP) * CHROMA_STEP
     ab = lab[..., 1:] + 0.7 * (ab - lab[..., 1:])  # mostly flat chroma, no hard contour steps
     ink = np.stack([_ink(x, u) for x in lab[..., 0]])
     L = L * (1.0 - INK_DARK * ink)
-    centre = _centre(h) if h == w else np.ones((h, w), bool)
     keep = centre[None] & (ink < 0.05)
     shift = (np.where(keep, lab0[..., 0] - L, 0).sum((1, 2)) / np.maximum(keep.sum((1, 2)), 1))[:, None, None]
     L = np.clip(L + shift * (1.0 - ink), 0, 100)
@@ -155,15 +158,14 @@ def measure(crops: np.ndarray, marks: np.ndarray, refs: dict[str, np.ndarray]) -
     return res, after
 
 
-def picture(crops: np.ndarray, after: np.ndarray, ita: list[float], out: Path) -> None:
-    """The two darkest and two lightest skins (ITA°): input | illustrated, and the eyes and mouth at 2x."""
+def picture(crops: np.ndarray, after: np.ndarray, sources: list[str], ita: list[float], out: Path) -> None:
+    """Two darker and two lighter skins: input | illustrated, and the eyes and mouth at 2x."""
     from livefilter.demo.clip import save_rgb
+    from training.teacher.ab import shown_faces
 
-    order = [i for i in np.argsort(ita) if np.isfinite(ita[i])]
-    dark, light = order[:2], order[-2:]
     s = crops.shape[1]
     rows = []
-    for i in dark + light:
+    for i in shown_faces(sources, np.asarray(ita)):
         zoom = lambda x: cv2.resize(x[int(.3 * s):int(.8 * s), int(.25 * s):int(.75 * s)], None, fx=2, fy=2,  # noqa: E731
                                     interpolation=cv2.INTER_NEAREST)
         gap = np.full((s, 6, 3), 255, np.uint8)
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=here.parents[2] / "shared" / "data")
-    ap.add_argument("--faces", type=int, default=24)
+    ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--out", type=Path, default=here / "illustrate.json")
     ap.add_argument("--picture", type=Path, default=here.parents[1] / "docs" / "toon" / "illustrate.png")
     args = ap.parse_args(argv)
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     crops, marks = ev.crops[idx], ev.landmarks[idx]
     res, after = measure(crops, marks, style_references(args.data))
     write_text(args.out, json.dumps(res, indent=1) + "\n")
-    picture(crops, after, [ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)], args.picture)
+    picture(crops, after, [ev.sources[i] for i in idx], [ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)], args.picture)
     log.info("%s", json.dumps(res)[:600])
 
 
