@@ -200,13 +200,19 @@ def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None, emb: np.
     return res, after
 
 
+def half(x, y) -> int:
+    """KID subsets of half the smaller set: with a few dozen patches, full-size subsets would overlap almost
+    completely and their std would say nothing about the sampling spread."""
+    return max(2, min(len(x), len(y)) // 2)
+
+
 def realism(after: np.ndarray, faces: Faces, real: tuple) -> dict[str, float]:
     from training.teacher import kid
 
     lips, eyes = patches(after, faces.marks)
     out_: dict[str, float] = {}
     for name, x, y in (("lips", lips, real[0]), ("eyes", eyes, real[1])):
-        k = kid.kid(kid.features(x).pool, y, subsets=100)
+        k = kid.kid(kid.features(x).pool, y, subsets=100, subset_size=half(x, y))
         out_[f"KID {name} ×1000"], out_[f"KID {name} std ×1000"] = 1000 * k["kid"], 1000 * k["std"]
     return out_
 
@@ -263,7 +269,8 @@ def markdown(doc: dict) -> str:
         for name, a in measures.items():
             b = doc["arms"]["B"].get(section, {}).get(name, math.nan)
             fmt = (lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}")  # noqa: E731
-            rows.append(f"| {section} | {name} | {fmt(a)} | {fmt(b)} | {better(name, a, b) if b is not None else ''} |")
+            cell = name.replace("|", "\\|")  # |ΔL| must not end a table cell
+            rows.append(f"| {section} | {cell} | {fmt(a)} | {fmt(b)} | {better(name, a, b) if b is not None else ''} |")
     rows += ["", "Anchors (no makeup): " + ", ".join(f"{k} {v:.3f}" for k, v in doc["anchors"].items())]
     return "\n".join(rows) + "\n"
 
@@ -288,7 +295,7 @@ def picture(faces: Faces, styled: dict[str, np.ndarray], path: Path) -> None:
     head = np.full((24, rows[0].shape[1], 3), 255, np.uint8)
     for x, text in ((4, "input"), (SIZE + 8, "A"), (2 * SIZE + 12, "B"), (3 * SIZE + 16, "lips/eye: in | A | B")):
         cv2.putText(head, text, (x, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    save_rgb(path, np.concatenate([head] + rows[:-1], 0))
+    save_rgb(path, np.concatenate([head] + rows[:-1], 0), params=[cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def _references(data: Path, look: Look, cache: dict) -> dict[str, float] | None:
@@ -346,7 +353,7 @@ def run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list[
     plain = patches(faces.crops, faces.marks)
     anchors = {}
     for nm, x, y in (("lips", plain[0], real[0]), ("eyes", plain[1], real[1])):
-        k = kid.kid(kid.features(x).pool, y)
+        k = kid.kid(kid.features(x).pool, y, subsets=100, subset_size=half(x, y))
         anchors[f"KID {nm} ×1000 unstyled"], anchors[f"KID {nm} std ×1000 unstyled"] = 1000 * k["kid"], 1000 * k["std"]
     photos = video = None
     if with_placement:

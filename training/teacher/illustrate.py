@@ -176,7 +176,7 @@ def picture(crops: np.ndarray, after: np.ndarray, sources: list[str], ita: list[
                                     z0, np.full((z0.shape[0], 6, 3), 255, np.uint8), z1], 1))
         rows.append(np.full((6, rows[-1].shape[1], 3), 255, np.uint8))
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_rgb(out, np.concatenate(rows[:-1], 0))
+    save_rgb(out, np.concatenate(rows[:-1], 0), params=[cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def main(argv: list[str] | None = None) -> None:
