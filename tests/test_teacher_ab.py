@@ -4,10 +4,8 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import REPO_ROOT, shared_path
 from training.teacher import ab
@@ -17,11 +15,11 @@ LOOKS = REPO_ROOT / "livefilter" / "looks"
 
 def _run(tmp_path, a, b, *extra):
     out = tmp_path / "ab"
-    r = subprocess.run([sys.executable, "-m", "training.teacher.ab", "--a", str(a), "--b", str(b), "--looks", "bold-lip",
-                        "--faces", "6", "--frames", "0", "--no-created", "--no-placement", "--out", str(out),
-                        "--data", str(shared_path()), *extra],
-                       capture_output=True, text=True, cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200",
-                                                                          "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    cmd = [sys.executable, "-m", "training.teacher.ab", "--a", str(a), "--b", str(b), "--looks", "bold-lip",
+           "--faces", "6", "--frames", "0", "--no-created", "--no-placement", "--out", str(out),
+           "--data", str(shared_path()), *extra]
+    env = {"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
     return r, out
 
 

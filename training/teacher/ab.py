@@ -178,7 +178,8 @@ def _ratios(after: dict, before: dict) -> dict[str, float]:
     return {r: (after[r] / before[r] if before[r] and np.isfinite(before[r]) else math.nan) for r in before}
 
 
-def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None, emb: np.ndarray | None) -> tuple[dict, np.ndarray]:
+def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None,
+                emb: np.ndarray | None) -> tuple[dict, np.ndarray]:
     """Region ratios, skin per tone group and identity of one look at the GPU size; also the styled crops."""
     from training.eval.look_effect import measure
     from training.eval.regions import face_change
@@ -354,7 +355,8 @@ def run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list[
     anchors = {}
     for nm, x, y in (("lips", plain[0], real[0]), ("eyes", plain[1], real[1])):
         k = kid.kid(kid.features(x).pool, y, subsets=100, subset_size=half(x, y))
-        anchors[f"KID {nm} ×1000 unstyled"], anchors[f"KID {nm} std ×1000 unstyled"] = 1000 * k["kid"], 1000 * k["std"]
+        anchors[f"KID {nm} ×1000 unstyled"] = 1000 * k["kid"]
+        anchors[f"KID {nm} std ×1000 unstyled"] = 1000 * k["std"]
     photos = video = None
     if with_placement:
         from training.eval.placement import read_photos

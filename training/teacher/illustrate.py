@@ -9,8 +9,8 @@ inked portraits, in four steps:
    goes and the features' edges stay;
 2. colour quantisation in CIELAB: lightness snapped softly (tanh steps, Winnemöller et al. 2006) to
    levels placed at the face's own lightness quantiles (luminance-aware: a dark face gets as many
-   levels as a light one, never crushed into one band; the background's extremes are two more levels), chroma snapped to a coarser grid: flat areas,
-   simplified shading;
+   levels as a light one, never crushed into one band; the background's extremes are two more
+   levels), chroma snapped to a coarser grid: flat areas, simplified shading;
 3. ink: an XDoG (Winnemöller 2012) of the smoothed lightness, one-sided (only pixels darker than their
    surround: lash lines, brows, the lip line, nostrils, hair edges), thresholded against the image's own
    strongest edges so soft shading (the nose's side, the folds beside the mouth) stays un-inked, thin
@@ -166,8 +166,8 @@ def picture(crops: np.ndarray, after: np.ndarray, sources: list[str], ita: list[
     s = crops.shape[1]
     rows = []
     for i in shown_faces(sources, np.asarray(ita)):
-        zoom = lambda x: cv2.resize(x[int(.3 * s):int(.8 * s), int(.25 * s):int(.75 * s)], None, fx=2, fy=2,  # noqa: E731
-                                    interpolation=cv2.INTER_NEAREST)
+        zoom = lambda x: cv2.resize(x[int(.3 * s):int(.8 * s), int(.25 * s):int(.75 * s)],  # noqa: E731
+                                    None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         gap = np.full((s, 6, 3), 255, np.uint8)
         z0, z1 = zoom(crops[i]), zoom(after[i])
         top = np.concatenate([crops[i], gap, after[i]], 1)
@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     crops, marks = ev.crops[idx], ev.landmarks[idx]
     res, after = measure(crops, marks, style_references(args.data))
     write_text(args.out, json.dumps(res, indent=1) + "\n")
-    picture(crops, after, [ev.sources[i] for i in idx], [ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)], args.picture)
+    ita = [ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)]
+    picture(crops, after, [ev.sources[i] for i in idx], ita, args.picture)
     log.info("%s", json.dumps(res)[:600])
 
 
