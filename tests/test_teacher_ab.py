@@ -60,6 +60,8 @@ def test_bad_arm_is_one_line_and_non_zero(tmp_path):
     empty.mkdir()
     r, _ = _run(tmp_path, empty, LOOKS)
     assert r.returncode != 0 and "no look packs" in r.stdout + r.stderr and "Traceback" not in r.stderr
+    r, _ = _run(tmp_path, LOOKS, LOOKS, "--looks", "nope")
+    assert r.returncode != 0 and "'nope' is not a look of both arms" in r.stdout + r.stderr
 
 
 def test_better_follows_each_measures_direction():

@@ -44,7 +44,8 @@ import typer
 
 from livefilter.cli import main
 from livefilter.cli.common import default_data, out
-from livefilter.errors import InputError
+from livefilter.errors import InputError, LivefilterError
+from livefilter.looks.schema import shown
 from livefilter.looks.pack import Look, load_look
 
 log = logging.getLogger(__name__)
@@ -346,8 +347,12 @@ def run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list[
     os.environ["LIVEFILTER_HOME"] = str(scratch / "home")  # created looks go to a scratch looks folder
     arms = [load_arm("A", a, scratch), load_arm("B", b, scratch)]
     names = [n for n in arms[0].looks if n in arms[1].looks and (not looks or n in looks)]
+    missing = [n for n in looks or [] if n not in names]
+    if missing:
+        raise InputError(f"--looks: {', '.join(shown(n) for n in missing)} is not a look of both arms "
+                         f"(both have: {', '.join(n for n in arms[0].looks if n in arms[1].looks) or 'none'})")
     if not names:
-        raise InputError(f"the two arms share no look{' of ' + ', '.join(looks) if looks else ''}")
+        raise InputError("the two arms share no look (same folder names)")
     faces = eval_faces(data, n_faces)
     emb = identity.embed(faces.crops) if identity.available() else None
     real = [kid.features(p).pool for p in patches(*makeup_faces(data))]
@@ -375,7 +380,11 @@ def run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list[
         sections: dict[str, dict] = {}
         todo = [(n, arm.looks[n]) for n in names]
         if with_created:
-            todo += [(f"created {k}", v) for k, v in created(arm, data, CREATED_SETS).items()]
+            try:
+                todo += [(f"created {k}", v) for k, v in created(arm, data, CREATED_SETS).items()]
+            except LivefilterError as e:  # e.g. an arm whose looks do not carry the code-conditioned student
+                doc.setdefault("not_measured", {})[f"arm {arm.label} created looks"] = str(e)
+                log.warning("arm %s: created looks not measured: %s", arm.label, e)
         for name, look in todo:
             with out.status(f"arm {arm.label}: {name}"):
                 res, after = look_effect(look, faces, _references(data, look, ref_cache), emb)
