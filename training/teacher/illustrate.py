@@ -70,8 +70,8 @@ def _quantise_L(L: np.ndarray, centre: np.ndarray) -> np.ndarray:
     flat = L.reshape(len(L), -1)
     levels = np.sort(np.concatenate([flat.min(1, keepdims=True), levels, flat.max(1, keepdims=True)], 1), 1)
     levels = np.maximum.accumulate(levels + np.arange(levels.shape[1]) * 1e-3, axis=1)
-    idx = np.abs(L[..., None] - levels[:, None, None, :]).argmin(-1)
-    near = np.take_along_axis(levels[:, None, None, :], idx[..., None], -1)[..., 0]
+    mids = (levels[:, 1:] + levels[:, :-1]) / 2  # nearest level by the midpoints between levels
+    near = np.stack([lv[np.searchsorted(m, x)] for lv, m, x in zip(levels, mids, L)])
     spacing = np.maximum(np.diff(levels[:, 1:-1], axis=1).mean(1), 1.0)[:, None, None]
     return near + spacing / 2 * np.tanh(SHARPNESS * 10.0 / spacing * (L - near) / 2)
 
