@@ -87,3 +87,20 @@ def test_offset_distance_is_at_most_the_mean_distance():
     for region in ("lips", "eyelids", "cheeks"):
         assert 0 <= off[region] <= mean[region] + 0.01  # |mean(v) - t| <= mean |v - t|
     assert off["lips"] > 5  # plain lips are far from lipstick, as a whole
+
+
+def test_lid_response_probe_renders_and_styles_the_same_faces():
+    from dataclasses import replace
+
+    from livefilter.looks.code import LookCode
+    from livefilter.looks.pack import load_look
+
+    faces = ab.eval_faces(shared_path(), 6)
+    glam = load_look(LOOKS / "glam")
+    code = LookCode.from_vector(np.asarray(glam.style_code, np.float32))
+    res = ab.lid_response(glam, faces, {"dark": replace(code, shadow_opacity=1.0, shadow_dL=-40.0),
+                                        "none": replace(code, shadow_opacity=0.0, liner_opacity=0.0)})
+    before = res["unstyled"]["lids"][0]
+    # the renderer darkens the measured lid by the code (it is the student's target) and not without it
+    assert res["dark"]["renderer"][0] < before - 6 and abs(res["none"]["renderer"][0] - before) < 2
+    assert all(np.isfinite(res[k]["student"]).all() for k in ("dark", "none"))

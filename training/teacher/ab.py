@@ -262,6 +262,38 @@ def better(measure: str, a: float, b: float) -> str:
     return "A" if a > b else "B"
 
 
+def lid_response(student: Look, faces: Faces, codes: dict) -> dict[str, dict[str, list[float]]]:
+    """Per code (name -> LookCode): the faces' mean lid descriptors (lid L_rel, a, b) unstyled, painted by the
+    renderer (the student's target) and by ``student`` at the GPU size, strength 1 -- does the student follow
+    the eye-shadow code? (``training/teacher/LIDS.md``)."""
+    import torch
+
+    from training.data import CropSet
+    from training.eval.look_effect import apply_look
+    from training.makeup.dataset import build_faceset
+    from training.makeup.render import render
+    from livefilter.looks.region_stats import face_stats
+
+    fs = build_faceset(CropSet(faces.crops, faces.sources, faces.marks), faces.sources)
+    t = lambda x: torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+    keys = ("lid_L_rel", "lid_a", "lid_b")
+
+    def lids(imgs: np.ndarray) -> list[float]:
+        v = np.array([[face_stats(c, p).relative()[k] for k in keys] for c, p in zip(imgs, faces.marks)])
+        return [round(float(x), 2) for x in np.nanmean(v, 0)]
+
+    out = {"unstyled": {"lids": lids(faces.crops)}}
+    for name, code in codes.items():
+        vec = torch.from_numpy(code.vector())[None].repeat(len(faces.crops), 1)
+        with torch.no_grad():
+            painted = render(t(fs.crops), torch.from_numpy(fs.masks).float() / 255, vec, t(fs.smooth), t(fs.painted),
+                             torch.from_numpy(fs.edges).float()[:, None] / 255)
+        painted = (painted.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+        styled = apply_look(student.sized_for(True), faces.crops, faces.marks, 1.0, code=code.vector())
+        out[name] = {"renderer": lids(painted), "student": lids(styled)}
+    return out
+
+
 # -- the report --------------------------------------------------------------------------------------------
 def markdown(doc: dict) -> str:
     rows = [f"A/B on {doc['faces']} eval faces ({', '.join(doc['eval_folders'])}); A = `{doc['a']}`, "
