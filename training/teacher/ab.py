@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,12 +372,21 @@ def created(arm: Arm, data: Path, sets: dict[str, str]) -> dict[str, Look]:
 
 def run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list[str] | None, frames: int,
         with_created: bool, with_placement: bool, picture_look: str | None) -> dict:
+    """Measure both arms and write OUT.json, OUT.md and OUT.png (scratch files removed afterwards)."""
+    scratch = Path(tempfile.mkdtemp(prefix="lf-ab-"))
+    os.environ["LIVEFILTER_HOME"] = str(scratch / "home")  # created looks go to a scratch looks folder
+    try:
+        return _run(a, b, out_path, data, n_faces, looks, frames, with_created, with_placement, picture_look, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # the published arm and the created looks: ours alone
+
+
+def _run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list[str] | None, frames: int,
+         with_created: bool, with_placement: bool, picture_look: str | None, scratch: Path) -> dict:
     from training.eval import identity
     from training.makeup.dataset import EVAL_FOLDERS
     from training.teacher import kid
 
-    scratch = Path(tempfile.mkdtemp(prefix="lf-ab-"))
-    os.environ["LIVEFILTER_HOME"] = str(scratch / "home")  # created looks go to a scratch looks folder
     arms = [load_arm("A", a, scratch), load_arm("B", b, scratch)]
     names = [n for n in arms[0].looks if n in arms[1].looks and (not looks or n in looks)]
     missing = [n for n in looks or [] if n not in names]
