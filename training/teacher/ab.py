@@ -306,7 +306,9 @@ def markdown(doc: dict) -> str:
             fmt = (lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}")  # noqa: E731
             cell = name.replace("|", "\\|")  # |ΔL| must not end a table cell
             rows.append(f"| {section} | {cell} | {fmt(a)} | {fmt(b)} | {better(name, a, b) if b is not None else ''} |")
-    rows += ["", "Anchors (no makeup): " + ", ".join(f"{k} {v:.3f}" for k, v in doc["anchors"].items())]
+    rows += ["", "Anchors (no makeup): " + ", ".join(f"{k} {v:.3f}" for k, v in doc["anchors"].items()), "",
+             "Read the rows together: a look that changes less wins the do-no-harm rows (identity, skin |ΔL|, "
+             "flicker, placement) and loses the effect rows (distance and offset ratios, KID of the lips)."]
     return "\n".join(rows) + "\n"
 
 
