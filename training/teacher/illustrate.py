@@ -133,8 +133,10 @@ def style_references(data: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def measure(crops: np.ndarray, marks: np.ndarray, refs: dict[str, np.ndarray]) -> tuple[dict, np.ndarray]:
-    """Skin ΔL per tone group, identity, Gram style distance before / after, and timing of ``illustrate``."""
+def measure(crops: np.ndarray, marks: np.ndarray, refs: dict[str, np.ndarray],
+            toon_look=None) -> tuple[dict, np.ndarray]:
+    """Skin ΔL per tone group, identity, Gram style distance before / after (and of ``toon_look(crops, marks)``,
+    the shipped toon look, when given), and timing of ``illustrate``."""
     from training.eval import identity
     from training.eval.regions import face_change, summarise
     from training.teacher import kid
@@ -151,11 +153,27 @@ def measure(crops: np.ndarray, marks: np.ndarray, refs: dict[str, np.ndarray]) -
         else identity.not_measured(reason)
     if refs and reason is None:
         f0, f1 = kid.features(crops), kid.features(after)
+        ft = kid.features(toon_look(crops, marks)) if toon_look is not None else None
         res["style_distance"] = {"feature_net": kid.FEATURE_NET}
         for name, imgs in refs.items():
             fr = kid.features(imgs)
             res["style_distance"][name] = {"before": kid.gram_distance(f0, fr), "after": kid.gram_distance(f1, fr)}
+            if ft is not None:  # the shipped toon look on the same faces, for scale
+                res["style_distance"][name]["toon_look"] = kid.gram_distance(ft, fr)
     return res, after
+
+
+def shipped_toon(crops: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
+    """The shipped toon look on the faces (GPU size, its default strength), or None when it is not installed."""
+    from livefilter.errors import LivefilterError
+    from livefilter.looks.registry import LookRegistry
+    from training.eval.look_effect import apply_look
+
+    try:
+        look = LookRegistry().get("toon")
+    except LivefilterError:
+        return None
+    return apply_look(look.sized_for(True), crops, marks)
 
 
 def picture(crops: np.ndarray, after: np.ndarray, sources: list[str], ita: list[float], out: Path) -> None:
@@ -197,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     ev = prepare_crops([args.data / "faces" / f for f in EVAL_FOLDERS], Aligner(256, 0.25), max_faces_per_image=1)
     idx = np.linspace(0, len(ev) - 1, min(args.faces, len(ev))).round().astype(int)
     crops, marks = ev.crops[idx], ev.landmarks[idx]
-    res, after = measure(crops, marks, style_references(args.data))
+    res, after = measure(crops, marks, style_references(args.data), shipped_toon)
     write_text(args.out, json.dumps(res, indent=1) + "\n")
     ita = [ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)]
     picture(crops, after, [ev.sources[i] for i in idx], ita, args.picture)
