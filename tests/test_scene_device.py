@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livefilter.scene.background import BackgroundConfig, BackgroundStage  # noqa: E402
+from livefilter.scene.background import BackgroundConfig, BackgroundStage, Compositor  # noqa: E402
 from livefilter.scene.device_compose import DeviceBackground, apply_table, composite, device_grade_table  # noqa: E402
 from livefilter.scene.device_segment import DevicePersonSegmenter  # noqa: E402
 from livefilter.scene.device_stage import DeviceSceneStage  # noqa: E402
@@ -54,7 +54,7 @@ def test_device_blur_and_composite_match_host(frames):
     mask = PersonSegmenter(SegmentConfig(smoothing=0.0))(f).copy()
     host = BackgroundStage(BackgroundConfig("blur", 0.7))
     layer_h = host.layer(f, mask).copy()
-    out_h = host.composite(f, layer_h, mask, np.empty_like(f))
+    out_h = Compositor()(f, layer_h, mask, np.empty_like(f))
     dev = DeviceBackground(BackgroundConfig("blur", 0.7), "cpu")
     tf, tm = torch.from_numpy(f), torch.from_numpy(mask)
     layer_d = dev.layer(tf, tm).numpy()
