@@ -147,7 +147,13 @@ class Styling(Protocol):
         """The face stage for ``image``, with whatever this part prepares for the frame meanwhile."""
 
     def style(self, image, tracked: Tracked, faces: list[Face], runtime, controls, strength: np.ndarray):
-        """``image`` with the look on ``faces``: the output frame (in :attr:`output_format`)."""
+        """``image`` with the look on ``faces`` and the scene stage (background, grade) when the frame
+        wants it: the output frame (in :attr:`output_format`)."""
+
+    def plain(self, image, tracked: Tracked, faces: list[Face], runtime, controls):
+        """``image`` with its faces as they are (none found, strength 0) and the scene stage when the
+        frame wants it, on the same side (host or device) as :meth:`style` runs it for this look, so
+        one scene stage (one temporal state) serves every frame."""
 
     def unstyled(self, image, tracked: Tracked | None):
-        """``image`` as an output frame, nothing styled (paused, no face, or a failure)."""
+        """``image`` as an output frame, nothing applied (paused, or a failure)."""

@@ -11,8 +11,8 @@ import pytest
 from exporters import mediapipe_convert as mc
 from exporters import tflite_segmentation as ts
 from livefilter.infra.paths import PACKAGED_MODELS_DIR
-from livefilter.scene.background import BackgroundConfig, BackgroundStage, cover_resize
-from livefilter.scene.grade import Grade, curves_from_quantiles, grade_table, identity_curves, KNOT_X
+from livefilter.scene.background import BackgroundConfig, BackgroundStage, Compositor, cover_resize
+from livefilter.scene.grade import ChannelLut, Grade, curves_from_quantiles, grade_table, identity_curves, KNOT_X
 from livefilter.scene.segment import MaskSmoother, PersonSegmenter, SegmentConfig
 from livefilter.scene.stage import LookScene, SceneControls, SceneStage
 from livefilter.types import Face
@@ -124,14 +124,61 @@ def test_flicker_on_a_video_is_below_the_raw_network():
     import cv2
 
     frames = decode_range(("video", "deepfacelive", "Twitch1.mp4"), 0, 40)
-    seg = PersonSegmenter(SegmentConfig())
+    seg, net = PersonSegmenter(SegmentConfig()), PersonSegmenter(SegmentConfig())
     raw, refined = [], []
-    for f in frames:
+    for f in frames:  # the raw network on every frame, against the default (network on every 2nd frame)
         refined.append(seg(f).copy())
-        raw.append(cv2.resize(seg.raw, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR))
+        raw.append(cv2.resize(net.infer(f), (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR))
     assert _blink(refined) < 0.5 * _blink(raw)  # measured: 4x fewer blinking pixels (docs/scene/measures.json)
     # and it still follows the person: the mean difference from the raw network stays small
     assert np.mean([np.abs(a - b).mean() for a, b in zip(raw, refined)]) < 0.05
+
+
+def test_network_runs_on_every_second_frame_and_the_mask_follows_the_frame():
+    frames = decode_range(("video", "deepfacelive", "Obama_speaking.mp4"), 0, 6)
+    every1, every2 = PersonSegmenter(SegmentConfig(network_every=1)), PersonSegmenter(SegmentConfig(network_every=2))
+    runs = []
+    for f in frames:
+        m1, m2 = every1(f).copy(), every2(f).copy()
+        runs.append(every2.low.fresh)
+        assert every2.low.quarter.shape == (f.shape[0] // 4, f.shape[1] // 4, 3)
+        # the skipped frames refine the last network output on their own edges: close to running it
+        assert np.abs(m1 - m2).mean() < 0.02
+    assert runs == [True, False] * 3
+    every2.reset()
+    every2(frames[1])
+    assert every2.low.fresh  # a reset (a new input) runs the network at once
+    every2(np.ascontiguousarray(frames[2][::-1]))
+    assert every2.low.fresh  # and so does a frame that changed a lot (a cut)
+    with pytest.raises(ValueError, match="every 1st to 4th"):
+        SegmentConfig(network_every=0).validate()
+
+
+def test_quarter_by_two_halvings_is_the_area_resize():
+    import cv2
+
+    f = decode_range(("video", "deepfacelive", "Ben_Stiller_Owen_Wilson.mp4"), 0, 1)[0]
+    seg = PersonSegmenter(SegmentConfig())
+    seg.infer(f)
+    direct = cv2.resize(f, (f.shape[1] // 4, f.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    diff = np.abs(seg.quarter.astype(int) - direct)
+    assert diff.max() <= 1 and diff.mean() < 0.5  # rounding twice: within one level
+
+
+def test_blur_layer_is_kept_on_frames_the_network_skipped():
+    frames = decode_range(("video", "deepfacelive", "Obama_speaking.mp4"), 0, 3)
+    seg, stage = PersonSegmenter(SegmentConfig()), BackgroundStage(BackgroundConfig("blur", 0.8))
+    layers = []
+    for f in frames:
+        mask = seg(f)
+        layers.append(stage.layer(f, mask, low=seg.low))
+    assert layers[1] is layers[0] and layers[2] is not layers[0]  # fresh, kept, fresh (the other buffer)
+    # made from the low-resolution products, the blur matches the one made from the full frame
+    full = BackgroundStage(BackgroundConfig("blur", 0.8)).layer(frames[2], seg(frames[2]).copy())
+    seg.reset()
+    mask = seg(frames[2])
+    from_low = stage.layer(frames[2], mask, low=seg.low)
+    assert np.abs(from_low.astype(int) - full).mean() < 2.0
 
 
 def test_blur_keeps_the_person_and_has_no_halo():
@@ -142,7 +189,7 @@ def test_blur_keeps_the_person_and_has_no_halo():
     mask[40:140, 120:200] = 1.0
     stage = BackgroundStage(BackgroundConfig("blur", 1.0))
     layer = stage.layer(frame, mask)
-    out = stage.composite(frame, layer, mask, np.empty_like(frame))
+    out = Compositor()(frame, layer, mask, np.empty_like(frame))
     assert (out[50:130, 130:190] == 240).all()
     assert out[90, 100:115].max() < 40  # no bright halo just outside the person
 
@@ -158,7 +205,7 @@ def test_replace_with_an_image_and_a_looping_video(tmp_path):
     mask = np.zeros((90, 160), np.float32)
     mask[:, :80] = 1.0
     stage = BackgroundStage(BackgroundConfig("replace", source=path))
-    out = stage.composite(frame, stage.layer(frame, mask), mask, np.empty_like(frame))
+    out = Compositor()(frame, stage.layer(frame, mask), mask, np.empty_like(frame))
     assert (out[:, :80] == 128).all() and (out[:, 100:, 2] == 255).all() and (out[:, 100:, 0] == 0).all()
     video = shared_path("video", "vtoonify", "529.mp4")
     vstage = BackgroundStage(BackgroundConfig("replace", source=video))
@@ -192,6 +239,20 @@ def test_grade_table_identity_strength_and_skin():
     for c in range(3):
         assert abs(int(kept[0, int(skin[c]), c]) - skin[c]) <= 1
     assert (np.diff(kept[0].astype(int), axis=0) >= 0).all()
+
+
+def test_channel_lut_is_cv2_lut_per_channel_and_works_in_place():
+    import cv2
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (37, 53, 3), np.uint8)
+    table = rng.integers(0, 256, (1, 256, 3), np.uint8)
+    apply = ChannelLut()
+    out = apply(image, table, np.empty_like(image))
+    np.testing.assert_array_equal(out, cv2.LUT(image, table))
+    same = image.copy()
+    assert apply(same, table, same) is same
+    np.testing.assert_array_equal(same, out)
 
 
 @pytest.mark.parametrize("curves", [((0,) * 8,) * 3, ((float("nan"),) * 9,) * 3, (tuple(range(255, 0, -30))[:9],) * 3])

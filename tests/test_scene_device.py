@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livefilter.scene.background import BackgroundConfig, BackgroundStage  # noqa: E402
+from livefilter.scene.background import BackgroundConfig, BackgroundStage, Compositor  # noqa: E402
 from livefilter.scene.device_compose import DeviceBackground, apply_table, composite, device_grade_table  # noqa: E402
 from livefilter.scene.device_segment import DevicePersonSegmenter  # noqa: E402
 from livefilter.scene.device_stage import DeviceSceneStage  # noqa: E402
@@ -40,6 +40,29 @@ def test_device_mask_matches_host(frames):
     assert np.abs(d - h).mean() < 2e-3 and np.abs(d - h).max() < 0.05
 
 
+def test_device_mask_skips_the_network_where_the_host_does():
+    """Steady frames, then a cut: the host skips the network on every other frame unless the frame
+    changed a lot; the device decides the same on the device (torch.where) and gives the same masks
+    and blur layers."""
+    steady = decode_range(("video", "deepfacelive", "Obama_speaking.mp4"), 0, 5)
+    frames = steady + [np.ascontiguousarray(steady[-1][::-1])]  # the last one: a cut
+    host, dev = PersonSegmenter(SegmentConfig()), DevicePersonSegmenter(SegmentConfig(), "cpu")
+    bg_h, bg_d = BackgroundStage(BackgroundConfig("blur", 0.7)), DeviceBackground(BackgroundConfig("blur", 0.7), "cpu")
+    fresh_h, fresh_d = [], []
+    for f in frames:
+        h = host(f).copy()
+        layer_h = bg_h.layer(f, h, low=host.low).copy()
+        tf = torch.from_numpy(f)
+        d = dev(tf)
+        layer_d = bg_d.layer(tf, d, low=dev.low).numpy()
+        fresh_h.append(bool(host.low.fresh))
+        fresh_d.append(bool(dev.low.fresh))
+        assert np.abs(d.numpy() - h).mean() < 2e-3
+        assert np.abs(layer_d.astype(int) - layer_h).mean() < 1.0
+    assert fresh_h == [True, False, True, False, True, True]  # the cut at an odd frame runs the network
+    assert fresh_d == fresh_h
+
+
 def test_device_grade_table_matches_host():
     g = _grade()
     skin = np.array([185.0, 132.0, 110.0])
@@ -54,7 +77,7 @@ def test_device_blur_and_composite_match_host(frames):
     mask = PersonSegmenter(SegmentConfig(smoothing=0.0))(f).copy()
     host = BackgroundStage(BackgroundConfig("blur", 0.7))
     layer_h = host.layer(f, mask).copy()
-    out_h = host.composite(f, layer_h, mask, np.empty_like(f))
+    out_h = Compositor()(f, layer_h, mask, np.empty_like(f))
     dev = DeviceBackground(BackgroundConfig("blur", 0.7), "cpu")
     tf, tm = torch.from_numpy(f), torch.from_numpy(mask)
     layer_d = dev.layer(tf, tm).numpy()

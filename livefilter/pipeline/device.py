@@ -294,6 +294,28 @@ class DeviceStyling:
             return self._download_frame(self._upload_of(image, tracked))
         return image
 
+    def plain(self, image, tracked: Tracked, faces: list[Face], rt: LookRuntime, controls) -> np.ndarray:
+        """No face styled: the scene stage, when wanted, on the device's copy of the frame before its
+        one download (a look whose translator runs on the host gets the host's, as its styled frames)."""
+        if not self.pipeline.scene_wanted(rt, controls):
+            return self.unstyled(image, tracked)
+        upload = self._upload_of(image, tracked)
+        if not isinstance(rt.translator, DeviceTranslator):
+            host = self._download_frame(upload) if is_device_tensor(image) else image
+            return self.host.plain(host, tracked, faces, rt, controls)
+        self.pipeline.stats.mark("scene")
+        buf = upload.buffer
+        with self._stream(self._compute_stream):
+            if self._compute_stream is not None:
+                self._compute_stream.wait_event(buf.ready)
+            with self.clock.time("scene"):
+                self.scene_stage().apply(buf.frame, faces, controls.scene, rt.scene)
+            if self._compute_stream is not None:
+                buf.released.record(self._compute_stream)
+            out = buf.download(buf.frame, self._compute_stream)
+        self.clock.flush()
+        return out
+
     def _download_frame(self, upload: Upload) -> np.ndarray:
         """The unstyled frame of ``upload``, downloaded (a view of its pinned buffer)."""
         buf = upload.buffer

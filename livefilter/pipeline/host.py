@@ -30,7 +30,7 @@ from livefilter.errors import SettingError
 from livefilter.finish.host import SkinFinish
 from livefilter.finish.settings import FinishSettings
 from livefilter.looks.pack import ColorEdits, Look
-from livefilter.protocols import DeviceFaceStage, DeviceTranslator, Sink, Source, Styling, TracksFaces, Translator
+from livefilter.protocols import DeviceFaceStage, Sink, Source, Styling, TracksFaces, Translator
 from livefilter.scene.segment import SegmentConfig
 from livefilter.scene.stage import SceneControls, SceneStage, look_scene
 from livefilter.infra.stats import StageStats
@@ -119,11 +119,17 @@ class HostStyling:
         """Nothing to capture on the host."""
 
     def track(self, image: np.ndarray) -> Tracked:
+        """The face stage, and the scene's person mask of the same frame when it is wanted: on the
+        worker thread that runs this ahead, it overlaps the styling of the previous frame."""
         pipe = self.pipeline
-        return Tracked(pipe.timed_faces(pipe.tracker.update, image))
+        return pipe.scene_ahead(image, Tracked(pipe.timed_faces(pipe.tracker.update, image)))
 
     def unstyled(self, image: np.ndarray, tracked: Tracked | None) -> np.ndarray:
         return image
+
+    def plain(self, image: np.ndarray, tracked: Tracked, faces: list[Face], rt: LookRuntime,
+              controls: LiveControls) -> np.ndarray:
+        return self.pipeline.with_scene(image, tracked, faces, rt, controls)
 
     def style(self, image: np.ndarray, tracked: Tracked, faces: list[Face], rt: LookRuntime,
               controls: LiveControls, strength: np.ndarray) -> np.ndarray:
@@ -147,7 +153,7 @@ class HostStyling:
         if controls.finish.active:
             with stats.time("finish"):  # on the composited frame, at full resolution
                 self.finish.apply(image, [f.landmarks for f in faces if f.landmarks is not None], controls.finish)
-        return image
+        return self.pipeline.with_scene(image, tracked, faces, rt, controls)
 
     def _smooth(self, faces: list[Face], styled: np.ndarray) -> None:
         """Temporal blending of each face's stylised crop in face-aligned space (in place).
@@ -299,22 +305,24 @@ class Pipeline:
             log.warning("frame passed through unfiltered: %s: %s (logged once per kind)", kind, err)
 
     def track(self, image) -> Tracked:
-        """The face stage alone (run ahead on a worker thread by :meth:`run`); errors are returned.
+        """The face stage alone (run ahead on a worker thread by :meth:`run`), with what the styling
+        part prepares for the frame meanwhile; errors are returned."""
+        return self.styling.track(image)
 
-        On the host, when the scene stage is wanted, the person mask of the same frame is made here
-        too, so on the worker thread it overlaps the styling of the previous frame."""
-        tracked = self.styling.track(image)
-        if self.styling.device is None:
-            rt = self._runtimes.get(self._controls.look)
-            if rt is not None and self.scene_wanted(rt, self._controls):
-                try:
-                    with self.stats.time("segment"):
-                        faces = tracked.faces if isinstance(tracked.faces, list) else []
-                        ahead = self.scene_stage().segment(image, faces, self._controls.scene, rt.scene)
-                    tracked = tracked._replace(scene_mask=ahead)
-                except Exception as e:  # the scene step makes it again and applies the failure policy
-                    self.log_once(f"segment:{type(e).__name__}", e)
-        return tracked
+    def scene_ahead(self, image: np.ndarray, tracked: Tracked) -> Tracked:
+        """``tracked`` with the host scene's person mask (and background layer) of ``image`` when the
+        frame wants the scene stage; a failure is logged, and the scene step makes them again."""
+        rt = self._runtimes.get(self._controls.look)
+        if rt is None or not self.scene_wanted(rt, self._controls):
+            return tracked
+        try:
+            with self.stats.time("segment"):
+                faces = tracked.faces if isinstance(tracked.faces, list) else []
+                ahead = self.scene_stage().segment(image, faces, self._controls.scene, rt.scene)
+            return tracked._replace(scene_mask=ahead)
+        except Exception as e:  # the scene step makes it again and applies the failure policy
+            self.log_once(f"segment:{type(e).__name__}", e)
+            return tracked
 
     def scene_wanted(self, rt: LookRuntime, controls: LiveControls) -> bool:
         """Whether this frame gets the scene stage (a background other than keep, or a grade)."""
@@ -326,9 +334,11 @@ class Pipeline:
             self._scene = SceneStage(self.segment)
         return self._scene
 
-    def host_scene(self, image: np.ndarray, tracked: Tracked | None, faces: list[Face], rt: LookRuntime,
+    def with_scene(self, image: np.ndarray, tracked: Tracked | None, faces: list[Face], rt: LookRuntime,
                    controls: LiveControls) -> np.ndarray:
-        """Background and grade over a host frame (``livefilter.scene``), in place."""
+        """``image`` with the host scene stage when the frame wants it (in place), else as it is."""
+        if not self.scene_wanted(rt, controls):
+            return image
         self.stats.mark("scene")
         ahead = tracked.scene_mask if tracked is not None else None
         with self.stats.time("scene"):
@@ -362,18 +372,11 @@ class Pipeline:
             faces = faces[: self.max_faces]
             self.last_faces = faces
             rt = self.runtime(controls.look)
-            on_device = False
             # strength 0 (a grade-only look) and no skin finish: the faces stay as they are
             if faces and (controls.strength > 0 or controls.finish.active):
                 strength = np.full(len(faces), controls.strength, np.float32)
-                out = self.styling.style(image, tracked, faces, rt, controls, strength)
-                # the device styling applies the scene itself, on the device, before its download
-                on_device = self.styling.device is not None and isinstance(rt.translator, DeviceTranslator)
-            else:
-                out = self.styling.unstyled(image, tracked)
-            if on_device or not self.scene_wanted(rt, controls):
-                return out
-            return self.host_scene(out, tracked, faces, rt, controls)
+                return self.styling.style(image, tracked, faces, rt, controls, strength)
+            return self.styling.plain(image, tracked, faces, rt, controls)
         except Exception as e:  # failure policy: never drop or freeze the output
             self.stats.passthrough += 1
             kind = f"{self.stats.current}:{type(e).__name__}"

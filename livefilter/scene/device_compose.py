@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from livefilter.scene.background import BLUR_FACTOR, MAX_BLUR_SIGMA, BackgroundConfig, VIDEO_SUFFIXES, LoopingVideo, cover_resize, read_image
 from livefilter.scene.grade import KNOTS, SKIN_SIGMA, Grade
 from livefilter.scene.device_segment import area_resize
+from livefilter.scene.segment import LowRes
 from pathlib import Path
 
 
@@ -92,15 +93,22 @@ class DeviceBackground:
     def _prepare(self, h: int, w: int) -> None:
         self.low = (max(8, h // BLUR_FACTOR), max(8, w // BLUR_FACTOR))
         self.layer_buf = torch.zeros((h, w, 3), dtype=torch.uint8, device=self.device)
+        self._made = False
         self._replacement = (torch.from_numpy(cover_resize(self._image, h, w)).to(self.device)
                              if self._image is not None else None)
         self._size = (h, w)
 
-    def layer(self, frame: torch.Tensor, mask: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
+    def layer(self, frame: torch.Tensor, mask: torch.Tensor, table: torch.Tensor | None = None,
+              low: LowRes | None = None) -> torch.Tensor:
+        """As the host's: from the segmenter's low-resolution products when given, and a blur is kept
+        on the frames the network skipped."""
         h, w = frame.shape[:2]
         if self._size != (h, w):
             self._prepare(h, w)
         mode = self.config.mode
+        keep = mode == "blur" and low is not None and self._made
+        if keep and low.fresh is False:
+            return self.layer_buf
         if mode in ("keep", "replace"):
             if mode == "keep":
                 src = frame
@@ -109,9 +117,9 @@ class DeviceBackground:
             else:  # a video background is decoded on the host: one upload per frame
                 src = torch.from_numpy(np.ascontiguousarray(self._video.next(h, w))).to(self.device, non_blocking=True)
             return src if table is None else apply_table(src, table, self.layer_buf)
-        x = frame.permute(2, 0, 1).unsqueeze(0).float()
-        small = area_resize(x, self.low).round_()
-        weight = (1.0 - area_resize(mask[None, None], self.low)).clamp_(min=0.0)
+        source = frame.permute(2, 0, 1).unsqueeze(0).float() if low is None else low.quarter
+        small = area_resize(source, self.low).round_()
+        weight = (1.0 - area_resize((mask if low is None else low.coarse)[None, None], self.low)).clamp_(min=0.0)
         num = gaussian_blur(small * weight, self._kernel)
         den = gaussian_blur(weight, self._kernel).clamp_(min=1e-3)
         small_out = (num / den).clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
@@ -119,7 +127,11 @@ class DeviceBackground:
             small_out = apply_table(small_out, table, torch.empty_like(small_out))
         up = F.interpolate(small_out.permute(2, 0, 1).unsqueeze(0).float(), size=(h, w), mode="bilinear",
                            align_corners=False)
-        self.layer_buf.copy_(up.round_().clamp_(0, 255)[0].permute(1, 2, 0))
+        made = up.round_().clamp_(0, 255)[0].permute(1, 2, 0)
+        if keep and isinstance(low.fresh, torch.Tensor):  # decided on the device: kept where the host keeps it
+            made = torch.where(low.fresh, made, self.layer_buf.float())
+        self.layer_buf.copy_(made)
+        self._made = True
         return self.layer_buf
 
 

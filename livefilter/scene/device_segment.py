@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from livefilter.infra.onnx_session import model_path
-from livefilter.scene.segment import MOTION_GAIN, SEGMENTATION_MODELS, SegmentConfig, choose_model
+from livefilter.scene.segment import CHANGE_RERUN, MOTION_GAIN, SEGMENTATION_MODELS, LowRes, SegmentConfig, choose_model, halvings
 
 GRAY = (0.299, 0.587, 0.114)  # OpenCV's RGB2GRAY weights
 
@@ -62,15 +62,22 @@ class DeviceMaskSmoother:
     def reset(self) -> None:
         self.primed = False
 
-    def update(self, p: torch.Tensor) -> torch.Tensor:
+    def update(self, p: torch.Tensor, fresh: torch.Tensor | None = None) -> torch.Tensor:
+        """``fresh``: a 0-d bool tensor, when whether ``p`` is new is only known on the device (it is
+        then applied where the host would skip the update: no host round trip)."""
         if not self.primed or self.a_min >= 1.0:
-            self.state.copy_(p)
+            self.state.copy_(p if fresh is None else torch.where(fresh, p, self.state))
             self.primed = True
             self.gain = None
             return self.state
         diff = p - self.state
-        self.gain = (diff.abs() * self.k + self.a_min).clamp_(max=1.0)
-        self.state.add_(diff * self.gain)
+        gain = (diff.abs() * self.k + self.a_min).clamp_(max=1.0)
+        if fresh is None:
+            self.gain = gain
+            self.state.add_(diff * gain)
+        else:  # a skipped update keeps the last gain (None passes through: a gain of 1)
+            self.gain = torch.where(fresh, gain, self.gain if self.gain is not None else torch.ones_like(gain))
+            self.state.add_(diff * gain * fresh)
         return self.state
 
 
@@ -86,9 +93,12 @@ class DevicePersonSegmenter:
         self._build = build_module
         self._nets: dict[str, torch.nn.Module] = {}
         self._size: tuple[int, int] | None = None
+        self._count = 0
         self.raw: torch.Tensor | None = None
+        self.low: LowRes | None = None  # as the host's, with tensors
 
     def reset(self) -> None:
+        self._count = 0
         if self._size is not None:
             self._smoother.reset()
             self._prev = None
@@ -102,46 +112,72 @@ class DevicePersonSegmenter:
         self.model_name = choose_model(self.config, h, w)
         self.net_size = SEGMENTATION_MODELS[self.model_name][1]
         self._smoother = DeviceMaskSmoother(self.net_size, self.config.smoothing, self.device)
-        self.low = (max(8, h // 4), max(8, w // 4))
+        self.low_size = (max(8, h // 4), max(8, w // 4))
+        self.half = halvings(h, w)
         r = max(1, round(self.config.radius * h / 720 / 4))
         self.k = 2 * r + 1
         self._prev: torch.Tensor | None = None  # the last refined mask (the host's alternating buffer)
+        self._last_quarter: torch.Tensor | None = None  # the quarter the network last ran on
         self._size = (h, w)
 
-    @torch.no_grad()
-    def infer(self, frame: torch.Tensor) -> torch.Tensor:
+    def _downscale(self, frame: torch.Tensor) -> None:
         h, w = frame.shape[:2]
         if self._size != (h, w):
             self._prepare(h, w)
         x = frame.permute(2, 0, 1).unsqueeze(0).float()
-        self.quarter = area_resize(x, self.low).round_()  # as the host: the quarter feeds both
+        if self.half is not None:  # as the host: two exact 2x area halvings (OpenCV rounds halves up)
+            self.half_frame = F.avg_pool2d(x, 2).add_(0.5).floor_()
+            self.quarter = F.avg_pool2d(self.half_frame, 2).add_(0.5).floor_()
+        else:
+            self.quarter = area_resize(x, self.low_size).round_()
+
+    @torch.no_grad()
+    def infer(self, frame: torch.Tensor) -> torch.Tensor:
+        self._downscale(frame)  # as the host: the quarter feeds the network, the guided filter and the blur
         small = area_resize(self.quarter, self.net_size).round_().div_(255.0)
         self.raw = self._net(self.model_name)(small)[0, 0]
         return self.raw
 
     @torch.no_grad()
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
+        h, w = frame.shape[:2]
+        fresh = self._size != (h, w) or self._count % self.config.network_every == 0 or not self._smoother.primed
+        self._count += 1
         raw = self.infer(frame)
-        smooth = self._smoother.update(raw)
-        h, w = self._size
+        if fresh:
+            smooth = self._smoother.update(raw)
+            self._last_quarter = self.quarter.clone()
+        else:
+            # the host skips the network unless the frame changed a lot; that decision is a device value
+            # here, so the network runs on every frame (cheap on a GPU) and its output is taken where
+            # the host's would be: the same masks, no host round trip
+            change = (self.quarter - self._last_quarter).abs_().mean()
+            fresh = change > CHANGE_RERUN
+            smooth = self._smoother.update(raw, fresh)
+            self._last_quarter = torch.where(fresh, self.quarter, self._last_quarter)
+        self.low = LowRes(self.quarter, smooth, fresh)  # device layout: (1, 3, h, w) float quarter; fresh may be a tensor
         if not self.config.refine:
             return F.interpolate(smooth[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        x = frame.permute(2, 0, 1).unsqueeze(0).float()
+        at_half = self.config.refine_scale == 2 and self.half is not None
+        x = self.half_frame if at_half else frame.permute(2, 0, 1).unsqueeze(0).float()
+        gh, gw = x.shape[-2:]  # as the host: the guided filter's output at half size, then bilinear
         gray = gray_u8(x)
         i = gray_u8(self.quarter).div_(255.0)
-        p = F.interpolate(smooth[None, None], size=self.low, mode="bilinear", align_corners=False)
+        p = F.interpolate(smooth[None, None], size=self.low_size, mode="bilinear", align_corners=False)
         mi, mp = box(i, self.k), box(p, self.k)
         cov = box(i * p, self.k) - mi * mp
         var = box(i * i, self.k) - mi * mi
         a = cov / (var + self.config.eps)
         b = mp - a * mi
         a, b = box(a, self.k), box(b, self.k)
-        a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=False)
-        b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=False)
+        a = F.interpolate(a, size=(gh, gw), mode="bilinear", align_corners=False)
+        b = F.interpolate(b, size=(gh, gw), mode="bilinear", align_corners=False)
         out = (a * gray.div_(255.0) + b).clamp_(0.0, 1.0)[0, 0]
         gain = self._smoother.gain
         if gain is not None and self._prev is not None:  # as the host: blended with the last mask by the gain
-            g = F.interpolate(gain[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+            g = F.interpolate(gain[None, None], size=(gh, gw), mode="bilinear", align_corners=False)[0, 0]
             out = self._prev + g * (out - self._prev)
         self._prev = out
+        if at_half:
+            return F.interpolate(out[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
         return out

@@ -66,7 +66,8 @@ class DeviceSceneStage:
         mask = self.segmenter(frame)
         self.last_mask = mask
         stage = self._stage_for(bg)
-        layer = stage.layer(frame, mask, table if grade is not None and grade.region in ("frame", "background") else None)
+        layer = stage.layer(frame, mask, table if grade is not None and grade.region in ("frame", "background") else None,
+                            low=self.segmenter.low)
         person = frame
         if grade is not None and grade.region in ("frame", "person"):
             person = apply_table(frame, table, torch.empty_like(frame))

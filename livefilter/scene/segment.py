@@ -3,9 +3,13 @@ a guided-filter edge refinement at full resolution.
 
 Per frame (720p, preallocated buffers, no per-frame allocation of frame-sized arrays):
 
-1. the frame is resized (``cv2.INTER_AREA``) to a quarter of its size and that to the network's
-   native input (144 x 256 landscape for wide frames, 256 x 256 otherwise), then run by onnxruntime through an IO binding into a fixed
-   output buffer;
+1. the frame is resized (``cv2.INTER_AREA``, in two halvings where the size allows: OpenCV's exact
+   2x area path is ~4x faster than one 4x area resize at 720p) to a quarter of its size and that to
+   the network's native input (144 x 256 landscape for wide frames, 256 x 256 otherwise), then run
+   by onnxruntime through an IO binding into a fixed output buffer; the network runs on every
+   ``network_every``-th frame only (a person moves little in 1/30 s) and on any frame that changed a
+   lot (a cut, a fast move: ``CHANGE_RERUN``), and the frames between refine the last mask on their
+   own edges (step 3);
 2. the probability is smoothed over time at the network's size with a motion-adaptive exponential
    filter (:class:`MaskSmoother`): where the new mask differs a lot from the smoothed one (a person
    moves) it is followed at once, small frame-to-frame changes (edge flicker) are averaged out;
@@ -50,6 +54,8 @@ class SegmentConfig:
     radius: int = 16  # chosen by eye on hair against a bright wall (docs/scene/edges.jpg): 8 / 1e-3 left a halo
     eps: float = 1e-4
     threads: int = 1
+    network_every: int = 2  # the network on every 2nd frame: half its cost; boundary error unchanged (docs/scene/measures.json)
+    refine_scale: int = 2  # the guided filter's output at 1/2 of the frame (then bilinear), or 1: at full size
 
     def validate(self) -> None:
         if self.model not in ("auto", *SEGMENTATION_MODELS):
@@ -58,8 +64,13 @@ class SegmentConfig:
             raise ValueError("segmentation smoothing must be within 0..1")
         if not 1 <= self.radius <= 64 or not 0 < self.eps <= 1:
             raise ValueError("guided filter radius must be 1..64 and eps within (0, 1]")
+        if self.refine_scale not in (1, 2):
+            raise ValueError("the edge refinement runs at full (1) or half (2) size")
+        if not 1 <= self.network_every <= 4:
+            raise ValueError("the segmentation network must run on every 1st to 4th frame")
 
 
+CHANGE_RERUN = 6.0  # mean level change of the quarter frame that runs the network at once (talking heads: p99 1-3, cuts 30+)
 MOTION_GAIN = 2.0  # the smoothing's gain per unit of change: a change of 0.34 or more is followed at once (0.8)
 
 
@@ -125,7 +136,7 @@ class GuidedUpsampler:
         self.a, self.b = z((lh, lw)), z((lh, lw))
         self.gain_full = z((height, width))
         self.primed = False
-        self.a_full, self.b_full, self.gray_full = z((height, width)), z((height, width)), z((height, width))
+        self.a_full, self.b_full = z((height, width)), z((height, width))
         self.gray8 = np.zeros((height, width), np.uint8)
         self._outs = (z((height, width)), z((height, width)))  # alternating: a mask made ahead never
         self._flip = 0  # overwrites the one being composited
@@ -160,13 +171,13 @@ class GuidedUpsampler:
         cv2.subtract(self.mp, self.b, dst=self.b)
         box(self.a, self.a)
         box(self.b, self.b)
+        np.multiply(self.a, np.float32(1.0 / 255.0), out=self.a)  # the guide's 1/255 folded into A: q = A' * luma8 + B
         cv2.resize(self.a, (w, h), dst=self.a_full, interpolation=cv2.INTER_LINEAR)
         cv2.resize(self.b, (w, h), dst=self.b_full, interpolation=cv2.INTER_LINEAR)
-        np.multiply(self.gray8, np.float32(1.0 / 255.0), out=self.gray_full)
         prev = self._outs[self._flip]
         self._flip ^= 1
         out = self._outs[self._flip]
-        cv2.multiply(self.a_full, self.gray_full, dst=out)
+        cv2.multiply(self.a_full, self.gray8, dst=out, dtype=cv2.CV_32F)  # float x uint8, converted on the fly
         cv2.add(out, self.b_full, dst=out)
         np.clip(out, 0.0, 1.0, out=out)
         if gain is not None and self.primed:  # out = prev + gain * (out - prev)
@@ -176,6 +187,24 @@ class GuidedUpsampler:
             cv2.add(out, prev, dst=out)
         self.primed = True
         return out
+
+
+def halvings(height: int, width: int) -> tuple[int, int] | None:
+    """The half size when a frame reaches its quarter by two exact 2x area halvings, else None."""
+    if height % 4 or width % 4 or height < 32 or width < 32:
+        return None
+    return height // 2, width // 2
+
+
+@dataclass(frozen=True)
+class LowRes:
+    """What the segmenter made of a frame at low resolution, for the background's blur: the frame at
+    a quarter of its size and the (smoothed, unrefined) person mask at the network's size; ``fresh``:
+    the network ran on this frame (else the mask is the last one)."""
+
+    quarter: np.ndarray
+    coarse: np.ndarray
+    fresh: bool
 
 
 class PersonSegmenter:
@@ -188,10 +217,13 @@ class PersonSegmenter:
         self.config.validate()
         self._sessions: dict[str, object] = {}
         self._size: tuple[int, int] | None = None
+        self._count = 0
         self.raw: np.ndarray | None = None  # the network's last output (its input size), for measures
+        self.low: LowRes | None = None  # this frame at low resolution (after a call)
 
     def reset(self) -> None:
         """Forget the temporal state (a new input, a scene cut)."""
+        self._count = 0
         if self._size is not None:
             self._smoother.reset()
             if self._guided is not None:
@@ -209,6 +241,9 @@ class PersonSegmenter:
         session = self._session(name)
         self._small = np.zeros((nh, nw, 3), np.uint8)
         self.quarter = np.zeros((max(8, height // 4), max(8, width // 4), 3), np.uint8)
+        half = halvings(height, width)
+        self._half = np.zeros((*half, 3), np.uint8) if half else None
+        self._last_quarter = np.zeros_like(self.quarter)  # the quarter the network last ran on
         self._input = np.zeros((1, 3, nh, nw), np.float32)
         self._output = np.zeros((1, 1, nh, nw), np.float32)
         self._binding = session.io_binding()
@@ -216,21 +251,33 @@ class PersonSegmenter:
         self._binding.bind_output("mask", "cpu", 0, np.float32, list(self._output.shape), self._output.ctypes.data)
         self._run = session
         self._smoother = MaskSmoother((nh, nw), self.config.smoothing)
-        self._guided = GuidedUpsampler(height, width, self.config.radius, self.config.eps) if self.config.refine else None
+        at_half = self.config.refine_scale == 2 and half is not None
+        self._refine_on_half = at_half
+        self._guided = None
+        if self.config.refine:  # at half size its coefficients come from the same quarter (factor 2)
+            self._guided = (GuidedUpsampler(*half, self.config.radius, self.config.eps, factor=2) if at_half
+                            else GuidedUpsampler(height, width, self.config.radius, self.config.eps))
         self._plain = (np.zeros((height, width), np.float32), np.zeros((height, width), np.float32))
         self._flip = 0
         self._size = (height, width)
         self.model_name = name
 
-    def infer(self, frame: np.ndarray) -> np.ndarray:
-        """The network's raw (nh, nw) probability of ``frame`` (no smoothing, no refinement)."""
+    def _downscale(self, frame: np.ndarray) -> None:
+        """One pass over the full frame: its quarter, which feeds the network, the guided filter and the blur."""
         h, w = frame.shape[:2]
         if self._size != (h, w):
             self._prepare(h, w)
-        nh, nw = self._small.shape[:2]
         qh, qw = self.quarter.shape[:2]
-        # one pass over the full frame: a quarter-size copy, which feeds the network and the guided filter
-        cv2.resize(frame, (qw, qh), dst=self.quarter, interpolation=cv2.INTER_AREA)
+        if self._half is not None:
+            cv2.resize(frame, self._half.shape[1::-1], dst=self._half, interpolation=cv2.INTER_AREA)
+            cv2.resize(self._half, (qw, qh), dst=self.quarter, interpolation=cv2.INTER_AREA)
+        else:
+            cv2.resize(frame, (qw, qh), dst=self.quarter, interpolation=cv2.INTER_AREA)
+
+    def infer(self, frame: np.ndarray) -> np.ndarray:
+        """The network's raw (nh, nw) probability of ``frame`` (no smoothing, no refinement)."""
+        self._downscale(frame)
+        nh, nw = self._small.shape[:2]
         cv2.resize(self.quarter, (nw, nh), dst=self._small, interpolation=cv2.INTER_AREA)
         for c in range(3):  # HWC uint8 -> CHW float in [0, 1], written into the bound input
             cv2.multiply(self._small[:, :, c], 1.0 / 255.0, dst=self._input[0, c], dtype=cv2.CV_32F)
@@ -239,10 +286,25 @@ class PersonSegmenter:
         return self.raw
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        raw = self.infer(frame)
-        smooth = self._smoother.update(raw)
-        if self._guided is not None:
-            return self._guided(frame, smooth, self.quarter, self._smoother.gain)
+        h, w = frame.shape[:2]
+        fresh = self._size != (h, w) or self._count % self.config.network_every == 0 or not self._smoother.primed
+        self._count += 1
+        if not fresh:
+            self._downscale(frame)
+            fresh = cv2.norm(self.quarter, self._last_quarter, cv2.NORM_L1) > CHANGE_RERUN * self.quarter.size
+        if fresh:
+            raw = self.infer(frame)
+            smooth = self._smoother.update(raw)
+            np.copyto(self._last_quarter, self.quarter)
+        else:  # between network runs: the last mask, refined on this frame's own edges
+            smooth = self._smoother.state
+        self.low = LowRes(self.quarter, smooth, fresh)
         h, w = self._size
+        if self._guided is not None:
+            if not self._refine_on_half:
+                return self._guided(frame, smooth, self.quarter, self._smoother.gain)
+            refined = self._guided(self._half, smooth, self.quarter, self._smoother.gain)
+            self._flip ^= 1
+            return cv2.resize(refined, (w, h), dst=self._plain[self._flip], interpolation=cv2.INTER_LINEAR)
         self._flip ^= 1
         return cv2.resize(smooth, (w, h), dst=self._plain[self._flip], interpolation=cv2.INTER_LINEAR)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from livefilter.scene.background import BackgroundConfig, BackgroundStage
-from livefilter.scene.grade import Grade, grade_table
+from livefilter.scene.background import BackgroundConfig, BackgroundStage, Compositor
+from livefilter.scene.grade import ChannelLut, Grade, grade_table
 from livefilter.scene.segment import PersonSegmenter, SegmentConfig
 from livefilter.types import Face
 
@@ -107,6 +107,9 @@ class SceneStage:
     def __init__(self, segment: SegmentConfig | None = None) -> None:
         self.segmenter = PersonSegmenter(segment)
         self._segment_lock = threading.Lock()  # the face stage's worker segments ahead (Pipeline.track)
+        self._compose = Compositor()  # the compositing thread's own: it never takes the lock when the mask came ahead
+        self._keep_layer: np.ndarray | None = None
+        self._lut = ChannelLut()  # the compositing thread's own
         self._background: BackgroundStage | None = None
         self._bg_key: tuple | None = None
         self._tables = {slot: _GradeTable() for slot in ("ahead", "main")}  # one per thread
@@ -159,44 +162,52 @@ class SceneStage:
         bg, grade, strength = self.resolve(controls, look)
         if bg.mode == "keep" and (grade is None or grade.region == "frame"):
             return None
-        with self._segment_lock:
-            mask = self.segmenter(image)
         layer = None
-        if bg.mode != "keep":
-            lut = self._tables["ahead"].get(grade, strength, image, faces) if grade is not None else None
-            layer = self._stage_for(bg).layer(image, mask, lut if grade is not None and grade.region != "person" else None)
+        stage = self._stage_for(bg) if bg.mode != "keep" else None
+        lut = self._tables["ahead"].get(grade, strength, image, faces) if stage is not None and grade is not None else None
+        with self._segment_lock:  # the layer reads the segmenter's low-resolution buffers: under the same lock
+            mask = self.segmenter(image)
+            if stage is not None:
+                layer = stage.layer(image, mask, lut if grade is not None and grade.region != "person" else None,
+                                    low=self.segmenter.low)
         return SceneAhead(mask, layer, self._key(bg, grade, strength))
 
     def apply(self, image: np.ndarray, faces: list[Face], controls: SceneControls,
               look: LookScene | None = None, ahead: SceneAhead | None = None) -> np.ndarray:
         """Background and grade on ``image`` (RGB uint8, modified in place); returns it. ``ahead``: the
         mask (and layer) made ahead for this frame (:meth:`segment`); else they are made here."""
-        import cv2
-
         bg, grade, strength = self.resolve(controls, look)
         if bg.mode == "keep" and grade is None:
             return image
         lut = self._tables["main"].get(grade, strength, image, faces) if grade is not None else None
         if bg.mode == "keep" and grade.region == "frame":
-            return cv2.LUT(image, lut, dst=image)
+            return self._lut(image, lut, image)
         if ahead is not None and ahead.key != self._key(bg, grade, strength):
             ahead = None  # the settings changed since: made again here
+        bg_lut = lut if grade is not None and grade.region != "person" else None
         if ahead is None:
+            stage = self._stage_for(bg)
             with self._segment_lock:
                 mask = self.segmenter(image)
-        else:
+                layer = stage.layer(image, mask, bg_lut, low=self.segmenter.low)
+        else:  # made ahead on the worker: no lock taken here
             mask = ahead.mask
+            layer = ahead.layer if ahead.layer is not None else self._kept(image, bg_lut)
         self.last_mask = mask
-        stage = self._stage_for(bg)
-        layer = ahead.layer if ahead is not None else None
-        if layer is None:
-            layer = stage.layer(image, mask, lut if grade is not None and grade.region != "person" else None)
         person = image
         if grade is not None and grade.region in ("frame", "person"):
             if self._graded is None or self._graded.shape != image.shape:
                 self._graded = np.zeros_like(image)
-            person = cv2.LUT(image, lut, dst=self._graded)
-        return stage.composite(person, layer, mask, image)
+            person = self._lut(image, lut, self._graded)
+        return self._compose(person, layer, mask, image)
+
+    def _kept(self, image: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
+        """The background layer of the keep mode: the frame itself, or graded."""
+        if lut is None:
+            return image
+        if self._keep_layer is None or self._keep_layer.shape != image.shape:
+            self._keep_layer = np.zeros_like(image)
+        return self._lut(image, lut, self._keep_layer)
 
 
 class _GradeTable:
