@@ -141,14 +141,15 @@ class SceneStage:
         return bg.mode != "keep" or grade is not None
 
     def _stage_for(self, bg: BackgroundConfig) -> BackgroundStage:
+        """The background stage for ``bg`` (a new one when the settings changed); the caller holds
+        ``_segment_lock``, under which stages are also used, so none is closed while in use."""
         key = (bg.mode, bg.blur, str(bg.source) if bg.mode == "replace" else None)
-        with self._segment_lock:
-            if key != self._bg_key:
-                if self._background is not None:
-                    self._background.close()
-                self._background = BackgroundStage(bg)
-                self._bg_key = key
-            return self._background
+        if key != self._bg_key:
+            if self._background is not None:
+                self._background.close()
+            self._background = BackgroundStage(bg)
+            self._bg_key = key
+        return self._background
 
     def _key(self, bg: BackgroundConfig, grade: Grade | None, strength: float) -> tuple:
         return (bg.mode, bg.blur, str(bg.source), id(grade), strength, grade.region if grade else None)
@@ -163,13 +164,12 @@ class SceneStage:
         if bg.mode == "keep" and (grade is None or grade.region == "frame"):
             return None
         layer = None
-        stage = self._stage_for(bg) if bg.mode != "keep" else None
-        lut = self._tables["ahead"].get(grade, strength, image, faces) if stage is not None and grade is not None else None
+        lut = self._tables["ahead"].get(grade, strength, image, faces) if bg.mode != "keep" and grade is not None else None
         with self._segment_lock:  # the layer reads the segmenter's low-resolution buffers: under the same lock
             mask = self.segmenter(image)
-            if stage is not None:
-                layer = stage.layer(image, mask, lut if grade is not None and grade.region != "person" else None,
-                                    low=self.segmenter.low)
+            if bg.mode != "keep":
+                layer = self._stage_for(bg).layer(image, mask, lut if grade is not None and grade.region != "person" else None,
+                                                  low=self.segmenter.low)
         return SceneAhead(mask, layer, self._key(bg, grade, strength))
 
     def apply(self, image: np.ndarray, faces: list[Face], controls: SceneControls,
@@ -186,10 +186,9 @@ class SceneStage:
             ahead = None  # the settings changed since: made again here
         bg_lut = lut if grade is not None and grade.region != "person" else None
         if ahead is None:
-            stage = self._stage_for(bg)
             with self._segment_lock:
                 mask = self.segmenter(image)
-                layer = stage.layer(image, mask, bg_lut, low=self.segmenter.low)
+                layer = self._stage_for(bg).layer(image, mask, bg_lut, low=self.segmenter.low)
         else:  # made ahead on the worker: no lock taken here
             mask = ahead.mask
             layer = ahead.layer if ahead.layer is not None else self._kept(image, bg_lut)
