@@ -138,6 +138,51 @@ def test_descriptor_loss_is_zero_for_the_empty_look_on_its_input():
     assert torch.allclose(skin2, torch.full((2,), -10.0), atol=1e-4)
 
 
+def test_cheek_colour_loss_follows_the_target_on_cheeks_only():
+    from training.makeup.colour import rgb_to_lab
+
+    img = torch.rand(2, 3, 32, 32)
+    masks = torch.zeros(2, len(REGION_NAMES), 32, 32)
+    masks[:, REGION_NAMES.index("blush"), 4:14, 4:14] = 1
+    masks[:, REGION_NAMES.index("lips"), 20:28, 10:20] = 1
+    lab = rgb_to_lab(img)
+    assert L.cheek_colour_loss(lab, lab, masks).item() == pytest.approx(0.0, abs=1e-7)
+    blushed = lab.clone()
+    blushed[:, 1, 4:14, 4:14] += 6.0  # the target's blush: six a* units on the blush region
+    out = lab.clone().requires_grad_(True)
+    loss = L.cheek_colour_loss(out, blushed, masks)
+    assert loss.item() == pytest.approx(2 * 36 / 100 / 2, rel=1e-4)  # one region, (6^2) / 100 per face
+    loss.backward()
+    g = out.grad.abs().sum(1)
+    assert g[:, 4:14, 4:14].min() > 0 and g[:, 20:28, 10:20].max() == 0  # pushes the cheeks, not the lips
+    lips_only = lab.clone()
+    lips_only[:, 1, 20:28, 10:20] += 20.0
+    assert L.cheek_colour_loss(lab, lips_only, masks).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_paint_share_draws_the_stylised_look_more_often():
+    from training.teacher.conditions import ConditionSampler
+
+    paint = LookCode(paint=1.0).to_dict()
+    info = {"looks": {"glam": {"code": LookCode(lips_opacity=1.0).to_dict(), "references": []},
+                      "toon": {"code": paint, "references": ["s1"]}},
+            "makeup_reference_names": ["m1"], "makeup_reference_descriptors": [
+                {k: 1.0 for k in ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b", "brow_L_rel",
+                                  "cheek_a_rel", "cheek_b_rel", "cheek_L_rel")}],
+            "baseline": {k: 0.0 for k in ("lips_L_rel", "lid_L_rel", "brow_L_rel", "cheek_a_rel", "cheek_b_rel",
+                                          "cheek_L_rel")}}
+
+    def share(p):
+        s = ConditionSampler(info, ["m1", "s1"], ["makeup", "style"], np.random.default_rng(0), paint_share=p)
+        c = s.batch(2000)
+        toon = c.codes[:, list(LookCode().to_dict()).index("paint")] > 0.5
+        assert np.all(c.ref_sets[toon & (np.array(c.kinds) == "family"), 1] == 1)  # with the style photos
+        return toon.mean()
+
+    base, boosted = share(0.0), share(0.3)
+    assert 0.15 < base < 0.45 and boosted == pytest.approx(0.3 + 0.7 * base, abs=0.04)
+
+
 def test_pack_roundtrip(pack_file):
     from training.teacher.prepare import N_MASKS, read_pack
 
@@ -150,6 +195,10 @@ def test_pack_roundtrip(pack_file):
     assert np.abs(fs.masks[0].astype(np.float32) / 255 - soft).max() <= 1 / 255 + 1e-6  # PNG: lossless
     assert pack.measure.shape[1] + len(REGION_NAMES) + 1 == N_MASKS
     assert pack.info["looks"] and pack_file.stat().st_size < 40 * 2 ** 20
+    # the toon layer is the illustration, inked already: no second set of edge lines beside its own
+    from training.teacher.illustrate import illustrate
+
+    assert np.array_equal(fs.painted[:2], illustrate(fs.crops[:2])) and not fs.edges.any()
 
 
 def _tiny_cfg(**kw):

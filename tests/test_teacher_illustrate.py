@@ -88,3 +88,13 @@ def test_same_person(faces):
         pytest.skip(reason)
     crops, _ = faces
     assert identity.same_person(crops, illustrate(crops)).all()
+
+
+def test_texture_ratio_is_one_for_the_photo_and_low_for_the_illustration(faces):
+    from training.teacher.illustrate import texture_ratio
+
+    crops, _ = faces
+    assert texture_ratio(crops, crops) == pytest.approx(1.0)
+    flat = texture_ratio(crops, illustrate(crops))
+    assert flat < 0.8
+    assert texture_ratio(crops, illustrate(crops, 0.5)) > flat  # half strength keeps more of the photo's shading

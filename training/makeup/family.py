@@ -45,9 +45,11 @@ FAMILY: tuple[LookDef, ...] = (
             Recipe(lips=1.0, eyes=0.3, blush=1.0, highlight=1.0, skin_smooth=0.45, gain=1.0),
             "makeup", "pink", 1.0, {"blush_da": 14.0, "blush_db": -2.0, "lips_dL": -18.0},
             {"strength": 0.7, "under_eye": 0.4}),
-    LookDef("toon", "Toon", "Painted portrait: smoothed, flatter shading with inked eyes, brows and lips, from artistic style references.",
-            Recipe(lips=0.5, eyes=0.3, blush=0.5, paint=1.0, gain=1.0),
-            "style", "all", 0.55, {"paint_edges": 0.5}),
+    # The paint layer is the illustration pseudo-target (training.teacher.illustrate), which carries its own
+    # ink lines and colour: no extra outline darkening, a little more saturation, no shadow on the lids.
+    LookDef("toon", "Toon", "Illustrated portrait: flat colour areas, clean ink lines and simplified shading, from artistic style references.",
+            Recipe(lips=0.5, eyes=0.0, blush=0.3, paint=1.0, gain=1.0),
+            "style", "all", 0.55, {"paint_edges": 0.0, "paint_saturation": 0.15}),
 )
 LOOKS = {d.name: d for d in FAMILY}
 

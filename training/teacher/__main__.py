@@ -39,7 +39,8 @@ def prepare(
     out.print(f"packed data: {escape(str(path))} ({path.stat().st_size / 2**20:.1f} MiB)")
 
 
-def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float):
+def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
+            paint_share: float = 0.1):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -47,7 +48,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
     # converged; the student's target moves from the renderer's to the teacher's over the first quarter
     return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
-                            distill_ramp=max(1, iterations // 4))
+                            distill_ramp=max(1, iterations // 4), paint_share=paint_share)
 
 
 @app.command()
@@ -60,6 +61,8 @@ def train(
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="CPU threads (1 on a shared machine)."),
     gpu_share: float = typer.Option(0.25, "--gpu-size-share", min=0.0, max=1.0,
                                     help="Share of batches at 256 px (the rest at 128)."),
+    paint_share: float = typer.Option(0.1, "--paint-share", min=0.0, max=0.5,
+                                      help="Extra share of samples wearing the stylised (toon) look."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
 ) -> None:
@@ -68,7 +71,7 @@ def train(
     from training.teacher.prepare import read_pack
     from training.teacher.trainer import TeacherTrainer
 
-    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share)
+    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

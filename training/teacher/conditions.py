@@ -3,7 +3,8 @@
 The same mixture the family student trains on (``training.makeup.sampler.CodeSampler``): the family's
 own looks (with their references), codes of random reference subsets (with those photos: the code is
 what ``looks create`` measures from them), mixes of two looks (both sets), random codes and the empty
-look (no references), each sometimes restricted to a few regions. The student sees only the code; the
+look (no references), each sometimes restricted to a few regions; optionally extra draws of the
+stylised (paint) looks. The student sees only the code; the
 teacher sees the code and the photos.
 """
 
@@ -30,9 +31,14 @@ class Conditions:
 
 
 class ConditionSampler:
-    def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator) -> None:
+    def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator,
+                 paint_share: float = 0.0) -> None:
         self.looks = [(LookCode(**v["code"]), [ref_names.index(n) for n in v["references"] if n in ref_names])
                       for v in info["looks"].values()]
+        # the stylised looks (one in the family) are drawn this often on top of their family share: a
+        # whole-face restyle needs more samples than a lipstick colour
+        self.paint_looks = [i for i, (c, _) in enumerate(self.looks) if c.paint > 0.5]
+        self.paint_share = paint_share if self.paint_looks else 0.0
         self.makeup = [i for i, k in enumerate(ref_kind) if k == "makeup"]
         by_name = dict(zip(info["makeup_reference_names"], info["makeup_reference_descriptors"]))
         self.desc = {i: by_name[ref_names[i]] for i in self.makeup if ref_names[i] in by_name}
@@ -41,6 +47,9 @@ class ConditionSampler:
 
     def one(self) -> tuple[LookCode, list[int], str]:
         r, s = self.rng, self.codes
+        if self.paint_share and r.random() < self.paint_share:
+            code, refs = self.looks[self.paint_looks[int(r.integers(len(self.paint_looks)))]]
+            return code.clipped(), refs, "family"
         u = r.random()
         if u < 0.4:
             code, refs = self.looks[int(r.integers(len(self.looks)))]

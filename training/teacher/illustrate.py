@@ -20,9 +20,10 @@ inked portraits, in four steps:
    lightened as a whole.
 
 Every step is OpenCV or NumPy over whole images (the loop is over the images of a batch, never over
-pixels). ``main`` measures it on eval faces (skin ΔL per skin-tone group, FaceNet identity, the Gram style
-distance to the artistic references before / after, ms per batch of 8 at 256 px) into
-``training/teacher/illustrate.json`` and draws ``docs/toon/illustrate.png``.
+pixels). ``main`` measures it, and a toon look pack beside it (``--looks``), on eval faces (skin ΔL per skin-tone
+group, FaceNet identity, fine texture left on the face, the Gram style distance to the artistic references
+before / after, ms per batch of 8 at 256 px) into ``training/teacher/illustrate.json`` and draws
+``docs/toon/illustrate.png`` (input | illustration | toon look).
 """
 
 from __future__ import annotations
@@ -133,10 +134,25 @@ def style_references(data: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def texture_ratio(before: np.ndarray, after: np.ndarray) -> float:
+    """How much fine shading is left on the face's centre (cheeks, nose, mouth): the median |Laplacian| of
+    lightness after over before, averaged over the faces. 1 is the photo's own texture; flat colour areas
+    score well below it (the median ignores the few pixels of level steps and ink lines)."""
+    centre = _centre(before.shape[1]) if before.shape[1] == before.shape[2] else np.ones(before.shape[1:3], bool)
+
+    def spread(x: np.ndarray) -> np.ndarray:
+        n, h, w, _ = x.shape
+        L = cv2.cvtColor(x.reshape(n * h, w, 3), cv2.COLOR_RGB2LAB)[..., 0].reshape(n, h, w).astype(np.float32)
+        return np.array([np.median(np.abs(cv2.Laplacian(v, cv2.CV_32F)[centre])) for v in L])
+
+    return float(np.mean(spread(after) / np.maximum(spread(before), 1e-6)))
+
+
 def measure(crops: np.ndarray, marks: np.ndarray, refs: dict[str, np.ndarray],
-            toon_look=None) -> tuple[dict, np.ndarray]:
-    """Skin ΔL per tone group, identity, Gram style distance before / after (and of ``toon_look(crops, marks)``,
-    the shipped toon look, when given), and timing of ``illustrate``."""
+            toon_look=None) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """Skin ΔL per tone group, identity, texture left and Gram style distance before / after, for the
+    illustration and for ``toon_look(crops, marks)`` (a toon look pack) when given, and timing of
+    ``illustrate``. Returns (measures, illustrated, toon look's output or None)."""
     from training.eval import identity
     from training.eval.regions import face_change, summarise
     from training.teacher import kid
@@ -144,40 +160,52 @@ def measure(crops: np.ndarray, marks: np.ndarray, refs: dict[str, np.ndarray],
     t0 = time.perf_counter()
     after = np.concatenate([illustrate(crops[i:i + 8]) for i in range(0, len(crops), 8)])
     per_batch = (time.perf_counter() - t0) * 1000 / max(1, int(np.ceil(len(crops) / 8)))
-    s = summarise([face_change(b, a, p) for b, a, p in zip(crops, after, marks)])
-    res: dict = {"faces": len(crops), "size": int(crops.shape[1]), "ms_per_batch_of_8": round(per_batch, 1),
-                 "skin_abs_delta_l": s["skin"]["abs_delta_l"], "skin_delta_l": s["skin"]["delta_l"],
-                 "skin_tone": {g: s["skin_tone"][g] for g in ("lighter", "darker")}}
     reason = identity.unavailable_reason()
-    res["identity"] = identity.compare(identity.embed(crops), identity.embed(after)) if reason is None \
-        else identity.not_measured(reason)
+    e0 = identity.embed(crops) if reason is None else None
+
+    def effect(out: np.ndarray) -> dict:
+        s = summarise([face_change(b, a, p) for b, a, p in zip(crops, out, marks)])
+        return {"skin_abs_delta_l": s["skin"]["abs_delta_l"], "skin_delta_l": s["skin"]["delta_l"],
+                "skin_tone": {g: s["skin_tone"][g] for g in ("lighter", "darker")},
+                "texture_ratio": round(texture_ratio(crops, out), 3),
+                "identity": identity.compare(e0, identity.embed(out)) if e0 is not None
+                else identity.not_measured(reason)}
+
+    toon = toon_look(crops, marks) if toon_look is not None else None
+    res: dict = {"faces": len(crops), "size": int(crops.shape[1]), "ms_per_batch_of_8": round(per_batch, 1)}
+    res |= effect(after)
+    if toon is not None:
+        res["toon_look"] = effect(toon)
     if refs and reason is None:
         f0, f1 = kid.features(crops), kid.features(after)
-        ft = kid.features(toon_look(crops, marks)) if toon_look is not None else None
+        ft = kid.features(toon) if toon is not None else None
         res["style_distance"] = {"feature_net": kid.FEATURE_NET}
         for name, imgs in refs.items():
             fr = kid.features(imgs)
             res["style_distance"][name] = {"before": kid.gram_distance(f0, fr), "after": kid.gram_distance(f1, fr)}
-            if ft is not None:  # the shipped toon look on the same faces, for scale
+            if ft is not None:  # the toon look on the same faces
                 res["style_distance"][name]["toon_look"] = kid.gram_distance(ft, fr)
-    return res, after
+    return res, after, toon
 
 
-def shipped_toon(crops: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
-    """The shipped toon look on the faces (GPU size, its default strength), or None when it is not installed."""
+def toon_of(looks_dir: Path | None):
+    """The toon look of a look set (``looks_dir``, or the installed looks) as ``(crops, marks) -> styled`` at
+    the GPU size and its default strength, or None when that set has no toon look."""
     from livefilter.errors import LivefilterError
+    from livefilter.looks.pack import load_look
     from livefilter.looks.registry import LookRegistry
     from training.eval.look_effect import apply_look
 
     try:
-        look = LookRegistry().get("toon")
+        look = load_look(looks_dir / "toon") if looks_dir is not None else LookRegistry().get("toon")
     except LivefilterError:
         return None
-    return apply_look(look.sized_for(True), crops, marks)
+    return lambda crops, marks: apply_look(look.sized_for(True), crops, marks)
 
 
-def picture(crops: np.ndarray, after: np.ndarray, sources: list[str], ita: list[float], out: Path) -> None:
-    """Two darker and two lighter skins: input | illustrated, and the eyes and mouth at 2x."""
+def picture(crops: np.ndarray, afters: list[np.ndarray], sources: list[str], ita: list[float], out: Path) -> None:
+    """Two darker and two lighter skins: input | each output, then the eyes and mouth of the input and of
+    the last output at 2x."""
     from livefilter.demo.clip import save_rgb
     from training.teacher.ab import shown_faces
 
@@ -187,8 +215,8 @@ def picture(crops: np.ndarray, after: np.ndarray, sources: list[str], ita: list[
         zoom = lambda x: cv2.resize(x[int(.3 * s):int(.8 * s), int(.25 * s):int(.75 * s)],  # noqa: E731
                                     None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         gap = np.full((s, 6, 3), 255, np.uint8)
-        z0, z1 = zoom(crops[i]), zoom(after[i])
-        top = np.concatenate([crops[i], gap, after[i]], 1)
+        z0, z1 = zoom(crops[i]), zoom(afters[-1][i])
+        top = np.concatenate([crops[i]] + [x for a in afters for x in (gap, a[i])], 1)
         pad = np.full((z0.shape[0] - s, top.shape[1], 3), 255, np.uint8)
         rows.append(np.concatenate([np.concatenate([top, pad], 0), np.full((z0.shape[0], 6, 3), 255, np.uint8),
                                     z0, np.full((z0.shape[0], 6, 3), 255, np.uint8), z1], 1))
@@ -210,15 +238,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--out", type=Path, default=here / "illustrate.json")
     ap.add_argument("--picture", type=Path, default=here.parents[1] / "docs" / "toon" / "illustrate.png")
+    ap.add_argument("--looks", type=Path, default=None,
+                    help="measure this look set's toon look beside the illustration (default: the installed looks)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ev = prepare_crops([args.data / "faces" / f for f in EVAL_FOLDERS], Aligner(256, 0.25), max_faces_per_image=1)
     idx = np.linspace(0, len(ev) - 1, min(args.faces, len(ev))).round().astype(int)
     crops, marks = ev.crops[idx], ev.landmarks[idx]
-    res, after = measure(crops, marks, style_references(args.data), shipped_toon)
+    res, after, toon = measure(crops, marks, style_references(args.data), toon_of(args.looks))
+    res["toon_looks"] = str(args.looks) if args.looks is not None else "installed"
     write_text(args.out, json.dumps(res, indent=1) + "\n")
     ita = [ita_degrees(face_stats(c, p).get("skin")) for c, p in zip(crops, marks)]
-    picture(crops, after, [ev.sources[i] for i in idx], ita, args.picture)
+    picture(crops, [after] + ([toon] if toon is not None else []), [ev.sources[i] for i in idx], ita, args.picture)
     log.info("%s", json.dumps(res)[:600])
 
 

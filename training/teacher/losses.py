@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from livefilter.composite.regions import MEASURE_NAMES
+from livefilter.composite.regions import MEASURE_NAMES, REGION_NAMES
 from training.makeup.colour import rgb_to_lab
 from training.makeup.render import physical
 
@@ -143,3 +143,18 @@ def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.
         got = torch.stack([o[:, 0] - skin_o[:, 0], o[:, 1], o[:, 2]], 1)
         total = total + (((got - target.detach()) ** 2).sum(1) * present).mean()
     return total / 100.0, skin_o[:, 0] - skin_i[:, 0]
+
+
+CHEEK_REGIONS = tuple(REGION_NAMES.index(r) for r in ("blush", "contour", "highlight"))
+
+
+def cheek_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Blush, contour and highlight as the renderer's target states them: the mean CIELAB colour per
+    region. These areas are large and their change is a few units, so the pixel pair loss hardly feels
+    them beside the adversarial, identity and skin terms, and the teacher learned to leave cheeks alone;
+    the per-region mean (BeautyGAN's per-region colour target, reduced to its first moment) restores
+    the signal without asking for the renderer's exact shapes."""
+    m = masks[:, list(CHEEK_REGIONS)]
+    present = (m.sum((2, 3)) >= 8).float()
+    err = ((region_means(out_lab, m) - region_means(target_lab, m).detach()) ** 2).sum(-1)
+    return (err * present).sum(1).mean() / 100.0

@@ -163,12 +163,14 @@ def read_pack(path: Path, threads: int = 8, limit: int | None = None) -> Pack:
         with ThreadPoolExecutor(threads) as ex:
             layers = list(ex.map(paint_layers, crops))
         painted = illustrated(crops)
+        edges = np.stack([x[2] for x in layers])
         if painted is None:
             painted = np.stack([x[1] for x in layers])
+        else:  # the illustration is inked already: the stylisation's own edges would draw lines beside its lines
+            edges = np.zeros_like(edges)
         nr = len(REGION_NAMES)
         faces = FaceSet(crops, z["face_landmarks"][:n], [str(s) for s in z["face_sources"][:n]], masks[:, :nr],
-                        np.stack([x[0] for x in layers]), painted,
-                        np.stack([x[2] for x in layers]), [str(g) for g in z["face_groups"][:n]])
+                        np.stack([x[0] for x in layers]), painted, edges, [str(g) for g in z["face_groups"][:n]])
         return Pack(faces, masks[:, nr:nr + len(MEASURE_NAMES)], masks[:, -1], z["face_desc"][:n], refs,
                     z["ref_landmarks"], rmasks[:, :nr], [str(s) for s in z["ref_names"]],
                     [str(s) for s in z["ref_kind"]], json.loads(str(z["info_json"])))

@@ -59,6 +59,8 @@ class TeacherRunConfig:
     w_small: float = 10.0
     w_cheeks: float = 2.0
     w_desc: float = 0.3  # per-region colour target (lips, lids) measured as livefilter eval measures it
+    w_cheek_colour: float = 0.5  # blush / contour / highlight: mean CIELAB per region as the renderer's target
+    paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
     w_adv: float = 0.03
     w_cycle: float = 20.0
     w_perc: float = 5.0
@@ -89,7 +91,7 @@ class TeacherTrainer:
             torch.set_num_threads(cfg.threads)
         self.cfg, self.pack, self.run_dir, self.dev = cfg, pack, Path(run_dir), cfg.device
         self.rng = np.random.default_rng(cfg.seed)
-        self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng)
+        self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share)
         self.G = TeacherG(cfg.teacher).to(self.dev)
         self.D = RegionDiscriminators().to(self.dev)
         self.S = Student(cfg.student).to(self.dev)
@@ -245,6 +247,8 @@ class TeacherTrainer:
         terms = {"pair": self.pseudo_pair(out, b["target"], w)}
         desc, skin_dl = L.descriptor_loss(out_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
         terms["desc"] = c.w_desc * desc
+        if c.w_cheek_colour:
+            terms["cheek"] = c.w_cheek_colour * L.cheek_colour_loss(out_lab, rgb_to_lab(b["target"]), b["masks"])
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         paint = b["code"][:, _F["paint"]].clamp(0, 1)
         resid = out - img
