@@ -5,7 +5,6 @@ Errors are one line and a non-zero exit, as on the ``livefilter`` command.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from livefilter.composite.regions import MEASURE_NAMES, REGION_NAMES
-from training.makeup.colour import rgb_to_lab
 from training.makeup.render import physical
 
 _M = {n: i for i, n in enumerate(MEASURE_NAMES)}
