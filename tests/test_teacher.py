@@ -160,6 +160,22 @@ def test_cheek_colour_loss_follows_the_target_on_cheeks_only():
     assert L.cheek_colour_loss(lab, lips_only, masks).item() == pytest.approx(0.0, abs=1e-7)
 
 
+def test_detail_loss_asks_for_the_targets_fine_detail():
+    from training.makeup.colour import rgb_to_lab
+
+    g = torch.Generator().manual_seed(0)
+    img = (0.5 + 0.1 * torch.rand(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    lab = rgb_to_lab(img)
+    w = torch.ones(2, 1, 32, 32)
+    assert L.detail_loss(lab, lab, w).item() == pytest.approx(0.0, abs=1e-8)
+    shifted = lab.clone()
+    shifted[:, 0] += 5.0  # a flat lightness change has no detail to miss
+    assert L.detail_loss(shifted, lab, w).item() == pytest.approx(0.0, abs=1e-6)
+    blurred = torch.nn.functional.avg_pool2d(lab, 3, 1, 1, count_include_pad=False)
+    assert L.detail_loss(blurred, lab, w).item() > 0.01
+    assert L.detail_loss(blurred, lab, torch.zeros_like(w)).item() == 0.0
+
+
 def test_paint_share_draws_the_stylised_look_more_often():
     from training.teacher.conditions import ConditionSampler
 

@@ -61,6 +61,7 @@ class TeacherRunConfig:
     w_desc: float = 0.3  # per-region colour target (lips, lids) measured as livefilter eval measures it
     w_cheek_colour: float = 0.5  # blush / contour / highlight: mean CIELAB per region as the renderer's target
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
+    w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
     w_adv: float = 0.03
     w_cycle: float = 20.0
     w_perc: float = 5.0
@@ -247,8 +248,11 @@ class TeacherTrainer:
         terms = {"pair": self.pseudo_pair(out, b["target"], w)}
         desc, skin_dl = L.descriptor_loss(out_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
         terms["desc"] = c.w_desc * desc
+        tgt_lab = rgb_to_lab(b["target"])
         if c.w_cheek_colour:
-            terms["cheek"] = c.w_cheek_colour * L.cheek_colour_loss(out_lab, rgb_to_lab(b["target"]), b["masks"])
+            terms["cheek"] = c.w_cheek_colour * L.cheek_colour_loss(out_lab, tgt_lab, b["masks"])
+        if c.w_detail:
+            terms["detail"] = c.w_detail * L.detail_loss(out_lab, tgt_lab, w)
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         paint = b["code"][:, _F["paint"]].clamp(0, 1)
         resid = out - img
