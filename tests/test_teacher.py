@@ -244,6 +244,21 @@ def test_resume_is_bit_identical(tmp_path, pack_file):
             assert torch.equal(va, vc), (name, k)
 
 
+def test_restart_segment_has_its_own_warm_up_and_cosine(tmp_path, pack_file):
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    first = TeacherTrainer(_tiny_cfg(iterations=1000), pack, tmp_path / "a")
+    cont = TeacherTrainer(_tiny_cfg(iterations=1500, restart_at=1000, restart_scale=0.5), pack, tmp_path / "b")
+    peak = 1.0
+    assert first.lr_at(peak, 999) == pytest.approx(0.025, abs=1e-3)  # the first segment ended annealed
+    assert cont.lr_at(peak, 1000) == pytest.approx(0.5 / 50)  # warm-up from the restart
+    assert cont.lr_at(peak, 1049) == pytest.approx(0.5)  # peaks at half
+    assert cont.lr_at(peak, 1499) == pytest.approx(0.5 * 0.025, rel=0.05)  # and anneals by the end
+    lrs = [cont.lr_at(peak, s) for s in range(1050, 1500)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")

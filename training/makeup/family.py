@@ -49,7 +49,7 @@ FAMILY: tuple[LookDef, ...] = (
     # ink lines and colour: no extra outline darkening, a little more saturation, no shadow on the lids.
     LookDef("toon", "Toon", "Illustrated portrait: flat colour areas, clean ink lines and simplified shading, from artistic style references.",
             Recipe(lips=0.5, eyes=0.0, blush=0.3, paint=1.0, gain=1.0),
-            "style", "all", 0.55, {"paint_edges": 0.0, "paint_saturation": 0.15}),
+            "style", "all", 0.85, {"paint_edges": 0.0, "paint_saturation": 0.15}),
 )
 LOOKS = {d.name: d for d in FAMILY}
 

@@ -39,7 +39,7 @@ def prepare(
 
 
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
-            paint_share: float = 0.1):
+            paint_share: float = 0.1, restart_at: int = 0):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -47,7 +47,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
     # converged; the student's target moves from the renderer's to the teacher's over the first quarter
     return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
-                            distill_ramp=max(1, iterations // 4), paint_share=paint_share)
+                            distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at)
 
 
 @app.command()
@@ -64,13 +64,18 @@ def train(
                                       help="Extra share of samples wearing the stylised (toon) look."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
+    restart_at: int = typer.Option(0, "--restart-at", min=0,
+                                   help="Continue a finished run: from this step a new warm-up and cosine "
+                                        "schedule (half the peak learning rates) up to --iterations."),
 ) -> None:
     """Train the teacher and distil the student online; checkpoints every few minutes, Ctrl-C saves."""
     need_torch()
     from training.teacher.prepare import read_pack
     from training.teacher.trainer import TeacherTrainer
 
-    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share)
+    if restart_at and restart_at >= iterations:
+        raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
+    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

@@ -75,6 +75,8 @@ class TeacherRunConfig:
     cycle_every: int = 4
     id_every: int = 2
     distill_ramp: int = 200
+    restart_at: int = 0  # a later training segment: from this step a fresh warm-up and cosine to ``iterations``
+    restart_scale: float = 0.5  # ... peaking at this share of the first segment's peak learning rates
     checkpoint_every: int = 25
     device: str = "cpu"
     teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(base=24, mid_blocks=5))
@@ -223,10 +225,12 @@ class TeacherTrainer:
 
     # ---- one step -----------------------------------------------------------------------------
     def lr_at(self, peak: float, step: int) -> float:
-        warm = 100
-        if step < warm:
-            return peak * (step + 1) / warm
-        t = (step - warm) / max(1, self.cfg.iterations - warm)
+        warm, start, end = 100, 0, self.cfg.iterations
+        if 0 < self.cfg.restart_at <= step:  # a continuation segment: its own (shorter) warm-up and cosine
+            warm, start, peak = 50, self.cfg.restart_at, peak * self.cfg.restart_scale
+        if step - start < warm:
+            return peak * (step - start + 1) / warm
+        t = (step - start - warm) / max(1, end - start - warm)
         return peak * 0.025 + 0.5 * peak * 0.975 * (1 + math.cos(math.pi * min(1.0, t)))
 
     def train_step(self) -> dict[str, float]:
@@ -274,7 +278,10 @@ class TeacherTrainer:
                 own_sets = torch.zeros(h, self.refs.shape[0] + h, device=self.dev)
                 own_sets[torch.arange(h), self.refs.shape[0] + torch.arange(h)] = 1.0
                 back = self.G(y[:h], self.condition(b["own"][:h], own_sets, x[:h], b["masks"][:h]))
-                terms["cycle"] = c.w_cycle * F.mse_loss(back, x[:h])
+                # made-up -> plain: a stylised face is not meant to be undone (the cycle would pull the toon
+                # back to the photo), so stylised samples are left out of it
+                keep = (1 - paint[:h]).view(-1, 1, 1, 1)
+                terms["cycle"] = c.w_cycle * (keep * (back - x[:h]) ** 2).mean()
             if self.idnet is not None and st % c.id_every == 0:
                 h = len(x) // 2
                 terms["id"] = c.w_id * L.identity_loss(self.idnet, out[:h], img[:h])
