@@ -147,16 +147,19 @@ def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.
 CHEEK_REGIONS = tuple(REGION_NAMES.index(r) for r in ("blush", "contour", "highlight"))
 
 
-def cheek_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Blush, contour and highlight as the renderer's target states them: the mean CIELAB colour per
-    region. These areas are large and their change is a few units, so the pixel pair loss hardly feels
-    them beside the adversarial, identity and skin terms, and the teacher learned to leave cheeks alone;
-    the per-region mean (BeautyGAN's per-region colour target, reduced to its first moment) restores
-    the signal without asking for the renderer's exact shapes."""
-    m = masks[:, list(CHEEK_REGIONS)]
-    present = (m.sum((2, 3)) >= 8).float()
-    err = ((region_means(out_lab, m) - region_means(target_lab, m).detach()) ** 2).sum(-1)
-    return (err * present).sum(1).mean() / 100.0
+def cheek_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: torch.Tensor,
+                      window: int = 9) -> torch.Tensor:
+    """Blush, contour and highlight as the renderer's target states them: the local mean CIELAB colour (a
+    ``window``-pixel box) inside those regions. These areas are large and their change is a few units, so
+    the pixel pair loss hardly feels them beside the adversarial, identity and skin terms, and the teacher
+    learned to leave cheeks alone. The local mean (BeautyGAN's per-region colour target, kept local so the
+    colour cannot gather in one blotch of the region) restores the signal without asking for texture."""
+    m = masks[:, list(CHEEK_REGIONS)].sum(1, keepdim=True).clamp(max=1.0)
+    pad = window // 2
+    diff = F.avg_pool2d(out_lab - target_lab.detach(), window, 1, pad, count_include_pad=False)
+    area = m.sum((1, 2, 3))
+    err = (m * diff ** 2).sum((1, 2, 3)) / area.clamp(min=1.0)
+    return (err * (area >= 8).float()).mean() / 100.0
 
 
 _LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
