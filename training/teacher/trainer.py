@@ -61,6 +61,7 @@ class TeacherRunConfig:
     w_desc: float = 0.3  # per-region colour target (lips, lids) measured as livefilter eval measures it
     w_cheek_colour: float = 0.5  # blush / contour / highlight: mean CIELAB per region as the renderer's target
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
+    w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
     w_adv: float = 0.03
     w_cycle: float = 20.0
@@ -246,7 +247,10 @@ class TeacherTrainer:
         cond = self.condition(b["code"], b["sets"])
         y, tfeats = self.G(x, cond, return_features=True)
         out = (y + 1) / 2
-        w = self.weights(b["masks"])
+        # a whole-face restyle is a far larger change than a lipstick, and its pseudo-pair is the only term
+        # that says what the illustration looks like pixel by pixel: stylised samples weigh more
+        paint = b["code"][:, _F["paint"]].clamp(0, 1)
+        w = self.weights(b["masks"]) * (1 + (c.w_paint_pair - 1) * paint).view(-1, 1, 1, 1)
         logs: dict[str, float] = {}
         in_lab, out_lab = rgb_to_lab(img), rgb_to_lab(out)
         terms = {"pair": self.pseudo_pair(out, b["target"], w)}
@@ -258,7 +262,6 @@ class TeacherTrainer:
         if c.w_detail:
             terms["detail"] = c.w_detail * L.detail_loss(out_lab, tgt_lab, w)
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
-        paint = b["code"][:, _F["paint"]].clamp(0, 1)
         resid = out - img
         fb = b["forbid"]  # per face, normalised by the forbidden area: a mean over the whole image hides it
         terms["forbid"] = c.w_forbid * (((fb * resid ** 2).sum((1, 2, 3)) / (3 * fb.sum((1, 2, 3)).clamp(min=1.0)))
