@@ -39,7 +39,7 @@ def prepare(
 
 
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
-            paint_share: float = 0.1, restart_at: int = 0):
+            paint_share: float = 0.1, restart_at: int = 0, paint_weight: float = 3.0):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -47,7 +47,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
     # converged; the student's target moves from the renderer's to the teacher's over the first quarter
     return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
-                            distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at)
+                            distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
+                            w_paint_pair=paint_weight)
 
 
 @app.command()
@@ -62,6 +63,8 @@ def train(
                                     help="Share of batches at 256 px (the rest at 128)."),
     paint_share: float = typer.Option(0.1, "--paint-share", min=0.0, max=0.5,
                                       help="Extra share of samples wearing the stylised (toon) look."),
+    paint_weight: float = typer.Option(3.0, "--paint-weight", min=1.0, max=100.0,
+                                       help="Weight of a stylised sample in the pair and detail terms."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -75,7 +78,7 @@ def train(
 
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
-    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at)
+    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)
