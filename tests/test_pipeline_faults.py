@@ -234,8 +234,15 @@ def test_a_run_that_ends_early_lets_the_frame_read_ahead_finish_before_it_return
     progress finishes before run() returns, so the caller can close the source under no one."""
     p = _pipeline(tmp_path)
     src = SlowReadSource([frame] * 5)
+
+    class FailingOnceReadingAhead(FailingSink):
+        def write(self, image, frame):
+            # fail while the worker is reading the next frame (on a loaded machine it may not have started yet)
+            assert src.reading.wait(10), "the worker never read ahead"
+            super().write(image, frame)
+
     with pytest.raises(OSError):
-        p.run(src, FailingSink(), overlap=True)
+        p.run(src, FailingOnceReadingAhead(), overlap=True)
     src.close()
     time.sleep(0.5)  # a read still running would finish now, seeing the source closed
     assert not src.read_while_closed and src.reads == 2
