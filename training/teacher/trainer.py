@@ -59,7 +59,7 @@ class TeacherRunConfig:
     w_small: float = 10.0
     w_cheeks: float = 2.0
     w_desc: float = 0.3  # per-region colour target (lips, lids) measured as livefilter eval measures it
-    w_cheek_colour: float = 0.5  # blush / contour / highlight: mean CIELAB per region as the renderer's target
+    w_cheek_colour: float = 0.5  # blush / contour / highlight: local mean CIELAB as the renderer's target
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
     w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
