@@ -61,11 +61,17 @@ def source_folders(data_root: Path) -> list[Path]:
     return [d for d in dirs if not any(x in d.as_posix() + "/" for x in NOT_SOURCES)]
 
 
+def foundation_layer(crop: np.ndarray) -> np.ndarray:
+    """The foundation-smoothed crop (two edge-preserving bilateral passes), RGB at the crop's size."""
+    u = crop.shape[0] / 256.0
+    bgr = np.ascontiguousarray(crop[:, :, ::-1])
+    return cv2.bilateralFilter(cv2.bilateralFilter(bgr, 0, 18, 4 * u), 0, 14, 3 * u)[:, :, ::-1].copy()
+
+
 def paint_layers(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(foundation-smoothed, painted, ink edges) for one crop, all at the crop's size."""
     u = crop.shape[0] / 256.0
     bgr = np.ascontiguousarray(crop[:, :, ::-1])
-    smooth = cv2.bilateralFilter(cv2.bilateralFilter(bgr, 0, 18, 4 * u), 0, 14, 3 * u)
     painted = cv2.stylization(bgr, sigma_s=40 * u, sigma_r=0.35)
     # Ink only on strong, long structure (the face outline, eyes, brows, lips): not on skin texture.
     grey = cv2.GaussianBlur(cv2.cvtColor(painted, cv2.COLOR_BGR2GRAY), (0, 0), 2.0 * u)
@@ -75,7 +81,7 @@ def paint_layers(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     long_enough[1:] = stats[1:, cv2.CC_STAT_AREA] >= 25 * u
     edges = np.where(long_enough[lab], 255, 0).astype(np.uint8)
     edges = cv2.GaussianBlur(edges, (0, 0), 0.8 * u)
-    return smooth[:, :, ::-1].copy(), painted[:, :, ::-1].copy(), edges
+    return foundation_layer(crop), painted[:, :, ::-1].copy(), edges
 
 
 def build_faceset(crops: CropSet, labels: list[str]) -> FaceSet:

@@ -21,7 +21,7 @@ import numpy as np
 from livefilter.composite.regions import MEASURE_NAMES, REGION_NAMES, face_regions
 from livefilter.detect.topology import LEFT_EYE, LIPS_INNER, LOWER_LID, RIGHT_EYE
 from livefilter.errors import InputError
-from training.makeup.dataset import FaceSet, paint_layers, split
+from training.makeup.dataset import FaceSet, foundation_layer, split
 from training.makeup.prepare import faces_file, load_references, prepare_run, read_faces
 
 log = logging.getLogger(__name__)
@@ -127,13 +127,11 @@ def _decode(blob: np.ndarray, off: np.ndarray, flags: int) -> list[np.ndarray]:
     return out
 
 
-def illustrated(crops: np.ndarray, batch: int = 32) -> np.ndarray | None:
-    """The toon look's painted layer from the classical illustration pseudo-target
-    (``training.teacher.illustrate``) when it is installed; None keeps the renderer's own paint layer."""
-    try:
-        from training.teacher.illustrate import illustrate
-    except ImportError:
-        return None
+def illustrated(crops: np.ndarray, batch: int = 32) -> np.ndarray:
+    """The toon look's paint layer: the classical illustration pseudo-target (``training.teacher.illustrate``),
+    inked already, so the pack carries no separate edge layer."""
+    from training.teacher.illustrate import illustrate
+
     return np.concatenate([illustrate(crops[i:i + batch]) for i in range(0, len(crops), batch)])
 
 
@@ -161,16 +159,12 @@ def read_pack(path: Path, threads: int = 8, limit: int | None = None) -> Pack:
         refs = np.stack([c[:, :, ::-1] for c in _decode(z["ref_jpeg"], z["ref_jpeg_off"], cv2.IMREAD_COLOR)])
         rmasks = np.stack([_unstrip(m) for m in _decode(z["ref_masks_png"], z["ref_masks_off"], cv2.IMREAD_GRAYSCALE)])
         with ThreadPoolExecutor(threads) as ex:
-            layers = list(ex.map(paint_layers, crops))
-        painted = illustrated(crops)
-        edges = np.stack([x[2] for x in layers])
-        if painted is None:
-            painted = np.stack([x[1] for x in layers])
-        else:  # the illustration is inked already: the stylisation's own edges would draw lines beside its lines
-            edges = np.zeros_like(edges)
+            smooth = np.stack(list(ex.map(foundation_layer, crops)))
+        # the illustration is inked already: an edge layer would draw lines beside its own
+        edges = np.zeros(crops.shape[:3], np.uint8)
         nr = len(REGION_NAMES)
         faces = FaceSet(crops, z["face_landmarks"][:n], [str(s) for s in z["face_sources"][:n]], masks[:, :nr],
-                        np.stack([x[0] for x in layers]), painted, edges, [str(g) for g in z["face_groups"][:n]])
+                        smooth, illustrated(crops), edges, [str(g) for g in z["face_groups"][:n]])
         return Pack(faces, masks[:, nr:nr + len(MEASURE_NAMES)], masks[:, -1], z["face_desc"][:n], refs,
                     z["ref_landmarks"], rmasks[:, :nr], [str(s) for s in z["ref_names"]],
                     [str(s) for s in z["ref_kind"]], json.loads(str(z["info_json"])))
