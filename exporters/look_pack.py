@@ -35,6 +35,7 @@ def write_look_pack(
     device_input_size: int | None = None,
     regions: list[str] | None = None,
     finish: FinishSettings | None = None,
+    composite: str = "face",
 ) -> tuple[Look, ExportReport | None]:
     """Export (or reuse an already exported ``onnx_from``) and write the look folder.
 
@@ -60,6 +61,7 @@ def write_look_pack(
         normalisation=Normalisation(tuple(norm["mean"]), tuple(norm["std"])),  # type: ignore[arg-type]
         input_names={"image": "image", "style": "style", "strength": "strength"}, output_name="output",
         style_code=[round(float(v), 6) for v in style_code], default_strength=default_strength, edits=ColorEdits(),
+        composite=composite,
         finish=finish or FinishSettings(),
         onnx_sha256=sha256_file(model), preview="preview.jpg" if preview is not None else None,
         training=training or {}, metrics=(metrics or {}) | ({"export": report.to_dict()} if report else {}),

@@ -133,14 +133,15 @@ def test_temporal_smoothing_on_the_device_matches_the_host(runs, clip):
     assert np.mean(diffs) < 0.15 and max(diffs) < 0.45
 
 
-def test_device_face_mask_matches_the_host_mask_on_video_landmarks(clip):
+@pytest.mark.parametrize("head", [False, True], ids=["face", "head"])
+def test_device_face_mask_matches_the_host_mask_on_video_landmarks(clip, head):
     from livefilter.align.host import Aligner
     from livefilter.detect import TrackerConfig, create_tracker
     from livefilter.composite.device_masks import face_masks
-    from livefilter.composite.masks import LandmarkMasker
+    from livefilter.composite.masks import LandmarkMasker, head_masker
 
     tracker = create_tracker(TrackerConfig(fps=30))
-    aligner, masker = Aligner(128), LandmarkMasker(128)
+    aligner, masker = Aligner(128), head_masker(128) if head else LandmarkMasker(128)
     diffs = []
     for f in clip:
         faces = tracker.update(f)
@@ -149,8 +150,10 @@ def test_device_face_mask_matches_the_host_mask_on_video_landmarks(clip):
         m = aligner.transforms(faces)[0]
         crop_pts = faces[0].landmarks @ m[:, :2].T + m[:, 2]
         ref = masker.face(faces[0].landmarks, m)
-        got = face_masks(crop_pts[None], 128, masker.feather_px / 128, "cpu").numpy()[0, 0]
+        got = face_masks(crop_pts[None], 128, masker.feather_px / 128, "cpu", reach=masker.reach).numpy()[0, 0]
         diffs.append(float(np.abs(ref - got).mean()))
+        if head:  # the head: well beyond the face oval
+            assert (ref > 0.5).sum() > 0.2 * 128 * 128
     assert len(diffs) == len(clip) - NO_FACE
     assert max(diffs) < 0.015
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def faces256():
 
 
 def test_renderer_changes_only_the_regions_a_code_names(faces256):
-    from livefilter.composite.regions import batch_regions
+    from livefilter.composite.regions import REGION_NAMES, batch_regions
     from training.eval.regions import face_change
     from training.makeup.dataset import paint_layers
     from training.makeup.render import render
@@ -64,6 +65,16 @@ def test_renderer_changes_only_the_regions_a_code_names(faces256):
         assert ch.delta_e["skin"] < 1.0 and abs(ch.delta_l["skin"]) < 0.5
         ce = face_change(c, ey, p)
         assert ce.delta_l["eyelids"] < -4 and ce.delta_e["lips"] < 0.5 and abs(ce.delta_l["skin"]) < 0.5
+    # a stylised look's target is the whole crop, hair and background too (the runtime chooses where it lands)
+    toon = run(LookCode(paint=1.0)).astype(int)
+    outside = soft[:, REGION_NAMES.index("face")] == 0
+    moved = np.abs(toon - crops).sum(-1)
+    layer = (painted.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    assert moved[outside].mean() > 4.0  # summed over R, G, B levels
+    # ... and there it is the layer's colour (its lightness moves with the skin's, so compare a*, b*)
+    ab = lambda x: np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2LAB)[..., 1:] for f in x]).astype(int)  # noqa: E731
+    assert np.abs(ab(toon.astype(np.uint8)) - ab(layer)).sum(-1)[outside].mean() < 1.5
+    assert np.abs(ab(crops) - ab(layer)).sum(-1)[outside].mean() > 3.0
 
 
 def test_the_family_is_shipped_with_honest_region_declarations():

@@ -130,3 +130,78 @@ def test_the_whole_lips_take_the_look_on_lighter_and_darker_skin():
         lips = batch_regions(pts[None], 128)[1][0, MEASURE_NAMES.index("lips")] > 0
         coverage[name] = float(masker.face(f.landmarks, m, 0, crop)[lips].mean())
     assert all(v > 0.9 for v in coverage.values()), coverage
+
+
+def test_a_stylised_look_s_mask_covers_the_head_and_fades_at_the_crop_border():
+    from livefilter.composite.masks import CROP_MARGIN, HEAD_REACH, head_masker, scaled_about_centre
+    from livefilter.detect.topology import FACE_OVAL
+
+    checked = 0
+    for name in ("img1.jpg", "img2.jpg", "img11.jpg", "img17.jpg"):
+        img = read_rgb(shared_path("faces", "deepface_tests", name))
+        faces = create_detector().detect(img)
+        if not faces:
+            continue
+        f = faces[0]
+        m = Aligner(128, 0.25).transform(f.keypoints)
+        pts = f.landmarks @ m[:, :2].T + m[:, 2]
+        face = LandmarkMasker(128).face(f.landmarks, m).copy()
+        head = head_masker(128).face(f.landmarks, m)
+        assert (head[face > 0.5] > 0.99).mean() > 0.97  # the whole face takes the look
+        hull = np.zeros((128, 128), np.uint8)
+        oval = scaled_about_centre(pts[list(FACE_OVAL)], HEAD_REACH)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(oval).astype(np.int32)), 1)
+        assert (head[cv2.dilate(hull, np.ones((3, 3), np.uint8)) == 0] == 0).all()  # never beyond the head
+        # the hair above the forehead (landmark 10) is restyled, the face mask leaves it alone
+        top, chin = pts[10], pts[152]
+        above = np.round(top + 0.12 * (top - chin)).astype(int)
+        if above[1] >= 4:
+            assert head[above[1], above[0]] > 0.3 and face[above[1], above[0]] == 0
+        edge = int(CROP_MARGIN * 128)
+        assert head[0].max() == 0 and head[:, 0].max() == 0 and head[-1].max() == 0 and head[:, -1].max() == 0
+        assert head[:edge // 2].max() <= 0.51  # a ramp, not a hard edge, where the head is larger than the crop
+        checked += 1
+    assert checked >= 3
+
+
+def test_the_look_decides_the_runtime_mask():
+    from dataclasses import replace
+
+    from livefilter.composite.masks import HEAD_REACH
+    from livefilter.looks.registry import LookRegistry
+    from livefilter.pipeline.host import LookRuntime
+
+    class _Translator:
+        strength_in_network = True
+
+    looks = LookRegistry()
+    for name in ("glam", "natural", "toon"):  # the shipped packs composite under the face oval
+        assert LookRuntime(looks.get(name), _Translator(), 1).masker.reach == 1.0
+    head = replace(looks.get("toon"), composite="head")  # a pack trained on the whole crop
+    assert LookRuntime(head, _Translator(), 1).masker.reach == HEAD_REACH
+    # without placement (the bench's comparison) the residual lands under the face oval
+    assert LookRuntime(head, _Translator(), 1, placement=False).masker.reach == 1.0
+
+
+def test_a_look_pack_declares_its_composite_and_a_bad_one_is_refused(tmp_path):
+    import json
+    import shutil
+
+    import pytest
+
+    from livefilter.errors import LookError
+    from livefilter.looks.pack import load_look
+    from livefilter.looks.registry import PACKAGED_LOOKS_DIR
+
+    shutil.copytree(PACKAGED_LOOKS_DIR / "toon", tmp_path / "toon")
+    manifest = tmp_path / "toon" / "look.json"
+    data = json.loads(manifest.read_text())
+    assert load_look(tmp_path / "toon").composite == "face"  # an older pack: the face oval
+    data["composite"] = "head"
+    manifest.write_text(json.dumps(data))
+    look = load_look(tmp_path / "toon")
+    assert look.composite == "head" and json.loads(json.dumps(look.manifest()))["composite"] == "head"
+    data["composite"] = "everything"
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(LookError, match="composite"):
+        load_look(tmp_path / "toon")

@@ -53,8 +53,9 @@ class CropStage:
 
     def __init__(self, size: int, template_mask: np.ndarray, feather_px: float, max_faces: int, device,
                  style_dims: int, graphs: bool, capture_fn=None, name: str = "styling",
-                 placement: PlacementSpec | None = None, tight_ratio: float = 1.0) -> None:
-        """``placement``: the look's makeup placement (None: the whole residual under the face mask)."""
+                 placement: PlacementSpec | None = None, tight_ratio: float = 1.0, reach: float = 1.0) -> None:
+        """``placement``: the look's makeup placement (None: the whole residual under the face mask);
+        ``reach``: the mask's reach beyond the face oval (a stylised look's head, :class:`LandmarkMasker`)."""
         import torch
 
         self.size, self.max_faces = size, max_faces
@@ -70,6 +71,7 @@ class CropStage:
         self.mask = torch.from_numpy(np.ascontiguousarray(template_mask, np.float32)).to(self.device)[None, None]
         self._warm = torch.tensor([20.0, 0.0, -20.0], device=self.device, dtype=f32).view(1, 3, 1, 1)
         self.feather = feather_px / size
+        self.reach = float(reach)
         self.occluder_kernel = max(3, int(feather_px) | 1)  # soft edge around an occluder
         self.graphs = GraphSet(name, self._chain, max_faces, self.device, graphs, capture_fn)
 
@@ -88,7 +90,7 @@ class CropStage:
 
         p = self.params.dev
         styled = self._edit(self.styled[:n])
-        m = oval_masks(p["oval"][:n], self.size, self.feather)
+        m = oval_masks(p["oval"][:n], self.size, self.feather, reach=self.reach)
         pixels = p["pixels"][:n].to(torch.float32)
         occ = pixels[:, :1]
         k = self.occluder_kernel

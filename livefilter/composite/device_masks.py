@@ -11,6 +11,9 @@ mask is a few broadcast tensor ops over an (S, S) grid, with no loop over faces:
 2. the hull edges are gathered into a fixed number of slots (spare slots repeat a hull edge, which
    changes nothing under a minimum);
 3. the signed distance of every pixel to each slot's line is taken and the minimum kept.
+
+A stylised look's head mask (``reach`` > 1) scales the oval about its centre first and fades out at the
+crop's border, as the host's does.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from livefilter.composite.masks import FACE_FEATHER
+from livefilter.composite.masks import FACE_FEATHER, crop_border
 from livefilter.detect.topology import FACE_OVAL
 
 # More slots than oval points: points lying on one hull line give extra (overlapping) hull edges.
@@ -47,6 +50,14 @@ def _pixel_grid(size: int, device: str):
     return torch.stack([xs, ys], -1).reshape(1, 1, -1, 2)
 
 
+@lru_cache(maxsize=8)
+def _border(size: int, device: str):
+    """(1, 1, S, S) the crop-border ramp of :func:`livefilter.composite.masks.crop_border`, once per size and device."""
+    import torch
+
+    return torch.as_tensor(crop_border(size), device=device)[None, None]
+
+
 def hull_edges(pts):
     """Convex-hull edges of (N, E, 2) point sets as (origin (N, K, 2), inward unit normal (N, K, 2),
     has_hull (N,)), K = a fixed slot count; faces whose points are all coincident have no hull."""
@@ -69,23 +80,30 @@ def hull_edges(pts):
     return a.gather(1, idx), normal.gather(1, idx), is_hull.any(1)
 
 
-def face_masks(crop_points: np.ndarray, size: int, feather: float = FACE_FEATHER, device: str = "cuda", dtype=None):
-    """(N, 1, S, S) feathered face masks from (N, 468, 2) host landmarks already in crop coordinates."""
+def face_masks(crop_points: np.ndarray, size: int, feather: float = FACE_FEATHER, device: str = "cuda", dtype=None,
+               reach: float = 1.0):
+    """(N, 1, S, S) feathered face (``reach`` > 1: head) masks from (N, 468, 2) host landmarks already in crop
+    coordinates."""
     import torch
 
     pts = torch.as_tensor(np.asarray(crop_points, np.float32)[:, list(FACE_OVAL)], device=device)  # N,E,2
-    return oval_masks(pts, size, feather, dtype)
+    return oval_masks(pts, size, feather, dtype, reach)
 
 
-def oval_masks(pts, size: int, feather: float = FACE_FEATHER, dtype=None):
+def oval_masks(pts, size: int, feather: float = FACE_FEATHER, dtype=None, reach: float = 1.0):
     """(N, 1, S, S) feathered face masks from the (N, E, 2) face-oval points, a float32 tensor on
-    the device (the pipeline stages them there without a host wait)."""
+    the device (the pipeline stages them there without a host wait); ``reach`` > 1: the head's masks."""
     import torch
 
     dtype = dtype or torch.float32
+    if reach != 1.0:
+        centre = pts.mean(1, keepdim=True)
+        pts = centre + reach * (pts - centre)
     origin, normal, has_hull = hull_edges(pts)
     grid = _pixel_grid(size, str(pts.device))  # 1,1,P,2
     signed = ((grid - origin.unsqueeze(2)) * normal.unsqueeze(2)).sum(-1)  # N,K,P: >0 inside each edge
     dist = signed.min(dim=1).values * has_hull.unsqueeze(1)  # N,P; no hull: no mask
-    mask = (dist / max(1.0, feather * size)).clamp(0, 1)
-    return mask.reshape(-1, 1, size, size).to(dtype)
+    mask = (dist / max(1.0, feather * size)).clamp(0, 1).reshape(-1, 1, size, size)
+    if reach != 1.0:
+        mask = mask * _border(size, str(pts.device))
+    return mask.to(dtype)

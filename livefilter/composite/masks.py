@@ -6,6 +6,12 @@ the lower lip and the cheek apples lie within an eighth of the crop of the oval,
 faded exactly the makeup a look paints there (lips kept 89 % of the look, cheeks 73 %, on 135
 held-out faces; at 0.06 they keep 99 % and 96 %). Lips, eyes and brows are separate regions a
 look may weight differently.
+
+A stylised look (an illustration) restyles the head, not only the face: its hair, ears and jaw line are
+where an illustration reads at a glance. Its mask is the face oval's hull scaled about its centre
+(:data:`HEAD_REACH`: hair, ears, the top of the neck), feathered wider (:data:`HEAD_FEATHER`) and faded out at
+the crop's own border (:func:`crop_border`: the network only ever sees the crop, and its residual must not
+end in a hard edge where the head is larger than the crop).
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from livefilter.detect.topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS, RIG
 
 FACE_FEATHER = 0.06  # ramp width, as a fraction of the crop size (see the module docstring)
 MAKEUP_FEATHER = 0.015  # for looks that paint regions inside the face only (livefilter.composite.placement)
+HEAD_REACH = 1.45  # a stylised look's mask: the face oval scaled this much about its centre
+HEAD_FEATHER = 0.10  # ... and its ramp width, as a fraction of the crop size
+CROP_MARGIN = 0.08  # the ramp at the crop's border for a mask reaching past it (fraction of the crop size)
 REGIONS = {"face": FACE_OVAL, "lips": LIPS, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE,
            "left_brow": LEFT_BROW, "right_brow": RIGHT_BROW}
 
@@ -75,13 +84,29 @@ def occluded_pixels(crop: np.ndarray, crop_pts: np.ndarray, masker: "LandmarkMas
     return occ.astype(bool) & face & ~feat
 
 
-class LandmarkMasker:
-    """Renders a feathered face-oval mask per face into a reused (S, S) buffer."""
+def scaled_about_centre(pts: np.ndarray, reach: float) -> np.ndarray:
+    """Points (..., K, 2) scaled by ``reach`` about their mean (the head's outline from the face oval's)."""
+    centre = pts.mean(-2, keepdims=True)
+    return centre + reach * (pts - centre)
 
-    def __init__(self, size: int, feather: float = FACE_FEATHER) -> None:
+
+def crop_border(size: int, margin: float = CROP_MARGIN) -> np.ndarray:
+    """(S, S) float32 ramp: 0 on the crop's outermost pixels, 1 from ``margin * size`` pixels inside."""
+    d = np.minimum(np.arange(size, dtype=np.float32) + 0.5, size - 0.5 - np.arange(size, dtype=np.float32))
+    ramp = np.clip(d / max(1.0, margin * size), 0.0, 1.0)
+    return np.minimum(ramp[:, None], ramp[None, :])
+
+
+class LandmarkMasker:
+    """Renders a feathered face-oval mask per face into a reused (S, S) buffer (``reach`` > 1: the head's)."""
+
+    def __init__(self, size: int, feather: float = FACE_FEATHER, reach: float = 1.0) -> None:
         self.size = size
         self.feather_px = max(1.0, feather * size)
+        self.reach = float(reach)
+        self._border = crop_border(size) if self.reach != 1.0 else None
         self._hard = np.zeros((size, size), np.uint8)
+        self._head = np.zeros((size, size), np.uint8)
         self._masks: list[np.ndarray] = []  # one reused buffer per face slot
 
     def region(self, crop_landmarks: np.ndarray, name: str = "face") -> np.ndarray:
@@ -102,11 +127,24 @@ class LandmarkMasker:
         out = self._masks[slot]
         crop_pts = landmarks @ matrix[:, :2].T + matrix[:, 2]
         occluded = occluded_pixels(crop, crop_pts, self) if crop is not None else None
-        hard = self.region(crop_pts, "face")
+        if self._border is None:
+            hard = self.region(crop_pts, "face")
+        else:
+            hard = self._head
+            hard[:] = 0
+            head = scaled_about_centre(crop_pts[list(FACE_OVAL)], self.reach)
+            cv2.fillPoly(hard, [cv2.convexHull(np.round(head * 16).astype(np.int32))], 1, cv2.LINE_8, 4)
         if occluded is not None:
             hard[occluded] = 0
         # Distance (px) to the oval's edge, ramped over the feather width: 0 at the edge, 1 inside.
         dist = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
         np.multiply(dist, 1.0 / self.feather_px, out=out)
         np.clip(out, 0.0, 1.0, out=out)
+        if self._border is not None:
+            np.multiply(out, self._border, out=out)
         return out
+
+
+def head_masker(size: int) -> LandmarkMasker:
+    """The mask of a stylised look (:data:`HEAD_REACH`, :data:`HEAD_FEATHER`) at crop ``size``."""
+    return LandmarkMasker(size, HEAD_FEATHER, HEAD_REACH)

@@ -85,6 +85,7 @@ class PlacementSpec:
     """What of a look's residual may land where, from its code (:class:`livefilter.looks.code.LookCode`)."""
 
     whole_face: bool = True  # foundation or paint: the residual may land on all the skin
+    head: bool = False  # an illustration trained on the whole crop: the residual lands on the head, hair and ears too
     lips: bool = True
     eyes: bool = True  # shadow band, lash line and wing
     brows: bool = True

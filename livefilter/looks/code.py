@@ -147,11 +147,12 @@ assert code_fields() == FIELD_NAMES, "LookCode fields and SPEC must list the sam
 
 def spec_for_look(look) -> PlacementSpec:
     """A look's makeup placement (:mod:`livefilter.composite.placement`): from its look code when it has
-    one of the family's; a look without one may paint the whole face."""
+    one of the family's; a look without one may paint the whole face. A look whose pack says so
+    (``composite: head``) lands on the head."""
     code = None
     if look.style_code is not None and len(look.style_code) == CODE_DIM:
         try:
             code = LookCode.from_vector(look.style_code)
         except LookError:
             code = None
-    return PlacementSpec.of(code)
+    return replace(PlacementSpec.of(code), head=look.composite == "head")

@@ -78,6 +78,9 @@ class Look:
     style_code: list[float] | None = None
     regions: list[str] = field(default_factory=list)  # the face regions the look changes (lips, eyes, ...)
     default_strength: float = 1.0
+    # where the look's residual lands: "face" (the face oval) or "head" (an illustration trained on the whole
+    # crop restyles hair and ears too: livefilter.composite.masks.HEAD_REACH)
+    composite: str = "face"
     edits: ColorEdits = field(default_factory=ColorEdits)
     finish: FinishSettings = field(default_factory=FinishSettings)  # the look's skin finish (livefilter.finish)
     onnx_sha256: str | None = None
@@ -272,6 +275,7 @@ MANIFEST_FIELDS: tuple[Field, ...] = (
     Field("style_code", optional(number_list(1, 4096, -1000.0, 1000.0)), None),
     Field("regions", _regions, []),
     Field("default_strength", number(0.0, 1.0), 1.0),
+    Field("composite", matching(re.compile(r"face|head"), "face or head"), "face"),
     Field("edits", _edits, None),
     Field("finish", _finish, None),
     Field("onnx_sha256", optional(matching(re.compile(r"[0-9a-f]{64}"), "64 hex digits")), None),

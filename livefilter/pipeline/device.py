@@ -154,7 +154,8 @@ class DeviceStyling:
             stage = CropStage(rt.look.input_size, rt.blender.mask, rt.masker.feather_px, self.pipeline.max_faces,
                               self.device, len(rt.style) if rt.style is not None else 1, self._graphs,
                               self._capture_fn, name=f"{rt.look.name} styling", placement=rt.placement,
-                              tight_ratio=rt.blender.placement.tight_ratio if rt.blender.placement else 1.0)
+                              tight_ratio=rt.blender.placement.tight_ratio if rt.blender.placement else 1.0,
+                              reach=rt.masker.reach)
             self._crop_stages[rt.look.name] = stage
             self._settle()
         return stage

@@ -23,7 +23,7 @@ import numpy as np
 from livefilter.align.host import Aligner
 from livefilter.composite.blend import Blender
 from livefilter.settings.choices import MAX_FACES
-from livefilter.composite.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker
+from livefilter.composite.masks import FACE_FEATHER, MAKEUP_FEATHER, LandmarkMasker, head_masker
 from livefilter.composite.placement import CropPlacement
 from livefilter.looks.code import spec_for_look
 from livefilter.errors import SettingError
@@ -76,9 +76,12 @@ class LookRuntime:
                      if self.placement is not None else None)
         self.blender = Blender(self.aligner.template, look.input_size, placement=crop_step)
         # a makeup look's regions are inside the face and soft themselves: a narrow feather keeps the
-        # oval from fading a cheek near its edge (a turned face's far cheek); foundation and paint,
-        # which cover the whole oval, keep the wide one (no seam at the face's edge)
-        self.masker = LandmarkMasker(look.input_size, FACE_FEATHER if whole else MAKEUP_FEATHER)
+        # oval from fading a cheek near its edge (a turned face's far cheek); foundation, which covers the
+        # whole oval, keeps the wide one (no seam at the face's edge); an illustration restyles the head
+        if self.placement is not None and self.placement.head:
+            self.masker = head_masker(look.input_size)
+        else:
+            self.masker = LandmarkMasker(look.input_size, FACE_FEATHER if whole else MAKEUP_FEATHER)
         self.crops = np.empty((max_faces, look.input_size, look.input_size, 3), np.uint8)
         self.style = np.asarray(look.style_code, np.float32) if look.style_code is not None else None
         self.strength_in_network = bool(translator.strength_in_network)

@@ -2,7 +2,7 @@
 
 Shared by ``livefilter eval``, the family publisher and the tests, so every number about a look is
 measured one way: the runtime's onnxruntime translator, composited under the runtime's face-oval
-mask (occluders cut out) in crop space, then compared region by region (``training.eval.regions``)
+mask (occluders cut out; a stylised look's: the head) in crop space, then compared region by region (``training.eval.regions``)
 and by a real face recogniser (``training.eval.identity``).
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from livefilter.looks.pack import Look
-from livefilter.composite.masks import LandmarkMasker
+from livefilter.composite.masks import LandmarkMasker, head_masker
+from livefilter.looks.code import spec_for_look
 from livefilter.translate.onnxruntime_backend import OnnxRuntimeTranslator
 from training.eval import identity
 from training.eval.regions import face_change, reference_distance, summarise
@@ -19,11 +20,12 @@ from training.eval.regions import face_change, reference_distance, summarise
 
 def apply_look(look: Look, crops: np.ndarray, landmarks: np.ndarray, strength: float | None = None,
                code: np.ndarray | None = None, translator: OnnxRuntimeTranslator | None = None) -> np.ndarray:
-    """Styled crops composited under the runtime's face-oval mask (occluders cut out), in crop space."""
+    """Styled crops composited under the runtime's face-oval mask (occluders cut out; a stylised look's head
+    mask), in crop space."""
     translator = translator or OnnxRuntimeTranslator(look)
     style = np.asarray(code if code is not None else look.style_code, np.float32)
     s = look.default_strength if strength is None else strength
-    masker = LandmarkMasker(crops.shape[1])
+    masker = head_masker(crops.shape[1]) if spec_for_look(look).head else LandmarkMasker(crops.shape[1])
     eye = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
     out = np.empty_like(crops)
     for i in range(0, len(crops), 4):

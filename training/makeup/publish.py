@@ -99,6 +99,7 @@ def publish(run: Path, out_dir: Path) -> list[Path]:
             student, out_dir, name=name, style_code=code.vector().tolist(), input_size=CPU_SIZE,
             device_input_size=GPU_SIZE, align_padding=0.25, title=spec["title"], description=spec["description"],
             default_strength=spec["default_strength"], regions=spec["regions"],
+            composite="head" if code.paint > 0 else "face",  # the renderer paints an illustration on the whole crop
             finish=FinishSettings(**spec.get("finish", {})).validate(),
             training=training | {"references": spec["references"], "code": spec["code"]},
             metrics={"export": report.to_dict()}, onnx_from=onnx_path)

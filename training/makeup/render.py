@@ -46,7 +46,8 @@ def render(image: torch.Tensor, masks: torch.Tensor, code: torch.Tensor, smooth:
     L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
 
     # Paint (stylised looks): flat edge-preserving shading, more saturation, ink outlines; the skin
-    # keeps the person's own mean lightness.
+    # keeps the person's own mean lightness. It covers the whole crop, hair and background included:
+    # where it lands is the runtime's choice (the head, livefilter.composite.masks.HEAD_REACH).
     if bool((c["paint"] > 0).any()):
         plab = rgb_to_lab(painted)
         pL, pa, pb = plab[:, 0], plab[:, 1], plab[:, 2]
@@ -57,7 +58,7 @@ def render(image: torch.Tensor, masks: torch.Tensor, code: torch.Tensor, smooth:
         sat = 1.0 + 0.8 * c["paint_saturation"]
         pa, pb = pa * sat, pb * sat
         pL = pL * (1.0 - 0.55 * c["paint_edges"] * edges[:, 0])
-        w = c["paint"] * m["face"]
+        w = c["paint"]
         L, a, b = _lerp(L, pL, w), _lerp(a, pa, w), _lerp(b, pb, w)
 
     # Foundation: smooth the skin (edge-preserving), optional warmth; never its lightness level.
