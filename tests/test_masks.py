@@ -85,6 +85,13 @@ def test_a_constructed_occluder_keeps_its_pixels():
     assert (patch.max(-1) <= 2).mean() > 0.97  # the occluder keeps its own pixels
     cheek = np.abs(out.astype(int) - occluded).max(-1)[int(f.landmarks[50, 1]) - 3:int(f.landmarks[50, 1]) + 3]
     assert cheek.max() > 10  # while the visible skin gets the look
+    # an illustration (the head's mask) restyles what is in front of the face too
+    from livefilter.composite.masks import head_masker
+
+    out = occluded.copy()
+    Blender(al.template, 128).blend(out, crop, styled, m[None], np.ones(1), [head_masker(128).face(f.landmarks, m, 0, crop[0])])
+    patch = np.abs(out[y0 + 3:y1 - 3, x0 + 3:x1 - 3].astype(int) - occluded[y0 + 3:y1 - 3, x0 + 3:x1 - 3])
+    assert (patch.max(-1) > 10).mean() > 0.9
 
 
 def test_real_masked_faces_are_partly_protected():

@@ -6,6 +6,8 @@ device pipeline on the CPU device; constructed edits for the measures, whose rig
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -145,11 +147,15 @@ def test_the_device_pipeline_places_makeup_as_the_host_does():
     frames = P.read_video(shared_path("video", "deepfacelive", "Twitch1.mp4"), 17)[::8]
     frames.append(_photo(*OPEN_MOUTH))
     reg = LookRegistry()
-    for look in ("glam", "toon"):  # a makeup look and a whole-face look
+    # a makeup look, a whole-face look, and a look landing on the head (at the CPU size on both sides, so
+    # that only the composite differs where the network never learned the hair)
+    head = replace(reg.get("toon"), name="toon-head", composite="head", device_input_size=None)
+    get = lambda name: head if name == head.name else reg.get(name)  # noqa: E731
+    for look in ("glam", "toon", head.name):
         controls = LiveControls(look=look)
         tracker = make_tracker(PipelineSettings(detect_every=1, max_faces=1))
-        host = Pipeline(tracker, reg.get, lambda lk: OnnxRuntimeTranslator(lk), controls, max_faces=1)
-        dev = device_pipeline(tracker, reg.get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
+        host = Pipeline(tracker, get, lambda lk: OnnxRuntimeTranslator(lk), controls, max_faces=1)
+        dev = device_pipeline(tracker, get, lambda lk: TorchCudaTranslator(lk, device="cpu", precision="fp32"),
                              controls, max_faces=1, device="cpu")
         for frame in frames:
             tracker.reset()

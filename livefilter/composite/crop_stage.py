@@ -92,10 +92,11 @@ class CropStage:
         styled = self._edit(self.styled[:n])
         m = oval_masks(p["oval"][:n], self.size, self.feather, reach=self.reach)
         pixels = p["pixels"][:n].to(torch.float32)
-        occ = pixels[:, :1]
-        k = self.occluder_kernel
-        occ = F.avg_pool2d(F.max_pool2d(occ, 3, 1, 1), k, 1, k // 2, count_include_pad=False)
-        m = m * (1.0 - occ.clamp(0, 1))
+        if self.reach == 1.0:  # the head's mask (an illustration) keeps what is in front of the face: no cut-out
+            occ = pixels[:, :1]
+            k = self.occluder_kernel
+            occ = F.avg_pool2d(F.max_pool2d(occ, 3, 1, 1), k, 1, k // 2, count_include_pad=False)
+            m = m * (1.0 - occ.clamp(0, 1))
         have = p["have"][:n].view(-1, 1, 1, 1) > 0.5
         raw = styled - self.crops[:n]
         alpha = p["alpha"][:n]

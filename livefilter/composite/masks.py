@@ -92,7 +92,8 @@ def scaled_about_centre(pts: np.ndarray, reach: float) -> np.ndarray:
 
 def crop_border(size: int, margin: float = CROP_MARGIN) -> np.ndarray:
     """(S, S) float32 ramp: 0 on the crop's outermost pixels, 1 from ``margin * size`` pixels inside."""
-    d = np.minimum(np.arange(size, dtype=np.float32) + 0.5, size - 0.5 - np.arange(size, dtype=np.float32))
+    i = np.arange(size, dtype=np.float32)
+    d = np.minimum(i, size - 1 - i)
     ramp = np.clip(d / max(1.0, margin * size), 0.0, 1.0)
     return np.minimum(ramp[:, None], ramp[None, :])
 
@@ -109,6 +110,12 @@ class LandmarkMasker:
         self._head = np.zeros((size, size), np.uint8)
         self._masks: list[np.ndarray] = []  # one reused buffer per face slot
 
+    @property
+    def cuts_occluders(self) -> bool:
+        """Whether a hand or a mask in front of the face keeps its own pixels: a makeup look's mask does; an
+        illustration (the head) restyles whatever is in front of the face too."""
+        return self.reach == 1.0
+
     def region(self, crop_landmarks: np.ndarray, name: str = "face") -> np.ndarray:
         """Hard 0/1 polygon of one region, (S, S) uint8 (a view of an internal buffer)."""
         self._hard[:] = 0
@@ -119,14 +126,15 @@ class LandmarkMasker:
     def face(self, landmarks: np.ndarray, matrix: np.ndarray, slot: int = 0, crop: np.ndarray | None = None) -> np.ndarray:
         """Feathered face mask in crop space for frame ``landmarks`` (468, 2) and frame->crop ``matrix``.
 
-        With the aligned ``crop``, occluders (hands, face masks) are cut out of the mask so they keep
-        their own pixels. Returns the buffer of face ``slot`` (reused on the next frame).
+        With the aligned ``crop``, occluders (hands, face masks) are cut out of the face's mask so they keep
+        their own pixels (not out of the head's: :attr:`cuts_occluders`). Returns the buffer of face ``slot``
+        (reused on the next frame).
         """
         while len(self._masks) <= slot:
             self._masks.append(np.zeros((self.size, self.size), np.float32))
         out = self._masks[slot]
         crop_pts = landmarks @ matrix[:, :2].T + matrix[:, 2]
-        occluded = occluded_pixels(crop, crop_pts, self) if crop is not None else None
+        occluded = occluded_pixels(crop, crop_pts, self) if crop is not None and self.cuts_occluders else None
         if self._border is None:
             hard = self.region(crop_pts, "face")
         else:

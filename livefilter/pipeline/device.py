@@ -255,7 +255,7 @@ class DeviceStyling:
         pipe = self.pipeline
         rt = pipe.runtime(pipe.controls.look)
         todo = [f for f in faces[: pipe.max_faces] if f.landmarks is not None and f.track_id >= 0]
-        if not todo:
+        if not todo or not rt.masker.cuts_occluders:
             return
         mats = rt.aligner.transforms(todo)
         s = rt.look.input_size
@@ -363,7 +363,7 @@ class DeviceStyling:
         s = rt.look.input_size
         occluded = np.zeros((len(faces), s, s), bool)
         for i, f in enumerate(faces):
-            if f.landmarks is None:
+            if f.landmarks is None or not rt.masker.cuts_occluders:
                 continue
             found = upload.occluders.get((rt.look.name, f.track_id))
             if found is None and not is_device_tensor(image):
