@@ -59,6 +59,21 @@ def test_lsgan_gram_tv_by_hand():
     assert L.total_variation(x).item() == pytest.approx(1.0)
 
 
+def test_style_loss_is_the_pseudo_target_s_texture_plus_a_share_of_the_references():
+    torch.manual_seed(0)
+    target = [torch.rand(2, 4, 8, 8), torch.rand(2, 6, 4, 4)]
+    refs = [L.gram(torch.rand(1, 4, 8, 8)), L.gram(torch.rand(1, 6, 4, 4))]
+    w = torch.ones(2)
+    assert L.style_loss(target, target, refs, w, 0.0).item() == 0.0  # the illustration's own texture: nothing to do
+    blurred = [f.mean((2, 3), keepdim=True).expand_as(f) * 0.5 + f * 0.5 for f in target]
+    assert L.style_loss(blurred, target, refs, w, 0.0).item() > 0.0
+    with_refs = L.style_loss(target, target, refs, w, 0.5).item()
+    assert with_refs == pytest.approx(0.5 * L.gram_loss(target, refs, w).item())
+    out = [f.clone().requires_grad_(True) for f in blurred]
+    L.style_loss(out, target, refs, w, 0.0).backward()
+    assert all(o.grad.abs().sum() > 0 for o in out) and all(not t.requires_grad for t in target)
+
+
 def test_teacher_is_several_million_parameters_and_20x_the_student():
     c = complexity(TeacherG(TeacherRunConfig().teacher), Student(TeacherRunConfig().student))
     assert c["teacher_params"] >= 3_000_000

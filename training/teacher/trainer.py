@@ -67,6 +67,7 @@ class TeacherRunConfig:
     w_cycle: float = 20.0
     w_perc: float = 5.0
     w_gram: float = 2e4
+    gram_ref_share: float = 0.1  # the artistic references' mean Gram, beside each face's own illustration's
     w_tv: float = 0.5
     w_id: float = 2.0
     w_skin: float = 0.05  # squared skin-lightness change (CIELAB L units)
@@ -270,7 +271,7 @@ class TeacherTrainer:
         fo, ft = self.feat(y), self.feat(b["target"] * 2 - 1)
         terms["perc"] = c.w_perc * sum(F.mse_loss(a, t) for a, t in zip(fo, ft)) / len(fo)
         if bool((paint > 0.5).any()):
-            terms["gram"] = c.w_gram * L.gram_loss(fo, self.style_grams, paint)
+            terms["gram"] = c.w_gram * L.style_loss(fo, ft, self.style_grams, paint, c.gram_ref_share)
         if adv_on:
             ramp = min(1.0, (st - c.adv_start + 1) / 200)
             pairs = self._fake_real(y, b, size)
