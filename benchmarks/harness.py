@@ -297,9 +297,11 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
         size = RESOLUTIONS[res]
         base = decode_frames(cfg.video, (size[0] // 2 * 2, size[1] // 2 * 2), min(cfg.frames, 150))
         frames = tile_faces(base, faces)
-        settings = PipelineSettings(look=look.name, backend=backend, max_faces=max(faces, 1), detect_every=cfg.detect_every)
+        # the look as it was named: a folder or a .lfpack is not installed under its name
+        key = cfg.look or look.name
+        settings = PipelineSettings(look=key, backend=backend, max_faces=max(faces, 1), detect_every=cfg.detect_every)
         pipeline = build_pipeline(settings, registry, StageStats())
-        rt = pipeline.runtime(look.name)
+        rt = pipeline.runtime(key)
         run = {"resolution": res, "faces": faces, "backend": rt.translator.name, "look": look.name,
                "pipeline": _measure_pipeline(pipeline, frames, cfg)}
         if cfg.placement:

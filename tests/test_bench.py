@@ -21,10 +21,11 @@ from onnx_looks import make_look
 
 def test_bench_quick_cli_writes_valid_results(tmp_path):
     home = tmp_path / "home"
-    make_look(home / "data" / "looks", "shift", kind="shift", size=128, with_strength=True)
+    make_look(tmp_path / "mine", "shift", kind="shift", size=128, with_strength=True)  # a folder, not installed
     env = dict(os.environ, LIVEFILTER_HOME=str(home))
     video = shared_path("video", "deepfacelive", "Obama_speaking.mp4")
-    r = subprocess.run([sys.executable, "-m", "livefilter", "bench", "--quick", "--look", "shift", "--input", str(video),
+    r = subprocess.run([sys.executable, "-m", "livefilter", "bench", "--quick", "--look", str(tmp_path / "mine" / "shift"),
+                        "--input", str(video),
                         "--out-dir", str(tmp_path / "res")], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
                        timeout=300)
     assert r.returncode == 0, r.stderr
