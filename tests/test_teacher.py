@@ -329,3 +329,21 @@ def test_cli_errors_are_one_line(tmp_path):
     bad.write_bytes(b"not an npz")
     r = _teacher_cli("train", "--run", str(tmp_path), "--data-file", str(bad))
     assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout and "packed data file" in r.stdout + r.stderr
+
+
+def test_the_teacher_s_stylised_output_is_measured_on_the_head(tmp_path, pack_file, faces):
+    """Its published pack lands on the head (composite: head), so the teacher is measured the same way."""
+    from livefilter.composite.masks import LandmarkMasker
+    from training.teacher.measure import TeacherStyler
+    from training.teacher.prepare import read_pack
+
+    tr = TeacherTrainer(_tiny_cfg(), read_pack(pack_file, threads=2, limit=4), tmp_path)
+    tr.save()
+    styler = TeacherStyler(tmp_path)  # untrained: it changes every pixel a little
+    crops, marks = faces.crops[:2], faces.landmarks[:2]
+    eye = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+    outside = np.stack([LandmarkMasker(256).face(p, eye).copy() for p in marks]) == 0
+    for code, reaches in ((LookCode(paint=1.0), True), (LookCode(lips_opacity=1.0, lips_a=40.0), False)):
+        out = styler(crops, marks, code.vector(), crops[:0], marks[:0])
+        moved = np.abs(out.astype(int) - crops).max(-1)[outside]
+        assert (moved.max() > 0) == reaches

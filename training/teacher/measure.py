@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from livefilter.align.host import Aligner
-from livefilter.composite.masks import LandmarkMasker
+from livefilter.composite.masks import LandmarkMasker, head_masker
 from livefilter.composite.regions import batch_regions
 from livefilter.looks.code import LookCode
 from livefilter.looks.create import CREATE_RECIPE
@@ -58,7 +58,7 @@ def _metrics(before: np.ndarray, after: np.ndarray, marks: np.ndarray, ref: dict
 
 class TeacherStyler:
     """The teacher generator on aligned crops, conditioned on a code and reference photos, composited
-    under the runtime's face-oval mask like a look pack."""
+    under the runtime's mask like a look pack (the face oval; the head for a stylised code)."""
 
     def __init__(self, run: Path) -> None:
         from training.checkpoint import load_checkpoint, read_checkpoint
@@ -78,7 +78,10 @@ class TeacherStyler:
         emb = self.G.refs(refs, rmask).mean(0, keepdim=True) if len(ref_crops) else torch.zeros(1, self.G.cfg.ref_dim)
         has = torch.ones(1, 1) if len(ref_crops) else torch.zeros(1, 1)
         cond = self.G.condition(torch.from_numpy(code)[None].float(), emb, has)
-        masker, eye = LandmarkMasker(crops.shape[1]), np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+        # a stylised code lands on the head, as its published pack does (composite: head)
+        stylised = LookCode.from_vector(np.asarray(code, np.float32)).paint > 0
+        masker = head_masker(crops.shape[1]) if stylised else LandmarkMasker(crops.shape[1])
+        eye = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
         out = np.empty_like(crops)
         for i in range(0, len(crops), 8):
             x = t(crops[i:i + 8])
