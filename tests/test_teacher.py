@@ -195,17 +195,22 @@ def test_detail_loss_asks_for_the_targets_fine_detail():
     assert L.detail_loss(blurred, lab, torch.zeros_like(w)).item() == 0.0
 
 
-def test_paint_share_draws_the_stylised_look_more_often():
-    from training.teacher.conditions import ConditionSampler
-
-    paint = LookCode(paint=1.0).to_dict()
-    info = {"looks": {"glam": {"code": LookCode(lips_opacity=1.0).to_dict(), "references": []},
-                      "toon": {"code": paint, "references": ["s1"]}},
+def _sampler_info(glam: LookCode, glam_refs=()) -> dict:
+    return {"looks": {"glam": {"code": glam.to_dict(), "references": list(glam_refs)},
+                      "toon": {"code": LookCode(paint=1.0).to_dict(), "references": ["s1"]},
+                      "soft": {"code": LookCode(shadow_opacity=0.6, shadow_dL=-3.0, shadow_a=12.0).to_dict(),
+                               "references": []}},
             "makeup_reference_names": ["m1"], "makeup_reference_descriptors": [
                 {k: 1.0 for k in ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b", "brow_L_rel",
                                   "cheek_a_rel", "cheek_b_rel", "cheek_L_rel")}],
             "baseline": {k: 0.0 for k in ("lips_L_rel", "lid_L_rel", "brow_L_rel", "cheek_a_rel", "cheek_b_rel",
                                           "cheek_L_rel")}}
+
+
+def test_paint_share_draws_the_stylised_look_more_often():
+    from training.teacher.conditions import ConditionSampler
+
+    info = _sampler_info(LookCode(lips_opacity=1.0))
 
     def share(p):
         s = ConditionSampler(info, ["m1", "s1"], ["makeup", "style"], np.random.default_rng(0), paint_share=p)
@@ -215,7 +220,43 @@ def test_paint_share_draws_the_stylised_look_more_often():
         return toon.mean()
 
     base, boosted = share(0.0), share(0.3)
-    assert 0.15 < base < 0.45 and boosted == pytest.approx(0.3 + 0.7 * base, abs=0.04)
+    assert 0.1 < base < 0.45 and boosted == pytest.approx(0.3 + 0.7 * base, abs=0.04)
+
+
+def test_eye_share_draws_liner_and_brows_apart_from_the_eye_shadow():
+    """Glam's strong lid shadow always came with its liner and brows; with ``eye_share`` the family's eye shadow
+    is also drawn with them off, and with another look's shadow, whose lid target is then not the photos'."""
+    from training.teacher.conditions import TARGET_KEYS, ConditionSampler
+
+    glam = LookCode(lips_opacity=1.0, lips_a=40.0, shadow_opacity=0.8, shadow_dL=-30.0, liner_opacity=0.9,
+                    brow_opacity=0.7)
+    names = list(LookCode().to_dict())
+    col = {k: names.index(k) for k in ("shadow_opacity", "shadow_dL", "liner_opacity", "brow_opacity", "lips_a")}
+
+    def draw(share):
+        s = ConditionSampler(_sampler_info(glam, ["m1"]), ["m1", "s1"], ["makeup", "style"],
+                             np.random.default_rng(1), eye_share=share)
+        c = s.batch(3000)
+        v = np.stack([LookCode.from_vector(x).vector() for x in c.codes])  # unit scale as the sampler wrote it
+        glam_lips = np.isclose(c.codes[:, col["lips_a"]], glam.vector()[col["lips_a"]])
+        return c, v, glam_lips & (np.array(c.kinds) == "family")
+
+    c0, v0, fam0 = draw(0.0)
+    liner0 = v0[fam0, col["liner_opacity"]]
+    assert fam0.sum() > 200 and np.allclose(liner0[liner0 > 0], glam.vector()[col["liner_opacity"]])
+    c1, v1, fam1 = draw(1.0)
+    strong = fam1 & (v1[:, col["shadow_dL"]] < -1.0)  # glam's own shadow, whatever its liner and brows
+    no_liner = strong & (v1[:, col["liner_opacity"]] == 0) & (v1[:, col["brow_opacity"]] == 0)
+    assert 0.15 < no_liner.sum() / strong.sum() < 0.4  # each off half the time, apart from the shadow
+    assert len(np.unique(v1[strong & (v1[:, col["liner_opacity"]] > 0), col["liner_opacity"]])) > 20
+    swapped = fam1 & np.isclose(v1[:, col["shadow_dL"]], LookCode(shadow_dL=-3.0).vector()[col["shadow_dL"]])
+    assert swapped.sum() > 50  # another family look's shadow on glam's lips
+    lid = [TARGET_KEYS.index(k) for k in ("lid_L_rel", "lid_a", "lid_b")]
+    lips = [TARGET_KEYS.index(k) for k in ("lips_L_rel", "lips_a", "lips_b")]
+    assert np.isnan(c1.ref_desc[swapped][:, lid]).all() and np.isfinite(c1.ref_desc[swapped][:, lips]).all()
+    assert np.isfinite(c1.ref_desc[strong & ~swapped & (c1.ref_sets[:, 0] == 1)][:, lid]).all()
+    toon = (c1.codes[:, names.index("paint")] > 0.5) & (np.array(c1.kinds) == "family")
+    assert toon.sum() > 50 and np.all(v1[toon, col["liner_opacity"]] == 0)  # the stylised look is never touched
 
 
 def test_pack_roundtrip(pack_file):
@@ -276,6 +317,17 @@ def test_restart_segment_has_its_own_warm_up_and_cosine(tmp_path, pack_file):
     assert cont.lr_at(peak, 1499) == pytest.approx(0.5 * 0.025, rel=0.05)  # and anneals by the end
     lrs = [cont.lr_at(peak, s) for s in range(1050, 1500)]
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pack_file):
+    """Same seed, same batch, same teacher step: the detail term adds to the student's loss."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    plain = TeacherTrainer(_tiny_cfg(w_student_detail=0.0), pack, tmp_path / "a").train_step()
+    detail = TeacherTrainer(_tiny_cfg(w_student_detail=50.0), pack, tmp_path / "b").train_step()
+    assert plain["pair"] == detail["pair"]  # the teacher's step is the same
+    assert detail["student"] > plain["student"] * 1.0001
 
 
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):

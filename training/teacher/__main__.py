@@ -39,7 +39,8 @@ def prepare(
 
 
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
-            paint_share: float = 0.1, restart_at: int = 0, paint_weight: float = 3.0):
+            paint_share: float = 0.3, restart_at: int = 0, paint_weight: float = 5.0, eye_share: float = 0.3,
+            student_detail: float = 0.5):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -48,7 +49,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
     return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
                             distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
-                            w_paint_pair=paint_weight)
+                            w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail)
 
 
 @app.command()
@@ -61,10 +62,15 @@ def train(
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="CPU threads (1 on a shared machine)."),
     gpu_share: float = typer.Option(0.25, "--gpu-size-share", min=0.0, max=1.0,
                                     help="Share of batches at 256 px (the rest at 128)."),
-    paint_share: float = typer.Option(0.1, "--paint-share", min=0.0, max=0.5,
+    paint_share: float = typer.Option(0.3, "--paint-share", min=0.0, max=0.5,
                                       help="Extra share of samples wearing the stylised (toon) look."),
-    paint_weight: float = typer.Option(3.0, "--paint-weight", min=1.0, max=100.0,
+    paint_weight: float = typer.Option(5.0, "--paint-weight", min=1.0, max=100.0,
                                        help="Weight of a stylised sample in the pair and detail terms."),
+    eye_share: float = typer.Option(0.3, "--eye-share", min=0.0, max=1.0,
+                                    help="Share of family and mix draws whose liner and brows (and half the time the "
+                                         "eye shadow) are drawn apart, so the student follows the shadow fields."),
+    student_detail: float = typer.Option(0.5, "--student-detail", min=0.0, max=100.0,
+                                         help="Weight of the detail (Laplacian) term for the student."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -78,7 +84,8 @@ def train(
 
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
-    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight)
+    cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
+                  eye_share, student_detail)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

@@ -6,6 +6,13 @@ what ``looks create`` measures from them), mixes of two looks (both sets), rando
 look (no references), each sometimes restricted to a few regions; optionally extra draws of the
 stylised (paint) looks. The student sees only the code; the
 teacher sees the code and the photos.
+
+The family's eye fields come as a block: glam is the one look with a strong lid shadow, and it always has
+liner and brows beside it, so a student trained on them learns "glam's lids" from the liner and brow fields
+and ignores the shadow axes (``LIDS.md``), while a look created from photos has no liner and no brows.
+``eye_share`` of the family and mix draws therefore get liner and brows drawn on their own, and half of
+those the eye shadow of another family look (the lid target from the photos is then dropped: those
+photos no longer say what the lid should be).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from livefilter.looks.region_stats import encode_descriptors, robust_mean
 from training.makeup.sampler import CodeSampler
 
 TARGET_KEYS = ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b")
+LID_KEYS = ("lid_L_rel", "lid_a", "lid_b")
+SHADOW_FIELDS = ("shadow_opacity", "shadow_dL", "shadow_a", "shadow_b")
 
 
 @dataclass
@@ -32,7 +41,7 @@ class Conditions:
 
 class ConditionSampler:
     def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator,
-                 paint_share: float = 0.0) -> None:
+                 paint_share: float = 0.0, eye_share: float = 0.0) -> None:
         self.looks = [(LookCode(**v["code"]), [ref_names.index(n) for n in v["references"] if n in ref_names])
                       for v in info["looks"].values()]
         # the stylised looks (one in the family) are drawn this often on top of their family share: a
@@ -44,12 +53,27 @@ class ConditionSampler:
         self.desc = {i: by_name[ref_names[i]] for i in self.makeup if ref_names[i] in by_name}
         self.codes = CodeSampler([c for c, _ in self.looks], list(self.desc.values()), info["baseline"], rng)
         self.baseline, self.rng, self.n_refs = info["baseline"], rng, len(ref_names)
+        self.eye_share = eye_share
+        self.shadow_looks = [c for c, _ in self.looks if c.shadow_opacity > 0.05 and c.paint <= 0.5]
 
-    def one(self) -> tuple[LookCode, list[int], str]:
+    def decouple_eyes(self, code: LookCode) -> tuple[LookCode, bool]:
+        """Liner and brows drawn on their own (each off half the time); half the time the eye shadow of
+        another family look. Returns the code and whether its eye shadow is still the one its photos state."""
+        r = self.rng
+        draw = lambda: 0.0 if r.random() < 0.5 else float(r.uniform(0.2, 1.0))  # noqa: E731
+        code = replace(code, liner_opacity=draw(), brow_opacity=draw())
+        if not self.shadow_looks or r.random() < 0.5:
+            return code, True
+        src = self.shadow_looks[int(r.integers(len(self.shadow_looks)))]
+        shadow = {k: getattr(src, k) for k in SHADOW_FIELDS}
+        return replace(code, **shadow), all(getattr(code, k) == v for k, v in shadow.items())
+
+    def one(self) -> tuple[LookCode, list[int], str, bool]:
+        """One condition: (code, reference photos, kind, whether the photos' lid colour is the lid target)."""
         r, s = self.rng, self.codes
         if self.paint_share and r.random() < self.paint_share:
             code, refs = self.looks[self.paint_looks[int(r.integers(len(self.paint_looks)))]]
-            return code.clipped(), refs, "family"
+            return code.clipped(), refs, "family", True
         u = r.random()
         if u < 0.4:
             code, refs = self.looks[int(r.integers(len(self.looks)))]
@@ -66,18 +90,25 @@ class ConditionSampler:
             code, refs, kind = LookCode.from_vector((1 - t) * a.vector() + t * b.vector()), sorted(set(ra) | set(rb)), "mix"
         else:
             code, refs, kind = s.uniform(), [], "random"
+        lid_target = True
+        if self.eye_share and kind in ("family", "mix") and code.paint <= 0.5 and r.random() < self.eye_share:
+            code, lid_target = self.decouple_eyes(code)
         if r.random() < 0.2:  # a user restricting the look to some regions
             code = code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
         if r.random() < 0.05:
             code, refs, kind = replace(LookCode(), lips_a=code.lips_a), [], "empty"
-        return code.clipped(), refs, kind
+        return code.clipped(), refs, kind, lid_target
 
-    def target(self, refs: list[int], kind: str) -> np.ndarray:
-        """What the reference photos themselves measure (the family's looks and reference subsets)."""
+    def target(self, refs: list[int], kind: str, lid_target: bool = True) -> np.ndarray:
+        """What the reference photos themselves measure (the family's looks and reference subsets); the lid's
+        part is NaN where the code's eye shadow is not the photos' own."""
         if kind not in ("family", "refs") or not refs or any(i not in self.desc for i in refs):
             return np.full(len(TARGET_KEYS), np.nan, np.float32)
         d = robust_mean([self.desc[i] for i in refs])
-        return np.array([d[k] for k in TARGET_KEYS], np.float32)
+        out = np.array([d[k] for k in TARGET_KEYS], np.float32)
+        if not lid_target:
+            out[[TARGET_KEYS.index(k) for k in LID_KEYS]] = np.nan
+        return out
 
     def batch(self, n: int) -> Conditions:
         codes = np.zeros((n, len(LookCode().vector())), np.float32)
@@ -85,9 +116,9 @@ class ConditionSampler:
         desc = np.zeros((n, len(TARGET_KEYS)), np.float32)
         kinds = []
         for i in range(n):
-            code, refs, kind = self.one()
+            code, refs, kind, lid_target = self.one()
             codes[i] = code.vector()
             sets[i, refs] = 1.0
-            desc[i] = self.target(refs, kind)
+            desc[i] = self.target(refs, kind, lid_target)
             kinds.append(kind)
         return Conditions(codes, sets, kinds, desc)

@@ -61,6 +61,7 @@ class TeacherRunConfig:
     w_desc: float = 0.3  # per-region colour target (lips, lids) measured as livefilter eval measures it
     w_cheek_colour: float = 0.5  # blush / contour / highlight: local mean CIELAB as the renderer's target
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
+    eye_share: float = 0.0  # family / mix draws whose liner, brows (and half the time shadow) are drawn apart
     w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
     w_adv: float = 0.03
@@ -73,6 +74,7 @@ class TeacherRunConfig:
     w_skin: float = 0.05  # squared skin-lightness change (CIELAB L units)
     w_forbid: float = 50.0
     w_feat: float = 0.5  # student feature distillation
+    w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
@@ -96,7 +98,8 @@ class TeacherTrainer:
             torch.set_num_threads(cfg.threads)
         self.cfg, self.pack, self.run_dir, self.dev = cfg, pack, Path(run_dir), cfg.device
         self.rng = np.random.default_rng(cfg.seed)
-        self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share)
+        self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share,
+                                        cfg.eye_share)
         self.G = TeacherG(cfg.teacher).to(self.dev)
         self.D = RegionDiscriminators().to(self.dev)
         self.S = Student(cfg.student).to(self.dev)
@@ -310,6 +313,8 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
+        if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
+            loss_s = loss_s + c.w_student_detail * L.detail_loss(rgb_to_lab(s_out), rgb_to_lab(t_out), w)
         self.opt_s.zero_grad(set_to_none=True)
         loss_s.backward()
         self.opt_s.step()
