@@ -310,3 +310,12 @@ def test_created_look_on_the_shipped_family_student_moves_faces_towards_its_refe
     except LookError:
         pytest.skip("the packaged looks do not carry the family student yet")
     _moves_towards_references(student.root, tmp_path, monkeypatch)
+
+
+def test_a_created_look_s_line_says_which_way_the_lids_go():
+    from livefilter.looks.create import describe
+
+    assert "lids 12 L darker" in describe(LookCode(shadow_opacity=0.8, shadow_dL=-12.0))
+    assert "lids 6 L lighter" in describe(LookCode(shadow_opacity=0.8, shadow_dL=6.0))
+    assert "lids tinted" in describe(LookCode(shadow_opacity=0.8, shadow_dL=0.5))
+    assert describe(LookCode()) == "no visible change"

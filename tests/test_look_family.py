@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -59,12 +60,16 @@ def test_renderer_changes_only_the_regions_a_code_names(faces256):
     assert np.abs(empty.astype(int) - crops).max() <= 2  # the empty look is the input (Lab round trip)
     lips = run(LookCode(lips_opacity=1.0, lips_a=55.0, lips_b=25.0, lips_dL=-20.0))
     eyes = run(LookCode(shadow_opacity=1.0, shadow_dL=-35.0, liner_opacity=1.0))
+    lid_dl = []
     for c, p, lp, ey in zip(crops, marks, lips, eyes):
         ch = face_change(c, lp, p)
         assert ch.delta_e["lips"] > 10 and ch.delta_l["lips"] < -3
         assert ch.delta_e["skin"] < 1.0 and abs(ch.delta_l["skin"]) < 0.5
         ce = face_change(c, ey, p)
-        assert ce.delta_l["eyelids"] < -4 and ce.delta_e["lips"] < 0.5 and abs(ce.delta_l["skin"]) < 0.5
+        # a dark pigment: every lid darker, least where the lid already was (one face's is 40 L below its skin)
+        assert ce.delta_l["eyelids"] < -2 and ce.delta_e["lips"] < 0.5 and abs(ce.delta_l["skin"]) < 0.5
+        lid_dl.append(ce.delta_l["eyelids"])
+    assert np.mean(lid_dl) < -10
     # a stylised look's target is the whole crop, hair and background too (the runtime chooses where it lands)
     toon = run(LookCode(paint=1.0)).astype(int)
     outside = soft[:, REGION_NAMES.index("face")] == 0
@@ -75,6 +80,44 @@ def test_renderer_changes_only_the_regions_a_code_names(faces256):
     ab = lambda x: np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2LAB)[..., 1:] for f in x]).astype(int)  # noqa: E731
     assert np.abs(ab(toon.astype(np.uint8)) - ab(layer)).sum(-1)[outside].mean() < 1.5
     assert np.abs(ab(crops) - ab(layer)).sum(-1)[outside].mean() > 3.0
+
+
+def test_eye_shadow_is_a_pigment_stated_against_the_skin(faces256):
+    """The same eye shadow gives every face the same lid (relative to its skin) where it is applied: the faces'
+    lids come out closer to each other and to the pigment than they were, a lighter pigment lightens, and a
+    look made from photos whose lids are lighter than a plain lid says so in its code."""
+    from livefilter.composite.regions import batch_regions
+    from livefilter.looks.region_stats import Recipe, encode_descriptors, face_stats, load_baseline
+    from training.makeup.dataset import paint_layers
+    from training.makeup.render import PLAIN_LID_L_REL, render
+
+    crops, marks = faces256
+    soft, _ = batch_regions(marks, 256)
+    layers = [paint_layers(c) for c in crops]
+    t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+    args = (torch.from_numpy(soft), t([x[0] for x in layers]), t([x[1] for x in layers]),
+            torch.from_numpy(np.stack([x[2] for x in layers])).float().unsqueeze(1) / 255)
+
+    def lids(code: LookCode | None) -> np.ndarray:
+        imgs = crops
+        if code is not None:
+            v = torch.from_numpy(np.stack([code.vector()] * len(crops)))
+            out = render(t(list(crops)), args[0], v, *args[1:])
+            imgs = (out.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        return np.array([[face_stats(c, p).relative()[k] for k in ("lid_L_rel", "lid_a", "lid_b")]
+                         for c, p in zip(imgs, marks)])
+
+    base = load_baseline()
+    pigment = np.array([PLAIN_LID_L_REL, base["lid_a"], base["lid_b"]])
+    plain = LookCode(shadow_opacity=1.0, shadow_dL=0.0, shadow_a=base["lid_a"], shadow_b=base["lid_b"])
+    before, after = lids(None), lids(plain)
+    spread = lambda v: np.linalg.norm(v - v.mean(0), axis=1).mean()  # noqa: E731
+    assert spread(after) < 0.8 * spread(before)
+    assert np.linalg.norm(after - pigment, axis=1).mean() < 0.8 * np.linalg.norm(before - pigment, axis=1).mean()
+    lighter = lids(replace(plain, shadow_dL=10.0))
+    assert (lighter[:, 0] > after[:, 0] + 2).all()
+    light_refs = dict(base, lid_L_rel=base["lid_L_rel"] + 6.0)
+    assert encode_descriptors(light_refs, base, Recipe(eyes=1.0, gain=1.0)).shadow_dL == pytest.approx(6.0, abs=0.01)
 
 
 def test_the_family_is_shipped_with_honest_region_declarations():

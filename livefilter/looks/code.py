@@ -39,7 +39,8 @@ SPEC: dict[str, Field] = {
     "lips_a": Field(50.0, -10.0, 80.0, None),
     "lips_b": Field(50.0, -40.0, 60.0, None),
     "lips_dL": Field(20.0, -40.0, 10.0, None),
-    # eye shadow on the lid band (offset from the person's lid), its chroma, and the lash-line liner
+    # eye shadow on the lid band (a pigment: its lightness relative to the skin, as an offset from a plain
+    # lid's), its chroma, and the lash-line liner
     "shadow_opacity": Field(1.0, 0.0, 1.0, "eyes"),
     "shadow_dL": Field(20.0, -40.0, 15.0, None),
     "shadow_a": Field(50.0, -30.0, 50.0, None),

@@ -153,7 +153,10 @@ def describe(code: LookCode) -> str:
         depth = f", {-code.lips_dL:.0f} L deeper" if code.lips_dL < -1 else ""
         parts.append(f"lips a {code.lips_a:.0f} b {code.lips_b:.0f}{depth}")
     if code.shadow_opacity > 0.05:
-        parts.append(f"lids {-code.shadow_dL:.0f} L darker" if code.shadow_dL < -1 else "lids tinted")
+        if code.shadow_dL < -1:
+            parts.append(f"lids {-code.shadow_dL:.0f} L darker")
+        else:
+            parts.append(f"lids {code.shadow_dL:.0f} L lighter" if code.shadow_dL > 1 else "lids tinted")
     if code.blush_opacity > 0.05:
         parts.append(f"blush +{code.blush_da:.0f} a")
     if code.skin_opacity > 0.05 and code.skin_smooth > 0.05:

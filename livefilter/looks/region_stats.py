@@ -129,7 +129,7 @@ def encode_descriptors(ref: dict[str, float], base: dict[str, float], recipe: Re
     shadow_dL = g * off("lid_L_rel")
     code = LookCode(
         lips_opacity=recipe.lips, lips_a=ref["lips_a"], lips_b=ref["lips_b"], lips_dL=lips_dL,
-        shadow_opacity=recipe.eyes, shadow_dL=min(shadow_dL, 0.0) if recipe.eyes else 0.0,
+        shadow_opacity=recipe.eyes, shadow_dL=shadow_dL if recipe.eyes else 0.0,
         shadow_a=ref["lid_a"], shadow_b=ref["lid_b"],
         liner_opacity=recipe.liner, liner_L=12.0,
         brow_opacity=recipe.brows, brow_dL=min(-4.0, g * off("brow_L_rel")) if recipe.brows else 0.0,

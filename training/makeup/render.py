@@ -6,9 +6,10 @@ layers it: foundation / paint on the skin, contour and highlight, blush, brows, 
 lipstick. This is the per-region colour transfer of BeautyGAN / PSGAN's makeup loss turned into an
 explicit target: the target *is* the source face with each region moved to the look's colours.
 
-Lightness changes are multiplicative (``L * (1 + dL / 65)``): a smoky lid is a proportion darker than
-the person's own lid, so it reads the same on light and dark skin, and no term can lighten or darken
-the skin as a whole (the skin region has no lightness parameter; highlight is a small local lift).
+Lightness changes are multiplicative (``L * (1 + dL / 65)``): deep lips or a contour are a proportion
+darker than the person's own, so they read the same on light and dark skin, and no term can lighten or
+darken the skin as a whole (the skin region has no lightness parameter; highlight is a small local lift).
+Eye shadow is the exception: a pigment whose lightness is stated against the person's skin (below).
 Chroma moves towards the look's colour. Everything is local per pixel except the paint step's skin
 lightness correction, so a small convolutional student can learn it.
 """
@@ -18,12 +19,14 @@ from __future__ import annotations
 import torch
 
 from livefilter.looks.code import FIELD_NAMES, SPEC
+from livefilter.looks.region_stats import load_baseline
 from livefilter.composite.regions import REGION_NAMES
 from training.makeup.colour import lab_to_rgb, rgb_to_lab
 
 _R = {n: i for i, n in enumerate(REGION_NAMES)}
 _SCALES = torch.tensor([SPEC[k].scale for k in FIELD_NAMES])
 L_REF = 65.0
+PLAIN_LID_L_REL = load_baseline()["lid_L_rel"]  # a plain lid's lightness relative to the skin (CIELAB L)
 
 
 def physical(code: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -77,8 +80,16 @@ def render(image: torch.Tensor, masks: torch.Tensor, code: torch.Tensor, smooth:
 
     L = L * (1.0 + c["brow_dL"] / L_REF * c["brow_opacity"] * m["brows"])
 
+    # Eye shadow is a pigment laid over the lid: the lid moves towards the pigment's colour by its coverage
+    # (opacity x band). Its lightness is stated against the face's own skin (the plain lid's lightness relative
+    # to the skin, plus ``shadow_dL``), so the same look gives every face the same lid where it is applied,
+    # on lighter and darker skin alike. An offset from each person's own lid (as for lips) left the lids as
+    # different from each other as before: a look made from photos then barely moved the lids towards them
+    # (training/teacher/LIDS.md).
     we = c["shadow_opacity"] * m["eyeshadow"]
-    L = L * (1.0 + c["shadow_dL"] / L_REF * we)
+    skin = m["skin"]
+    skin_L = (lab[:, 0] * skin).sum((1, 2)) / skin.sum((1, 2)).clamp(min=1.0)
+    L = _lerp(L, skin_L.view(-1, 1, 1) + PLAIN_LID_L_REL + c["shadow_dL"], we)
     a, b = _lerp(a, c["shadow_a"], 0.75 * we), _lerp(b, c["shadow_b"], 0.75 * we)
 
     wl = c["liner_opacity"] * m["eyeliner"]

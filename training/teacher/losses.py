@@ -126,13 +126,11 @@ def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.
 
     Lips and lids: the output's skin-relative mean (L relative to the face's own skin, a, b absolute)
     should move ``opacity`` of the way from the input's towards the colour the code states (the plain
-    baseline plus the code's lightness offset, the code's chroma). The renderer applies an offset to
-    each person's own lid, and its soft band covers the measured lid only about half-way, so on its
-    own it leaves the lid distance to the references nearly unchanged; this term asks for the measured
-    result. With reference photos (``ref_desc``, (B, 6) lips L_rel, a, b and lid L_rel, a, b, NaN where a
-    sample has none) the target is what the photos measure, not the code: the code clips lighter lids
-    (``shadow_dL <= 0``) and the family's codes exaggerate by a gain. Returns (loss, skin lightness change
-    per face)."""
+    baseline plus the code's lightness offset, the code's chroma). The renderer's soft lid band covers
+    the measured lid only about half-way, so it moves the measured lid only part of that way; this term
+    asks for the measured result. With reference photos (``ref_desc``, (B, 6) lips L_rel, a, b and lid
+    L_rel, a, b, NaN where a sample has none) the target is what the photos measure, not the code: the
+    family's codes exaggerate by a gain. Returns (loss, skin lightness change per face)."""
     p = physical(code)
     mo, mi = region_means(out_lab, measure), region_means(in_lab, measure)
     skin_o, skin_i = mo[:, _M["skin"]], mi[:, _M["skin"]]
