@@ -67,7 +67,7 @@ def test_compact_dock_at_360px(live, browser):
         assert el.is_displayed(), sel
         r = rect(d, sel)
         assert r["x"] >= 0 and r["x"] + r["w"] <= WIDTH + 0.5, (sel, r)
-    for sel in (".preview-card", ".stats-card", ".edits", ".profiles"):
+    for sel in (".preview-card", ".stats-card", ".edits", ".profiles", ".create-card"):
         assert not d.find_element(By.CSS_SELECTOR, sel).is_displayed(), sel
     tiles = [rect(d, f'.look[data-look="{n}"]') for n in ("glam", "natural", "noir")]
     assert all(t["x"] + t["w"] <= WIDTH for t in tiles) and len({round(t["y"]) for t in tiles}) == 1  # a compact grid: 3 in a row

@@ -399,3 +399,16 @@ def test_the_teacher_s_stylised_output_is_measured_on_the_head(tmp_path, pack_fi
         out = styler(crops, marks, code.vector(), crops[:0], marks[:0])
         moved = np.abs(out.astype(int) - crops).max(-1)[outside]
         assert (moved.max() > 0) == reaches
+
+
+def test_train_options_reach_the_run_config():
+    """The CLI's recipe (the toon-heavy mix, the eye fields drawn apart, the student's detail term, the colour
+    target's weight) is what the trainer gets, and a segment restarted from a finished run keeps its terms on."""
+    from training.teacher.__main__ import _config
+
+    cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
+    assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc) == (0.3, 5.0, 0.3, 0.5, 0.3)
+    assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
+    seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
+    assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800
+    assert seg.adv_start < seg.restart_at and seg.distill_ramp < seg.restart_at

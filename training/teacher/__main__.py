@@ -40,7 +40,7 @@ def prepare(
 
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
             paint_share: float = 0.3, restart_at: int = 0, paint_weight: float = 5.0, eye_share: float = 0.3,
-            student_detail: float = 0.5):
+            student_detail: float = 0.5, desc_weight: float = 0.3):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -49,7 +49,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
     return TeacherRunConfig(iterations=iterations, batch=batch, seed=seed, threads=threads, device=device,
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
                             distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
-                            w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail)
+                            w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
+                            w_desc=desc_weight)
 
 
 @app.command()
@@ -71,6 +72,8 @@ def train(
                                          "eye shadow) are drawn apart, so the student follows the shadow fields."),
     student_detail: float = typer.Option(0.5, "--student-detail", min=0.0, max=100.0,
                                          help="Weight of the detail (Laplacian) term for the student."),
+    desc_weight: float = typer.Option(0.3, "--desc-weight", min=0.0, max=100.0,
+                                      help="Weight of the measured lips and lid colour target (what the photos measure)."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -85,7 +88,7 @@ def train(
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
-                  eye_share, student_detail)
+                  eye_share, student_detail, desc_weight)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)
