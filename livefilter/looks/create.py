@@ -155,8 +155,10 @@ def describe(code: LookCode) -> str:
     if code.shadow_opacity > 0.05:
         if code.shadow_dL < -1:
             parts.append(f"lids {-code.shadow_dL:.0f} L darker")
+        elif code.shadow_dL > 1:
+            parts.append(f"lids {code.shadow_dL:.0f} L lighter")
         else:
-            parts.append(f"lids {code.shadow_dL:.0f} L lighter" if code.shadow_dL > 1 else "lids tinted")
+            parts.append("lids tinted")
     if code.blush_opacity > 0.05:
         parts.append(f"blush +{code.blush_da:.0f} a")
     if code.skin_opacity > 0.05 and code.skin_smooth > 0.05:

@@ -18,6 +18,8 @@ app = typer.Typer(name="training.teacher", help="The teacher GAN: prepare its da
                   "student, publish the student's looks, or run it on one GPU.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 DATA_FILE = "teacher-data.npz"
+# the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
+PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT = 0.3, 5.0, 0.3, 0.5, 0.3
 
 
 @app.command()
@@ -39,8 +41,8 @@ def prepare(
 
 
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
-            paint_share: float = 0.3, restart_at: int = 0, paint_weight: float = 5.0, eye_share: float = 0.3,
-            student_detail: float = 0.5, desc_weight: float = 0.3):
+            paint_share: float = PAINT_SHARE, restart_at: int = 0, paint_weight: float = PAINT_WEIGHT,
+            eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -63,16 +65,16 @@ def train(
     threads: int = typer.Option(1, "--threads", min=1, max=64, help="CPU threads (1 on a shared machine)."),
     gpu_share: float = typer.Option(0.25, "--gpu-size-share", min=0.0, max=1.0,
                                     help="Share of batches at 256 px (the rest at 128)."),
-    paint_share: float = typer.Option(0.3, "--paint-share", min=0.0, max=0.5,
+    paint_share: float = typer.Option(PAINT_SHARE, "--paint-share", min=0.0, max=0.5,
                                       help="Extra share of samples wearing the stylised (toon) look."),
-    paint_weight: float = typer.Option(5.0, "--paint-weight", min=1.0, max=100.0,
+    paint_weight: float = typer.Option(PAINT_WEIGHT, "--paint-weight", min=1.0, max=100.0,
                                        help="Weight of a stylised sample in the pair and detail terms."),
-    eye_share: float = typer.Option(0.3, "--eye-share", min=0.0, max=1.0,
+    eye_share: float = typer.Option(EYE_SHARE, "--eye-share", min=0.0, max=1.0,
                                     help="Share of family and mix draws whose liner and brows (and half the time the "
                                          "eye shadow) are drawn apart, so the student follows the shadow fields."),
-    student_detail: float = typer.Option(0.5, "--student-detail", min=0.0, max=100.0,
+    student_detail: float = typer.Option(STUDENT_DETAIL, "--student-detail", min=0.0, max=100.0,
                                          help="Weight of the detail (Laplacian) term for the student."),
-    desc_weight: float = typer.Option(0.3, "--desc-weight", min=0.0, max=100.0,
+    desc_weight: float = typer.Option(DESC_WEIGHT, "--desc-weight", min=0.0, max=100.0,
                                       help="Weight of the measured lips and lid colour target (what the photos measure)."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
