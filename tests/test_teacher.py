@@ -330,6 +330,18 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     assert detail["student"] > plain["student"] * 1.0001
 
 
+def test_student_desc_term_adds_the_measured_colour_target(tmp_path, pack_file):
+    """Same seed, same batch, same teacher step: the student's loss grows by exactly its weighted colour term."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    plain = TeacherTrainer(_tiny_cfg(w_student_desc=0.0), pack, tmp_path / "a").train_step()
+    desc = TeacherTrainer(_tiny_cfg(w_student_desc=2.0), pack, tmp_path / "b").train_step()
+    assert plain["pair"] == desc["pair"] and "student_desc" not in plain
+    assert desc["student_desc"] > 0
+    assert desc["student"] == pytest.approx(plain["student"] + 2.0 * desc["student_desc"], rel=1e-4)
+
+
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
@@ -407,7 +419,8 @@ def test_train_options_reach_the_run_config():
     from training.teacher.__main__ import _config
 
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
-    assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc) == (0.3, 5.0, 0.3, 0.5, 0.3)
+    assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
+            cfg.w_student_desc) == (0.3, 5.0, 0.3, 0.5, 0.3, 1.0)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

@@ -75,6 +75,7 @@ class TeacherRunConfig:
     w_forbid: float = 50.0
     w_feat: float = 0.5  # student feature distillation
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
+    w_student_desc: float = 0.0  # the region-colour target (lips, lids as the code and photos state them) for the student
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
@@ -313,8 +314,16 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
+        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc) else None
         if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
-            loss_s = loss_s + c.w_student_detail * L.detail_loss(rgb_to_lab(s_out), rgb_to_lab(t_out), w)
+            loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, rgb_to_lab(t_out), w)
+        if c.w_student_desc:
+            # the student sees only the code, so where the teacher's lid or lip colour depends on the photos (or
+            # drifts from what they measure), a pixel copy of the teacher averages it away: the student also
+            # meets the measured colour target itself (a task loss beside the distillation, as in KD)
+            s_desc, _ = L.descriptor_loss(s_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
+            loss_s = loss_s + c.w_student_desc * s_desc
+            logs["student_desc"] = float(s_desc.detach())
         self.opt_s.zero_grad(set_to_none=True)
         loss_s.backward()
         self.opt_s.step()
