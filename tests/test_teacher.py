@@ -153,6 +153,26 @@ def test_descriptor_loss_is_zero_for_the_empty_look_on_its_input():
     assert torch.allclose(skin2, torch.full((2,), -10.0), atol=1e-4)
 
 
+def test_descriptor_loss_moves_the_region_not_the_skin_it_is_measured_against():
+    """A lipstick's target is stated relative to the skin; the loss must not be met by lightening the skin."""
+    from livefilter.composite.regions import MEASURE_NAMES
+    from training.makeup.colour import rgb_to_lab
+
+    M = {n: i for i, n in enumerate(MEASURE_NAMES)}
+    img = torch.rand(2, 3, 32, 32) * 0.2 + 0.5
+    measure = torch.zeros(2, len(MEASURE_NAMES), 32, 32)
+    measure[:, M["lips"], 20:28, 8:24] = 1
+    measure[:, M["skin"], 2:14, 2:30] = 1
+    code = torch.from_numpy(np.stack([LookCode(lips_opacity=1.0, lips_dL=-30.0, lips_a=40.0).vector()] * 2))
+    out = img.clone().requires_grad_(True)
+    loss, skin = L.descriptor_loss(rgb_to_lab(out), rgb_to_lab(img), measure, code, {"lips_L_rel": -10.0, "lid_L_rel": -13.0})
+    (loss + 0 * skin.sum()).backward()
+    g = out.grad.abs().sum(1)
+    assert g[:, 20:28, 8:24].sum() > 0  # the lips are pulled towards the code
+    assert g[:, 2:14, 2:30].sum() == 0  # the skin they are measured against is not
+    assert skin.requires_grad  # the skin guard still sees the skin's change
+
+
 def test_cheek_colour_loss_follows_the_target_on_cheeks_only():
     from training.makeup.colour import rgb_to_lab
 
@@ -420,7 +440,7 @@ def test_train_options_reach_the_run_config():
 
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
-            cfg.w_student_desc) == (0.3, 5.0, 0.3, 0.5, 0.3, 1.0)
+            cfg.w_student_desc) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.3)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

@@ -147,7 +147,9 @@ def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.
             measured = ref_desc[:, 3 * k:3 * k + 3]
             want = torch.where(torch.isfinite(measured), measured, want)
         target = own + op.view(-1, 1) * (want - own)
-        got = torch.stack([o[:, 0] - skin_o[:, 0], o[:, 1], o[:, 2]], 1)
+        # the skin is the reference, not a handle: with its gradient the network met "lips N L darker than the
+        # skin" by lightening the skin round the mouth (a pale halo under the lipstick at weight 1.0)
+        got = torch.stack([o[:, 0] - skin_o[:, 0].detach(), o[:, 1], o[:, 2]], 1)
         total = total + (((got - target.detach()) ** 2).sum(1) * present).mean()
     return total / 100.0, skin_o[:, 0] - skin_i[:, 0]
 
