@@ -19,7 +19,7 @@ app = typer.Typer(name="training.teacher", help="The teacher GAN: prepare its da
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
-PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.3
+PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
 
 
 @app.command()
@@ -78,7 +78,7 @@ def train(
     desc_weight: float = typer.Option(DESC_WEIGHT, "--desc-weight", min=0.0, max=100.0,
                                       help="Weight of the measured lips and lid colour target (what the photos measure)."),
     student_desc: float = typer.Option(STUDENT_DESC, "--student-desc", min=0.0, max=100.0,
-                                       help="Weight of the same colour target for the student (it sees the code only)."),
+                                       help="Weight of the same colour target for the student (it sees the code only; off by default: with it the student spilled colour)."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
