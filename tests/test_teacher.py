@@ -165,7 +165,8 @@ def test_descriptor_loss_moves_the_region_not_the_skin_it_is_measured_against():
     measure[:, M["skin"], 2:14, 2:30] = 1
     code = torch.from_numpy(np.stack([LookCode(lips_opacity=1.0, lips_dL=-30.0, lips_a=40.0).vector()] * 2))
     out = img.clone().requires_grad_(True)
-    loss, skin = L.descriptor_loss(rgb_to_lab(out), rgb_to_lab(img), measure, code, {"lips_L_rel": -10.0, "lid_L_rel": -13.0})
+    base = {"lips_L_rel": -10.0, "lid_L_rel": -13.0}
+    loss, skin = L.descriptor_loss(rgb_to_lab(out), rgb_to_lab(img), measure, code, base)
     (loss + 0 * skin.sum()).backward()
     g = out.grad.abs().sum(1)
     assert g[:, 20:28, 8:24].sum() > 0  # the lips are pulled towards the code

@@ -78,7 +78,8 @@ def train(
     desc_weight: float = typer.Option(DESC_WEIGHT, "--desc-weight", min=0.0, max=100.0,
                                       help="Weight of the measured lips and lid colour target (what the photos measure)."),
     student_desc: float = typer.Option(STUDENT_DESC, "--student-desc", min=0.0, max=100.0,
-                                       help="Weight of the same colour target for the student (it sees the code only; off by default: with it the student spilled colour)."),
+                                       help="Weight of the same colour target for the student, which sees the code "
+                                            "only (off by default: with it the student spilled colour)."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,

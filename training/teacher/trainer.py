@@ -75,7 +75,7 @@ class TeacherRunConfig:
     w_forbid: float = 50.0
     w_feat: float = 0.5  # student feature distillation
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
-    w_student_desc: float = 0.0  # the region-colour target (lips, lids as the code and photos state them) for the student
+    w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
