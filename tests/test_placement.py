@@ -242,6 +242,22 @@ def test_the_measures_of_an_exact_and_a_blurred_lipstick(face_and_regions):
     mouth_w = float(np.linalg.norm(lm[61] - lm[291]))
     blurred = P.face_placement(img, _lipstick(img, lm, blur=0.08 * mouth_w), lm).values
     assert blurred["spill"] > 0.3 and blurred["inner_mouth_delta_e"] > 2.0
+    assert exact["stray_colour"] < 0.3 and blurred["stray_colour"] > 0.8  # the blur reaches past the band
+
+
+def test_stray_colour_sees_a_blotch_that_spill_does_not(face_and_regions):
+    img, lm, reg = face_and_regions
+    out = _lipstick(img, lm).astype(np.float32)
+    ys, xs = np.nonzero(reg["skin"])
+    top = ys < np.percentile(ys, 20)  # a red patch on the forehead, far from the lips
+    cy, cx = int(ys[top].mean()), int(xs[top].mean())
+    blotch = np.zeros(img.shape[:2], np.uint8)
+    cv2.circle(blotch, (cx, cy), max(4, int(0.12 * np.ptp(xs))), 1, -1)
+    out[blotch.astype(bool)] += np.array([25.0, -15.0, -10.0], np.float32)
+    v = P.face_placement(img, np.clip(out, 0, 255).round().astype(np.uint8), lm).values
+    clean = P.face_placement(img, _lipstick(img, lm), lm).values
+    assert v["spill"] == pytest.approx(clean["spill"], abs=1e-6)
+    assert clean["stray_colour"] < 0.3 and v["stray_colour"] > 5.0
 
 
 def test_a_flat_fill_loses_the_lip_texture(face_and_regions):

@@ -216,6 +216,35 @@ def test_detail_loss_asks_for_the_targets_fine_detail():
     assert L.detail_loss(blurred, lab, torch.zeros_like(w)).item() == 0.0
 
 
+def test_placement_loss_is_a_hard_zero_where_the_look_leaves_the_face():
+    from training.makeup.colour import rgb_to_lab
+
+    g = torch.Generator().manual_seed(1)
+    img = (0.4 + 0.2 * torch.rand(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    target = img.clone()
+    target[:, :, 12:20, 10:22] = torch.tensor([0.7, 0.2, 0.25]).view(1, 3, 1, 1)  # the lipstick the look paints
+    lab_in, lab_t = rgb_to_lab(img), rgb_to_lab(target)
+    keep = torch.ones(2)
+    assert L.placement_loss(lab_t, lab_in, lab_t, keep).item() == pytest.approx(0.0, abs=1e-6)  # colour in place
+    smeared = target.clone().requires_grad_(True)
+    out_lab = rgb_to_lab(smeared.clamp(0, 1) + torch.nn.functional.pad(
+        torch.full((2, 3, 4, 12), 0.03), (10, 10, 20, 8)) * torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1))
+    loss = L.placement_loss(out_lab, lab_in, lab_t, keep)
+    assert loss.item() > 0.05  # a faint tint below the lips is paid for
+    loss.backward()
+    grad = smeared.grad.abs().sum(1)
+    assert grad[:, 12:20, 10:22].max() == 0.0 and grad[:, 20:24, 10:22].min() > 0  # only off the look's area
+    # about L1: the same colour spread twice as thin over twice the area costs about the same (a squared
+    # error would charge it half)
+    thin = lab_in.clone()
+    thin[:, 1, 0:8] += 2.0
+    thick = lab_in.clone()
+    thick[:, 1, 0:4] += 4.0
+    a, b = (L.placement_loss(t, lab_in, lab_in, keep).item() for t in (thin, thick))
+    assert 0.7 < a / b < 1.0
+    assert L.placement_loss(out_lab, lab_in, lab_t, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
+
+
 def _sampler_info(glam: LookCode, glam_refs=()) -> dict:
     return {"looks": {"glam": {"code": glam.to_dict(), "references": list(glam_refs)},
                       "toon": {"code": LookCode(paint=1.0).to_dict(), "references": ["s1"]},
@@ -363,6 +392,19 @@ def test_student_desc_term_adds_the_measured_colour_target(tmp_path, pack_file):
     assert desc["student"] == pytest.approx(plain["student"] + 2.0 * desc["student_desc"], rel=1e-4)
 
 
+def test_place_term_holds_teacher_and_student(tmp_path, pack_file):
+    """Same seed, same batch: the placement term joins the teacher's terms and adds exactly its weight to the
+    student's loss."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    plain = TeacherTrainer(_tiny_cfg(w_place=0.0), pack, tmp_path / "a").train_step()
+    placed = TeacherTrainer(_tiny_cfg(w_place=3.0), pack, tmp_path / "b").train_step()
+    assert plain["pair"] == placed["pair"] and "place" not in plain and "student_place" not in plain
+    assert placed["place"] > 0 and placed["student_place"] > 0
+    assert placed["student"] == pytest.approx(plain["student"] + 3.0 * placed["student_place"], rel=1e-4)
+
+
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
@@ -441,7 +483,7 @@ def test_train_options_reach_the_run_config():
 
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
-            cfg.w_student_desc) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0)
+            cfg.w_student_desc, cfg.w_place) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 0.0)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

@@ -17,6 +17,12 @@ at full resolution from the face's FaceMesh landmarks in frame pixels:
   the shaded side's Lab differently), where the look visibly changes that region (a just-noticeable ΔE, 2.3, on average).
 * ``lip_texture``: Laplacian energy of L inside the lips, output / input (1.0: the lips' own lines and
   sheen kept; a flat fill drives it towards 0, added noise above 1).
+* ``stray_colour``: the 95th percentile of ΔE on the skin between the features (forehead, nose, chin, the
+  skin round the mouth beyond the spill band): colour a look left where no makeup region is, in patches.
+  ``spill`` compares the band with the skin just beyond it, so a broad smear that covers both, or a
+  blotch on the forehead, reads as no spill; this reads it, and a high percentile (not the mean) keeps a
+  blotch from being averaged away over the whole face. A look that paints the skin (a foundation,
+  contour) changes it on purpose, so it is a measure to compare two versions of one look, not a target.
 * ``lips_delta_e`` and ``skin_delta_l`` (the skin between the features), per skin-tone group (ITA°).
 
 Faces come from the pipeline itself (``Pipeline.last_faces``: the landmarks it styled with, in frame
@@ -44,7 +50,7 @@ EVEN_LIGHT = 10.0  # both sides' input lightness (L) within this: lit alike (the
 MIN_CHANGE = 1.0  # lips changed by less than this mean ΔE have no spill to speak of
 JND = 2.3  # a just-noticeable colour difference: a region changed by less has no asymmetry to speak of
 MEASURES = ("inner_mouth_delta_e", "spill", "under_eye_delta_l", "lid_asymmetry", "cheek_asymmetry", "lip_texture",
-            "lips_delta_e", "skin_delta_l")
+            "lips_delta_e", "skin_delta_l", "stray_colour")
 
 
 def _fill(shape: tuple[int, int], polys: list[np.ndarray]) -> np.ndarray:
@@ -121,6 +127,11 @@ def _mean(values: np.ndarray, mask: np.ndarray, minimum: int = 8) -> float:
     return float(values[m].mean()) if m.sum() >= minimum else float("nan")
 
 
+def _percentile(values: np.ndarray, mask: np.ndarray, q: float, minimum: int = 8) -> float:
+    m = mask.astype(bool)
+    return float(np.percentile(values[m], q)) if m.sum() >= minimum else float("nan")
+
+
 def _asymmetry(left: float, right: float) -> float:
     mean = (left + right) / 2
     if not (math.isfinite(left) and math.isfinite(right)) or mean < JND:
@@ -169,7 +180,7 @@ def face_placement(before: np.ndarray, after: np.ndarray, lm: np.ndarray) -> Fac
          "spill": max(0.0, _mean(de, reg["band"]) - _mean(de, reg["ring"])) / lips if lips >= MIN_CHANGE
          else float("nan"),
          "under_eye_delta_l": _mean(dl, reg["under_eye_left"] | reg["under_eye_right"]),
-         "skin_delta_l": _mean(dl, reg["skin"])}
+         "skin_delta_l": _mean(dl, reg["skin"]), "stray_colour": _percentile(de, reg["skin"], 95)}
     frontal = is_frontal(pts)
     for part in ("lid", "cheek"):
         left, right = (_colour_change(lab0, lab1, reg[f"{part}_{side}"]) for side in ("left", "right"))

@@ -20,6 +20,7 @@ app = typer.Typer(name="training.teacher", help="The teacher GAN: prepare its da
 DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
 PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
+PLACE_WEIGHT = 0.0
 
 
 @app.command()
@@ -43,7 +44,7 @@ def prepare(
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
             paint_share: float = PAINT_SHARE, restart_at: int = 0, paint_weight: float = PAINT_WEIGHT,
             eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT,
-            student_desc: float = STUDENT_DESC):
+            student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -53,7 +54,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
                             distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
                             w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
-                            w_desc=desc_weight, w_student_desc=student_desc)
+                            w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight)
 
 
 @app.command()
@@ -80,6 +81,9 @@ def train(
     student_desc: float = typer.Option(STUDENT_DESC, "--student-desc", min=0.0, max=100.0,
                                        help="Weight of the same colour target for the student, which sees the code "
                                             "only (off by default: with it the student spilled colour)."),
+    place_weight: float = typer.Option(PLACE_WEIGHT, "--place-weight", min=0.0, max=100.0,
+                                       help="Weight of the placement term for teacher and student: no change "
+                                            "wherever the look leaves the face as it was."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -94,7 +98,7 @@ def train(
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
-                  eye_share, student_detail, desc_weight, student_desc)
+                  eye_share, student_detail, desc_weight, student_desc, place_weight)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

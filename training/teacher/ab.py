@@ -16,7 +16,7 @@ the placement on the same photos, the flicker on the same clip. Per look of both
 * the same for looks created from the honlan and ybeauty photo sets through ``LookCreator`` (no
   finetune), each arm's own student;
 * the placement measures (``training.eval.placement``: inner-mouth ΔE, spill, under-eye |ΔL|, lid /
-  cheek asymmetry, lip texture) through the host pipeline at the CPU size;
+  cheek asymmetry, lip texture, stray colour off the features) through the host pipeline at the CPU size;
 * skin |ΔL| per skin-tone group (ITA°), FaceNet same-person rate, flicker on a real clip
   (``training.eval.stability``, temporal 0.5 as ``run``);
 * realism: KID (``training.teacher.kid``) of lip and eye patches of the styled faces against the same
@@ -222,7 +222,8 @@ def realism(after: np.ndarray, faces: Faces, real: tuple) -> dict[str, float]:
 
 PLACEMENT = {"inner_mouth_delta_e": ("inner-mouth ΔE", LOWER), "spill": ("spill", LOWER),
              "under_eye_abs_delta_l": ("under-eye |ΔL|", LOWER), "lid_asymmetry": ("lid asymmetry", LOWER),
-             "cheek_asymmetry": ("cheek asymmetry", LOWER), "lip_texture": ("lip texture", NEAR_ONE)}
+             "cheek_asymmetry": ("cheek asymmetry", LOWER), "lip_texture": ("lip texture", NEAR_ONE),
+             "stray_colour": ("stray colour (ΔE p95 off the features)", LOWER)}
 
 
 def placement(look: Look, photos: list[np.ndarray]) -> dict[str, float]:

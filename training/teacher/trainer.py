@@ -76,6 +76,7 @@ class TeacherRunConfig:
     w_feat: float = 0.5  # student feature distillation
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
+    w_place: float = 0.0  # teacher and student: no change where the renderer changes nothing (colour stays in place)
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
@@ -267,6 +268,8 @@ class TeacherTrainer:
         if c.w_detail:
             terms["detail"] = c.w_detail * L.detail_loss(out_lab, tgt_lab, w)
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
+        if c.w_place:
+            terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, tgt_lab, 1 - paint)
         resid = out - img
         fb = b["forbid"]  # per face, normalised by the forbidden area: a mean over the whole image hides it
         terms["forbid"] = c.w_forbid * (((fb * resid ** 2).sum((1, 2, 3)) / (3 * fb.sum((1, 2, 3)).clamp(min=1.0)))
@@ -314,7 +317,7 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
-        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc) else None
+        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc or c.w_place) else None
         if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
             loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, rgb_to_lab(t_out), w)
         if c.w_student_desc:
@@ -324,6 +327,10 @@ class TeacherTrainer:
             s_desc, _ = L.descriptor_loss(s_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
             loss_s = loss_s + c.w_student_desc * s_desc
             logs["student_desc"] = float(s_desc.detach())
+        if c.w_place:  # the student paints too, and its colour must stop where the look's does
+            s_place = L.placement_loss(s_lab, in_lab, tgt_lab, 1 - paint)
+            loss_s = loss_s + c.w_place * s_place
+            logs["student_place"] = float(s_place.detach())
         self.opt_s.zero_grad(set_to_none=True)
         loss_s.backward()
         self.opt_s.step()
