@@ -221,15 +221,16 @@ def test_placement_loss_is_a_hard_zero_where_the_look_leaves_the_face():
 
     g = torch.Generator().manual_seed(1)
     img = (0.4 + 0.2 * torch.rand(2, 3, 32, 32, generator=g)).clamp(0, 1)
-    target = img.clone()
-    target[:, :, 12:20, 10:22] = torch.tensor([0.7, 0.2, 0.25]).view(1, 3, 1, 1)  # the lipstick the look paints
-    lab_in, lab_t = rgb_to_lab(img), rgb_to_lab(target)
-    keep = torch.ones(2)
-    assert L.placement_loss(lab_t, lab_in, lab_t, keep).item() == pytest.approx(0.0, abs=1e-6)  # colour in place
-    smeared = target.clone().requires_grad_(True)
-    out_lab = rgb_to_lab(smeared.clamp(0, 1) + torch.nn.functional.pad(
-        torch.full((2, 3, 4, 12), 0.03), (10, 10, 20, 8)) * torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1))
-    loss = L.placement_loss(out_lab, lab_in, lab_t, keep)
+    off = torch.ones(2, 1, 32, 32)
+    off[:, :, 12:20, 10:22] = 0.0  # the lips, which the look paints
+    lipstick = img.clone()
+    lipstick[:, :, 12:20, 10:22] = torch.tensor([0.7, 0.2, 0.25]).view(1, 3, 1, 1)
+    lab_in, keep = rgb_to_lab(img), torch.ones(2)
+    assert L.placement_loss(rgb_to_lab(lipstick), lab_in, off, keep).item() == pytest.approx(0.0, abs=1e-6)
+    smeared = lipstick.clone().requires_grad_(True)
+    tint = torch.nn.functional.pad(torch.full((2, 3, 4, 12), 0.03), (10, 10, 20, 8))
+    loss = L.placement_loss(rgb_to_lab(smeared + tint * torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)),
+                            lab_in, off, keep)
     assert loss.item() > 0.05  # a faint tint below the lips is paid for
     loss.backward()
     grad = smeared.grad.abs().sum(1)
@@ -240,9 +241,56 @@ def test_placement_loss_is_a_hard_zero_where_the_look_leaves_the_face():
     thin[:, 1, 0:8] += 2.0
     thick = lab_in.clone()
     thick[:, 1, 0:4] += 4.0
-    a, b = (L.placement_loss(t, lab_in, lab_in, keep).item() for t in (thin, thick))
+    a, b = (L.placement_loss(t, lab_in, off, keep).item() for t in (thin, thick))
     assert 0.7 < a / b < 1.0
-    assert L.placement_loss(out_lab, lab_in, lab_t, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
+    assert L.placement_loss(thin, lab_in, off, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
+
+
+def test_coverage_is_where_the_look_paints_however_faintly():
+    from training.makeup.render import coverage
+
+    masks = torch.zeros(3, len(REGION_NAMES), 16, 16)
+    masks[:, REGION_NAMES.index("lips"), 10:14, 4:12] = 1.0
+    masks[:, REGION_NAMES.index("blush"), 2:8, 0:6] = torch.linspace(0.01, 1.0, 6)  # a soft falloff
+    masks[:, REGION_NAMES.index("skin")] = 0.5
+    codes = torch.from_numpy(np.stack([LookCode(lips_opacity=0.8).vector(),
+                                       LookCode(lips_opacity=0.8, blush_opacity=0.5, skin_opacity=0.2).vector(),
+                                       LookCode(paint=1.0).vector()]))
+    cov = coverage(masks, codes)
+    assert cov.shape == (3, 1, 16, 16)
+    lips_only = cov[0, 0]
+    assert lips_only[10:14, 4:12].min() == pytest.approx(0.8) and lips_only[:10].max() == 0.0  # the blush is off
+    full = cov[1, 0]
+    assert full[2:8, 5].min() == pytest.approx(0.5) and full[0, 0] == pytest.approx(0.1)  # skin finish: all skin
+    assert full[2:8, 0].min() == pytest.approx(0.1)  # the blush's faint tail is the look's (the skin's 0.1)
+    assert torch.all(cov[2] == 1.0)  # a stylised look paints everything
+
+
+def test_the_renderer_changes_nothing_the_coverage_calls_untouched():
+    """The contract the placement term rests on: any makeup code, any masks, and where ``coverage`` is zero the
+    renderer's output is its input (an operation added to the renderer must be added to the coverage too)."""
+    from dataclasses import fields
+
+    from training.makeup.render import coverage, render
+
+    g = torch.Generator().manual_seed(3)
+    rng = np.random.default_rng(3)
+    codes = []
+    for _ in range(6):
+        c = LookCode(**{f.name: float(rng.uniform(0.0, 1.0) if f.name.endswith("opacity") else rng.uniform(-40, 40))
+                        for f in fields(LookCode) if not f.name.startswith("paint")}).clipped()
+        codes.append(c.vector())
+    code = torch.from_numpy(np.stack(codes))
+    n = len(REGION_NAMES)
+    masks = torch.zeros(6, n, 24, 3 * n)
+    for r in range(n):  # each region its own columns, so an operation missing from the coverage shows
+        masks[:, r, 8:, 3 * r:3 * r + 4] = torch.rand(6, 16, min(4, 3 * n - 3 * r), generator=g)
+    img = torch.rand(6, 3, 24, 3 * n, generator=g)
+    out = render(img, masks, code, torch.rand(6, 3, 24, 3 * n, generator=g), img,
+                 torch.rand(6, 1, 24, 3 * n, generator=g))
+    off = coverage(masks, code)[:, 0] == 0
+    assert off[:, :8].all() and not off[:, 8:].all()  # the top third belongs to no region
+    assert (out - img).abs().amax(1)[off].max() < 1e-4
 
 
 def _sampler_info(glam: LookCode, glam_refs=()) -> dict:

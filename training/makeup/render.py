@@ -39,6 +39,21 @@ def _lerp(x: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     return x + (target - x) * w
 
 
+#: which region each of the look's opacities paints (the paint field covers the whole crop)
+COVERS = (("lips_opacity", "lips"), ("shadow_opacity", "eyeshadow"), ("liner_opacity", "eyeliner"),
+          ("brow_opacity", "brows"), ("blush_opacity", "blush"), ("contour_opacity", "contour"),
+          ("highlight_opacity", "highlight"), ("skin_opacity", "skin"))
+
+
+def coverage(masks: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """(B, R, H, W) region masks, (B, CODE_DIM) codes -> (B, 1, H, W): how much of each pixel the look
+    paints at all (the largest of its operations' weights, opacity x region), however faint its colour
+    there. Zero means the look leaves the pixel as it was."""
+    c = physical(code)
+    w = torch.stack([c[f].view(-1, 1, 1) * masks[:, _R[r]] for f, r in COVERS], 1).amax(1, keepdim=True)
+    return torch.maximum(w, c["paint"].view(-1, 1, 1, 1).clamp(0, 1).expand_as(w))
+
+
 def render(image: torch.Tensor, masks: torch.Tensor, code: torch.Tensor, smooth: torch.Tensor,
            painted: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """Paint the look. ``image``/``smooth``/``painted`` (B, 3, H, W) RGB in [0, 1], ``masks`` (B, R, H, W),

@@ -187,18 +187,19 @@ def detail_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, weight: torch.T
     return (weight * (lo - lt.detach()) ** 2).mean() / 100.0
 
 
-def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, target_lab: torch.Tensor, keep: torch.Tensor,
-                   tolerance: float = 0.5, delta: float = 0.5) -> torch.Tensor:
-    """Colour stays where the look puts it: wherever the renderer's pseudo-pair leaves the face as it was
-    (CIELAB change under ``tolerance``), the output must not change either. The region-colour target says
-    how much colour a region carries, not where it stops; pushed hard, a network meets a region's mean by
-    spreading colour past the lip line and into blotches on the cheeks, which the pixel pair (a squared error,
-    weak on small broad changes) hardly feels. So this is a hard zero, measured as a Charbonnier distance
-    (about L1: a faint smear over a large area costs as much as a strong one on a few pixels), per face
-    over its own untouched area. ``keep`` (B,) weighs faces (0 for a stylised sample: the toon changes
-    everything). Faces whose look touches almost every pixel (a skin finish) carry little weight by area."""
-    still = ((target_lab - in_lab).norm(dim=1, keepdim=True) < tolerance).float()
+def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, keep: torch.Tensor,
+                   delta: float = 0.5) -> torch.Tensor:
+    """Colour stays where the look puts it: ``off`` (B, 1, H, W) marks the pixels no operation of the look
+    touches (``training.makeup.render.coverage`` below a floor), and there the output must equal the input.
+    The region-colour target says how much colour a region carries, not where it stops; pushed hard, a
+    network meets a region's mean by spreading colour past the lip line and into blotches on the cheeks,
+    which the pixel pair (a squared error, weak on small broad changes) hardly feels. So this is a hard
+    zero, measured as a Charbonnier distance in CIELAB (about L1: a faint smear over a large area costs as
+    much as a strong one on a few pixels), per face over its own untouched area. The look's own regions,
+    faint tails included (a blush's falloff, a skin finish's whole skin), are left to the other terms: a
+    floor on the renderer's colour change instead taught the networks to drop faint blush and skin finish
+    altogether. ``keep`` (B,) weighs faces (0 for a stylised sample)."""
     moved = torch.sqrt(((out_lab - in_lab) ** 2).sum(1, keepdim=True) + delta * delta) - delta
-    area = still.sum((1, 2, 3))
-    per_face = (still * moved).sum((1, 2, 3)) / area.clamp(min=1.0)
+    area = off.sum((1, 2, 3))
+    per_face = (off * moved).sum((1, 2, 3)) / area.clamp(min=1.0)
     return (per_face * keep * (area >= 64).float()).mean()

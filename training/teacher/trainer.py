@@ -29,7 +29,7 @@ from livefilter.looks.region_stats import Recipe, encode_descriptors
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.diffaug import diff_augment
 from training.makeup.colour import rgb_to_lab
-from training.makeup.render import render
+from training.makeup.render import coverage, render
 from training.models.student import Student, StudentConfig
 from training.teacher import losses as L
 from training.teacher.conditions import ConditionSampler
@@ -42,6 +42,7 @@ from training.teacher.prepare import DESC_KEYS, Pack
 log = logging.getLogger(__name__)
 _R = {n: i for i, n in enumerate(REGION_NAMES)}
 _F = {n: i for i, n in enumerate(FIELD_NAMES)}
+OFF_LOOK = 0.02  # a pixel the look paints at less than this coverage is one it leaves alone (the placement term)
 
 
 @dataclass
@@ -185,7 +186,8 @@ class TeacherTrainer:
         code = torch.from_numpy(cond.codes).to(dev)
         with torch.no_grad():
             target = render(img, masks, code, smooth, painted, edges)
-        return {"image": img, "target": target, "masks": masks, "measure": measure, "forbid": forbid,
+            off = (coverage(masks, code) < OFF_LOOK).float()
+        return {"image": img, "target": target, "off": off, "masks": masks, "measure": measure, "forbid": forbid,
                 "boxes": boxes, "code": code, "sets": torch.from_numpy(cond.ref_sets).to(dev),
                 "ref_desc": torch.from_numpy(cond.ref_desc).to(dev),
                 "own": torch.from_numpy(self.own_codes[idx]).float().to(dev), "idx": torch.from_numpy(idx)}
@@ -269,7 +271,7 @@ class TeacherTrainer:
             terms["detail"] = c.w_detail * L.detail_loss(out_lab, tgt_lab, w)
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         if c.w_place:
-            terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, tgt_lab, 1 - paint)
+            terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, b["off"], 1 - paint)
         resid = out - img
         fb = b["forbid"]  # per face, normalised by the forbidden area: a mean over the whole image hides it
         terms["forbid"] = c.w_forbid * (((fb * resid ** 2).sum((1, 2, 3)) / (3 * fb.sum((1, 2, 3)).clamp(min=1.0)))
@@ -328,7 +330,7 @@ class TeacherTrainer:
             loss_s = loss_s + c.w_student_desc * s_desc
             logs["student_desc"] = float(s_desc.detach())
         if c.w_place:  # the student paints too, and its colour must stop where the look's does
-            s_place = L.placement_loss(s_lab, in_lab, tgt_lab, 1 - paint)
+            s_place = L.placement_loss(s_lab, in_lab, b["off"], 1 - paint)
             loss_s = loss_s + c.w_place * s_place
             logs["student_place"] = float(s_place.detach())
         self.opt_s.zero_grad(set_to_none=True)
