@@ -35,6 +35,7 @@ def test_eval_report_for_the_shipped_look(tmp_path):
     assert abs(full["skin_delta_l"]["mean"]) <= 1.0
     assert 0 < fin["video"]["1"]["flicker_ratio"] <= 1.2
     assert "skin finish (strength 1, lighter skin" in r.output
+    assert "inner-mouth ΔE" in r.output and "stray colour" in r.output  # where the makeup lands, off the features too
 
 
 def test_eval_needs_input():

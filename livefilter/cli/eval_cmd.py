@@ -15,7 +15,7 @@ from livefilter.errors import SettingError
 PLACEMENT_SHOWN = (("inner_mouth_delta_e", "inner-mouth ΔE", 2), ("spill", "spill", 3),
                    ("under_eye_delta_l", "under-eye ΔL", 2), ("lid_asymmetry", "lid asymmetry", 2),
                    ("cheek_asymmetry", "cheek asymmetry", 2), ("lip_texture", "lip texture", 2),
-                   ("lips_delta_e", "lips ΔE", 1))
+                   ("lips_delta_e", "lips ΔE", 1), ("stray_colour", "stray colour", 2))
 
 
 def placement_lines(placement: dict) -> list[tuple[str, bool]]:
