@@ -20,7 +20,7 @@ app = typer.Typer(name="training.teacher", help="The teacher GAN: prepare its da
 DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
 PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
-PLACE_WEIGHT = 0.0
+PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the look does not paint
 
 
 @app.command()
