@@ -77,7 +77,7 @@ class TeacherRunConfig:
     w_feat: float = 0.5  # student feature distillation
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
-    w_place: float = 0.0  # teacher and student: no change where the renderer changes nothing (colour stays in place)
+    w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
