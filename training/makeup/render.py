@@ -50,8 +50,8 @@ def coverage(masks: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     paints at all (the largest of its operations' weights, opacity x region), however faint its colour
     there. Zero means the look leaves the pixel as it was."""
     c = physical(code)
-    w = torch.stack([c[f].view(-1, 1, 1) * masks[:, _R[r]] for f, r in COVERS], 1).amax(1, keepdim=True)
-    return torch.maximum(w, c["paint"].view(-1, 1, 1, 1).clamp(0, 1).expand_as(w))
+    w = torch.stack([c[f] * masks[:, _R[r]] for f, r in COVERS], 1).amax(1, keepdim=True)
+    return torch.maximum(w, c["paint"].clamp(0, 1).unsqueeze(1).expand_as(w))
 
 
 def render(image: torch.Tensor, masks: torch.Tensor, code: torch.Tensor, smooth: torch.Tensor,

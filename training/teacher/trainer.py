@@ -186,7 +186,8 @@ class TeacherTrainer:
         code = torch.from_numpy(cond.codes).to(dev)
         with torch.no_grad():
             target = render(img, masks, code, smooth, painted, edges)
-            off = (coverage(masks, code) < OFF_LOOK).float()
+            # the placement term's untouched pixels, only when that term is on (its sole reader)
+            off = (coverage(masks, code) < OFF_LOOK).float() if self.cfg.w_place else None
         return {"image": img, "target": target, "off": off, "masks": masks, "measure": measure, "forbid": forbid,
                 "boxes": boxes, "code": code, "sets": torch.from_numpy(cond.ref_sets).to(dev),
                 "ref_desc": torch.from_numpy(cond.ref_desc).to(dev),
