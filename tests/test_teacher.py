@@ -246,6 +246,47 @@ def test_placement_loss_is_a_hard_zero_where_the_look_leaves_the_face():
     assert L.placement_loss(thin, lab_in, off, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
 
 
+def test_spread_loss_asks_for_colour_where_the_renderer_puts_it():
+    """Inside the lips and the lid, the colour change must follow the renderer's weight (core full, soft edge
+    faint), whatever its amount; a pool of the same colour at the soft edge is paid for."""
+    from training.makeup.colour import rgb_to_lab
+    from training.makeup.render import render
+
+    n = len(REGION_NAMES)
+    masks = torch.zeros(2, n, 32, 48)
+    ramp = torch.cat([torch.linspace(0.05, 1.0, 6), torch.ones(8), torch.linspace(1.0, 0.05, 6)])
+    masks[:, REGION_NAMES.index("lips"), 20:28, 4:24] = ramp  # a lip with soft ends
+    masks[:, REGION_NAMES.index("eyeshadow"), 4:12, 26:46] = ramp  # a lid with soft ends
+    masks[:, REGION_NAMES.index("eyeliner"), 11:12, 26:46] = 1.0  # the liner along its lower edge
+    masks[:, REGION_NAMES.index("skin")] = 0.2
+    code = torch.from_numpy(np.stack([LookCode(lips_opacity=0.9, lips_a=45.0, shadow_opacity=0.8, shadow_a=15.0,
+                                               shadow_dL=-10.0, liner_opacity=0.9, liner_L=15.0).vector()] * 2))
+    img = torch.full((2, 3, 32, 48), 0.55)  # one flat colour: the renderer's change is exactly its weight's shape
+    lab_in, keep = rgb_to_lab(img), torch.ones(2)
+    flat = torch.zeros(2, 3, 32, 48)
+    target = rgb_to_lab(render(img, masks, code, img, img, flat[:, :1]))
+    assert L.spread_loss(lab_in, lab_in, masks, code, keep).item() == pytest.approx(0.0, abs=1e-6)
+    rendered = L.spread_loss(target, lab_in, masks, code, keep).item()
+    assert rendered < 0.01
+    more = L.spread_loss(lab_in + 3 * (target - lab_in), lab_in, masks, code, keep).item()
+    assert more < 0.05  # three times the colour in the same places: the amount is the colour target's business
+    # the same lipstick gathered at the soft end of the lip (the philtrum's pool)
+    pooled = lab_in.clone()
+    change = (target - lab_in)[:, :, 20:28, 4:24].mean((2, 3), keepdim=True)
+    pooled[:, :, 20:28, 4:7] += change * 20 / 3
+    pooled[:, :, 4:12, 26:46] = target[:, :, 4:12, 26:46]
+    assert L.spread_loss(pooled, lab_in, masks, code, keep).item() > 50 * max(rendered, 1e-3)
+    assert L.spread_loss(pooled, lab_in, masks, code, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
+    # the liner is another colour: darkening it does not count against the lid's spread
+    lined = target.clone()
+    lined[:, 0, 11:12, 26:46] -= 30.0
+    assert L.spread_loss(lined, lab_in, masks, code, keep).item() == pytest.approx(rendered, abs=0.02)
+    out = target.clone().requires_grad_(True)
+    L.spread_loss(out + pooled - target, lab_in, masks, code, keep).backward()
+    grad = out.grad.abs().sum(1)
+    assert grad[:, 20:28, 4:24].sum() > 0 and grad[:, 0:2].max() == 0.0  # only in and beside the look's regions
+
+
 def test_coverage_is_where_the_look_paints_however_faintly():
     from training.makeup.render import coverage
 
@@ -453,6 +494,19 @@ def test_place_term_holds_teacher_and_student(tmp_path, pack_file):
     assert placed["student"] == pytest.approx(plain["student"] + 3.0 * placed["student_place"], rel=1e-4)
 
 
+def test_spread_term_holds_teacher_and_student(tmp_path, pack_file):
+    """Same seed, same batch: the spread term joins the teacher's terms and adds exactly its weight to the
+    student's loss."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    plain = TeacherTrainer(_tiny_cfg(w_spread=0.0), pack, tmp_path / "a").train_step()
+    spread = TeacherTrainer(_tiny_cfg(w_spread=3.0), pack, tmp_path / "b").train_step()
+    assert plain["pair"] == spread["pair"] and "spread" not in plain and "student_spread" not in plain
+    assert spread["spread"] >= 0 and spread["student_spread"] >= 0
+    assert spread["student"] == pytest.approx(plain["student"] + 3.0 * spread["student_spread"], rel=1e-4)
+
+
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
@@ -531,7 +585,8 @@ def test_train_options_reach_the_run_config():
 
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
-            cfg.w_student_desc, cfg.w_place) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0)
+            cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0,
+                                                                                  0.0, 0.5)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

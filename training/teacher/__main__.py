@@ -21,6 +21,8 @@ DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
 PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
 PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the look does not paint
+SPREAD_WEIGHT = 0.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
+CHEEK_WEIGHT = 0.5  # blush, contour and highlight: the renderer's local mean colour
 
 
 @app.command()
@@ -44,7 +46,8 @@ def prepare(
 def _config(iterations: int, batch: int, seed: int, threads: int, device: str, gpu_share: float,
             paint_share: float = PAINT_SHARE, restart_at: int = 0, paint_weight: float = PAINT_WEIGHT,
             eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT,
-            student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT):
+            student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT,
+            spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -54,7 +57,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             sizes=(128,) * (4 - share) + (256,) * share, adv_start=max(1, iterations // 3),
                             distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
                             w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
-                            w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight)
+                            w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight,
+                            w_spread=spread_weight, w_cheek_colour=cheek_weight)
 
 
 @app.command()
@@ -84,6 +88,13 @@ def train(
     place_weight: float = typer.Option(PLACE_WEIGHT, "--place-weight", min=0.0, max=100.0,
                                        help="Weight of the placement term for teacher and student: no change "
                                             "wherever the look leaves the face as it was."),
+    spread_weight: float = typer.Option(SPREAD_WEIGHT, "--spread-weight", min=0.0, max=100.0,
+                                        help="Weight of the spread term for teacher and student: inside the lips "
+                                             "and the lid, colour where the renderer puts it, in proportion (no "
+                                             "pools at the regions' soft edges)."),
+    cheek_weight: float = typer.Option(CHEEK_WEIGHT, "--cheek-weight", min=0.0, max=100.0,
+                                       help="Weight of the blush, contour and highlight colour target (the "
+                                            "renderer's local mean colour on the cheeks)."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -98,7 +109,7 @@ def train(
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
-                  eye_share, student_detail, desc_weight, student_desc, place_weight)
+                  eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

@@ -203,3 +203,44 @@ def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tenso
     area = off.sum((1, 2, 3))
     per_face = (off * moved).sum((1, 2, 3)) / area.clamp(min=1.0)
     return (per_face * keep * (area >= 64).float()).mean()
+
+
+# (opacity field, renderer region) whose colour the region-colour target moves, and what is left out of its area
+_SPREAD = (("lips_opacity", "lips", None), ("shadow_opacity", "eyeshadow", ("liner_opacity", "eyeliner")))
+
+
+def spread_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, masks: torch.Tensor, code: torch.Tensor,
+                keep: torch.Tensor, window: int = 5) -> torch.Tensor:
+    """Colour spread inside the lips and the lid the way the renderer spreads it: the output's change (a
+    ``window``-pixel local mean per CIELAB channel, so texture is left to the detail and pair terms) should be
+    proportional to the renderer's weight there (opacity x the region's soft mask), at full strength in the
+    region's core and fading over its soft edge. The factor is fitted per face, region and channel (least
+    squares), so this term says *where* the colour goes and leaves *how much* to the region-colour target.
+    That target is a mean over the measured region: pushed hard, the networks met it by pooling colour at
+    the region's soft edges (the inner corner of the lid, the philtrum above the lip line), where the
+    renderer's weight is low and the placement term, which holds only where no operation reaches, allows it.
+    The lid's area leaves out the liner, a different colour. ``keep`` (B,) weighs faces (0 for stylised)."""
+    p = physical(code)
+    pad = window // 2
+
+    def local(t: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(t, window, 1, pad, count_include_pad=False)
+
+    delta = local(out_lab - in_lab)
+    total = out_lab.new_zeros(())
+    for field, region, cut in _SPREAD:
+        r = masks[:, REGION_NAMES.index(region)].unsqueeze(1)
+        w = local(p[field].view(-1, 1, 1, 1) * r)  # the renderer's weight, smoothed as the change is
+        area = (r > 0.01).float()
+        if cut is not None:  # the cut region, widened by the window its change is smoothed over
+            cf, cr = cut
+            near = F.max_pool2d(p[cf].view(-1, 1, 1, 1) * masks[:, REGION_NAMES.index(cr)].unsqueeze(1),
+                                window, 1, pad)
+            area = area * (near < 0.02).float()
+        ww = (area * w * w).sum((2, 3))  # (B, 1)
+        k = (area * w * delta).sum((2, 3)) / ww.clamp(min=1e-6)  # (B, 3) least-squares factor per channel
+        resid = area * (delta - k.view(-1, 3, 1, 1) * w) ** 2
+        n = area.sum((1, 2, 3))
+        on = ((ww.view(-1) > 1.0) & (n >= 16)).float() * keep
+        total = total + ((resid.sum((1, 2, 3)) / n.clamp(min=1.0)) * on).mean()
+    return total / 100.0

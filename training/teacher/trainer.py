@@ -78,6 +78,7 @@ class TeacherRunConfig:
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
     w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
+    w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
@@ -273,6 +274,8 @@ class TeacherTrainer:
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         if c.w_place:
             terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, b["off"], 1 - paint)
+        if c.w_spread:
+            terms["spread"] = c.w_spread * L.spread_loss(out_lab, in_lab, b["masks"], b["code"], 1 - paint)
         resid = out - img
         fb = b["forbid"]  # per face, normalised by the forbidden area: a mean over the whole image hides it
         terms["forbid"] = c.w_forbid * (((fb * resid ** 2).sum((1, 2, 3)) / (3 * fb.sum((1, 2, 3)).clamp(min=1.0)))
@@ -320,7 +323,7 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
-        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc or c.w_place) else None
+        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc or c.w_place or c.w_spread) else None
         if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
             loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, rgb_to_lab(t_out), w)
         if c.w_student_desc:
@@ -334,6 +337,10 @@ class TeacherTrainer:
             s_place = L.placement_loss(s_lab, in_lab, b["off"], 1 - paint)
             loss_s = loss_s + c.w_place * s_place
             logs["student_place"] = float(s_place.detach())
+        if c.w_spread:  # and inside the look's regions, the student's colour is spread as the renderer spreads it
+            s_spread = L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)
+            loss_s = loss_s + c.w_spread * s_spread
+            logs["student_spread"] = float(s_spread.detach())
         self.opt_s.zero_grad(set_to_none=True)
         loss_s.backward()
         self.opt_s.step()
