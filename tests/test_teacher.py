@@ -109,6 +109,39 @@ def test_facenet_identity_term_matches_the_measure_and_has_gradients(faces):
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_identity_term_lets_a_stylised_face_go_as_far_as_its_margin():
+    """A makeup face pays 1 - cosine; a stylised one only the cosine it loses below the margin, so the toon
+    may flatten the photo's shading as far as the illustration does and still be the same person."""
+    net = lambda x: torch.nn.functional.normalize(x.flatten(1), dim=1)  # noqa: E731  (cosine of the pixels)
+    base = torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(0)) + 0.5
+    near = (base + 0.1 * torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(1))).requires_grad_(True)
+    cos = (net(near) * net(base)).sum(1).detach()
+    assert cos.min() > L.STYLE_ID_MARGIN
+    full = L.identity_loss(net, near, base)
+    assert full.item() == pytest.approx(float((1 - cos).mean()), rel=1e-5) and full.item() > 0
+    stylised = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    part = L.identity_loss(net, near, base, stylised)
+    assert part.item() == pytest.approx(float((1 - cos[2:]).sum() / 4), rel=1e-5)  # the two stylised are free
+    part.backward()
+    assert near.grad[:2].abs().max() == 0.0 and near.grad[2:].abs().sum() > 0
+    far = torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(2))  # another "person"
+    fcos = (net(far) * net(base)).sum(1)
+    assert fcos.max() < L.STYLE_ID_MARGIN
+    assert L.identity_loss(net, far, base, torch.ones(4)).item() == pytest.approx(
+        float((L.STYLE_ID_MARGIN - fcos).mean()), rel=1e-5)
+
+
+def test_a_stylised_face_is_judged_by_the_style_head_not_the_photo_face_head(tmp_path, pack_file):
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    t = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "a")
+    code = torch.from_numpy(np.stack([LookCode(paint=1.0).vector(), LookCode(lips_opacity=0.8).vector()]))
+    act = t._active(code)
+    assert act["style"].tolist() == [True, False] and act["face"].tolist() == [False, True]
+    assert act["lips"].tolist() == [False, True]
+
+
 def test_region_crops_sit_on_their_regions(faces):
     marks = faces.landmarks[:2]
     boxes = torch.from_numpy(region_boxes(marks, 256))

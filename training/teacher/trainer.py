@@ -218,10 +218,13 @@ class TeacherTrainer:
     def _active(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
         on = lambda k: code[:, _F[k]] > 0.05  # noqa: E731
         return {"lips": on("lips_opacity"), "eyes": on("shadow_opacity") | on("liner_opacity"),
-                "cheeks": on("blush_opacity"), "face": code.abs().sum(1) > 0, "style": code[:, _F["paint"]] > 0.5}
+                "cheeks": on("blush_opacity"), "face": (code.abs().sum(1) > 0) & (code[:, _F["paint"]] <= 0.5),
+                "style": code[:, _F["paint"]] > 0.5}
 
     def _fake_real(self, y: torch.Tensor, b: dict, size: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Per discriminator head: (fake crops of samples wearing that region, real crops of references)."""
+        """Per discriminator head: (fake crops of samples wearing that region, real crops of references). A
+        stylised face is judged by the style head against the artistic references only: the face head's real
+        crops are makeup photos, and judged by it the illustration was pushed back towards a photo's texture."""
         act = self._active(b["code"])
         fake = region_crops(y, b["boxes"])
         real = self.real_crops(size)
@@ -301,7 +304,7 @@ class TeacherTrainer:
                 terms["cycle"] = c.w_cycle * (keep * (back - x[:h]) ** 2).mean()
             if self.idnet is not None and st % c.id_every == 0:
                 h = len(x) // 2
-                terms["id"] = c.w_id * L.identity_loss(self.idnet, out[:h], img[:h])
+                terms["id"] = c.w_id * L.identity_loss(self.idnet, out[:h], img[:h], paint[:h])
         loss_g = sum(terms.values())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
