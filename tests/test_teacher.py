@@ -540,6 +540,18 @@ def test_spread_term_holds_teacher_and_student(tmp_path, pack_file):
     assert spread["student"] == pytest.approx(plain["student"] + 3.0 * spread["student_spread"], rel=1e-4)
 
 
+def test_student_cheek_term_adds_the_teachers_blush(tmp_path, pack_file):
+    """Same seed, same batch: the student's cheek colour term adds exactly its weight to the student's loss."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    plain = TeacherTrainer(_tiny_cfg(w_student_cheek=0.0), pack, tmp_path / "a").train_step()
+    cheek = TeacherTrainer(_tiny_cfg(w_student_cheek=4.0), pack, tmp_path / "b").train_step()
+    assert plain["pair"] == cheek["pair"] and "student_cheek" not in plain
+    assert cheek["student_cheek"] >= 0
+    assert cheek["student"] == pytest.approx(plain["student"] + 4.0 * cheek["student_cheek"], rel=1e-4)
+
+
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
@@ -618,8 +630,8 @@ def test_train_options_reach_the_run_config():
 
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
-            cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0,
-                                                                                  0.0, 0.5)
+            cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek) == (
+        0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 0.0, 0.5, 0.0)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

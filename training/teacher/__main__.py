@@ -23,6 +23,7 @@ PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC 
 PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the look does not paint
 SPREAD_WEIGHT = 0.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
 CHEEK_WEIGHT = 0.5  # blush, contour and highlight: the renderer's local mean colour
+STUDENT_CHEEK = 0.0  # the same for the student, against the teacher's output
 
 
 @app.command()
@@ -47,7 +48,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
             paint_share: float = PAINT_SHARE, restart_at: int = 0, paint_weight: float = PAINT_WEIGHT,
             eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT,
             student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT,
-            spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT):
+            spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT,
+            student_cheek: float = STUDENT_CHEEK):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -58,7 +60,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
                             w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
                             w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight,
-                            w_spread=spread_weight, w_cheek_colour=cheek_weight)
+                            w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek)
 
 
 @app.command()
@@ -95,6 +97,9 @@ def train(
     cheek_weight: float = typer.Option(CHEEK_WEIGHT, "--cheek-weight", min=0.0, max=100.0,
                                        help="Weight of the blush, contour and highlight colour target (the "
                                             "renderer's local mean colour on the cheeks)."),
+    student_cheek: float = typer.Option(STUDENT_CHEEK, "--student-cheek", min=0.0, max=100.0,
+                                        help="Weight of the same cheek colour target for the student, against "
+                                             "the teacher's output."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -109,7 +114,8 @@ def train(
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
-                  eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight)
+                  eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight,
+                  student_cheek)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

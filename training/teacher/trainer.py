@@ -78,6 +78,7 @@ class TeacherRunConfig:
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
     w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
+    w_student_cheek: float = 0.0  # the cheek colour term for the student, against the teacher's output
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
@@ -326,9 +327,14 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
-        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc or c.w_place or c.w_spread) else None
+        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc or c.w_place or c.w_spread
+                                      or c.w_student_cheek) else None
         if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
             loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, rgb_to_lab(t_out), w)
+        if c.w_student_cheek:  # the blush is a broad change of a few units, which the pixel pair hardly feels
+            s_cheek = L.cheek_colour_loss(s_lab, rgb_to_lab(t_out), b["masks"])
+            loss_s = loss_s + c.w_student_cheek * s_cheek
+            logs["student_cheek"] = float(s_cheek.detach())
         if c.w_student_desc:
             # the student sees only the code, so where the teacher's lid or lip colour depends on the photos (or
             # drifts from what they measure), a pixel copy of the teacher averages it away: the student also
