@@ -218,9 +218,9 @@ class TeacherTrainer:
 
     def _active(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
         on = lambda k: code[:, _F[k]] > 0.05  # noqa: E731
+        style = code[:, _F["paint"]] > 0.5
         return {"lips": on("lips_opacity"), "eyes": on("shadow_opacity") | on("liner_opacity"),
-                "cheeks": on("blush_opacity"), "face": (code.abs().sum(1) > 0) & (code[:, _F["paint"]] <= 0.5),
-                "style": code[:, _F["paint"]] > 0.5}
+                "cheeks": on("blush_opacity"), "face": (code.abs().sum(1) > 0) & ~style, "style": style}
 
     def _fake_real(self, y: torch.Tensor, b: dict, size: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per discriminator head: (fake crops of samples wearing that region, real crops of references). A
