@@ -21,9 +21,9 @@ DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
 PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
 PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the look does not paint
-SPREAD_WEIGHT = 0.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
-CHEEK_WEIGHT = 0.5  # blush, contour and highlight: the renderer's local mean colour
-STUDENT_CHEEK = 0.0  # the same for the student, against the teacher's output
+SPREAD_WEIGHT = 2.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
+CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean colour (at 0.5 the blush was lost)
+STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
 
 
 @app.command()
