@@ -502,54 +502,25 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     assert detail["student"] > plain["student"] * 1.0001
 
 
-def test_student_desc_term_adds_the_measured_colour_target(tmp_path, pack_file):
-    """Same seed, same batch, same teacher step: the student's loss grows by exactly its weighted colour term."""
+@pytest.mark.parametrize("field, weight, teacher_log, student_log", [
+    ("w_student_desc", 2.0, None, "student_desc"),  # the measured colour target, for the student too
+    ("w_place", 3.0, "place", "student_place"),  # nothing changes where the look does not paint
+    ("w_spread", 3.0, "spread", "student_spread"),  # colour spread inside lips and lid as the renderer spreads it
+    ("w_student_cheek", 4.0, None, "student_cheek"),  # the teacher's blush, for the student
+])
+def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weight, teacher_log, student_log):
+    """Same seed, same batch, same teacher step: the term joins the teacher's terms where it holds for the teacher
+    too, and the student's loss grows by exactly its weighted value."""
     from training.teacher.prepare import read_pack
 
     pack = read_pack(pack_file, threads=2, limit=4)
-    plain = TeacherTrainer(_tiny_cfg(w_student_desc=0.0), pack, tmp_path / "a").train_step()
-    desc = TeacherTrainer(_tiny_cfg(w_student_desc=2.0), pack, tmp_path / "b").train_step()
-    assert plain["pair"] == desc["pair"] and "student_desc" not in plain
-    assert desc["student_desc"] > 0
-    assert desc["student"] == pytest.approx(plain["student"] + 2.0 * desc["student_desc"], rel=1e-4)
-
-
-def test_place_term_holds_teacher_and_student(tmp_path, pack_file):
-    """Same seed, same batch: the placement term joins the teacher's terms and adds exactly its weight to the
-    student's loss."""
-    from training.teacher.prepare import read_pack
-
-    pack = read_pack(pack_file, threads=2, limit=4)
-    plain = TeacherTrainer(_tiny_cfg(w_place=0.0), pack, tmp_path / "a").train_step()
-    placed = TeacherTrainer(_tiny_cfg(w_place=3.0), pack, tmp_path / "b").train_step()
-    assert plain["pair"] == placed["pair"] and "place" not in plain and "student_place" not in plain
-    assert placed["place"] > 0 and placed["student_place"] > 0
-    assert placed["student"] == pytest.approx(plain["student"] + 3.0 * placed["student_place"], rel=1e-4)
-
-
-def test_spread_term_holds_teacher_and_student(tmp_path, pack_file):
-    """Same seed, same batch: the spread term joins the teacher's terms and adds exactly its weight to the
-    student's loss."""
-    from training.teacher.prepare import read_pack
-
-    pack = read_pack(pack_file, threads=2, limit=4)
-    plain = TeacherTrainer(_tiny_cfg(w_spread=0.0), pack, tmp_path / "a").train_step()
-    spread = TeacherTrainer(_tiny_cfg(w_spread=3.0), pack, tmp_path / "b").train_step()
-    assert plain["pair"] == spread["pair"] and "spread" not in plain and "student_spread" not in plain
-    assert spread["spread"] >= 0 and spread["student_spread"] >= 0
-    assert spread["student"] == pytest.approx(plain["student"] + 3.0 * spread["student_spread"], rel=1e-4)
-
-
-def test_student_cheek_term_adds_the_teachers_blush(tmp_path, pack_file):
-    """Same seed, same batch: the student's cheek colour term adds exactly its weight to the student's loss."""
-    from training.teacher.prepare import read_pack
-
-    pack = read_pack(pack_file, threads=2, limit=4)
-    plain = TeacherTrainer(_tiny_cfg(w_student_cheek=0.0), pack, tmp_path / "a").train_step()
-    cheek = TeacherTrainer(_tiny_cfg(w_student_cheek=4.0), pack, tmp_path / "b").train_step()
-    assert plain["pair"] == cheek["pair"] and "student_cheek" not in plain
-    assert cheek["student_cheek"] >= 0
-    assert cheek["student"] == pytest.approx(plain["student"] + 4.0 * cheek["student_cheek"], rel=1e-4)
+    plain = TeacherTrainer(_tiny_cfg(**{field: 0.0}), pack, tmp_path / "a").train_step()
+    on = TeacherTrainer(_tiny_cfg(**{field: weight}), pack, tmp_path / "b").train_step()
+    assert plain["pair"] == on["pair"] and student_log not in plain
+    if teacher_log is not None:
+        assert teacher_log not in plain and on[teacher_log] > 0
+    assert on[student_log] > 0
+    assert on["student"] == pytest.approx(plain["student"] + weight * on[student_log], rel=1e-4)
 
 
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
