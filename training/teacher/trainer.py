@@ -327,29 +327,29 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
-        s_lab = rgb_to_lab(s_out) if (c.w_student_detail or c.w_student_desc or c.w_place or c.w_spread
-                                      or c.w_student_cheek) else None
-        if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
-            loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, rgb_to_lab(t_out), w)
-        if c.w_student_cheek:  # the blush is a broad change of a few units, which the pixel pair hardly feels
-            s_cheek = L.cheek_colour_loss(s_lab, rgb_to_lab(t_out), b["masks"])
-            loss_s = loss_s + c.w_student_cheek * s_cheek
-            logs["student_cheek"] = float(s_cheek.detach())
-        if c.w_student_desc:
+        # the student's own terms beside the distillation, each added at its weight (when on) and logged
+        extra = (
+            # the blush is a broad change of a few units, which the pixel pair hardly feels
+            ("student_cheek", c.w_student_cheek, lambda: L.cheek_colour_loss(s_lab, t_lab, b["masks"])),
             # the student sees only the code, so where the teacher's lid or lip colour depends on the photos (or
             # drifts from what they measure), a pixel copy of the teacher averages it away: the student also
             # meets the measured colour target itself (a task loss beside the distillation, as in KD)
-            s_desc, _ = L.descriptor_loss(s_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
-            loss_s = loss_s + c.w_student_desc * s_desc
-            logs["student_desc"] = float(s_desc.detach())
-        if c.w_place:  # the student paints too, and its colour must stop where the look's does
-            s_place = L.placement_loss(s_lab, in_lab, b["off"], 1 - paint)
-            loss_s = loss_s + c.w_place * s_place
-            logs["student_place"] = float(s_place.detach())
-        if c.w_spread:  # and inside the look's regions, the student's colour is spread as the renderer spreads it
-            s_spread = L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)
-            loss_s = loss_s + c.w_spread * s_spread
-            logs["student_spread"] = float(s_spread.detach())
+            ("student_desc", c.w_student_desc, lambda: L.descriptor_loss(
+                s_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])[0]),
+            # the student paints too, and its colour must stop where the look's does
+            ("student_place", c.w_place, lambda: L.placement_loss(s_lab, in_lab, b["off"], 1 - paint)),
+            # and inside the look's regions, it is spread as the renderer spreads it
+            ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
+        )
+        s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for _, wt, _ in extra) else None
+        t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek else None
+        if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
+            loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, t_lab, w)
+        for name, weight, term in extra:
+            if weight:
+                value = term()
+                loss_s = loss_s + weight * value
+                logs[name] = float(value.detach())
         self.opt_s.zero_grad(set_to_none=True)
         loss_s.backward()
         self.opt_s.step()
