@@ -367,6 +367,59 @@ def test_the_renderer_changes_nothing_the_coverage_calls_untouched():
     assert (out - img).abs().amax(1)[off].max() < 1e-4
 
 
+def test_the_renderer_keeps_the_chroma_the_chroma_coverage_calls_untouched():
+    """The same contract for a* and b*: where only lightness operations reach (brows, contour,
+    highlight), the renderer darkens or lightens and never tints. Mid-range colours, so no channel clips."""
+    from dataclasses import fields
+
+    from training.makeup.colour import rgb_to_lab
+    from training.makeup.render import coverage, render
+
+    g = torch.Generator().manual_seed(4)
+    rng = np.random.default_rng(4)
+    code = torch.from_numpy(np.stack([LookCode(**{
+        f.name: float(rng.uniform(0.2, 1.0) if f.name.endswith("opacity") else rng.uniform(-15, 15))
+        for f in fields(LookCode) if not f.name.startswith("paint")}).clipped().vector() for _ in range(6)]))
+    n = len(REGION_NAMES)
+    masks = torch.zeros(6, n, 24, 3 * n)
+    for r in range(n):
+        masks[:, r, 8:, 3 * r:3 * r + 3] = torch.rand(6, 16, 3, generator=g)
+    img = 0.35 + 0.3 * torch.rand(6, 3, 24, 3 * n, generator=g)
+    out = render(img, masks, code, 0.35 + 0.3 * torch.rand(6, 3, 24, 3 * n, generator=g), img,
+                 torch.rand(6, 1, 24, 3 * n, generator=g))
+    d = (rgb_to_lab(out) - rgb_to_lab(img)).abs()
+    keeps = coverage(masks, code, chroma=True)[:, 0] == 0
+    lightness_only = keeps & (coverage(masks, code)[:, 0] > 0)
+    for r in ("brows", "contour", "highlight"):  # each region's columns are painted, in lightness
+        i = REGION_NAMES.index(r)
+        assert lightness_only[:, 8:, 3 * i:3 * i + 3].all()
+    assert d[:, 0][lightness_only].max() > 1.0  # lightness moves there...
+    assert d[:, 1:].amax(1)[keeps].max() < 0.05  # ...and chroma does not
+    assert not keeps[:, 8:, 3 * REGION_NAMES.index("lips")].any()
+
+
+def test_placement_loss_charges_a_tint_where_the_look_only_darkens():
+    """Inside the brows the look changes lightness alone: a darker brow is free, a red blotch there is not."""
+    from training.makeup.colour import rgb_to_lab
+
+    img = torch.full((2, 3, 32, 32), 0.5)
+    lab_in, keep = rgb_to_lab(img), torch.ones(2)
+    off = torch.ones(2, 1, 32, 32)
+    off[:, :, 4:10, 6:26] = 0.0  # the brows: painted...
+    off_chroma = torch.ones(2, 1, 32, 32)  # ...in lightness only
+    darker = lab_in.clone()
+    darker[:, 0, 4:10, 6:26] -= 12.0
+    assert L.placement_loss(darker, lab_in, off, keep, off_chroma=off_chroma).item() == pytest.approx(0.0, abs=1e-6)
+    blotch = darker.clone()
+    blotch[:, 1, 6:9, 14:18] += 15.0
+    tinted = L.placement_loss(blotch, lab_in, off, keep, off_chroma=off_chroma).item()
+    assert tinted > 0.05
+    assert L.placement_loss(blotch, lab_in, off, keep).item() == pytest.approx(0.0, abs=1e-6)  # off alone misses it
+    lips = off_chroma.clone()
+    lips[:, :, 6:9, 14:18] = 0.0  # where an operation does move chroma, the tint is the look's
+    assert L.placement_loss(blotch, lab_in, off, keep, off_chroma=lips).item() == pytest.approx(0.0, abs=1e-6)
+
+
 def _sampler_info(glam: LookCode, glam_refs=()) -> dict:
     return {"looks": {"glam": {"code": glam.to_dict(), "references": list(glam_refs)},
                       "toon": {"code": LookCode(paint=1.0).to_dict(), "references": ["s1"]},
@@ -429,6 +482,29 @@ def test_eye_share_draws_liner_and_brows_apart_from_the_eye_shadow():
     assert np.isfinite(c1.ref_desc[strong & ~swapped & (c1.ref_sets[:, 0] == 1)][:, lid]).all()
     toon = (c1.codes[:, names.index("paint")] > 0.5) & (np.array(c1.kinds) == "family")
     assert toon.sum() > 50 and np.all(v1[toon, col["liner_opacity"]] == 0)  # the stylised look is never touched
+
+
+def test_photo_dropout_hides_the_photos_and_keeps_their_target():
+    """A share of the draws with photos reach the teacher with the code alone (as the student sees them); the
+    colour target stays what the photos measure, and draws without photos are untouched."""
+    from training.teacher.conditions import ConditionSampler
+
+    glam = LookCode(lips_opacity=1.0, lips_a=40.0, shadow_opacity=0.8, shadow_dL=-30.0)
+
+    def draw(p):
+        s = ConditionSampler(_sampler_info(glam, ["m1"]), ["m1", "s1"], ["makeup", "style"],
+                             np.random.default_rng(2), photo_dropout=p)
+        return s.batch(3000)
+
+    c0, c1 = draw(0.0), draw(0.4)
+    with_photos = np.isfinite(c0.ref_desc[:, 0])  # family and reference draws: the photos measure the lips
+    assert with_photos.sum() > 500 and np.all(c0.ref_sets[with_photos].sum(1) > 0)
+    photos1 = np.isfinite(c1.ref_desc[:, 0])
+    hidden = photos1 & (c1.ref_sets.sum(1) == 0)
+    assert hidden.sum() / photos1.sum() == pytest.approx(0.4, abs=0.05)
+    assert np.all(np.isfinite(c1.ref_desc[hidden, :3]))  # the photos' target, without the photos
+    kinds = np.array(c1.kinds)
+    assert {"family", "refs"} <= set(kinds[hidden])
 
 
 def test_pack_roundtrip(pack_file):
@@ -601,8 +677,8 @@ def test_train_options_reach_the_run_config():
 
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
-            cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek) == (
-        0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0)
+            cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek,
+            cfg.photo_dropout) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

@@ -45,12 +45,18 @@ COVERS = (("lips_opacity", "lips"), ("shadow_opacity", "eyeshadow"), ("liner_opa
           ("highlight_opacity", "highlight"), ("skin_opacity", "skin"))
 
 
-def coverage(masks: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+#: the operations that move chroma (a*, b*); brows, contour and highlight change lightness alone (the liner
+#: only darkens too, but towards near black, where little chroma survives the trip through RGB)
+CHROMA = ("lips_opacity", "shadow_opacity", "liner_opacity", "blush_opacity", "skin_opacity")
+
+
+def coverage(masks: torch.Tensor, code: torch.Tensor, chroma: bool = False) -> torch.Tensor:
     """(B, R, H, W) region masks, (B, CODE_DIM) codes -> (B, 1, H, W): how much of each pixel the look
     paints at all (the largest of its operations' weights, opacity x region), however faint its colour
-    there. Zero means the look leaves the pixel as it was."""
+    there. Zero means the look leaves the pixel as it was. With ``chroma``, only the operations that move
+    a* and b* count: zero there means the pixel keeps its own chroma (a brow is darkened, never reddened)."""
     c = physical(code)
-    w = torch.stack([c[f] * masks[:, _R[r]] for f, r in COVERS], 1).amax(1, keepdim=True)
+    w = torch.stack([c[f] * masks[:, _R[r]] for f, r in COVERS if not chroma or f in CHROMA], 1).amax(1, keepdim=True)
     return torch.maximum(w, c["paint"].clamp(0, 1).unsqueeze(1).expand_as(w))
 
 

@@ -24,6 +24,7 @@ PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the
 SPREAD_WEIGHT = 2.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
 CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean colour (at 0.5 the blush was lost)
 STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
+PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
 
 
 @app.command()
@@ -49,7 +50,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
             eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT,
             student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT,
             spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT,
-            student_cheek: float = STUDENT_CHEEK):
+            student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -60,7 +61,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             distill_ramp=max(1, iterations // 4), paint_share=paint_share, restart_at=restart_at,
                             w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
                             w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight,
-                            w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek)
+                            w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek,
+                            photo_dropout=photo_dropout)
 
 
 @app.command()
@@ -100,6 +102,9 @@ def train(
     student_cheek: float = typer.Option(STUDENT_CHEEK, "--student-cheek", min=0.0, max=100.0,
                                         help="Weight of the same cheek colour target for the student, against "
                                              "the teacher's output."),
+    photo_dropout: float = typer.Option(PHOTO_DROPOUT, "--photo-dropout", min=0.0, max=1.0,
+                                        help="Share of the draws with reference photos whose photos the teacher "
+                                             "does not see: it then follows the code alone, as the student does."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -115,7 +120,7 @@ def train(
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
                   eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight,
-                  student_cheek)
+                  student_cheek, photo_dropout)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

@@ -13,6 +13,12 @@ and ignores the shadow axes (``LIDS.md``), while a look created from photos has 
 ``eye_share`` of the family and mix draws therefore get liner and brows drawn on their own, and half of
 those the eye shadow of another family look (the lid target from the photos is then dropped: those
 photos no longer say what the lid should be).
+
+``photo_dropout`` of the draws that come with photos hide them from the teacher (their colour target stays
+what the photos measure). The student always sees the code alone, and so does the teacher for the random
+codes; without such draws the teacher's code-alone path only ever met random codes, and a look's code
+without its photos gave lids 8 L darker and greyer than the look asks (``LIDS.md``, section 10). The
+student learns from the teacher on those draws too, so it learns from a teacher in its own position.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ class Conditions:
 
 class ConditionSampler:
     def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator,
-                 paint_share: float = 0.0, eye_share: float = 0.0) -> None:
+                 paint_share: float = 0.0, eye_share: float = 0.0, photo_dropout: float = 0.0) -> None:
         self.looks = [(LookCode(**v["code"]), [ref_names.index(n) for n in v["references"] if n in ref_names])
                       for v in info["looks"].values()]
         # the stylised looks (one in the family) are drawn this often on top of their family share: a
@@ -53,7 +59,7 @@ class ConditionSampler:
         self.desc = {i: by_name[ref_names[i]] for i in self.makeup if ref_names[i] in by_name}
         self.codes = CodeSampler([c for c, _ in self.looks], list(self.desc.values()), info["baseline"], rng)
         self.baseline, self.rng, self.n_refs = info["baseline"], rng, len(ref_names)
-        self.eye_share = eye_share
+        self.eye_share, self.photo_dropout = eye_share, photo_dropout
         self.shadow_looks = [c for c, _ in self.looks if c.shadow_opacity > 0.05 and c.paint <= 0.5]
 
     def decouple_eyes(self, code: LookCode) -> tuple[LookCode, bool]:
@@ -118,7 +124,8 @@ class ConditionSampler:
         for i in range(n):
             code, refs, kind, lid_target = self.one()
             codes[i] = code.vector()
-            sets[i, refs] = 1.0
             desc[i] = self.target(refs, kind, lid_target)
+            if not (refs and self.photo_dropout and self.rng.random() < self.photo_dropout):
+                sets[i, refs] = 1.0
             kinds.append(kind)
         return Conditions(codes, sets, kinds, desc)

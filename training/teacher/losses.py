@@ -200,7 +200,7 @@ def detail_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, weight: torch.T
 
 
 def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, keep: torch.Tensor,
-                   delta: float = 0.5) -> torch.Tensor:
+                   delta: float = 0.5, off_chroma: torch.Tensor | None = None) -> torch.Tensor:
     """Colour stays where the look puts it: ``off`` (B, 1, H, W) marks the pixels no operation of the look
     touches (``training.makeup.render.coverage`` below a floor), and there the output must equal the input.
     The region-colour target says how much colour a region carries, not where it stops; pushed hard, a
@@ -210,10 +210,20 @@ def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tenso
     much as a strong one on a few pixels), per face over its own untouched area. The look's own regions,
     faint tails included (a blush's falloff, a skin finish's whole skin), are left to the other terms: a
     floor on the renderer's colour change instead taught the networks to drop faint blush and skin finish
-    altogether. ``keep`` (B,) weighs faces (0 for a stylised sample)."""
-    moved = torch.sqrt(((out_lab - in_lab) ** 2).sum(1, keepdim=True) + delta * delta) - delta
+    altogether. ``off_chroma`` (B, 1, H, W), a superset of ``off``: where no operation moves a* or b*
+    (``coverage(..., chroma=True)``: under the brows, contour and highlight, which change lightness
+    alone), a* and b* must stay, the same way (a red blotch inside the brows' soft mask sat
+    where the look paints, so ``off`` allowed it). ``keep`` (B,) weighs faces (0 for a stylised sample)."""
+    def moved(d: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt((d ** 2).sum(1, keepdim=True) + delta * delta) - delta
+
+    d = out_lab - in_lab
+    cost = off * moved(d)
     area = off.sum((1, 2, 3))
-    per_face = (off * moved).sum((1, 2, 3)) / area.clamp(min=1.0)
+    if off_chroma is not None:
+        cost = cost + (off_chroma - off).clamp(min=0.0) * moved(d[:, 1:])
+        area = torch.maximum(off_chroma, off).sum((1, 2, 3))
+    per_face = cost.sum((1, 2, 3)) / area.clamp(min=1.0)
     return (per_face * keep * (area >= 64).float()).mean()
 
 

@@ -63,6 +63,7 @@ class TeacherRunConfig:
     w_cheek_colour: float = 0.5  # blush / contour / highlight: local mean CIELAB as the renderer's target
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
     eye_share: float = 0.0  # family / mix draws whose liner, brows (and half the time shadow) are drawn apart
+    photo_dropout: float = 0.0  # draws with photos whose photos the teacher does not see (code alone, as the student)
     w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
     w_adv: float = 0.03
@@ -104,7 +105,7 @@ class TeacherTrainer:
         self.cfg, self.pack, self.run_dir, self.dev = cfg, pack, Path(run_dir), cfg.device
         self.rng = np.random.default_rng(cfg.seed)
         self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share,
-                                        cfg.eye_share)
+                                        cfg.eye_share, cfg.photo_dropout)
         self.G = TeacherG(cfg.teacher).to(self.dev)
         self.D = RegionDiscriminators().to(self.dev)
         self.S = Student(cfg.student).to(self.dev)
@@ -190,7 +191,8 @@ class TeacherTrainer:
             target = render(img, masks, code, smooth, painted, edges)
             # the placement term's untouched pixels, only when that term is on (its sole reader)
             off = (coverage(masks, code) < OFF_LOOK).float() if self.cfg.w_place else None
-        return {"image": img, "target": target, "off": off, "masks": masks, "measure": measure, "forbid": forbid,
+            off_chroma = (coverage(masks, code, chroma=True) < OFF_LOOK).float() if self.cfg.w_place else None
+        return {"image": img, "target": target, "off": off, "off_chroma": off_chroma, "masks": masks, "measure": measure, "forbid": forbid,
                 "boxes": boxes, "code": code, "sets": torch.from_numpy(cond.ref_sets).to(dev),
                 "ref_desc": torch.from_numpy(cond.ref_desc).to(dev),
                 "own": torch.from_numpy(self.own_codes[idx]).float().to(dev), "idx": torch.from_numpy(idx)}
@@ -277,7 +279,8 @@ class TeacherTrainer:
             terms["detail"] = c.w_detail * L.detail_loss(out_lab, tgt_lab, w)
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
         if c.w_place:
-            terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, b["off"], 1 - paint)
+            terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, b["off"], 1 - paint,
+                                                          off_chroma=b["off_chroma"])
         if c.w_spread:
             terms["spread"] = c.w_spread * L.spread_loss(out_lab, in_lab, b["masks"], b["code"], 1 - paint)
         resid = out - img
@@ -337,7 +340,8 @@ class TeacherTrainer:
             ("student_desc", c.w_student_desc, lambda: L.descriptor_loss(
                 s_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])[0]),
             # the student paints too, and its colour must stop where the look's does
-            ("student_place", c.w_place, lambda: L.placement_loss(s_lab, in_lab, b["off"], 1 - paint)),
+            ("student_place", c.w_place, lambda: L.placement_loss(s_lab, in_lab, b["off"], 1 - paint,
+                                                                  off_chroma=b["off_chroma"])),
             # and inside the look's regions, it is spread as the renderer spreads it
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
         )
