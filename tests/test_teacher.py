@@ -599,6 +599,25 @@ def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weig
     assert on["student"] == pytest.approx(plain["student"] + weight * on[student_log], rel=1e-4)
 
 
+def test_a_student_only_segment_leaves_the_teacher_as_it_was(tmp_path, pack_file):
+    """A distillation segment: the student learns from the same teacher output as in a full step, while the
+    teacher and the discriminators keep their weights and no teacher term is computed."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    full = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "a")
+    distil = TeacherTrainer(_tiny_cfg(student_only=True), pack, tmp_path / "b")
+    before = {n: {k: v.clone() for k, v in getattr(distil, n).state_dict().items()} for n in ("G", "D", "S")}
+    logs_full, logs = full.train_step(), distil.train_step()
+    assert "pair" in logs_full and not {"pair", "desc", "adv", "d"} & set(logs)
+    # the first step's teacher output is the same (the full step updates the teacher after using it)
+    assert logs["student"] == pytest.approx(logs_full["student"], rel=1e-5)
+    for name in ("G", "D"):
+        assert all(torch.equal(v, getattr(distil, name).state_dict()[k]) for k, v in before[name].items()), name
+    assert any(not torch.equal(v, distil.S.state_dict()[k]) for k, v in before["S"].items())
+    assert all(p.grad is None for p in distil.G.parameters())
+
+
 def test_checkpoint_of_another_size_is_a_model_error(tmp_path):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")

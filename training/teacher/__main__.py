@@ -50,7 +50,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
             eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT,
             student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT,
             spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT,
-            student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT):
+            student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT, student_only: bool = False):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -62,7 +62,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
                             w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight,
                             w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek,
-                            photo_dropout=photo_dropout)
+                            photo_dropout=photo_dropout, student_only=student_only)
 
 
 @app.command()
@@ -105,6 +105,9 @@ def train(
     photo_dropout: float = typer.Option(PHOTO_DROPOUT, "--photo-dropout", min=0.0, max=1.0,
                                         help="Share of the draws with reference photos whose photos the teacher "
                                              "does not see: it then follows the code alone, as the student does."),
+    student_only: bool = typer.Option(False, "--student-only",
+                                      help="A distillation segment: only the student learns; the trained teacher "
+                                           "and discriminators are left as they are (a few times faster a step)."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Continue from the run's checkpoint if present."),
     max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
     restart_at: int = typer.Option(0, "--restart-at", min=0,
@@ -120,7 +123,7 @@ def train(
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
                   eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight,
-                  student_cheek, photo_dropout)
+                  student_cheek, photo_dropout, student_only)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

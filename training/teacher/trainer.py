@@ -64,6 +64,7 @@ class TeacherRunConfig:
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
     eye_share: float = 0.0  # family / mix draws whose liner, brows (and half the time shadow) are drawn apart
     photo_dropout: float = 0.0  # draws with photos whose photos the teacher does not see (code alone, as the student)
+    student_only: bool = False  # a distillation segment: the teacher and discriminators stay as they are
     w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
     w_adv: float = 0.03
@@ -250,25 +251,17 @@ class TeacherTrainer:
         t = (step - start - warm) / max(1, end - start - warm)
         return peak * 0.025 + 0.5 * peak * 0.975 * (1 + math.cos(math.pi * min(1.0, t)))
 
-    def train_step(self) -> dict[str, float]:
+    def _teacher_step(self, b: dict, size: int, x: torch.Tensor, img: torch.Tensor, paint: torch.Tensor,
+                      w: torch.Tensor, in_lab: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+        """One update of the teacher and the discriminators; returns the teacher's output in [0, 1], its
+        features and the logged terms."""
         c, st = self.cfg, self.step
-        for opt, peak in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d), (self.opt_s, c.lr_s)):
-            for g in opt.param_groups:
-                g["lr"] = self.lr_at(peak, st)
-        size = int(self.rng.choice(c.sizes))
-        b = self.batch(c.batch, size)
-        x, img = b["image"] * 2 - 1, b["image"]
         adv_on = st >= c.adv_start
-        # teacher
         cond = self.condition(b["code"], b["sets"])
         y, tfeats = self.G(x, cond, return_features=True)
         out = (y + 1) / 2
-        # a whole-face restyle is a far larger change than a lipstick, and its pseudo-pair is the only term
-        # that says what the illustration looks like pixel by pixel: stylised samples weigh more
-        paint = b["code"][:, _F["paint"]].clamp(0, 1)
-        w = self.weights(b["masks"]) * (1 + (c.w_paint_pair - 1) * paint).view(-1, 1, 1, 1)
         logs: dict[str, float] = {}
-        in_lab, out_lab = rgb_to_lab(img), rgb_to_lab(out)
+        out_lab = rgb_to_lab(out)
         terms = {"pair": self.pseudo_pair(out, b["target"], w)}
         desc, skin_dl = L.descriptor_loss(out_lab, in_lab, b["measure"], b["code"], self.baseline, b["ref_desc"])
         terms["desc"] = c.w_desc * desc
@@ -324,6 +317,27 @@ class TeacherTrainer:
             loss_d.backward()
             self.opt_d.step()
             logs["d"] = float(loss_d.detach())
+        return out, tfeats, logs
+
+    def train_step(self) -> dict[str, float]:
+        c, st = self.cfg, self.step
+        for opt, peak in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d), (self.opt_s, c.lr_s)):
+            for g in opt.param_groups:
+                g["lr"] = self.lr_at(peak, st)
+        size = int(self.rng.choice(c.sizes))
+        b = self.batch(c.batch, size)
+        x, img = b["image"] * 2 - 1, b["image"]
+        # a whole-face restyle is a far larger change than a lipstick, and its pseudo-pair is the only term
+        # that says what the illustration looks like pixel by pixel: stylised samples weigh more
+        paint = b["code"][:, _F["paint"]].clamp(0, 1)
+        w = self.weights(b["masks"]) * (1 + (c.w_paint_pair - 1) * paint).view(-1, 1, 1, 1)
+        in_lab = rgb_to_lab(img)
+        if c.student_only:  # the teacher is trained: it only shows the student the way (no update, no graph)
+            with torch.no_grad():
+                y, tfeats = self.G(x, self.condition(b["code"], b["sets"]), return_features=True)
+            out, logs = (y + 1) / 2, {}
+        else:
+            out, tfeats, logs = self._teacher_step(b, size, x, img, paint, w, in_lab)
         # student, online: the teacher's output (blended in from the renderer's at the start) and features
         lam = min(1.0, st / max(1, c.distill_ramp))
         t_out = (lam * out.detach() + (1 - lam) * b["target"]).clamp(0, 1)
