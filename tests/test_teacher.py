@@ -671,6 +671,33 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout and "packed data file" in r.stdout + r.stderr
 
 
+def test_cli_student_only_segment_continues_a_trained_run(tmp_path, pack_file):
+    """`train --student-only` needs a teacher to learn from, then continues its run with the teacher untouched."""
+    from training.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    r = _teacher_cli("train", "--run", str(run), "--data-file", str(pack_file), "--iterations", "2", "--student-only")
+    assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout and "trained teacher" in r.stdout + r.stderr
+    args = ("train", "--run", str(run), "--data-file", str(pack_file), "--batch", "2", "--gpu-size-share", "0")
+    r = _teacher_cli(*args, "--iterations", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    trained = TeacherTrainer(TeacherRunConfig(), read_pack_small(pack_file), tmp_path / "x")
+    load_checkpoint(run / "teacher.safetensors", trained.modules(), restore_rng=False)
+    r = _teacher_cli(*args, "--iterations", "3", "--restart-at", "1", "--student-only")
+    assert r.returncode == 0 and "at step 3" in r.stdout, r.stdout + r.stderr
+    after = TeacherTrainer(TeacherRunConfig(), read_pack_small(pack_file), tmp_path / "y")
+    meta = load_checkpoint(run / "teacher.safetensors", after.modules(), restore_rng=False)
+    assert meta["step"] == 3
+    assert all(torch.equal(v, after.G.state_dict()[k]) for k, v in trained.G.state_dict().items())
+    assert not all(torch.equal(v, after.S.state_dict()[k]) for k, v in trained.S.state_dict().items())
+
+
+def read_pack_small(pack_file):
+    from training.teacher.prepare import read_pack
+
+    return read_pack(pack_file, threads=2, limit=2)
+
+
 def test_the_teacher_s_stylised_output_is_measured_on_the_head(tmp_path, pack_file, faces):
     """Its published pack lands on the head (composite: head), so the teacher is measured the same way."""
     from livefilter.composite.masks import LandmarkMasker

@@ -129,11 +129,13 @@ def train(
     trainer = TeacherTrainer(cfg, pack, run)
     if trainer.checkpoint_path().is_file() and not resume:
         raise SettingError(f"{run} already has a checkpoint; choose another --run or keep --resume")
+    if student_only and not (resume and trainer.checkpoint_path().is_file()):
+        raise SettingError(f"--student-only distils from a trained teacher: {run} has no checkpoint to resume")
     if resume and trainer.resume():
         out.print(f"resuming at step {trainer.step}")
     with stop_on_signals() as stop, progress_bar() as bar:
         task = bar.add_task("teacher", total=cfg.iterations, completed=trainer.step, info="")
-        trainer.run(progress=lambda s, lg: bar.update(task, completed=s, info=f"pair {lg['pair']:.3f}"),
+        trainer.run(progress=lambda s, lg: bar.update(task, completed=s, info=f"student {lg['student']:.3f}"),
                     stop=stop, max_seconds=max_seconds)
     out.print(f"checkpoint: {escape(str(trainer.checkpoint_path()))} at step {trainer.step}")
 
