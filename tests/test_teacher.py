@@ -279,6 +279,29 @@ def test_placement_loss_is_a_hard_zero_where_the_look_leaves_the_face():
     assert L.placement_loss(thin, lab_in, off, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
 
 
+def test_placement_peak_pays_for_a_blotch_the_mean_hardly_sees():
+    """The placement mean dilutes a strong blotch on one percent of the crop by the untouched area; the peak
+    term charges it at its full value, and a faint change spread evenly stays faint."""
+    from training.makeup.colour import rgb_to_lab
+
+    lab_in = rgb_to_lab(torch.full((2, 3, 40, 40), 0.5))
+    keep, off = torch.ones(2), torch.ones(2, 1, 40, 40)
+    off[:, :, 25:35, 10:30] = 0.0  # the lips
+    blotch, smear = lab_in.clone(), lab_in.clone()
+    blotch[:, 1, 2:6, 18:22] += 15.0  # 16 pixels, one percent of the crop
+    smear[:, 1] += 15.0 * 16 / 1400 * (off[:, 0] > 0)  # the same total change over the untouched 1,400 pixels
+    mean = [L.placement_loss(t, lab_in, off, keep).item() for t in (blotch, smear)]
+    peak = [L.placement_peak_loss(t, lab_in, off, keep).item() for t in (blotch, smear)]
+    full = (15.0 ** 2 + 0.25) ** 0.5 - 0.5  # the blotch's Charbonnier change per pixel
+    assert mean[0] == pytest.approx(full * 16 / 1400, rel=0.01)  # diluted a hundredfold
+    assert peak[0] == pytest.approx(full, rel=0.01) and peak[1] == pytest.approx(mean[1], rel=0.01)
+    assert peak[0] > 100 * peak[1]
+    lips = lab_in.clone()
+    lips[:, 1, 25:35, 10:30] += 30.0  # the look's own colour is not a blotch
+    assert L.placement_peak_loss(lips, lab_in, off, keep).item() == pytest.approx(0.0, abs=1e-6)
+    assert L.placement_peak_loss(blotch, lab_in, off, torch.zeros(2)).item() == 0.0  # a stylised face is exempt
+
+
 def test_spread_loss_asks_for_colour_where_the_renderer_puts_it():
     """Inside the lips and the lid, the colour change must follow the renderer's weight (core full, soft edge
     faint), whatever its amount; a pool of the same colour at the soft edge is paid for."""
@@ -582,6 +605,7 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     ("w_student_desc", 2.0, None, "student_desc"),  # the measured colour target, for the student too
     ("w_place", 3.0, "place", "student_place"),  # nothing changes where the look does not paint
     ("w_spread", 3.0, "spread", "student_spread"),  # colour spread inside lips and lid as the renderer spreads it
+    ("w_place_peak", 2.0, "place_peak", "student_place_peak"),  # a blotch pays as much as a smear
     ("w_student_cheek", 4.0, None, "student_cheek"),  # the teacher's blush, for the student
 ])
 def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weight, teacher_log, student_log):

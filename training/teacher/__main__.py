@@ -21,6 +21,7 @@ DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
 PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
 PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the look does not paint
+PLACE_PEAK = 0.0  # the placement term's worst 1 % of pixels (blotches), teacher and student
 SPREAD_WEIGHT = 2.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
 CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean colour (at 0.5 the blush was lost)
 STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
@@ -50,7 +51,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
             eye_share: float = EYE_SHARE, student_detail: float = STUDENT_DETAIL, desc_weight: float = DESC_WEIGHT,
             student_desc: float = STUDENT_DESC, place_weight: float = PLACE_WEIGHT,
             spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT,
-            student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT, student_only: bool = False):
+            student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT, student_only: bool = False,
+            place_peak: float = PLACE_PEAK):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -62,7 +64,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             w_paint_pair=paint_weight, eye_share=eye_share, w_student_detail=student_detail,
                             w_desc=desc_weight, w_student_desc=student_desc, w_place=place_weight,
                             w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek,
-                            photo_dropout=photo_dropout, student_only=student_only)
+                            photo_dropout=photo_dropout, student_only=student_only, w_place_peak=place_peak)
 
 
 @app.command()
@@ -92,6 +94,9 @@ def train(
     place_weight: float = typer.Option(PLACE_WEIGHT, "--place-weight", min=0.0, max=100.0,
                                        help="Weight of the placement term for teacher and student: no change "
                                             "wherever the look leaves the face as it was."),
+    place_peak: float = typer.Option(PLACE_PEAK, "--place-peak", min=0.0, max=100.0,
+                                     help="Weight of the placement term's worst 1 % of pixels, for teacher and "
+                                          "student: a small blotch costs as much as a broad smear."),
     spread_weight: float = typer.Option(SPREAD_WEIGHT, "--spread-weight", min=0.0, max=100.0,
                                         help="Weight of the spread term for teacher and student: inside the lips "
                                              "and the lid, colour where the renderer puts it, in proportion (no "
@@ -123,7 +128,7 @@ def train(
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
                   eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight,
-                  student_cheek, photo_dropout, student_only)
+                  student_cheek, photo_dropout, student_only, place_peak)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

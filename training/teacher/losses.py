@@ -214,17 +214,36 @@ def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tenso
     (``coverage(..., chroma=True)``: under the brows, contour and highlight, which change lightness
     alone), a* and b* must stay, the same way (a red blotch inside the brows' soft mask sat
     where the look paints, so ``off`` allowed it). ``keep`` (B,) weighs faces (0 for a stylised sample)."""
+    cost, area = _off_look_change(out_lab, in_lab, off, off_chroma, delta)
+    per_face = cost.sum((1, 2, 3)) / area.sum((1, 2, 3)).clamp(min=1.0)
+    return (per_face * keep * (area.sum((1, 2, 3)) >= 64).float()).mean()
+
+
+def _off_look_change(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, off_chroma: torch.Tensor | None,
+                     delta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pixel, the Charbonnier change the look must not make (CIELAB where it paints nothing, a* and b* where
+    it changes lightness alone), and the area that holds."""
     def moved(d: torch.Tensor) -> torch.Tensor:
         return torch.sqrt((d ** 2).sum(1, keepdim=True) + delta * delta) - delta
 
     d = out_lab - in_lab
     cost = off * moved(d)
-    area = off.sum((1, 2, 3))
-    if off_chroma is not None:
-        cost = cost + (off_chroma - off).clamp(min=0.0) * moved(d[:, 1:])
-        area = torch.maximum(off_chroma, off).sum((1, 2, 3))
-    per_face = cost.sum((1, 2, 3)) / area.clamp(min=1.0)
-    return (per_face * keep * (area >= 64).float()).mean()
+    if off_chroma is None:
+        return cost, off
+    return cost + (off_chroma - off).clamp(min=0.0) * moved(d[:, 1:]), torch.maximum(off_chroma, off)
+
+
+def placement_peak_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, keep: torch.Tensor,
+                        share: float = 0.01, delta: float = 0.5, off_chroma: torch.Tensor | None = None) -> torch.Tensor:
+    """The placement term's worst pixels: per face, the mean change over the ``share`` of the crop's pixels
+    that changed most where the look paints nothing (a tail mean, CVaR). The placement term is a mean over the
+    whole untouched area, so a red blotch of a hundred pixels between the brows is a few thousandths of it and
+    costs almost nothing; it is what the eye sees first, so this term pays for it at full weight.
+    ``keep`` (B,) weighs faces."""
+    cost, area = _off_look_change(out_lab, in_lab, off, off_chroma, delta)
+    k = max(1, int(round(share * cost[0].numel())))
+    worst = cost.flatten(1).topk(k, dim=1).values.mean(1)  # the cost is zero off the area: these are its worst
+    return (worst * keep * (area.sum((1, 2, 3)) >= 64).float()).mean()
 
 
 # (opacity field, renderer region) whose colour the region-colour target moves, and what is left out of its area

@@ -80,6 +80,7 @@ class TeacherRunConfig:
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
     w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
+    w_place_peak: float = 0.0  # teacher and student: the placement term's worst 1 % of pixels (blotches), at full weight
     w_student_cheek: float = 0.0  # the cheek colour term for the student, against the teacher's output
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
@@ -190,9 +191,10 @@ class TeacherTrainer:
         code = torch.from_numpy(cond.codes).to(dev)
         with torch.no_grad():
             target = render(img, masks, code, smooth, painted, edges)
-            # the placement term's untouched pixels, only when that term is on (its sole reader)
-            off = (coverage(masks, code) < OFF_LOOK).float() if self.cfg.w_place else None
-            off_chroma = (coverage(masks, code, chroma=True) < OFF_LOOK).float() if self.cfg.w_place else None
+            # the placement terms' untouched pixels (where the look paints nothing, or no chroma)
+            placed = self.cfg.w_place or self.cfg.w_place_peak  # the placement terms are their sole readers
+            off = (coverage(masks, code) < OFF_LOOK).float() if placed else None
+            off_chroma = (coverage(masks, code, chroma=True) < OFF_LOOK).float() if placed else None
         return {"image": img, "target": target, "off": off, "off_chroma": off_chroma, "masks": masks, "measure": measure, "forbid": forbid,
                 "boxes": boxes, "code": code, "sets": torch.from_numpy(cond.ref_sets).to(dev),
                 "ref_desc": torch.from_numpy(cond.ref_desc).to(dev),
@@ -274,6 +276,9 @@ class TeacherTrainer:
         if c.w_place:
             terms["place"] = c.w_place * L.placement_loss(out_lab, in_lab, b["off"], 1 - paint,
                                                           off_chroma=b["off_chroma"])
+        if c.w_place_peak:
+            terms["place_peak"] = c.w_place_peak * L.placement_peak_loss(out_lab, in_lab, b["off"], 1 - paint,
+                                                                          off_chroma=b["off_chroma"])
         if c.w_spread:
             terms["spread"] = c.w_spread * L.spread_loss(out_lab, in_lab, b["masks"], b["code"], 1 - paint)
         resid = out - img
@@ -356,6 +361,9 @@ class TeacherTrainer:
             # the student paints too, and its colour must stop where the look's does
             ("student_place", c.w_place, lambda: L.placement_loss(s_lab, in_lab, b["off"], 1 - paint,
                                                                   off_chroma=b["off_chroma"])),
+            # and a blotch, a few pixels of the untouched area, costs it as much as a smear
+            ("student_place_peak", c.w_place_peak, lambda: L.placement_peak_loss(
+                s_lab, in_lab, b["off"], 1 - paint, off_chroma=b["off_chroma"])),
             # and inside the look's regions, it is spread as the renderer spreads it
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
         )
