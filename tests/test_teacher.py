@@ -678,6 +678,11 @@ def test_gpu_run_on_the_cpu_with_a_tiny_budget(tmp_path, pack_file):
     s = Student(StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2))
     meta = load_checkpoint(out / "family_student.safetensors", {"student": s}, restore_rng=False)
     assert meta["step"] == summary["steps"] and meta["publish_extra"]["teacher"]["mac_ratio"]["128"] >= 20
+    # the last fifth of the time: the student alone (no teacher terms logged on those steps)
+    history = load_checkpoint(out / "teacher.safetensors", {}, restore_rng=False)["history"]
+    alone = [h for h in history if "pair" not in h]
+    assert summary["distil_steps"] >= 1 and len(alone) == summary["distil_steps"] and "pair" in history[0]
+    assert all(h["step"] > summary["distil_from_step"] for h in alone)
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     assert torch.isfinite(s(x, torch.from_numpy(LookCode().vector())[None], torch.ones(1, 1))).all()
 

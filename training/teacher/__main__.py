@@ -180,6 +180,9 @@ def gpu_run_cmd(
     gpu_share: float = typer.Option(0.5, "--gpu-size-share", min=0.0, max=1.0),
     limit: int = typer.Option(None, "--limit", min=2, help="Use only the first N faces (a smoke test)."),
     seed: int = typer.Option(0, "--seed"),
+    distil_share: float = typer.Option(0.2, "--distil-share", min=0.0, max=0.9,
+                                       help="Last share of the time in which only the student learns, from the "
+                                            "trained teacher (a distillation phase)."),
 ) -> None:
     """Train the teacher and distil the student on one GPU from the packed file, within --max-seconds."""
     need_torch()
@@ -197,8 +200,9 @@ def gpu_run_cmd(
         raise LivefilterError(f"packed data file not found: {data_file}")
     cfg = _config(iterations, batch, seed, 2 if device == "cpu" else 16, device, gpu_share)
     cfg.checkpoint_every = 10 ** 9  # one checkpoint at the end: the budget is minutes
-    summary = gpu_run(data_file, out_dir, cfg, max_seconds, limit)
-    out.print(f"{summary['steps']} steps in {summary['wall_seconds']} s on {escape(summary['hardware']['name'])}; "
+    summary = gpu_run(data_file, out_dir, cfg, max_seconds, limit, distil_share=distil_share)
+    out.print(f"{summary['steps']} steps ({summary['distil_steps']} for the student alone) in "
+              f"{summary['wall_seconds']} s on {escape(summary['hardware']['name'])}; "
               f"{escape(str(out_dir / 'gpu_run.json'))}")
 
 

@@ -4,7 +4,8 @@
 
 Everything is read from the one packed file (``python -m training.teacher prepare`` writes it on any
 machine); the run trains the teacher and distils the student until ``--iterations`` or
-``--max-seconds`` (whichever comes first), then writes ``teacher.safetensors`` (every network and
+``--max-seconds`` (whichever comes first), the last ``distil_share`` of the time a distillation phase (the
+student alone learns from the trained teacher: ``LIDS.md`` section 10), then writes ``teacher.safetensors`` (every network and
 optimiser, resumable), ``family_student.safetensors`` (the student, ready for
 ``python -m training.teacher publish``) and ``gpu_run.json``: hardware, torch and CUDA versions, steps,
 wall time and the last losses.
@@ -38,7 +39,7 @@ def hardware(device: str) -> dict:
 
 
 def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: float, limit: int | None = None,
-            progress=None) -> dict:
+            progress=None, distil_share: float = 0.2) -> dict:
     """Train from the packed file into ``out``; returns (and writes) the run's JSON summary."""
     t0 = time.perf_counter()
     if cfg.device.startswith("cuda"):
@@ -52,7 +53,11 @@ def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: floa
     trainer.resume()
     budget = max(1.0, max_seconds - (time.perf_counter() - t0))
     t_train = time.perf_counter()
-    trainer.run(progress=progress, max_seconds=budget)
+    trainer.run(progress=progress, max_seconds=budget * (1.0 - distil_share))
+    distil_from = trainer.step
+    if distil_share > 0:
+        trainer.cfg.student_only = True
+        trainer.run(progress=progress, max_seconds=max(1e-3, budget - (time.perf_counter() - t_train)))
     if cfg.device.startswith("cuda"):
         torch.cuda.synchronize()
     trained = time.perf_counter() - t_train
@@ -63,6 +68,7 @@ def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: floa
     summary = {"hardware": hw, "wall_seconds": round(time.perf_counter() - t0, 1),
                "load_seconds": round(loaded, 1), "train_seconds": round(trained, 1), "steps": trainer.step,
                "steps_per_second": round(len(trainer.history) and trainer.step / max(trainer.seconds, 1e-6), 3),
+               "distil_from_step": distil_from, "distil_steps": trainer.step - distil_from,
                "faces": len(pack.faces), "references": len(pack.ref_names), "config": asdict(cfg),
                "last_losses": last, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     tmp = out / "gpu_run.json.tmp"
