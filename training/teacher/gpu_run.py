@@ -5,9 +5,9 @@
 Everything is read from the one packed file (``python -m training.teacher prepare`` writes it on any
 machine); the run trains the teacher and distils the student until ``--iterations`` or
 ``--max-seconds`` (whichever comes first), the last ``distil_share`` of the time a distillation phase (the
-student alone learns from the trained teacher: ``LIDS.md`` section 10), then writes ``teacher.safetensors`` (every network and
-optimiser, resumable), ``family_student.safetensors`` (the student, ready for
-``python -m training.teacher publish``) and ``gpu_run.json``: hardware, torch and CUDA versions, steps,
+student alone learns from the trained teacher: ``LIDS.md`` section 10), then writes ``teacher.safetensors``
+(every network and optimiser, resumable), ``family_student.safetensors`` (the student, ready for ``python -m
+training.teacher publish``) and ``gpu_run.json``: hardware, torch and CUDA versions, steps,
 wall time and the last losses.
 """
 

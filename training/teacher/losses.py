@@ -234,7 +234,8 @@ def _off_look_change(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Ten
 
 
 def placement_peak_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, keep: torch.Tensor,
-                        share: float = 0.01, delta: float = 0.5, off_chroma: torch.Tensor | None = None) -> torch.Tensor:
+                        share: float = 0.01, delta: float = 0.5,
+                        off_chroma: torch.Tensor | None = None) -> torch.Tensor:
     """The placement term's worst pixels: per face, the mean change over the ``share`` of the crop's pixels
     that changed most where the look paints nothing (a tail mean, CVaR). The placement term is a mean over the
     whole untouched area, so a red blotch of a hundred pixels between the brows is a few thousandths of it and

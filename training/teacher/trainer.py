@@ -80,7 +80,7 @@ class TeacherRunConfig:
     w_student_detail: float = 0.0  # the detail term for the student against the teacher's output (lip lines, the toon)
     w_student_desc: float = 0.0  # the region-colour target (lips, lids as code and photos state them) for the student
     w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
-    w_place_peak: float = 0.0  # teacher and student: the placement term's worst 1 % of pixels (blotches), at full weight
+    w_place_peak: float = 0.0  # teacher and student: the placement term's worst 1 % of pixels (blotches)
     w_student_cheek: float = 0.0  # the cheek colour term for the student, against the teacher's output
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
@@ -254,7 +254,8 @@ class TeacherTrainer:
         return peak * 0.025 + 0.5 * peak * 0.975 * (1 + math.cos(math.pi * min(1.0, t)))
 
     def _teacher_step(self, b: dict, size: int, x: torch.Tensor, img: torch.Tensor, paint: torch.Tensor,
-                      w: torch.Tensor, in_lab: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+                      w: torch.Tensor, in_lab: torch.Tensor
+                      ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
         """One update of the teacher and the discriminators; returns the teacher's output in [0, 1], its
         features and the logged terms."""
         c, st = self.cfg, self.step
