@@ -6,8 +6,8 @@ Everything is read from the one packed file (``python -m training.teacher prepar
 machine); the run trains the teacher and distils the student until ``--iterations`` or
 ``--max-seconds`` (whichever comes first), the last ``distil_share`` of the time a distillation phase (the
 student alone learns from the trained teacher: ``LIDS.md`` section 10), then writes ``teacher.safetensors``
-(every network and optimiser, resumable), ``family_student.safetensors`` (the student, ready for ``python -m
-training.teacher publish``) and ``gpu_run.json``: hardware, torch and CUDA versions, steps,
+(every network and optimiser, resumable), ``family_student.safetensors`` (the student, ready for
+``python -m training.teacher publish``) and ``gpu_run.json``: hardware, torch and CUDA versions, steps,
 wall time and the last losses.
 """
 
