@@ -21,7 +21,7 @@ DATA_FILE = "teacher-data.npz"
 # the recipe of the recorded runs, for `train` and `gpu-run` alike (the run config's own defaults are the plain terms)
 PAINT_SHARE, PAINT_WEIGHT, EYE_SHARE, STUDENT_DETAIL, DESC_WEIGHT, STUDENT_DESC = 0.3, 5.0, 0.3, 0.5, 0.3, 0.0
 PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the look does not paint
-PLACE_PEAK = 0.0  # the placement term's worst 1 % of pixels (blotches), teacher and student
+PLACE_PEAK = 0.3  # the placement term's worst 1 % of pixels (blotches): at 0.3 glam keeps the person on every face
 SPREAD_WEIGHT = 2.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
 CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean colour (at 0.5 the blush was lost)
 STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
