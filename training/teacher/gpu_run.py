@@ -54,7 +54,7 @@ def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: floa
     budget = max(1.0, max_seconds - (time.perf_counter() - t0))
     t_train = time.perf_counter()
     trainer.run(progress=progress, max_seconds=budget * (1.0 - distil_share))
-    distil_from = trainer.step
+    distil_from, config = trainer.step, asdict(cfg)  # the run's configuration, before its distillation phase
     if distil_share > 0:
         trainer.cfg.student_only = True
         trainer.run(progress=progress, max_seconds=max(1e-3, budget - (time.perf_counter() - t_train)))
@@ -69,7 +69,7 @@ def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: floa
                "load_seconds": round(loaded, 1), "train_seconds": round(trained, 1), "steps": trainer.step,
                "steps_per_second": round(len(trainer.history) and trainer.step / max(trainer.seconds, 1e-6), 3),
                "distil_from_step": distil_from, "distil_steps": trainer.step - distil_from,
-               "faces": len(pack.faces), "references": len(pack.ref_names), "config": asdict(cfg),
+               "faces": len(pack.faces), "references": len(pack.ref_names), "config": config,
                "last_losses": last, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     tmp = out / "gpu_run.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1) + "\n")
