@@ -702,7 +702,10 @@ def test_cli_errors_are_one_line(tmp_path):
 
 def test_cli_student_only_segment_continues_a_trained_run(tmp_path, pack_file):
     """`train --student-only` needs a teacher to learn from, then continues its run with the teacher untouched."""
-    from training.checkpoint import load_checkpoint
+    cfg = TeacherRunConfig()  # the CLI's network sizes; only the teacher and the student are read back
+
+    def networks() -> dict:
+        return {"teacher": TeacherG(cfg.teacher), "student": Student(cfg.student)}
 
     run = tmp_path / "run"
     r = _teacher_cli("train", "--run", str(run), "--data-file", str(pack_file), "--iterations", "2", "--student-only")
@@ -710,21 +713,16 @@ def test_cli_student_only_segment_continues_a_trained_run(tmp_path, pack_file):
     args = ("train", "--run", str(run), "--data-file", str(pack_file), "--batch", "2", "--gpu-size-share", "0")
     r = _teacher_cli(*args, "--iterations", "1")
     assert r.returncode == 0, r.stdout + r.stderr
-    trained = TeacherTrainer(TeacherRunConfig(), read_pack_small(pack_file), tmp_path / "x")
-    load_checkpoint(run / "teacher.safetensors", trained.modules(), restore_rng=False)
+    trained = networks()
+    load_checkpoint(run / "teacher.safetensors", trained, restore_rng=False)
     r = _teacher_cli(*args, "--iterations", "3", "--restart-at", "1", "--student-only")
     assert r.returncode == 0 and "at step 3" in r.stdout, r.stdout + r.stderr
-    after = TeacherTrainer(TeacherRunConfig(), read_pack_small(pack_file), tmp_path / "y")
-    meta = load_checkpoint(run / "teacher.safetensors", after.modules(), restore_rng=False)
+    after = networks()
+    meta = load_checkpoint(run / "teacher.safetensors", after, restore_rng=False)
     assert meta["step"] == 3
-    assert all(torch.equal(v, after.G.state_dict()[k]) for k, v in trained.G.state_dict().items())
-    assert not all(torch.equal(v, after.S.state_dict()[k]) for k, v in trained.S.state_dict().items())
-
-
-def read_pack_small(pack_file):
-    from training.teacher.prepare import read_pack
-
-    return read_pack(pack_file, threads=2, limit=2)
+    g0, g1, s0, s1 = (n[k].state_dict() for k in ("teacher", "student") for n in (trained, after))
+    assert all(torch.equal(v, g1[k]) for k, v in g0.items())
+    assert not all(torch.equal(v, s1[k]) for k, v in s0.items())
 
 
 def test_the_teacher_s_stylised_output_is_measured_on_the_head(tmp_path, pack_file, faces):

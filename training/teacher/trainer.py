@@ -196,7 +196,8 @@ class TeacherTrainer:
             off = (coverage(masks, code) < OFF_LOOK).float() if placed else None
             off_chroma = (coverage(masks, code, chroma=True) < OFF_LOOK).float() if placed else None
         return {"image": img, "target": target, "off": off, "off_chroma": off_chroma, "masks": masks,
-                "measure": measure, "forbid": forbid, "boxes": boxes, "code": code, "sets": torch.from_numpy(cond.ref_sets).to(dev),
+                "measure": measure, "forbid": forbid, "boxes": boxes, "code": code,
+                "sets": torch.from_numpy(cond.ref_sets).to(dev),
                 "ref_desc": torch.from_numpy(cond.ref_desc).to(dev),
                 "own": torch.from_numpy(self.own_codes[idx]).float().to(dev), "idx": torch.from_numpy(idx)}
 
