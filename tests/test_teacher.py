@@ -18,6 +18,7 @@ from livefilter.errors import InputError, ModelError  # noqa: E402
 from livefilter.looks.code import CODE_DIM, LookCode  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from training.data import prepare_crops  # noqa: E402
+from training.models.layers import FiLM  # noqa: E402
 from training.models.student import Student, StudentConfig  # noqa: E402
 from training.teacher import losses as L  # noqa: E402
 from training.teacher.discriminators import region_boxes, region_crops  # noqa: E402
@@ -207,7 +208,7 @@ def test_descriptor_loss_moves_the_region_not_the_skin_it_is_measured_against():
     assert skin.requires_grad  # the skin guard still sees the skin's change
 
 
-def test_cheek_colour_loss_follows_the_target_on_cheeks_only():
+def test_local_colour_loss_follows_the_target_on_its_regions_only():
     from training.makeup.colour import rgb_to_lab
 
     img = torch.rand(2, 3, 32, 32)
@@ -215,11 +216,11 @@ def test_cheek_colour_loss_follows_the_target_on_cheeks_only():
     masks[:, REGION_NAMES.index("blush"), 4:14, 4:14] = 1
     masks[:, REGION_NAMES.index("lips"), 20:28, 10:20] = 1
     lab = rgb_to_lab(img)
-    assert L.cheek_colour_loss(lab, lab, masks).item() == pytest.approx(0.0, abs=1e-7)
+    assert L.local_colour_loss(lab, lab, masks).item() == pytest.approx(0.0, abs=1e-7)
     blushed = lab.clone()
     blushed[:, 1, 4:14, 4:14] += 6.0  # the target's blush: six a* units on the blush region
     out = lab.clone().requires_grad_(True)
-    loss = L.cheek_colour_loss(out, blushed, masks, window=3)
+    loss = L.local_colour_loss(out, blushed, masks, window=3)
     assert 0.2 < loss.item() <= 36 / 100  # six a* units short, less where the box reaches past the blush
     loss.backward()
     g = out.grad.abs().sum(1)
@@ -227,10 +228,16 @@ def test_cheek_colour_loss_follows_the_target_on_cheeks_only():
     # local: the right mean colour gathered in half the region is still wrong
     gathered = lab.clone()
     gathered[:, 1, 4:14, 4:9] += 12.0
-    assert L.cheek_colour_loss(gathered, blushed, masks, window=3).item() > 0.5 * loss.item()
+    assert L.local_colour_loss(gathered, blushed, masks, window=3).item() > 0.5 * loss.item()
     lips_only = lab.clone()
     lips_only[:, 1, 20:28, 10:20] += 20.0
-    assert L.cheek_colour_loss(lab, lips_only, masks).item() == pytest.approx(0.0, abs=1e-7)
+    assert L.local_colour_loss(lab, lips_only, masks).item() == pytest.approx(0.0, abs=1e-7)
+    # the eye shadow's band, for the student: a darker lid counts there, the blush does not
+    masks[:, REGION_NAMES.index("eyeshadow"), 16:19, 2:30] = 1
+    shadowed = lab.clone()
+    shadowed[:, 0, 16:19, 2:30] -= 8.0
+    assert L.local_colour_loss(lab, blushed, masks, L.LID_REGIONS, 5).item() == pytest.approx(0.0, abs=1e-7)
+    assert L.local_colour_loss(lab, shadowed, masks, L.LID_REGIONS, 5).item() > 0.1
 
 
 def test_detail_loss_asks_for_the_targets_fine_detail():
@@ -551,8 +558,67 @@ def test_pack_roundtrip(pack_file):
 def _tiny_cfg(**kw):
     base = dict(iterations=3, batch=2, sizes=(64,), threads=1, adv_start=1, cycle_every=1, id_every=1,
                 distill_ramp=2, checkpoint_every=1000, teacher=TINY,
-                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1))
+                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8))
     return TeacherRunConfig(**(base | kw))
+
+
+@pytest.mark.parametrize("layer", ["f1.", "mapping."])
+def test_the_code_mapping_and_fine_modulation_reach_the_output_and_export(tmp_path, layer):
+    """The code goes through a mapping network and modulates the full-resolution level too: each of them, from
+    zero, alone changes the residual; strength 0 is still the input; the ONNX export matches torch."""
+    from exporters.look_pack import write_look_pack
+
+    torch.manual_seed(0)
+    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8)).eval()
+    assert set(s.optional_layers()) == {"f1.", "mapping."}
+    for lin in s.optional_layers().values():
+        torch.nn.init.zeros_(lin.weight)
+    for m in s.modules():
+        if isinstance(m, FiLM) and m is not s.f1:
+            torch.nn.init.normal_(m.proj.weight, std=0.05)
+    torch.nn.init.normal_(s.head.weight, std=0.05)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    code, one = torch.rand(2, CODE_DIM), torch.ones(2, 1)
+    with torch.no_grad():
+        before = s(x, code, one)
+        assert torch.equal(s(x, code, torch.zeros(2, 1)), x)
+        torch.nn.init.normal_(s.optional_layers()[layer].weight, std=0.5)
+        after = s(x, code, one)
+    assert (after - before).abs().max() > 1e-3
+    look, report = write_look_pack(s, tmp_path, name="fine", style_code=list(np.linspace(-1, 1, CODE_DIM)),
+                                   input_size=64, align_padding=0.25)
+    assert report.parity_max_abs < 1e-4
+
+
+def test_a_run_from_before_the_code_mapping_continues_with_it(tmp_path, pack_file):
+    """A checkpoint whose student has no code mapping or fine modulation resumes into one that has them: the same
+    student output (the new layers join at zero), the teacher's optimiser state kept, the student's afresh; then it learns, and
+    saves and resumes as any run. Any other missing parameter is still an error."""
+    from training.teacher.prepare import read_pack
+
+    pack = read_pack(pack_file, threads=2, limit=4)
+    coarse = StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1)
+    old = TeacherTrainer(_tiny_cfg(student=coarse), pack, tmp_path / "r")
+    old.train_step()
+    old.save()
+    new = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "r")
+    assert new.resume() and new.step == 1
+    x, code, one = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, CODE_DIM), torch.ones(2, 1)
+    with torch.no_grad():
+        assert torch.equal(old.S(x, code, one), new.S(x, code, one))
+    assert not new.opt_s.state and len(new.opt_g.state) == len(old.opt_g.state)
+    kept, had = new.opt_g.state_dict()["state"], old.opt_g.state_dict()["state"]
+    assert kept.keys() == had.keys() and all(torch.equal(kept[i]["exp_avg"], had[i]["exp_avg"]) for i in had)
+    new.train_step()
+    assert all(lin.weight.abs().sum() > 0 for lin in new.S.optional_layers().values())  # both learn
+    new.save()
+    again = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "r")
+    assert again.resume() and again.step == 2 and len(again.opt_s.state) == len(new.opt_s.state)
+    assert all(torch.equal(a, b) for a, b in zip(again.S.state_dict().values(), new.S.state_dict().values()))
+    p = save_checkpoint(tmp_path / "s.safetensors", {"student": Student(coarse)})
+    deeper = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=2, fine_film=True))  # lacks a mid block too
+    with pytest.raises(ModelError, match="does not match"):
+        load_checkpoint(p, {"student": deeper}, absent={"student": ("f1.",)})
 
 
 def test_resume_is_bit_identical(tmp_path, pack_file):
@@ -607,6 +673,7 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     ("w_spread", 3.0, "spread", "student_spread"),  # colour spread inside lips and lid as the renderer spreads it
     ("w_place_peak", 2.0, "place_peak", "student_place_peak"),  # a blotch pays as much as a smear
     ("w_student_cheek", 4.0, None, "student_cheek"),  # the teacher's blush, for the student
+    ("w_student_lid", 4.0, None, "student_lid"),  # the teacher's eye shadow, for the student
 ])
 def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weight, teacher_log, student_log):
     """Same seed, same batch, same teacher step: the term joins the teacher's terms where it holds for the teacher
@@ -751,7 +818,8 @@ def test_train_options_reach_the_run_config():
     cfg = _config(4800, 4, 0, 2, "cpu", 0.25)
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
             cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek,
-            cfg.photo_dropout, cfg.w_place_peak) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3, 0.3)
+            cfg.photo_dropout, cfg.w_place_peak, cfg.w_student_lid, cfg.student.fine_film,
+            cfg.student.map_hidden) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3, 0.3, 0.0, True, 64)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

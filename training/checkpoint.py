@@ -67,18 +67,37 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, info
 
 
+def has_keys(path: Path, prefix: str | tuple[str, ...]) -> bool:
+    """Whether the checkpoint holds any tensor whose name starts with ``prefix`` (or one of them; header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return any(k.startswith(prefix) for k in f.keys())
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{path} is not a valid livefilter checkpoint ({type(e).__name__})") from None
+
+
 def load_checkpoint(
     path: Path,
     modules: dict[str, nn.Module],
     optimizers: dict[str, torch.optim.Optimizer] | None = None,
     generator: torch.Generator | None = None,
     restore_rng: bool = True,
+    absent: dict[str, tuple[str, ...]] | None = None,
 ) -> dict:
-    """Restore into existing modules/optimisers; returns the meta dict."""
+    """Restore into existing modules/optimisers; returns the meta dict.
+
+    ``absent`` names, per module, the prefixes of parameters a checkpoint may lack (a layer added since, which then
+    keeps the value it has); any other difference is an error.
+    """
     tensors, info = read_checkpoint(path)
     for name, m in modules.items():
         prefix = f"model.{name}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        optional = (absent or {}).get(name)
+        if optional:
+            state = {k: v for k, v in m.state_dict().items() if k.startswith(optional)} | state
         try:
             m.load_state_dict(state, strict=True)
         except RuntimeError as e:

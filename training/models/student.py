@@ -19,6 +19,14 @@ class StudentConfig:
     base: int = 16
     style_dim: int = 16
     mid_blocks: int = 2
+    # the code also modulates the full-resolution decoder level: a lid or a lip line is a few pixels wide,
+    # and modulated only at the coarse levels the student followed the eye-shadow fields at a third of the
+    # teacher's rate (training/teacher/LIDS.md section 12). Off for packs trained before it.
+    fine_film: bool = False
+    # a small mapping network on the code (added to it, starting at zero): FiLM is linear in its input, and a
+    # look's effect is a product of fields (opacity x colour), which the convolutions had to build spatially.
+    # 0 = none (packs trained before it)
+    map_hidden: int = 0
 
 
 class Student(nn.Module):
@@ -40,12 +48,29 @@ class Student(nn.Module):
         self.head = nn.Conv2d(b, 3, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # registered last, so a checkpoint without them keeps its parameters' order (see optional_layers)
+        self.f1 = FiLM(cfg.style_dim, b) if cfg.fine_film else None
+        self.mapping = None
+        if cfg.map_hidden:
+            self.mapping = nn.Sequential(nn.Linear(cfg.style_dim, cfg.map_hidden), nn.LeakyReLU(0.2),
+                                         nn.Linear(cfg.map_hidden, cfg.style_dim))
+            nn.init.zeros_(self.mapping[2].weight)
+            nn.init.zeros_(self.mapping[2].bias)
+
+    def optional_layers(self) -> dict[str, nn.Linear]:
+        """The layers this student may have beyond an older checkpoint's: parameter prefix -> the linear layer
+        whose zeros make them leave the output unchanged."""
+        layers = {"f1.": self.f1.proj if self.f1 is not None else None,
+                  "mapping.": self.mapping[2] if self.mapping is not None else None}
+        return {k: v for k, v in layers.items() if v is not None}
 
     @staticmethod
     def _up(x: torch.Tensor) -> torch.Tensor:
         return nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
 
     def forward(self, image: torch.Tensor, style: torch.Tensor, strength: torch.Tensor, return_features: bool = False):
+        if self.mapping is not None:
+            style = style + self.mapping(style)
         s0 = self.stem(image)
         s1 = self.d1(s0)
         s2 = self.d2(s1)
@@ -58,6 +83,8 @@ class Student(nn.Module):
         h = self.f2(self.u2(torch.cat([self._up(h), s1], 1)), style)
         f_up2 = h
         h = self.u1(torch.cat([self._up(h), s0], 1))
+        if self.f1 is not None:
+            h = self.f1(h, style)
         residual = self.head(h)
         out = torch.clamp(image + strength.view(-1, 1, 1, 1) * residual, -1.0, 1.0)
         return (out, [f_mid, f_up3, f_up2]) if return_features else out

@@ -167,16 +167,20 @@ def descriptor_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, measure: torch.
 
 
 CHEEK_REGIONS = tuple(REGION_NAMES.index(r) for r in ("blush", "contour", "highlight"))
+LID_REGIONS = (REGION_NAMES.index("eyeshadow"),)
 
 
-def cheek_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: torch.Tensor,
-                      window: int = 9) -> torch.Tensor:
-    """Blush, contour and highlight as the renderer's target states them: the local mean CIELAB colour (a
-    ``window``-pixel box) inside those regions. These areas are large and their change is a few units, so
-    the pixel pair loss hardly feels them beside the adversarial, identity and skin terms, and the teacher
-    learned to leave cheeks alone. The local mean (BeautyGAN's per-region colour target, kept local so the
-    colour cannot gather in one blotch of the region) restores the signal without asking for texture."""
-    m = masks[:, list(CHEEK_REGIONS)].sum(1, keepdim=True).clamp(max=1.0)
+def local_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: torch.Tensor,
+                      regions: tuple[int, ...] = CHEEK_REGIONS, window: int = 9) -> torch.Tensor:
+    """The local mean CIELAB colour (a ``window``-pixel box) inside ``regions``, output against target.
+
+    Blush, contour and highlight (the default) are large and change by a few units, so the pixel pair loss
+    hardly feels them beside the adversarial, identity and skin terms, and the teacher learned to leave cheeks
+    alone. The eye shadow is the same for the student: a few units over a band a few pixels tall, and the
+    student followed the shadow fields at a third of the teacher's rate. The local mean (BeautyGAN's per-region
+    colour target, kept local so the colour cannot gather in one blotch of the region) restores the signal
+    without asking for texture."""
+    m = masks[:, list(regions)].sum(1, keepdim=True).clamp(max=1.0)
     pad = window // 2
     diff = F.avg_pool2d(out_lab - target_lab.detach(), window, 1, pad, count_include_pad=False)
     area = m.sum((1, 2, 3))

@@ -26,7 +26,7 @@ from torch import nn
 from livefilter.composite.regions import REGION_NAMES
 from livefilter.looks.code import CODE_DIM, FIELD_NAMES
 from livefilter.looks.region_stats import Recipe, encode_descriptors
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import has_keys, load_checkpoint, save_checkpoint
 from training.diffaug import diff_augment
 from training.makeup.colour import rgb_to_lab
 from training.makeup.render import coverage, render
@@ -82,6 +82,7 @@ class TeacherRunConfig:
     w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
     w_place_peak: float = 0.0  # teacher and student: the placement term's worst 1 % of pixels (blotches)
     w_student_cheek: float = 0.0  # the cheek colour term for the student, against the teacher's output
+    w_student_lid: float = 0.0  # the same local colour term on the eye shadow, for the student
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
@@ -92,7 +93,8 @@ class TeacherRunConfig:
     checkpoint_every: int = 25
     device: str = "cpu"
     teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(base=24, mid_blocks=5))
-    student: StudentConfig = field(default_factory=lambda: StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2))
+    student: StudentConfig = field(default_factory=lambda: StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2,
+                                                                         fine_film=True, map_hidden=64))
 
 
 def _t(x: np.ndarray, dev: str) -> torch.Tensor:
@@ -271,7 +273,7 @@ class TeacherTrainer:
         terms["desc"] = c.w_desc * desc
         tgt_lab = rgb_to_lab(b["target"])
         if c.w_cheek_colour:
-            terms["cheek"] = c.w_cheek_colour * L.cheek_colour_loss(out_lab, tgt_lab, b["masks"])
+            terms["cheek"] = c.w_cheek_colour * L.local_colour_loss(out_lab, tgt_lab, b["masks"])
         if c.w_detail:
             terms["detail"] = c.w_detail * L.detail_loss(out_lab, tgt_lab, w)
         terms["skin"] = c.w_skin * (skin_dl ** 2).mean()
@@ -354,7 +356,9 @@ class TeacherTrainer:
         # the student's own terms beside the distillation, each added at its weight (when on) and logged
         extra = (
             # the blush is a broad change of a few units, which the pixel pair hardly feels
-            ("student_cheek", c.w_student_cheek, lambda: L.cheek_colour_loss(s_lab, t_lab, b["masks"])),
+            ("student_cheek", c.w_student_cheek, lambda: L.local_colour_loss(s_lab, t_lab, b["masks"])),
+            # and so is the eye shadow's band, a few pixels tall: the student followed its fields at a third
+            ("student_lid", c.w_student_lid, lambda: L.local_colour_loss(s_lab, t_lab, b["masks"], L.LID_REGIONS, 5)),
             # the student sees only the code, so where the teacher's lid or lip colour depends on the photos (or
             # drifts from what they measure), a pixel copy of the teacher averages it away: the student also
             # meets the measured colour target itself (a task loss beside the distillation, as in KD)
@@ -370,7 +374,7 @@ class TeacherTrainer:
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
         )
         s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for _, wt, _ in extra) else None
-        t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek else None
+        t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek or c.w_student_lid else None
         if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
             loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, t_lab, w)
         for name, weight, term in extra:
@@ -407,7 +411,19 @@ class TeacherTrainer:
         p = self.checkpoint_path()
         if not p.is_file():
             return False
-        meta = load_checkpoint(p, self.modules(), self.optimizers())
+        optimizers = self.optimizers()
+        optional = self.S.optional_layers()
+        missing = [k for k in optional if not has_keys(p, f"model.student.{k}")]
+        if missing:
+            # a run from before the student's code mapping or full-resolution modulation: they join at zero (the
+            # student's output is unchanged) and the student's optimiser starts afresh, since its parameter list
+            # grew (a segment has its own warm-up)
+            log.info("%s: the student gains %s (starting at zero)", p, ", ".join(k[:-1] for k in missing))
+            for k in missing:
+                nn.init.zeros_(optional[k].weight)
+                nn.init.zeros_(optional[k].bias)
+            optimizers.pop("student")
+        meta = load_checkpoint(p, self.modules(), optimizers, absent={"student": tuple(missing)})
         self.step, self.seconds = int(meta["step"]), float(meta.get("seconds", 0.0))
         self.history = list(meta.get("history", []))
         self.rng.bit_generator.state = meta["rng"]  # the sampler shares this generator
