@@ -19,13 +19,11 @@ class StudentConfig:
     base: int = 16
     style_dim: int = 16
     mid_blocks: int = 2
-    # the code also modulates the full-resolution decoder level: a lid or a lip line is a few pixels wide,
-    # and modulated only at the coarse levels the student followed the eye-shadow fields at a third of the
-    # teacher's rate (training/teacher/LIDS.md section 12). Off for packs trained before it.
+    # the code also modulates the full-resolution decoder level (a lid or a lip line is a few pixels wide).
+    # Off for packs trained before it. What it changes is measured in training/teacher/LIDS.md section 12.
     fine_film: bool = False
     # a small mapping network on the code (added to it, starting at zero): FiLM is linear in its input, and a
-    # look's effect is a product of fields (opacity x colour), which the convolutions had to build spatially.
-    # 0 = none (packs trained before it)
+    # look's effect is a product of fields (opacity x colour). 0 = none (packs trained before it)
     map_hidden: int = 0
 
 

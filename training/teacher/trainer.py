@@ -357,7 +357,7 @@ class TeacherTrainer:
         extra = (
             # the blush is a broad change of a few units, which the pixel pair hardly feels
             ("student_cheek", c.w_student_cheek, lambda: L.local_colour_loss(s_lab, t_lab, b["masks"])),
-            # and so is the eye shadow's band, a few pixels tall: the student followed its fields at a third
+            # and so is the eye shadow's band, a few pixels tall (LIDS.md section 12)
             ("student_lid", c.w_student_lid, lambda: L.local_colour_loss(s_lab, t_lab, b["masks"], L.LID_REGIONS, 5)),
             # the student sees only the code, so where the teacher's lid or lip colour depends on the photos (or
             # drifts from what they measure), a pixel copy of the teacher averages it away: the student also
