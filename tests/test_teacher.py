@@ -742,8 +742,10 @@ def test_gpu_run_on_the_cpu_with_a_tiny_budget(tmp_path, pack_file):
     summary = json.loads((out / "gpu_run.json").read_text())
     assert summary["steps"] >= 1 and summary["hardware"]["torch"] == torch.__version__
     assert summary["wall_seconds"] > 0 and summary["faces"] == 4
-    s = Student(StudentConfig(base=16, style_dim=CODE_DIM, mid_blocks=2))
-    meta = load_checkpoint(out / "family_student.safetensors", {"student": s}, restore_rng=False)
+    from training.makeup.publish import load_student
+
+    s, meta = load_student(out)  # as `publish` reads it: the architecture the run trained, from its own config
+    assert s.cfg == TeacherRunConfig().student and s.mapping is not None and s.f1 is not None
     assert meta["step"] == summary["steps"] and meta["publish_extra"]["teacher"]["mac_ratio"]["128"] >= 20
     # the last fifth of the time: the student alone (no teacher terms logged on those steps)
     history = load_checkpoint(out / "teacher.safetensors", {}, restore_rng=False)["history"]
