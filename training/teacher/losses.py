@@ -176,8 +176,8 @@ def local_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: to
 
     Blush, contour and highlight (the default) are large and change by a few units, so the pixel pair loss
     hardly feels them beside the adversarial, identity and skin terms, and the teacher learned to leave cheeks
-    alone. The eye shadow is the same for the student: a few units over a band a few pixels tall, and the
-    student followed the shadow fields at a third of the teacher's rate. The local mean (BeautyGAN's per-region
+    alone. The eye shadow is the same for the student: a few units over a band a few pixels tall (what the term
+    changed there is measured in LIDS.md section 12: little). The local mean (BeautyGAN's per-region
     colour target, kept local so the colour cannot gather in one blotch of the region) restores the signal
     without asking for texture."""
     m = masks[:, list(regions)].sum(1, keepdim=True).clamp(max=1.0)
