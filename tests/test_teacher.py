@@ -537,6 +537,55 @@ def test_photo_dropout_hides_the_photos_and_keeps_their_target():
     assert {"family", "refs"} <= set(kinds[hidden])
 
 
+def test_cross_share_draws_the_lips_and_cheeks_apart_from_the_eyes():
+    """Glam's strong lipstick always came with its dark lid; with ``cross_share`` a draw keeps its own eye fields
+    and takes its lips, cheeks and skin finish from a second draw. The photos describe the first draw's lips: the
+    teacher does not see them, and only their lid target is kept. At 0 the draws are the recorded ones."""
+    from training.teacher.conditions import CROSS_FIELDS, TARGET_KEYS, ConditionSampler
+
+    glam = LookCode(lips_opacity=1.0, lips_a=40.0, shadow_opacity=0.8, shadow_dL=-30.0, blush_opacity=0.6,
+                    blush_da=8.0)
+    names = list(LookCode().to_dict())
+    col = {k: names.index(k) for k in ("shadow_dL", "lips_a", "lips_opacity", "blush_da", "paint")}
+    assert "lips_a" in CROSS_FIELDS and "skin_smooth" in CROSS_FIELDS and "shadow_dL" not in CROSS_FIELDS
+
+    def draw(share, seed=3):
+        s = ConditionSampler(_sampler_info(glam, ["m1"]), ["m1", "s1"], ["makeup", "style"],
+                             np.random.default_rng(seed), cross_share=share)
+        return s.batch(3000)
+
+    c0 = draw(0.0)
+    old = ConditionSampler(_sampler_info(glam, ["m1"]), ["m1", "s1"], ["makeup", "style"], np.random.default_rng(3))
+    ref = old.batch(3000)
+    assert np.array_equal(c0.codes, ref.codes) and np.array_equal(c0.ref_sets, ref.ref_sets)
+    g = glam.vector()
+
+    def glam_eyes(c):
+        fam = np.array(c.kinds) == "family"
+        return fam & np.isclose(c.codes[:, col["shadow_dL"]], g[col["shadow_dL"]])
+
+    eyes0 = glam_eyes(c0)
+    with_glam_lips0 = np.isclose(c0.codes[eyes0, col["lips_a"]], g[col["lips_a"]]) | (c0.codes[eyes0, col["lips_opacity"]] == 0)
+    assert eyes0.sum() > 200 and with_glam_lips0.all()  # glam's lid never without glam's lips
+
+    c1 = draw(0.5)
+    eyes1 = glam_eyes(c1)
+    lid = [TARGET_KEYS.index(k) for k in ("lid_L_rel", "lid_a", "lid_b")]
+    lips = [TARGET_KEYS.index(k) for k in ("lips_L_rel", "lips_a", "lips_b")]
+    crossed = eyes1 & np.isnan(c1.ref_desc[:, lips]).all(1)
+    assert crossed.sum() / eyes1.sum() == pytest.approx(0.5, abs=0.07)
+    assert np.isfinite(c1.ref_desc[crossed][:, lid]).all()  # the lid is still the photos' lid
+    assert np.all(c1.ref_sets[crossed].sum(1) == 0)  # photos of other lips: the teacher has the code alone
+    own_lips = np.isclose(c1.codes[:, col["lips_a"]], g[col["lips_a"]])
+    assert (crossed & own_lips).sum() / crossed.sum() < 0.35  # the second draw is rarely glam again
+    assert len(np.unique(c1.codes[crossed, col["lips_a"]])) > 20 and np.all(c1.codes[crossed, col["paint"]] == 0)
+    assert len(np.unique(c1.codes[crossed, col["blush_da"]])) > 20
+    kept = eyes1 & np.isclose(c1.codes[:, col["lips_a"]], g[col["lips_a"]]) & (c1.ref_sets[:, 0] == 1)
+    assert kept.sum() > 100 and np.isfinite(c1.ref_desc[kept]).all()
+    toon = (c1.codes[:, col["paint"]] > 0.5) & (np.array(c1.kinds) == "family")
+    assert toon.sum() > 50 and np.all(c1.ref_sets[toon, 1] == 1)  # the stylised look is never crossed
+
+
 def test_pack_roundtrip(pack_file):
     from training.teacher.prepare import N_MASKS, read_pack
 
@@ -558,24 +607,28 @@ def test_pack_roundtrip(pack_file):
 def _tiny_cfg(**kw):
     base = dict(iterations=3, batch=2, sizes=(64,), threads=1, adv_start=1, cycle_every=1, id_every=1,
                 distill_ramp=2, checkpoint_every=1000, teacher=TINY,
-                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8))
+                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8,
+                                      context=True))
     return TeacherRunConfig(**(base | kw))
 
 
-@pytest.mark.parametrize("layer", ["f1.", "mapping."])
+@pytest.mark.parametrize("layer", ["f1.", "mapping.", "context."])
 def test_the_code_mapping_and_fine_modulation_reach_the_output_and_export(tmp_path, layer):
-    """The code goes through a mapping network and modulates the full-resolution level too: each of them, from
-    zero, alone changes the residual; strength 0 is still the input; the ONNX export matches torch."""
+    """The code goes through a mapping network that also reads the face, and modulates the full-resolution level
+    too: each of them, from zero, alone changes the residual; strength 0 is still the input; the ONNX export
+    matches torch."""
     from exporters.look_pack import write_look_pack
 
     torch.manual_seed(0)
-    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8)).eval()
-    assert set(s.optional_layers()) == {"f1.", "mapping."}
-    for lin in s.optional_layers().values():
-        torch.nn.init.zeros_(lin.weight)
+    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8,
+                              context=True)).eval()
+    assert set(s.optional_layers()) == {"f1.", "mapping.", "context."}
     for m in s.modules():
-        if isinstance(m, FiLM) and m is not s.f1:
+        if isinstance(m, FiLM):
             torch.nn.init.normal_(m.proj.weight, std=0.05)
+    for lin in s.optional_layers().values():
+        torch.nn.init.normal_(lin.weight, std=0.5)
+    torch.nn.init.zeros_(s.optional_layers()[layer].weight)
     torch.nn.init.normal_(s.head.weight, std=0.05)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     code, one = torch.rand(2, CODE_DIM), torch.ones(2, 1)
@@ -590,8 +643,28 @@ def test_the_code_mapping_and_fine_modulation_reach_the_output_and_export(tmp_pa
     assert report.parity_max_abs < 1e-4
 
 
+def test_the_code_mapping_reads_the_face():
+    """With the face context the same code maps to a different style on a lighter and a darker face; without it,
+    the mapping is the code's alone. The context needs the mapping."""
+    torch.manual_seed(1)
+    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, map_hidden=8, context=True)).eval()
+    for lin in s.optional_layers().values():
+        torch.nn.init.normal_(lin.weight, std=0.5)
+    code = torch.rand(1, CODE_DIM).repeat(2, 1)
+    faces = torch.stack([torch.full((3, 32, 32), -0.6), torch.full((3, 32, 32), 0.6)])
+    with torch.no_grad():
+        h = s.d3(s.d2(s.d1(s.stem(faces))))
+        styled = s._map(code, h)
+        assert (styled[0] - styled[1]).abs().max() > 1e-3
+        torch.nn.init.zeros_(s.context.weight)
+        assert torch.allclose(s._map(code, h)[0], s._map(code, h)[1], atol=1e-6)
+        assert torch.allclose(s._map(code, h), code + s.mapping(code))
+    with pytest.raises(ValueError, match="map_hidden"):
+        StudentConfig(context=True)
+
+
 def test_a_run_from_before_the_code_mapping_continues_with_it(tmp_path, pack_file):
-    """A checkpoint whose student has no code mapping or fine modulation resumes into one that has them: the same
+    """A checkpoint whose student has no code mapping, face context or fine modulation resumes into one that has them: the same
     student output (the new layers join at zero), the teacher's optimiser state kept, the student's afresh; then it learns, and
     saves and resumes as any run. Any other missing parameter is still an error."""
     from training.teacher.prepare import read_pack
@@ -610,10 +683,11 @@ def test_a_run_from_before_the_code_mapping_continues_with_it(tmp_path, pack_fil
     kept, had = new.opt_g.state_dict()["state"], old.opt_g.state_dict()["state"]
     assert kept.keys() == had.keys() and all(torch.equal(kept[i]["exp_avg"], had[i]["exp_avg"]) for i in had)
     new.train_step()
-    assert all(lin.weight.abs().sum() > 0 for lin in new.S.optional_layers().values())  # both learn
+    new.train_step()  # the face context reaches the output through the mapping's last layer, which left zero
+    assert all(lin.weight.abs().sum() > 0 for lin in new.S.optional_layers().values())  # all of them learn
     new.save()
     again = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "r")
-    assert again.resume() and again.step == 2 and len(again.opt_s.state) == len(new.opt_s.state)
+    assert again.resume() and again.step == 3 and len(again.opt_s.state) == len(new.opt_s.state)
     assert all(torch.equal(a, b) for a, b in zip(again.S.state_dict().values(), new.S.state_dict().values()))
     p = save_checkpoint(tmp_path / "s.safetensors", {"student": Student(coarse)})
     deeper = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=2, fine_film=True))  # lacks a mid block too
@@ -821,8 +895,10 @@ def test_train_options_reach_the_run_config():
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
             cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek,
             cfg.photo_dropout, cfg.w_place_peak, cfg.w_student_lid, cfg.student.fine_film,
-            cfg.student.map_hidden) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3, 0.3, 0.0, True, 64)
+            cfg.student.map_hidden, cfg.cross_share) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3, 0.3,
+                                                         0.0, True, 64, 0.0)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800
     assert seg.adv_start < seg.restart_at and seg.distill_ramp < seg.restart_at
+    assert _config(100, 4, 0, 2, "cpu", 0.25, cross_share=0.4).cross_share == 0.4

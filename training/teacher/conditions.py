@@ -14,6 +14,12 @@ and ignores the shadow axes (``LIDS.md``), while a look created from photos has 
 those the eye shadow of another family look (the lid target from the photos is then dropped: those
 photos no longer say what the lid should be).
 
+The lips and cheeks come as a block with the eyes too: in the family the strong lipstick is glam's, beside its dark
+lid, and a student given a created look's lips and blush darkened the lid it was asked to leave nearly plain
+(``LIDS.md`` section 13). ``cross_share`` of the family, reference and mix draws therefore take their lips, cheek
+and skin fields from a second, independent draw and keep their own eye fields. The photos then describe lips the
+code no longer has: the teacher sees the code alone, and only the lid part of their colour target is kept.
+
 ``photo_dropout`` of the draws that come with photos hide them from the teacher (their colour target stays
 what the photos measure). The student always sees the code alone, and so does the teacher for the random
 codes; without such draws the teacher's code-alone path only ever met random codes, and a look's code
@@ -23,18 +29,21 @@ student learns from the teacher on those draws too, so it learns from a teacher 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from livefilter.composite.regions import REGION_GROUPS
-from livefilter.looks.code import LookCode
+from livefilter.looks.code import SPEC, LookCode
 from livefilter.looks.region_stats import encode_descriptors, robust_mean
 from training.makeup.sampler import CodeSampler
 
 TARGET_KEYS = ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b")
 LID_KEYS = ("lid_L_rel", "lid_a", "lid_b")
+LIPS_KEYS = ("lips_L_rel", "lips_a", "lips_b")
 SHADOW_FIELDS = ("shadow_opacity", "shadow_dL", "shadow_a", "shadow_b")
+# what a cross draw takes from its second draw: every field of the lips, the cheeks and the skin finish
+CROSS_FIELDS = tuple(k for k in SPEC if k.split("_")[0] in ("lips", "blush", "contour", "highlight", "skin"))
 
 
 @dataclass
@@ -45,9 +54,20 @@ class Conditions:
     ref_desc: np.ndarray  # (B, len(TARGET_KEYS)) the makeup set's measured lips / lid colour; NaN without one
 
 
+@dataclass
+class Draw:
+    code: LookCode
+    refs: list[int] = field(default_factory=list)
+    kind: str = "random"
+    lid_target: bool = True  # the photos' lid colour is this code's lid target
+    lips_target: bool = True  # the photos' lips colour is this code's lips target
+    show_photos: bool = True  # the teacher may see the photos (a cross draw's describe other lips)
+
+
 class ConditionSampler:
     def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator,
-                 paint_share: float = 0.0, eye_share: float = 0.0, photo_dropout: float = 0.0) -> None:
+                 paint_share: float = 0.0, eye_share: float = 0.0, photo_dropout: float = 0.0,
+                 cross_share: float = 0.0) -> None:
         self.looks = [(LookCode(**v["code"]), [ref_names.index(n) for n in v["references"] if n in ref_names])
                       for v in info["looks"].values()]
         # the stylised looks (one in the family) are drawn this often on top of their family share: a
@@ -59,7 +79,7 @@ class ConditionSampler:
         self.desc = {i: by_name[ref_names[i]] for i in self.makeup if ref_names[i] in by_name}
         self.codes = CodeSampler([c for c, _ in self.looks], list(self.desc.values()), info["baseline"], rng)
         self.baseline, self.rng, self.n_refs = info["baseline"], rng, len(ref_names)
-        self.eye_share, self.photo_dropout = eye_share, photo_dropout
+        self.eye_share, self.photo_dropout, self.cross_share = eye_share, photo_dropout, cross_share
         self.shadow_looks = [c for c, _ in self.looks if c.shadow_opacity > 0.05 and c.paint <= 0.5]
 
     def decouple_eyes(self, code: LookCode) -> tuple[LookCode, bool]:
@@ -74,46 +94,62 @@ class ConditionSampler:
         shadow = {k: getattr(src, k) for k in SHADOW_FIELDS}
         return replace(code, **shadow), all(getattr(code, k) == v for k, v in shadow.items())
 
-    def one(self) -> tuple[LookCode, list[int], str, bool]:
-        """One condition: (code, reference photos, kind, whether the photos' lid colour is the lid target)."""
+    def _base(self) -> tuple[LookCode, list[int], str]:
+        """A family look, the code of a random reference subset, a mix of two looks or a random code."""
         r, s = self.rng, self.codes
-        if self.paint_share and r.random() < self.paint_share:
-            code, refs = self.looks[self.paint_looks[int(r.integers(len(self.paint_looks)))]]
-            return code.clipped(), refs, "family", True
         u = r.random()
         if u < 0.4:
             code, refs = self.looks[int(r.integers(len(self.looks)))]
-            kind = "family"
-        elif u < 0.65:
+            return code, refs, "family"
+        if u < 0.65:
             pool = list(self.desc)
             k = int(r.integers(1, min(8, len(pool)) + 1))
             refs = [pool[i] for i in r.choice(len(pool), k, replace=False)]
-            code = encode_descriptors(robust_mean([self.desc[i] for i in refs]), self.baseline, s.random_recipe())
-            kind = "refs"
-        elif u < 0.8:
+            return encode_descriptors(robust_mean([self.desc[i] for i in refs]), self.baseline, s.random_recipe()), refs, "refs"
+        if u < 0.8:
             (a, ra), (b, rb) = (self.looks[int(i)] for i in r.integers(len(self.looks), size=2))
             t = float(r.uniform(0, 1))
-            code, refs, kind = LookCode.from_vector((1 - t) * a.vector() + t * b.vector()), sorted(set(ra) | set(rb)), "mix"
-        else:
-            code, refs, kind = s.uniform(), [], "random"
-        lid_target = True
-        if self.eye_share and kind in ("family", "mix") and code.paint <= 0.5 and r.random() < self.eye_share:
-            code, lid_target = self.decouple_eyes(code)
-        if r.random() < 0.2:  # a user restricting the look to some regions
-            code = code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
-        if r.random() < 0.05:
-            code, refs, kind = replace(LookCode(), lips_a=code.lips_a), [], "empty"
-        return code.clipped(), refs, kind, lid_target
+            return LookCode.from_vector((1 - t) * a.vector() + t * b.vector()), sorted(set(ra) | set(rb)), "mix"
+        return s.uniform(), [], "random"
 
-    def target(self, refs: list[int], kind: str, lid_target: bool = True) -> np.ndarray:
+    def cross(self, code: LookCode) -> LookCode:
+        """``code``'s eye and brow fields with the lips, cheeks and skin finish of a second draw (never a
+        stylised look)."""
+        other = self._base()[0]
+        while other.paint > 0.5:
+            other = self._base()[0]
+        return replace(code, **{k: getattr(other, k) for k in CROSS_FIELDS})
+
+    def one(self) -> Draw:
+        """One condition: the code, its reference photos and kind, and which of the photos' targets hold."""
+        r = self.rng
+        if self.paint_share and r.random() < self.paint_share:
+            code, refs = self.looks[self.paint_looks[int(r.integers(len(self.paint_looks)))]]
+            return Draw(code.clipped(), refs, "family")
+        code, refs, kind = self._base()
+        d = Draw(code, refs, kind)
+        if self.eye_share and kind in ("family", "mix") and code.paint <= 0.5 and r.random() < self.eye_share:
+            d.code, d.lid_target = self.decouple_eyes(d.code)
+        if self.cross_share and kind in ("family", "refs", "mix") and code.paint <= 0.5 and r.random() < self.cross_share:
+            d.code, d.lips_target, d.show_photos = self.cross(d.code), False, False
+        if r.random() < 0.2:  # a user restricting the look to some regions
+            d.code = d.code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
+        if r.random() < 0.05:
+            d = Draw(replace(LookCode(), lips_a=d.code.lips_a), [], "empty")
+        d.code = d.code.clipped()
+        return d
+
+    def target(self, refs: list[int], kind: str, lid_target: bool = True, lips_target: bool = True) -> np.ndarray:
         """What the reference photos themselves measure (the family's looks and reference subsets); the lid's
-        part is NaN where the code's eye shadow is not the photos' own."""
+        (lips') part is NaN where the code's eye shadow (lips) is not the photos' own."""
         if kind not in ("family", "refs") or not refs or any(i not in self.desc for i in refs):
             return np.full(len(TARGET_KEYS), np.nan, np.float32)
         d = robust_mean([self.desc[i] for i in refs])
         out = np.array([d[k] for k in TARGET_KEYS], np.float32)
         if not lid_target:
             out[[TARGET_KEYS.index(k) for k in LID_KEYS]] = np.nan
+        if not lips_target:
+            out[[TARGET_KEYS.index(k) for k in LIPS_KEYS]] = np.nan
         return out
 
     def batch(self, n: int) -> Conditions:
@@ -122,10 +158,10 @@ class ConditionSampler:
         desc = np.zeros((n, len(TARGET_KEYS)), np.float32)
         kinds = []
         for i in range(n):
-            code, refs, kind, lid_target = self.one()
-            codes[i] = code.vector()
-            desc[i] = self.target(refs, kind, lid_target)
-            if not (refs and self.photo_dropout and self.rng.random() < self.photo_dropout):
-                sets[i, refs] = 1.0
-            kinds.append(kind)
+            d = self.one()
+            codes[i] = d.code.vector()
+            desc[i] = self.target(d.refs, d.kind, d.lid_target, d.lips_target)
+            if d.show_photos and not (d.refs and self.photo_dropout and self.rng.random() < self.photo_dropout):
+                sets[i, d.refs] = 1.0
+            kinds.append(d.kind)
         return Conditions(codes, sets, kinds, desc)

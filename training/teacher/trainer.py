@@ -64,6 +64,7 @@ class TeacherRunConfig:
     paint_share: float = 0.0  # extra draws of the stylised look (see ConditionSampler)
     eye_share: float = 0.0  # family / mix draws whose liner, brows (and half the time shadow) are drawn apart
     photo_dropout: float = 0.0  # draws with photos whose photos the teacher does not see (code alone, as the student)
+    cross_share: float = 0.0  # family / reference / mix draws whose lips, cheeks and skin come from another draw
     student_only: bool = False  # a distillation segment: the teacher and discriminators stay as they are
     w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
@@ -109,7 +110,7 @@ class TeacherTrainer:
         self.cfg, self.pack, self.run_dir, self.dev = cfg, pack, Path(run_dir), cfg.device
         self.rng = np.random.default_rng(cfg.seed)
         self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share,
-                                        cfg.eye_share, cfg.photo_dropout)
+                                        cfg.eye_share, cfg.photo_dropout, cfg.cross_share)
         self.G = TeacherG(cfg.teacher).to(self.dev)
         self.D = RegionDiscriminators().to(self.dev)
         self.S = Student(cfg.student).to(self.dev)
@@ -421,7 +422,8 @@ class TeacherTrainer:
             log.info("%s: the student gains %s (starting at zero)", p, ", ".join(k[:-1] for k in missing))
             for k in missing:
                 nn.init.zeros_(optional[k].weight)
-                nn.init.zeros_(optional[k].bias)
+                if optional[k].bias is not None:
+                    nn.init.zeros_(optional[k].bias)
             optimizers.pop("student")
         meta = load_checkpoint(p, self.modules(), optimizers, absent={"student": tuple(missing)})
         self.step, self.seconds = int(meta["step"]), float(meta.get("seconds", 0.0))
