@@ -1,11 +1,13 @@
 """The A/B script (training.teacher.ab) through its real entry point, on real eval faces."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import REPO_ROOT, shared_path
 from training.teacher import ab
@@ -104,3 +106,15 @@ def test_lid_response_probe_renders_and_styles_the_same_faces():
     # the renderer darkens the measured lid by the code (it is the student's target) and not without it
     assert res["dark"]["renderer"][0] < before - 6 and abs(res["none"]["renderer"][0] - before) < 2
     assert all(np.isfinite(res[k]["student"]).all() for k in ("dark", "none"))
+    # a pigment: the renderer's lid lightness is stated against the skin, so lighter lids darken more
+    assert res["dark"]["renderer convergence"] < -0.2 and abs(res["none"]["renderer convergence"]) < 0.05
+    assert np.isfinite(res["dark"]["student convergence"])
+
+
+def test_convergence_tells_a_pigment_from_an_offset():
+    before = np.array([-30.0, -20.0, -10.0, np.nan, -5.0])
+    assert ab.convergence(before, before - 4.0) == pytest.approx(0.0, abs=1e-9)  # an offset
+    assert ab.convergence(before, np.full(5, -18.0)) == pytest.approx(-1.0)  # every lid to one value
+    half = before + 0.5 * (-18.0 - before)
+    assert ab.convergence(before, half) == pytest.approx(-0.5)
+    assert math.isnan(ab.convergence(np.full(3, -10.0), np.full(3, -12.0)))

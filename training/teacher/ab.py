@@ -264,10 +264,22 @@ def better(measure: str, a: float, b: float) -> str:
     return "A" if a > b else "B"
 
 
+def convergence(before: np.ndarray, after: np.ndarray) -> float:
+    """Slope of each face's change against its own value before (per-face lid L_rel, NaN faces left out). A
+    pigment laid at one lightness against the skin moves every lid towards it: lighter lids darken more than
+    darker ones and the slope is negative (-1: every face ends at the same value); an offset added to each
+    face's own lid keeps their spread (slope 0)."""
+    ok = np.isfinite(before) & np.isfinite(after)
+    if ok.sum() < 3 or np.ptp(before[ok]) == 0:
+        return math.nan
+    return round(float(np.polyfit(before[ok], after[ok] - before[ok], 1)[0]), 3)
+
+
 def lid_response(student: Look, faces: Faces, codes: dict) -> dict[str, dict[str, list[float]]]:
     """Per code (name -> LookCode): the faces' mean lid descriptors (lid L_rel, a, b) unstyled, painted by the
     renderer (the student's target) and by ``student`` at the GPU size, strength 1 -- does the student follow
-    the eye-shadow code? (``training/teacher/LIDS.md``)."""
+    the eye-shadow code? -- and each one's ``convergence`` of the faces' lid L_rel (does it lay a pigment, as
+    the renderer does, or add an offset?) (``training/teacher/LIDS.md``)."""
     import torch
 
     from training.data import CropSet
@@ -280,11 +292,14 @@ def lid_response(student: Look, faces: Faces, codes: dict) -> dict[str, dict[str
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
     keys = ("lid_L_rel", "lid_a", "lid_b")
 
-    def lids(imgs: np.ndarray) -> list[float]:
-        v = np.array([[face_stats(c, p).relative()[k] for k in keys] for c, p in zip(imgs, faces.marks)])
+    def per_face(imgs: np.ndarray) -> np.ndarray:
+        return np.array([[face_stats(c, p).relative()[k] for k in keys] for c, p in zip(imgs, faces.marks)])
+
+    def mean(v: np.ndarray) -> list[float]:
         return [round(float(x), 2) for x in np.nanmean(v, 0)]
 
-    out = {"unstyled": {"lids": lids(faces.crops)}}
+    plain = per_face(faces.crops)
+    out = {"unstyled": {"lids": mean(plain)}}
     for name, code in codes.items():
         vec = torch.from_numpy(code.vector())[None].repeat(len(faces.crops), 1)
         with torch.no_grad():
@@ -292,7 +307,10 @@ def lid_response(student: Look, faces: Faces, codes: dict) -> dict[str, dict[str
                              torch.from_numpy(fs.edges).float()[:, None] / 255)
         painted = (painted.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
         styled = apply_look(student.sized_for(True), faces.crops, faces.marks, 1.0, code=code.vector())
-        out[name] = {"renderer": lids(painted), "student": lids(styled)}
+        r, st = per_face(painted), per_face(styled)
+        out[name] = {"renderer": mean(r), "student": mean(st),
+                     "renderer convergence": convergence(plain[:, 0], r[:, 0]),
+                     "student convergence": convergence(plain[:, 0], st[:, 0])}
     return out
 
 
