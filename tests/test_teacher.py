@@ -607,28 +607,24 @@ def test_pack_roundtrip(pack_file):
 def _tiny_cfg(**kw):
     base = dict(iterations=3, batch=2, sizes=(64,), threads=1, adv_start=1, cycle_every=1, id_every=1,
                 distill_ramp=2, checkpoint_every=1000, teacher=TINY,
-                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8,
-                                      context=True))
+                student=StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8))
     return TeacherRunConfig(**(base | kw))
 
 
-@pytest.mark.parametrize("layer", ["f1.", "mapping.", "context."])
+@pytest.mark.parametrize("layer", ["f1.", "mapping."])
 def test_the_code_mapping_and_fine_modulation_reach_the_output_and_export(tmp_path, layer):
-    """The code goes through a mapping network that also reads the face, and modulates the full-resolution level
-    too: each of them, from zero, alone changes the residual; strength 0 is still the input; the ONNX export
-    matches torch."""
+    """The code goes through a mapping network and modulates the full-resolution level too: each of them, from
+    zero, alone changes the residual; strength 0 is still the input; the ONNX export matches torch."""
     from exporters.look_pack import write_look_pack
 
     torch.manual_seed(0)
-    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8,
-                              context=True)).eval()
-    assert set(s.optional_layers()) == {"f1.", "mapping.", "context."}
-    for m in s.modules():
-        if isinstance(m, FiLM):
-            torch.nn.init.normal_(m.proj.weight, std=0.05)
+    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, fine_film=True, map_hidden=8)).eval()
+    assert set(s.optional_layers()) == {"f1.", "mapping."}
     for lin in s.optional_layers().values():
-        torch.nn.init.normal_(lin.weight, std=0.5)
-    torch.nn.init.zeros_(s.optional_layers()[layer].weight)
+        torch.nn.init.zeros_(lin.weight)
+    for m in s.modules():
+        if isinstance(m, FiLM) and m is not s.f1:
+            torch.nn.init.normal_(m.proj.weight, std=0.05)
     torch.nn.init.normal_(s.head.weight, std=0.05)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     code, one = torch.rand(2, CODE_DIM), torch.ones(2, 1)
@@ -643,28 +639,8 @@ def test_the_code_mapping_and_fine_modulation_reach_the_output_and_export(tmp_pa
     assert report.parity_max_abs < 1e-4
 
 
-def test_the_code_mapping_reads_the_face():
-    """With the face context the same code maps to a different style on a lighter and a darker face; without it,
-    the mapping is the code's alone. The context needs the mapping."""
-    torch.manual_seed(1)
-    s = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=1, map_hidden=8, context=True)).eval()
-    for lin in s.optional_layers().values():
-        torch.nn.init.normal_(lin.weight, std=0.5)
-    code = torch.rand(1, CODE_DIM).repeat(2, 1)
-    faces = torch.stack([torch.full((3, 32, 32), -0.6), torch.full((3, 32, 32), 0.6)])
-    with torch.no_grad():
-        h = s.d3(s.d2(s.d1(s.stem(faces))))
-        styled = s._map(code, h)
-        assert (styled[0] - styled[1]).abs().max() > 1e-3
-        torch.nn.init.zeros_(s.context.weight)
-        assert torch.allclose(s._map(code, h)[0], s._map(code, h)[1], atol=1e-6)
-        assert torch.allclose(s._map(code, h), code + s.mapping(code))
-    with pytest.raises(ValueError, match="map_hidden"):
-        StudentConfig(context=True)
-
-
 def test_a_run_from_before_the_code_mapping_continues_with_it(tmp_path, pack_file):
-    """A checkpoint whose student has no code mapping, face context or fine modulation resumes into one that has them: the same
+    """A checkpoint whose student has no code mapping or fine modulation resumes into one that has them: the same
     student output (the new layers join at zero), the teacher's optimiser state kept, the student's afresh; then it learns, and
     saves and resumes as any run. Any other missing parameter is still an error."""
     from training.teacher.prepare import read_pack
@@ -683,11 +659,10 @@ def test_a_run_from_before_the_code_mapping_continues_with_it(tmp_path, pack_fil
     kept, had = new.opt_g.state_dict()["state"], old.opt_g.state_dict()["state"]
     assert kept.keys() == had.keys() and all(torch.equal(kept[i]["exp_avg"], had[i]["exp_avg"]) for i in had)
     new.train_step()
-    new.train_step()  # the face context reaches the output through the mapping's last layer, which left zero
-    assert all(lin.weight.abs().sum() > 0 for lin in new.S.optional_layers().values())  # all of them learn
+    assert all(lin.weight.abs().sum() > 0 for lin in new.S.optional_layers().values())  # both learn
     new.save()
     again = TeacherTrainer(_tiny_cfg(), pack, tmp_path / "r")
-    assert again.resume() and again.step == 3 and len(again.opt_s.state) == len(new.opt_s.state)
+    assert again.resume() and again.step == 2 and len(again.opt_s.state) == len(new.opt_s.state)
     assert all(torch.equal(a, b) for a, b in zip(again.S.state_dict().values(), new.S.state_dict().values()))
     p = save_checkpoint(tmp_path / "s.safetensors", {"student": Student(coarse)})
     deeper = Student(StudentConfig(base=8, style_dim=CODE_DIM, mid_blocks=2, fine_film=True))  # lacks a mid block too

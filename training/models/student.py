@@ -25,14 +25,6 @@ class StudentConfig:
     # a small mapping network on the code (added to it, starting at zero): FiLM is linear in its input, and a
     # look's effect is a product of fields (opacity x colour). 0 = none (packs trained before it)
     map_hidden: int = 0
-    # the mapping network also reads the face: the bottleneck's features averaged over the crop (its skin, its
-    # light). A pigment sets the lid's lightness against the person's own skin, and the code alone cannot say
-    # how far that is from this face's lid. Needs map_hidden; off for packs trained before it.
-    context: bool = False
-
-    def __post_init__(self) -> None:
-        if self.context and not self.map_hidden:
-            raise ValueError("StudentConfig.context reads the face into the code mapping: it needs map_hidden > 0")
 
 
 class Student(nn.Module):
@@ -62,37 +54,25 @@ class Student(nn.Module):
                                          nn.Linear(cfg.map_hidden, cfg.style_dim))
             nn.init.zeros_(self.mapping[2].weight)
             nn.init.zeros_(self.mapping[2].bias)
-        self.context = None
-        if cfg.context:
-            self.context = nn.Linear(4 * b, cfg.map_hidden, bias=False)  # into the mapping's hidden layer
-            nn.init.zeros_(self.context.weight)
 
     def optional_layers(self) -> dict[str, nn.Linear]:
         """The layers this student may have beyond an older checkpoint's: parameter prefix -> the linear layer
         whose zeros make them leave the output unchanged."""
         layers = {"f1.": self.f1.proj if self.f1 is not None else None,
-                  "mapping.": self.mapping[2] if self.mapping is not None else None,
-                  "context.": self.context}
+                  "mapping.": self.mapping[2] if self.mapping is not None else None}
         return {k: v for k, v in layers.items() if v is not None}
 
     @staticmethod
     def _up(x: torch.Tensor) -> torch.Tensor:
         return nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
 
-    def _map(self, style: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if self.mapping is None:
-            return style
-        pre = self.mapping[0](style)
-        if self.context is not None:
-            pre = pre + self.context(h.mean((2, 3)))
-        return style + self.mapping[2](self.mapping[1](pre))
-
     def forward(self, image: torch.Tensor, style: torch.Tensor, strength: torch.Tensor, return_features: bool = False):
+        if self.mapping is not None:
+            style = style + self.mapping(style)
         s0 = self.stem(image)
         s1 = self.d1(s0)
         s2 = self.d2(s1)
         h = self.d3(s2)
-        style = self._map(style, h)
         for blk, film in zip(self.mid, self.films):
             h = film(blk(h), style) + h
         f_mid = h

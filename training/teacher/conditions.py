@@ -15,10 +15,10 @@ those the eye shadow of another family look (the lid target from the photos is t
 photos no longer say what the lid should be).
 
 The lips and cheeks come as a block with the eyes too: in the family the strong lipstick is glam's, beside its dark
-lid, and a student given a created look's lips and blush darkened the lid it was asked to leave nearly plain
-(``LIDS.md`` section 13). ``cross_share`` of the family, reference and mix draws therefore take their lips, cheek
-and skin fields from a second, independent draw and keep their own eye fields. The photos then describe lips the
-code no longer has: the teacher sees the code alone, and only the lid part of their colour target is kept.
+lid. ``cross_share`` of the family, reference and mix draws take their lips, cheek and skin fields from a second,
+independent draw and keep their own eye fields. The photos then describe lips the code no longer has: the teacher
+sees the code alone, and only the lid part of their colour target is kept. Measured (``LIDS.md`` section 13): the
+created looks' lips move closer to their photos; the student's lids do not change.
 
 ``photo_dropout`` of the draws that come with photos hide them from the teacher (their colour target stays
 what the photos measure). The student always sees the code alone, and so does the teacher for the random

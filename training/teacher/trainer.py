@@ -422,8 +422,7 @@ class TeacherTrainer:
             log.info("%s: the student gains %s (starting at zero)", p, ", ".join(k[:-1] for k in missing))
             for k in missing:
                 nn.init.zeros_(optional[k].weight)
-                if optional[k].bias is not None:
-                    nn.init.zeros_(optional[k].bias)
+                nn.init.zeros_(optional[k].bias)
             optimizers.pop("student")
         meta = load_checkpoint(p, self.modules(), optimizers, absent={"student": tuple(missing)})
         self.step, self.seconds = int(meta["step"]), float(meta.get("seconds", 0.0))
