@@ -871,7 +871,7 @@ def test_train_options_reach_the_run_config():
             cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek,
             cfg.photo_dropout, cfg.w_place_peak, cfg.w_student_lid, cfg.student.fine_film,
             cfg.student.map_hidden, cfg.cross_share) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3, 0.3,
-                                                         0.0, True, 64, 0.0)
+                                                         0.0, True, 64, 0.3)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800

@@ -26,7 +26,7 @@ SPREAD_WEIGHT = 2.0  # the spread term: inside lips and lid, colour where the re
 CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean colour (at 0.5 the blush was lost)
 STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
 STUDENT_LID = 0.0  # the same local colour term on the eye shadow, for the student
-CROSS_SHARE = 0.0  # draws whose lips, cheeks and skin come from another draw (the eyes' fields apart from them)
+CROSS_SHARE = 0.3  # draws whose lips, cheeks and skin come from another draw: created looks' lips 0.55 -> 0.49
 PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
 
 
