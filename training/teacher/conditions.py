@@ -105,7 +105,8 @@ class ConditionSampler:
             pool = list(self.desc)
             k = int(r.integers(1, min(8, len(pool)) + 1))
             refs = [pool[i] for i in r.choice(len(pool), k, replace=False)]
-            return encode_descriptors(robust_mean([self.desc[i] for i in refs]), self.baseline, s.random_recipe()), refs, "refs"
+            code = encode_descriptors(robust_mean([self.desc[i] for i in refs]), self.baseline, s.random_recipe())
+            return code, refs, "refs"
         if u < 0.8:
             (a, ra), (b, rb) = (self.looks[int(i)] for i in r.integers(len(self.looks), size=2))
             t = float(r.uniform(0, 1))
@@ -130,7 +131,8 @@ class ConditionSampler:
         d = Draw(code, refs, kind)
         if self.eye_share and kind in ("family", "mix") and code.paint <= 0.5 and r.random() < self.eye_share:
             d.code, d.lid_target = self.decouple_eyes(d.code)
-        if self.cross_share and kind in ("family", "refs", "mix") and code.paint <= 0.5 and r.random() < self.cross_share:
+        crossable = kind in ("family", "refs", "mix") and code.paint <= 0.5
+        if self.cross_share and crossable and r.random() < self.cross_share:
             d.code, d.lips_target, d.show_photos = self.cross(d.code), False, False
         if r.random() < 0.2:  # a user restricting the look to some regions
             d.code = d.code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
