@@ -587,6 +587,39 @@ def test_cross_share_draws_the_lips_and_cheeks_apart_from_the_eyes():
     assert toon.sum() > 50 and np.all(c1.ref_sets[toon, 1] == 1)  # the stylised look is never crossed
 
 
+def test_light_share_draws_lids_lighter_than_plain_with_the_other_fields_kept():
+    """A share of the draws get an eye shadow lighter than a plain lid and keep their other fields; the photos no
+    longer say what the lid is, so the teacher has the code alone and only their lips target stays."""
+    from training.teacher.conditions import LIGHT_LID_DL, TARGET_KEYS, ConditionSampler
+
+    glam = LookCode(lips_opacity=1.0, lips_a=40.0, shadow_opacity=0.8, shadow_dL=-30.0)
+    names = list(LookCode().to_dict())
+    lips_a = names.index("lips_a")
+
+    def draw(share):
+        s = ConditionSampler(_sampler_info(glam, ["m1"]), ["m1", "s1"], ["makeup", "style"],
+                             np.random.default_rng(4), light_share=share)
+        c = s.batch(3000)
+        codes = [LookCode.from_vector(x) for x in c.codes]
+        return c, {k: np.array([getattr(x, k) for x in codes]) for k in ("shadow_opacity", "shadow_dL", "paint")}
+
+    c0, v0 = draw(0.0)
+    fam0 = np.array(c0.kinds) == "family"
+    assert not np.any(fam0 & (v0["shadow_dL"] > 1.0))  # no family look has a lighter lid
+    c1, v1 = draw(0.4)
+    kinds = np.array(c1.kinds)
+    light = (v1["shadow_dL"] >= LIGHT_LID_DL[0] - 1e-3) & (v1["shadow_opacity"] >= 0.5 - 1e-3)
+    styled = v1["paint"] > 0.5
+    assert not np.any(light & styled & (kinds == "family"))  # the stylised look keeps its own code
+    assert light[~styled & (kinds != "empty")].mean() == pytest.approx(0.4 * 0.9, abs=0.06)  # a few restricted off
+    glam_lips = light & (kinds == "family") & np.isclose(c1.codes[:, lips_a], glam.vector()[lips_a])
+    assert glam_lips.sum() > 50  # glam's own lips beside a light lid
+    lid = [TARGET_KEYS.index(k) for k in ("lid_L_rel", "lid_a", "lid_b")]
+    lips = [TARGET_KEYS.index(k) for k in ("lips_L_rel", "lips_a", "lips_b")]
+    assert np.isnan(c1.ref_desc[glam_lips][:, lid]).all() and np.isfinite(c1.ref_desc[glam_lips][:, lips]).all()
+    assert np.all(c1.ref_sets[light].sum(1) == 0)
+
+
 def test_pack_roundtrip(pack_file):
     from training.teacher.prepare import N_MASKS, read_pack
 
@@ -878,3 +911,4 @@ def test_train_options_reach_the_run_config():
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800
     assert seg.adv_start < seg.restart_at and seg.distill_ramp < seg.restart_at
     assert _config(100, 4, 0, 2, "cpu", 0.25, cross_share=0.4).cross_share == 0.4
+    assert cfg.light_share == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.25).light_share == 0.25

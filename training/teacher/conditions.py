@@ -20,6 +20,11 @@ independent draw and keep their own eye fields. The photos then describe lips th
 sees the code alone, and only the lid part of their colour target is kept. Measured (``LIDS.md`` section 13): the
 created looks' lips move closer to their photos; the student's lids do not change.
 
+A lighter lid is the one thing the student does not learn from this mixture (``LIDS.md`` section 13): it asks
+for a few units of lightness where the darker lids ask for tens. ``light_share`` of the draws (not the stylised
+look's) get an eye shadow lighter than the plain lid, with their other fields kept; the photos no longer say
+what the lid should be, so the teacher sees the code alone and the lid part of their target is dropped.
+
 ``photo_dropout`` of the draws that come with photos hide them from the teacher (their colour target stays
 what the photos measure). The student always sees the code alone, and so does the teacher for the random
 codes; without such draws the teacher's code-alone path only ever met random codes, and a look's code
@@ -42,6 +47,7 @@ TARGET_KEYS = ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b")
 LID_KEYS = ("lid_L_rel", "lid_a", "lid_b")
 LIPS_KEYS = ("lips_L_rel", "lips_a", "lips_b")
 SHADOW_FIELDS = ("shadow_opacity", "shadow_dL", "shadow_a", "shadow_b")
+LIGHT_LID_DL = (2.0, 15.0)  # a light draw's shadow_dL: lighter than a plain lid, up to the code's limit
 # what a cross draw takes from its second draw: every field of the lips, the cheeks and the skin finish
 CROSS_FIELDS = tuple(k for k in SPEC if k.split("_")[0] in ("lips", "blush", "contour", "highlight", "skin"))
 
@@ -67,7 +73,7 @@ class Draw:
 class ConditionSampler:
     def __init__(self, info: dict, ref_names: list[str], ref_kind: list[str], rng: np.random.Generator,
                  paint_share: float = 0.0, eye_share: float = 0.0, photo_dropout: float = 0.0,
-                 cross_share: float = 0.0) -> None:
+                 cross_share: float = 0.0, light_share: float = 0.0) -> None:
         self.looks = [(LookCode(**v["code"]), [ref_names.index(n) for n in v["references"] if n in ref_names])
                       for v in info["looks"].values()]
         # the stylised looks (one in the family) are drawn this often on top of their family share: a
@@ -80,6 +86,7 @@ class ConditionSampler:
         self.codes = CodeSampler([c for c, _ in self.looks], list(self.desc.values()), info["baseline"], rng)
         self.baseline, self.rng, self.n_refs = info["baseline"], rng, len(ref_names)
         self.eye_share, self.photo_dropout, self.cross_share = eye_share, photo_dropout, cross_share
+        self.light_share = light_share
         self.shadow_looks = [c for c, _ in self.looks if c.shadow_opacity > 0.05 and c.paint <= 0.5]
 
     def decouple_eyes(self, code: LookCode) -> tuple[LookCode, bool]:
@@ -121,6 +128,12 @@ class ConditionSampler:
             other = self._base()[0]
         return replace(code, **{k: getattr(other, k) for k in CROSS_FIELDS})
 
+    def lighten(self, code: LookCode) -> LookCode:
+        """``code`` with an eye shadow lighter than the plain lid (opacity 0.5-1, any warm colour)."""
+        r = self.rng
+        return replace(code, shadow_opacity=float(r.uniform(0.5, 1.0)), shadow_dL=float(r.uniform(*LIGHT_LID_DL)),
+                       shadow_a=float(r.uniform(0.0, 20.0)), shadow_b=float(r.uniform(0.0, 20.0)))
+
     def one(self) -> Draw:
         """One condition: the code, its reference photos and kind, and which of the photos' targets hold."""
         r = self.rng
@@ -134,6 +147,8 @@ class ConditionSampler:
         crossable = kind in ("family", "refs", "mix") and code.paint <= 0.5
         if self.cross_share and crossable and r.random() < self.cross_share:
             d.code, d.lips_target, d.show_photos = self.cross(d.code), False, False
+        if self.light_share and code.paint <= 0.5 and r.random() < self.light_share:
+            d.code, d.lid_target, d.show_photos = self.lighten(d.code), False, False
         if r.random() < 0.2:  # a user restricting the look to some regions
             d.code = d.code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
         if r.random() < 0.05:

@@ -65,6 +65,7 @@ class TeacherRunConfig:
     eye_share: float = 0.0  # family / mix draws whose liner, brows (and half the time shadow) are drawn apart
     photo_dropout: float = 0.0  # draws with photos whose photos the teacher does not see (code alone, as the student)
     cross_share: float = 0.0  # family / reference / mix draws whose lips, cheeks and skin come from another draw
+    light_share: float = 0.0  # draws (not the stylised look's) given an eye shadow lighter than the plain lid
     student_only: bool = False  # a distillation segment: the teacher and discriminators stay as they are
     w_paint_pair: float = 3.0  # pair and detail weight of a stylised sample against a makeup one
     w_detail: float = 0.5  # Laplacian of lightness as the pseudo-pair has it (lip lines, pores; the toon's flats)
@@ -110,7 +111,7 @@ class TeacherTrainer:
         self.cfg, self.pack, self.run_dir, self.dev = cfg, pack, Path(run_dir), cfg.device
         self.rng = np.random.default_rng(cfg.seed)
         self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share,
-                                        cfg.eye_share, cfg.photo_dropout, cfg.cross_share)
+                                        cfg.eye_share, cfg.photo_dropout, cfg.cross_share, cfg.light_share)
         self.G = TeacherG(cfg.teacher).to(self.dev)
         self.D = RegionDiscriminators().to(self.dev)
         self.S = Student(cfg.student).to(self.dev)
