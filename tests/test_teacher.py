@@ -911,4 +911,4 @@ def test_train_options_reach_the_run_config():
     assert seg.w_desc == 1.0 and seg.eye_share == 0.0 and seg.w_student_detail == 0.0 and seg.restart_at == 4800
     assert seg.adv_start < seg.restart_at and seg.distill_ramp < seg.restart_at
     assert _config(100, 4, 0, 2, "cpu", 0.25, cross_share=0.4).cross_share == 0.4
-    assert cfg.light_share == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.25).light_share == 0.25
+    assert cfg.light_share == 0.25 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.0).light_share == 0.0

@@ -27,7 +27,7 @@ CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean co
 STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
 STUDENT_LID = 0.0  # the same local colour term on the eye shadow, for the student
 CROSS_SHARE = 0.3  # draws whose lips, cheeks and skin come from another draw: created looks' lips 0.55 -> 0.49
-LIGHT_SHARE = 0.0  # draws given a lighter-than-plain eye shadow, the other fields kept (LIDS.md section 13)
+LIGHT_SHARE = 0.25  # draws given a lighter-than-plain eye shadow, other fields kept: the first lighter lid learned
 PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
 
 
