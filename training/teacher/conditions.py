@@ -20,8 +20,8 @@ independent draw and keep their own eye fields. The photos then describe lips th
 sees the code alone, and only the lid part of their colour target is kept. Measured (``LIDS.md`` section 13): the
 created looks' lips move closer to their photos; the student's lids do not change.
 
-A lighter lid is the one thing the student does not learn from this mixture (``LIDS.md`` section 13): it asks
-for a few units of lightness where the darker lids ask for tens. ``light_share`` of the draws (not the stylised
+A lighter lid is what the student did not learn from the mixture without them (``LIDS.md`` section 13): it
+asks for a few units of lightness where the darker lids ask for tens. ``light_share`` of the draws (not the stylised
 look's) get an eye shadow lighter than the plain lid, with their other fields kept; the photos no longer say
 what the lid should be, so the teacher sees the code alone and the lid part of their target is dropped.
 
