@@ -47,7 +47,7 @@ TARGET_KEYS = ("lips_L_rel", "lips_a", "lips_b", "lid_L_rel", "lid_a", "lid_b")
 LID_KEYS = ("lid_L_rel", "lid_a", "lid_b")
 LIPS_KEYS = ("lips_L_rel", "lips_a", "lips_b")
 SHADOW_FIELDS = ("shadow_opacity", "shadow_dL", "shadow_a", "shadow_b")
-LIGHT_LID_DL = (2.0, 15.0)  # a light draw's shadow_dL: lighter than a plain lid, up to the code's limit
+LIGHT_LID_DL = (2.0, SPEC["shadow_dL"].hi)  # a light draw's shadow_dL: lighter than a plain lid, up to the code's limit
 # what a cross draw takes from its second draw: every field of the lips, the cheeks and the skin finish
 CROSS_FIELDS = tuple(k for k in SPEC if k.split("_")[0] in ("lips", "blush", "contour", "highlight", "skin"))
 
@@ -141,13 +141,12 @@ class ConditionSampler:
             code, refs = self.looks[self.paint_looks[int(r.integers(len(self.paint_looks)))]]
             return Draw(code.clipped(), refs, "family")
         code, refs, kind = self._base()
-        d = Draw(code, refs, kind)
-        if self.eye_share and kind in ("family", "mix") and code.paint <= 0.5 and r.random() < self.eye_share:
+        d, makeup = Draw(code, refs, kind), code.paint <= 0.5  # the stylised look keeps its own code
+        if self.eye_share and makeup and kind in ("family", "mix") and r.random() < self.eye_share:
             d.code, d.lid_target = self.decouple_eyes(d.code)
-        crossable = kind in ("family", "refs", "mix") and code.paint <= 0.5
-        if self.cross_share and crossable and r.random() < self.cross_share:
+        if self.cross_share and makeup and kind in ("family", "refs", "mix") and r.random() < self.cross_share:
             d.code, d.lips_target, d.show_photos = self.cross(d.code), False, False
-        if self.light_share and code.paint <= 0.5 and r.random() < self.light_share:
+        if self.light_share and makeup and r.random() < self.light_share:
             d.code, d.lid_target, d.show_photos = self.lighten(d.code), False, False
         if r.random() < 0.2:  # a user restricting the look to some regions
             d.code = d.code.only_regions([g for g in REGION_GROUPS if r.random() < 0.5])
