@@ -256,6 +256,32 @@ def test_detail_loss_asks_for_the_targets_fine_detail():
     assert L.detail_loss(blurred, lab, torch.zeros_like(w)).item() == 0.0
 
 
+def test_lip_texture_loss_asks_for_the_inputs_lines_inside_the_lips_only():
+    from training.makeup.colour import rgb_to_lab
+
+    g = torch.Generator().manual_seed(2)
+    img = (0.5 + 0.1 * torch.rand(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    lab = rgb_to_lab(img)
+    masks = torch.zeros(2, len(REGION_NAMES), 32, 32)
+    masks[:, L.LIPS_REGION, 10:22, 8:24] = 1.0
+    keep = torch.ones(2)
+    assert L.lip_texture_loss(lab, lab, masks, keep).item() == pytest.approx(0.0, abs=1e-8)
+    red = lab.clone()
+    red[:, 0] -= 12.0  # a lipstick: darker and redder, the lines kept
+    red[:, 1] += 20.0
+    assert L.lip_texture_loss(red, lab, masks, keep).item() == pytest.approx(0.0, abs=1e-5)
+    flat = lab.clone()  # the teacher's smooth lips: the lines gone inside the lips
+    flat[:, :, 10:22, 8:24] = lab[:, :, 10:22, 8:24].mean((2, 3), keepdim=True)
+    loss = L.lip_texture_loss(flat, lab, masks, keep)
+    assert loss.item() > 0.01
+    # per face: the second face's share is its own, and a face outside ``keep`` (the stylised look) costs nothing
+    first, second = (L.lip_texture_loss(flat, lab, masks, torch.tensor(k)).item() for k in ([1.0, 0.0], [0.0, 1.0]))
+    assert first > 0 and second > 0 and first + second == pytest.approx(loss.item())
+    outside = lab.clone()  # smoothing outside the lips is not this term's business
+    outside[:, :, :8] = lab[:, :, :8].mean((2, 3), keepdim=True)
+    assert L.lip_texture_loss(outside, lab, masks, keep).item() == pytest.approx(0.0, abs=1e-8)
+
+
 def test_placement_loss_is_a_hard_zero_where_the_look_leaves_the_face():
     from training.makeup.colour import rgb_to_lab
 
@@ -750,22 +776,29 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     assert detail["student"] > plain["student"] * 1.0001
 
 
-@pytest.mark.parametrize("field, weight, teacher_log, student_log", [
-    ("w_student_desc", 2.0, None, "student_desc"),  # the measured colour target, for the student too
-    ("w_place", 3.0, "place", "student_place"),  # nothing changes where the look does not paint
-    ("w_spread", 3.0, "spread", "student_spread"),  # colour spread inside lips and lid as the renderer spreads it
-    ("w_place_peak", 2.0, "place_peak", "student_place_peak"),  # a blotch pays as much as a smear
-    ("w_student_cheek", 4.0, None, "student_cheek"),  # the teacher's blush, for the student
-    ("w_student_lid", 4.0, None, "student_lid"),  # the teacher's eye shadow, for the student
+@pytest.mark.parametrize("field, weight, teacher_log, student_log, steps, size", [
+    ("w_student_desc", 2.0, None, "student_desc", 1, 64),  # the measured colour target, for the student too
+    ("w_place", 3.0, "place", "student_place", 1, 64),  # nothing changes where the look does not paint
+    ("w_spread", 3.0, "spread", "student_spread", 1, 64),  # colour spread in lips and lid as the renderer does
+    ("w_place_peak", 2.0, "place_peak", "student_place_peak", 1, 64),  # a blotch pays as much as a smear
+    ("w_student_cheek", 4.0, None, "student_cheek", 1, 64),  # the teacher's blush, for the student
+    ("w_student_lid", 4.0, None, "student_lid", 1, 64),  # the teacher's eye shadow, for the student
+    # the lips' own lines, as the input has them: the student starts as the identity, where this term and its
+    # gradient are zero, so both students take the same first step and the term shows on the second (at 128 px:
+    # at 64 the lips a pixel in from their edge are too small a region to measure)
+    ("w_lip_texture", 4.0, None, "lip_texture", 2, 128),
 ])
-def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weight, teacher_log, student_log):
+def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weight, teacher_log, student_log,
+                                                steps, size):
     """Same seed, same batch, same teacher step: the term joins the teacher's terms where it holds for the teacher
     too, and the student's loss grows by exactly its weighted value."""
     from training.teacher.prepare import read_pack
 
     pack = read_pack(pack_file, threads=2, limit=4)
-    plain = TeacherTrainer(_tiny_cfg(**{field: 0.0}), pack, tmp_path / "a").train_step()
-    on = TeacherTrainer(_tiny_cfg(**{field: weight}), pack, tmp_path / "b").train_step()
+    plain_t, on_t = (TeacherTrainer(_tiny_cfg(**{field: w, "sizes": (size,)}), pack, tmp_path / d)
+                     for w, d in ((0.0, "a"), (weight, "b")))
+    for _ in range(steps):
+        plain, on = plain_t.train_step(), on_t.train_step()
     assert plain["pair"] == on["pair"] and student_log not in plain
     if teacher_log is not None:
         assert teacher_log not in plain and on[teacher_log] > 0
@@ -912,3 +945,4 @@ def test_train_options_reach_the_run_config():
     assert seg.adv_start < seg.restart_at and seg.distill_ramp < seg.restart_at
     assert _config(100, 4, 0, 2, "cpu", 0.25, cross_share=0.4).cross_share == 0.4
     assert cfg.light_share == 0.25 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.0).light_share == 0.0
+    assert cfg.w_lip_texture == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, lip_texture=2.0).w_lip_texture == 2.0

@@ -203,6 +203,26 @@ def detail_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, weight: torch.T
     return (weight * (lo - lt.detach()) ** 2).mean() / 100.0
 
 
+LIPS_REGION = REGION_NAMES.index("lips")
+
+
+def lip_texture_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, masks: torch.Tensor,
+                     keep: torch.Tensor) -> torch.Tensor:
+    """The lips' own lines, as the input has them: the Laplacian of lightness inside the lips (a pixel in from
+    their edge, where the colour itself changes), output against INPUT, per face over its lips' area, for the
+    faces ``keep`` (B,) marks (the makeup looks, not the stylised one). A lipstick changes the lips' colour,
+    not their lines; a student that copies a teacher's smoother lips loses them at its own resolution, below
+    the scale the host pipeline's detail gain restores (``keep_lip_texture``: a one-pixel band of the frame)."""
+    m = -F.max_pool2d(-masks[:, LIPS_REGION:LIPS_REGION + 1], 3, 1, 1)  # eroded by one pixel
+    m = m * keep.view(-1, 1, 1, 1)
+    k = _LAPLACE.to(out_lab)
+    lo = F.conv2d(F.pad(out_lab[:, :1], (1, 1, 1, 1), mode="replicate"), k)
+    li = F.conv2d(F.pad(in_lab[:, :1], (1, 1, 1, 1), mode="replicate"), k)
+    area = m.sum((1, 2, 3))
+    err = (m * (lo - li.detach()) ** 2).sum((1, 2, 3)) / area.clamp(min=1.0)
+    return (err * (area >= 8).float()).mean() / 100.0
+
+
 def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, keep: torch.Tensor,
                    delta: float = 0.5, off_chroma: torch.Tensor | None = None) -> torch.Tensor:
     """Colour stays where the look puts it: ``off`` (B, 1, H, W) marks the pixels no operation of the look

@@ -85,6 +85,7 @@ class TeacherRunConfig:
     w_place_peak: float = 0.0  # teacher and student: the placement term's worst 1 % of pixels (blotches)
     w_student_cheek: float = 0.0  # the cheek colour term for the student, against the teacher's output
     w_student_lid: float = 0.0  # the same local colour term on the eye shadow, for the student
+    w_lip_texture: float = 0.0  # the student: the lips' Laplacian of lightness as the INPUT has it (their lines)
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
@@ -374,6 +375,8 @@ class TeacherTrainer:
                 s_lab, in_lab, b["off"], 1 - paint, off_chroma=b["off_chroma"])),
             # and inside the look's regions, it is spread as the renderer spreads it
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
+            # and the lipstick keeps the lips' own lines, which the teacher's smoother lips would take away
+            ("lip_texture", c.w_lip_texture, lambda: L.lip_texture_loss(s_lab, in_lab, b["masks"], 1 - paint)),
         )
         s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for _, wt, _ in extra) else None
         t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek or c.w_student_lid else None
