@@ -810,6 +810,7 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     ("w_spread", 3.0, "spread", "student_spread", 1, 64),  # colour spread in lips and lid as the renderer does
     ("w_place_peak", 2.0, "place_peak", "student_place_peak", 1, 64),  # a blotch pays as much as a smear
     ("w_student_cheek", 4.0, None, "student_cheek", 1, 64),  # the teacher's blush, for the student
+    ("w_renderer_cheek", 4.0, None, "renderer_cheek", 1, 64),  # or the renderer's blush (makeup looks)
     ("w_student_lid", 4.0, None, "student_lid", 1, 64),  # the teacher's eye shadow, for the student
     # the lips' own lines, as the input has them: the student starts as the identity, where this term and its
     # gradient are zero, so both students take the same first step and the term shows on the second (at 128 px:
@@ -977,3 +978,5 @@ def test_train_options_reach_the_run_config():
     assert cfg.light_share == 0.25 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.0).light_share == 0.0
     assert cfg.w_lip_texture == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, lip_texture=2.0).w_lip_texture == 2.0
     assert cfg.w_stable == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, stable=1.5).w_stable == 1.5
+    assert cfg.w_renderer_cheek == 0.0
+    assert _config(100, 4, 0, 2, "cpu", 0.25, renderer_cheek=3.0).w_renderer_cheek == 3.0

@@ -85,6 +85,7 @@ class TeacherRunConfig:
     w_place: float = 0.0  # teacher and student: no change where no operation of the look reaches (colour stays in place)
     w_place_peak: float = 0.0  # teacher and student: the placement term's worst 1 % of pixels (blotches)
     w_student_cheek: float = 0.0  # the cheek colour term for the student, against the teacher's output
+    w_renderer_cheek: float = 0.0  # the same term for the student against the renderer's (makeup looks only)
     w_student_lid: float = 0.0  # the same local colour term on the eye shadow, for the student
     w_lip_texture: float = 0.0  # the student: the lips' Laplacian of lightness as the INPUT has it (their lines)
     w_stable: float = 0.0  # the student: its change of a crop moved by a fraction of a pixel is its change, moved
@@ -376,6 +377,9 @@ class TeacherTrainer:
         extra = (
             # the blush is a broad change of a few units, which the pixel pair hardly feels
             ("student_cheek", c.w_student_cheek, lambda: L.local_colour_loss(s_lab, t_lab, b["masks"])),
+            # ... or the renderer's, whose blush the teacher only partly learned (LIDS.md section 7)
+            ("renderer_cheek", c.w_renderer_cheek, lambda: L.local_colour_loss(
+                s_lab, rgb_to_lab(b["target"]), b["masks"] * (1 - paint).view(-1, 1, 1, 1))),
             # and so is the eye shadow's band, a few pixels tall (LIDS.md section 12)
             ("student_lid", c.w_student_lid, lambda: L.local_colour_loss(s_lab, t_lab, b["masks"], L.LID_REGIONS, 5)),
             # the student sees only the code, so where the teacher's lid or lip colour depends on the photos (or
