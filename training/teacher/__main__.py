@@ -29,7 +29,6 @@ STUDENT_LID = 0.0  # the same local colour term on the eye shadow, for the stude
 CROSS_SHARE = 0.3  # draws whose lips, cheeks and skin come from another draw: created looks' lips 0.55 -> 0.49
 LIP_TEXTURE = 0.0  # the student's lips keep the input's lines (Laplacian of lightness): see LIDS.md section 14
 RENDERER_CHEEK = 0.0  # the student's cheek colour against the renderer's instead: see LIDS.md section 14
-STABLE = 0.0  # the student's change moves with the face (a sub-pixel move of the crop): see LIDS.md section 14
 LIGHT_SHARE = 0.25  # draws given a lighter-than-plain eye shadow, other fields kept: the first lighter lid learned
 PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
 
@@ -59,7 +58,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
             spread_weight: float = SPREAD_WEIGHT, cheek_weight: float = CHEEK_WEIGHT,
             student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT, student_only: bool = False,
             place_peak: float = PLACE_PEAK, student_lid: float = STUDENT_LID, cross_share: float = CROSS_SHARE,
-            light_share: float = LIGHT_SHARE, lip_texture: float = LIP_TEXTURE, stable: float = STABLE,
+            light_share: float = LIGHT_SHARE, lip_texture: float = LIP_TEXTURE,
             renderer_cheek: float = RENDERER_CHEEK):
     from training.teacher.trainer import TeacherRunConfig
 
@@ -74,7 +73,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek,
                             photo_dropout=photo_dropout, student_only=student_only, w_place_peak=place_peak,
                             w_student_lid=student_lid, cross_share=cross_share, light_share=light_share,
-                            w_lip_texture=lip_texture, w_stable=stable, w_renderer_cheek=renderer_cheek)
+                            w_lip_texture=lip_texture, w_renderer_cheek=renderer_cheek)
 
 
 @app.command()
@@ -139,9 +138,6 @@ def train(
                                          help="Weight of the cheek colour target for the student against the "
                                               "renderer's output (makeup looks), beside or instead of "
                                               "--student-cheek's teacher."),
-    stable: float = typer.Option(STABLE, "--stable", min=0.0, max=100.0,
-                                 help="Weight of the stability term for the student: its change of a crop moved "
-                                      "by a fraction of a pixel (with camera noise) is its change, moved."),
     student_only: bool = typer.Option(False, "--student-only",
                                       help="A distillation segment: only the student learns; the trained teacher "
                                            "and discriminators are left as they are (a few times faster a step)."),
@@ -161,7 +157,7 @@ def train(
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
                   eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight,
                   student_cheek, photo_dropout, student_only, place_peak, student_lid, cross_share, light_share,
-                  lip_texture, stable, renderer_cheek)
+                  lip_texture, renderer_cheek)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     trainer = TeacherTrainer(cfg, pack, run)

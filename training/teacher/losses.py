@@ -7,7 +7,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -222,39 +221,6 @@ def lip_texture_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, masks: torch.T
     area = m.sum((1, 2, 3))
     err = (m * (lo - li.detach()) ** 2).sum((1, 2, 3)) / area.clamp(min=1.0)
     return (err * (area >= 8).float()).mean() / 100.0
-
-
-def small_warps(n: int, size: int, rng, shift_px: float = 1.0, scale: float = 0.01,
-                degrees: float = 0.5) -> torch.Tensor:
-    """(n, 2, 3) affine grids (``F.affine_grid``'s normalised form) for ``n`` random small moves of a
-    ``size``-pixel crop: a shift of up to ``shift_px`` pixels each way, a scale of up to ``scale`` and a rotation of
-    up to ``degrees``, about the centre: the crop's own jitter from frame to frame as the landmarks move."""
-    u = rng.uniform(-1.0, 1.0, (n, 4))
-    a = np.deg2rad(degrees) * u[:, 0]
-    k = 1.0 + scale * u[:, 1]
-    t = 2.0 * shift_px / size * u[:, 2:]
-    theta = np.zeros((n, 2, 3))
-    c, s = k * np.cos(a), k * np.sin(a)
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = c, -s, s, c
-    theta[:, :, 2] = t
-    return torch.from_numpy(theta).float()
-
-
-def warp(img: torch.Tensor, theta: torch.Tensor, padding: str = "border") -> torch.Tensor:
-    grid = F.affine_grid(theta.to(img), list(img.shape), align_corners=False)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode=padding, align_corners=False)
-
-
-def stability_loss(delta: torch.Tensor, delta_moved: torch.Tensor, theta: torch.Tensor,
-                   weight: torch.Tensor) -> torch.Tensor:
-    """The change a network makes moves with the face: ``delta`` (B, C, H, W) is its change (output - input)
-    of a crop, ``delta_moved`` its change of the same crop moved by ``theta`` (:func:`small_warps`, with the
-    sensor's noise on top), and the second must be the first, moved. Per pixel, squared, region-weighted as
-    the pixel pair (on the scale of its L2 term, ×100), over the pixels the move keeps inside the crop. A
-    look that answers a half-pixel move of the landmarks with a different lipstick flickers in a live feed."""
-    inside = (warp(torch.ones_like(weight), theta, "zeros") > 0.999).float()
-    err = delta_moved - warp(delta, theta)
-    return 100.0 * (inside * warp(weight, theta) * err ** 2).mean()
 
 
 def placement_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, off: torch.Tensor, keep: torch.Tensor,

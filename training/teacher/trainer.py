@@ -42,7 +42,6 @@ from training.teacher.prepare import DESC_KEYS, Pack
 log = logging.getLogger(__name__)
 _R = {n: i for i, n in enumerate(REGION_NAMES)}
 _F = {n: i for i, n in enumerate(FIELD_NAMES)}
-STABLE_STREAM = 7  # the stability term's moves and noise: a stream of their own per (seed, step)
 OFF_LOOK = 0.02  # a pixel the look paints at less than this coverage is one it leaves alone (the placement term)
 
 
@@ -88,8 +87,6 @@ class TeacherRunConfig:
     w_renderer_cheek: float = 0.0  # the same term for the student against the renderer's (makeup looks only)
     w_student_lid: float = 0.0  # the same local colour term on the eye shadow, for the student
     w_lip_texture: float = 0.0  # the student: the lips' Laplacian of lightness as the INPUT has it (their lines)
-    w_stable: float = 0.0  # the student: its change of a crop moved by a fraction of a pixel is its change, moved
-    stable_noise: float = 1.5 / 255  # ... with this sensor noise (standard deviation, 0..1 units) on the moved crop
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
@@ -360,19 +357,6 @@ class TeacherTrainer:
         s, sfeats = self.S(x, b["code"], torch.ones(len(x), 1, device=self.dev), return_features=True)
         s_out = (s + 1) / 2
         loss_s = self.pseudo_pair(s_out, t_out, w) + c.w_feat * lam * self.A(sfeats, tfeats)
-
-        def stable() -> torch.Tensor:
-            # the landmarks move by a fraction of a pixel from frame to frame, and the camera adds its noise: the
-            # student's change must move with the face and not with either (the live feed's flicker)
-            # (drawn from the step itself: the batches' generator and a resumed run stay as they were)
-            rng = np.random.default_rng([c.seed, st, STABLE_STREAM])
-            theta = L.small_warps(len(x), size, rng)
-            moved = L.warp(img, theta)
-            noise = torch.from_numpy(rng.standard_normal(moved.shape)).to(moved)
-            noisy = (moved + c.stable_noise * noise).clamp(0, 1)
-            s_moved = (self.S(noisy * 2 - 1, b["code"], torch.ones(len(x), 1, device=self.dev)) + 1) / 2
-            return L.stability_loss(s_out - img, s_moved - noisy, theta, self.weights(b["masks"]))
-
         # the student's own terms beside the distillation, each added at its weight (when on) and logged
         extra = (
             # the blush is a broad change of a few units, which the pixel pair hardly feels
@@ -397,8 +381,6 @@ class TeacherTrainer:
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
             # and the lipstick keeps the lips' own lines, which the teacher's smoother lips would take away
             ("lip_texture", c.w_lip_texture, lambda: L.lip_texture_loss(s_lab, in_lab, b["masks"], 1 - paint)),
-            # and it moves with the face
-            ("stable", c.w_stable, stable),
         )
         s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for _, wt, _ in extra) else None
         t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek or c.w_student_lid else None
