@@ -938,7 +938,7 @@ def test_train_options_reach_the_run_config():
     assert (cfg.paint_share, cfg.w_paint_pair, cfg.eye_share, cfg.w_student_detail, cfg.w_desc,
             cfg.w_student_desc, cfg.w_place, cfg.w_spread, cfg.w_cheek_colour, cfg.w_student_cheek,
             cfg.photo_dropout, cfg.w_place_peak, cfg.w_student_lid, cfg.student.fine_film,
-            cfg.student.map_hidden, cfg.cross_share) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 3.0, 0.3, 0.3,
+            cfg.student.map_hidden, cfg.cross_share) == (0.3, 5.0, 0.3, 0.5, 0.3, 0.0, 1.0, 2.0, 3.0, 0.0, 0.3, 0.3,
                                                          0.0, True, 64, 0.3)
     assert cfg.sizes == (128, 128, 128, 256) and cfg.adv_start == 1600 and cfg.distill_ramp == 1200
     seg = _config(6100, 4, 0, 2, "cpu", 0.25, restart_at=4800, desc_weight=1.0, eye_share=0.0, student_detail=0.0)
@@ -947,5 +947,5 @@ def test_train_options_reach_the_run_config():
     assert _config(100, 4, 0, 2, "cpu", 0.25, cross_share=0.4).cross_share == 0.4
     assert cfg.light_share == 0.25 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.0).light_share == 0.0
     assert cfg.w_lip_texture == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, lip_texture=2.0).w_lip_texture == 2.0
-    assert cfg.w_renderer_cheek == 0.0
+    assert cfg.w_renderer_cheek == 3.0  # the student's blush from the renderer, not the teacher
     assert _config(100, 4, 0, 2, "cpu", 0.25, renderer_cheek=3.0).w_renderer_cheek == 3.0

@@ -24,11 +24,11 @@ PLACE_WEIGHT = 1.0  # the placement term: teacher and student change nothing the
 PLACE_PEAK = 0.3  # the placement term's worst 1 % of pixels (blotches): at 0.3 glam keeps the person on every face
 SPREAD_WEIGHT = 2.0  # the spread term: inside lips and lid, colour where the renderer puts it, in proportion
 CHEEK_WEIGHT = 3.0  # blush, contour and highlight: the renderer's local mean colour (at 0.5 the blush was lost)
-STUDENT_CHEEK = 3.0  # the same for the student, against the teacher's output (without it, no blush reached a look)
+STUDENT_CHEEK = 0.0  # the same for the student, against the teacher's output (3.0 until the renderer's, below)
 STUDENT_LID = 0.0  # the same local colour term on the eye shadow, for the student
 CROSS_SHARE = 0.3  # draws whose lips, cheeks and skin come from another draw: created looks' lips 0.55 -> 0.49
 LIP_TEXTURE = 0.0  # the student's lips keep the input's lines (Laplacian of lightness): see LIDS.md section 14
-RENDERER_CHEEK = 0.0  # the student's cheek colour against the renderer's instead: see LIDS.md section 14
+RENDERER_CHEEK = 3.0  # the student's cheek colour against the renderer's: glam cheeks 1.02 -> 0.99 (section 14)
 LIGHT_SHARE = 0.25  # draws given a lighter-than-plain eye shadow, other fields kept: the first lighter lid learned
 PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
 
