@@ -191,15 +191,18 @@ def local_colour_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, masks: to
 _LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
 
 
+def _laplacian_l(lab: torch.Tensor) -> torch.Tensor:
+    """The 4-neighbour Laplacian of CIELAB lightness, (B, 1, H, W), edges replicated."""
+    return F.conv2d(F.pad(lab[:, :1], (1, 1, 1, 1), mode="replicate"), _LAPLACE.to(lab))
+
+
 def detail_loss(out_lab: torch.Tensor, target_lab: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Fine detail as the pseudo-pair has it: the Laplacian of lightness, output against target, weighted per
     pixel (the pair loss's region weights). Colour errors are mostly low-frequency and the pair loss is
     content to blur the lips' lines and the skin's pores to reach them; the renderer keeps the input's texture
     (its operations are per pixel under smooth masks) and the illustration has its own flat areas and ink,
     so matching the target's Laplacian keeps texture on makeup looks and asks for flat areas on the toon."""
-    k = _LAPLACE.to(out_lab)
-    lo = F.conv2d(F.pad(out_lab[:, :1], (1, 1, 1, 1), mode="replicate"), k)
-    lt = F.conv2d(F.pad(target_lab[:, :1], (1, 1, 1, 1), mode="replicate"), k)
+    lo, lt = _laplacian_l(out_lab), _laplacian_l(target_lab)
     return (weight * (lo - lt.detach()) ** 2).mean() / 100.0
 
 
@@ -215,9 +218,7 @@ def lip_texture_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, masks: torch.T
     the scale the host pipeline's detail gain restores (``keep_lip_texture``: a one-pixel band of the frame)."""
     m = -F.max_pool2d(-masks[:, LIPS_REGION:LIPS_REGION + 1], 3, 1, 1)  # eroded by one pixel
     m = m * keep.view(-1, 1, 1, 1)
-    k = _LAPLACE.to(out_lab)
-    lo = F.conv2d(F.pad(out_lab[:, :1], (1, 1, 1, 1), mode="replicate"), k)
-    li = F.conv2d(F.pad(in_lab[:, :1], (1, 1, 1, 1), mode="replicate"), k)
+    lo, li = _laplacian_l(out_lab), _laplacian_l(in_lab)
     area = m.sum((1, 2, 3))
     err = (m * (lo - li.detach()) ** 2).sum((1, 2, 3)) / area.clamp(min=1.0)
     return (err * (area >= 8).float()).mean() / 100.0
