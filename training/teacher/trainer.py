@@ -87,7 +87,6 @@ class TeacherRunConfig:
     w_renderer_cheek: float = 0.0  # the same term for the student against the renderer's (makeup looks only)
     w_student_lid: float = 0.0  # the same local colour term on the eye shadow, for the student
     w_lip_texture: float = 0.0  # the student: the lips' Laplacian of lightness as the INPUT has it (their lines)
-    w_student_id: float = 0.0  # the identity term for the student (FaceNet cosine of its output and the input)
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
@@ -382,13 +381,8 @@ class TeacherTrainer:
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
             # and the lipstick keeps the lips' own lines, which the teacher's smoother lips would take away
             ("lip_texture", c.w_lip_texture, lambda: L.lip_texture_loss(s_lab, in_lab, b["masks"], 1 - paint)),
-            # and the person stays who they are: the teacher pays for identity, but a student that reaches the
-            # teacher's colour by a slightly different path is not held to the teacher's face (half the batch,
-            # every ``id_every`` steps, as the teacher's own term; the toon pays below its margin only)
-            ("student_id", c.w_student_id if self.idnet is not None and st % c.id_every == 0 else 0.0,
-             lambda: L.identity_loss(self.idnet, s_out[:len(x) // 2], img[:len(x) // 2], paint[:len(x) // 2])),
         )
-        s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for n, wt, _ in extra if n != "student_id") else None
+        s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for _, wt, _ in extra) else None
         t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek or c.w_student_lid else None
         if c.w_student_detail:  # the pixel loss lets a small network blur lip lines and the toon's flats and ink
             loss_s = loss_s + c.w_student_detail * L.detail_loss(s_lab, t_lab, w)
