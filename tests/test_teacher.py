@@ -947,5 +947,5 @@ def test_train_options_reach_the_run_config():
     assert _config(100, 4, 0, 2, "cpu", 0.25, cross_share=0.4).cross_share == 0.4
     assert cfg.light_share == 0.25 and _config(100, 4, 0, 2, "cpu", 0.25, light_share=0.0).light_share == 0.0
     assert cfg.w_lip_texture == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, lip_texture=2.0).w_lip_texture == 2.0
-    assert cfg.w_renderer_cheek == 3.0  # the student's blush from the renderer, not the teacher
+    assert cfg.w_renderer_cheek == 15.0  # the student's blush from the renderer, not the teacher
     assert _config(100, 4, 0, 2, "cpu", 0.25, renderer_cheek=0.0).w_renderer_cheek == 0.0

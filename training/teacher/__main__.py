@@ -28,7 +28,7 @@ STUDENT_CHEEK = 0.0  # the same for the student, against the teacher's output (3
 STUDENT_LID = 0.0  # the same local colour term on the eye shadow, for the student
 CROSS_SHARE = 0.3  # draws whose lips, cheeks and skin come from another draw: created looks' lips 0.55 -> 0.49
 LIP_TEXTURE = 0.0  # the student's lips keep the input's lines (Laplacian of lightness): see LIDS.md section 14
-RENDERER_CHEEK = 3.0  # the student's cheek colour against the renderer's: glam cheeks 1.02 -> 0.99 (section 14)
+RENDERER_CHEEK = 15.0  # the student's cheek colour against the renderer's: glam cheeks 1.02 -> 0.84 (sections 14, 15)
 LIGHT_SHARE = 0.25  # draws given a lighter-than-plain eye shadow, other fields kept: the first lighter lid learned
 PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
 
