@@ -210,6 +210,35 @@ def test_the_crop_step_is_the_same_on_both_sides():
         assert np.abs(lips_d[0].numpy().transpose(1, 2, 0) - lips_h).max() < 0.05
 
 
+def test_the_under_eyes_take_the_skins_tint_never_the_blush():
+    """A whole-face look under the eyes: the skin's tint from below (its foundation), but where the cheek apples
+    reach up under the eyes (a smile), the blush stays on the cheeks."""
+    from livefilter.composite.placement import CropPlacement
+    from livefilter.pipeline.session import PipelineSettings, make_tracker
+
+    img = _photo(*OPEN_MOUTH)
+    (face,) = make_tracker(PipelineSettings(detect_every=1, max_faces=1)).update(img)
+    s = 128
+    pts = (face.landmarks - face.landmarks.min(0)) * (s * 0.8 / np.ptp(face.landmarks, 0).max()) + s * 0.1
+    spec = PlacementSpec()  # foundation: the residual may land on all the skin
+    maps = CropMaps(s).build(pts, spec).copy()
+    apples = np.maximum(maps[7], maps[8]) > 0.3
+    under = maps[3] > 0.99
+    assert (apples & (maps[4] > 0)).sum() == 0  # the core the under-eye zone is filled from is off the apples
+    for pink, tint in (((30.0, -15.0, 5.0), (4.0, 2.0, -2.0)), ((0.0, 0.0, 0.0), (4.0, 2.0, -2.0))):
+        delta = np.zeros((s, s, 3), np.float32)
+        delta[:] = tint  # the foundation's warm tint on all the skin
+        delta[apples] = pink  # the blush on the apples (none in the second case)
+        main, lips = delta.copy(), np.empty_like(delta)
+        CropPlacement(s, spec).layers(main, np.ones((s, s), np.float32), 1.0, pts, lips)
+        got = main[under]
+        want = np.float32(tint) - np.dot(np.float32(tint), np.float32((0.299, 0.587, 0.114)))  # its tint, not its lightness
+        # the skin's tint, or less of it where the skin below is far (the fill fades): never the blush
+        share = np.clip(got @ want / (want @ want), 0.0, 1.0)
+        assert np.abs(got - share[:, None] * want).max() < 1.0, (pink, np.abs(got - share[:, None] * want).max())
+        assert np.percentile(share, 90) > 0.8  # where the skin below is near, its tint comes through whole
+
+
 # -- the measures on constructed edits -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def face_and_regions():

@@ -65,6 +65,7 @@ FILL_SIGMA = 3.0  # normalised convolution's Gaussian
 LIP_SIGMA = 6.0  # ... for the lip layer: a colour over the lips, smooth enough to keep their sheen and lines
 FILL_FLOOR = 0.05  # below this much core weight nearby, a fill fades to zero (nothing to extend)
 UNDER_EYE = 0.45  # the under-eye zone's height, as a fraction of the eye's width
+APPLE_EDGE = 0.02  # the cheek apples' soft map from this value on is blush, not the under-eye zone's skin
 MAX_DETAIL_GAIN = 1.6  # the most the lips' own detail is raised (keep_lip_texture)
 DETAIL_SIGMA, DETAIL_KSIZE = 1.0, 5  # the detail is the output minus this Gaussian of it
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # an RGB offset's lightness part
@@ -120,6 +121,7 @@ class CropMaps:
         self._a = np.zeros((size, size), np.uint8)
         self._b = np.zeros((size, size), np.uint8)
         self._paint = np.zeros((size, size), np.uint8)
+        self._f = np.zeros((size, size), np.float32)
 
     def _poly(self, buf: np.ndarray, *polys: np.ndarray) -> np.ndarray:
         buf[:] = 0
@@ -199,6 +201,14 @@ class CropMaps:
         if spec.highlight:
             cv2.polylines(paint, [np.round(pts[list(NOSE_BRIDGE)] * 16).astype(np.int32)], False, 1,
                           max(1, round(0.05 * face_w)), cv2.LINE_8, 4)
+        # the under-eye zone takes the tint of the skin below it, never the blush: where the cheek apples reach
+        # up under the eyes (a smile, a full face) its core is the skin beside them, or nothing
+        # (the apples' soft edge counts as apple: the core is off wherever they reach 2 %)
+        np.maximum(m[7], m[8], out=self._f)
+        np.multiply(self._f, -1.0 / APPLE_EDGE, out=self._f)
+        np.add(self._f, 1.0, out=self._f)
+        np.clip(self._f, 0.0, 1.0, out=self._f)
+        m[4] *= self._f
         if spec.whole_face:
             m[9] = 1.0
         else:
