@@ -15,8 +15,8 @@ two steps whose maths both pipelines share (the device twin is :mod:`livefilter.
      colour reaches the lip line at full strength and nothing from the skin or the mouth leaks in;
    * the **main layer**: the residual everywhere else; around the lips it is the residual of the skin
      just beyond them (NC from a ring), so lipstick never bleeds onto skin, moustache or beard; under
-     the eyes it is the skin's below (whole-face looks) or nothing (makeup looks), so shadow never runs
-     under the eye;
+     the eyes it is the skin's below, beside the cheek apples (whole-face looks: the foundation's tint, never
+     the blush), or nothing (makeup looks), so shadow never runs under the eye;
    * **both sides alike**: the mean residual of the left and right lid, and of the left and right cheek,
      is set to the two sides' average (the shape within each region is kept). The regions come from the
      landmarks, so on a turned face (up to about ±25° yaw) each side's region is the part of that lid or
