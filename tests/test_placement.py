@@ -213,7 +213,7 @@ def test_the_crop_step_is_the_same_on_both_sides():
 def test_the_under_eyes_take_the_skins_tint_never_the_blush():
     """A whole-face look under the eyes: the skin's tint from below (its foundation), but where the cheek apples
     reach up under the eyes (a smile), the blush stays on the cheeks."""
-    from livefilter.composite.placement import CropPlacement
+    from livefilter.composite.placement import LUMA, CropPlacement
     from livefilter.pipeline.session import PipelineSettings, make_tracker
 
     img = _photo(*OPEN_MOUTH)
@@ -232,7 +232,7 @@ def test_the_under_eyes_take_the_skins_tint_never_the_blush():
         main, lips = delta.copy(), np.empty_like(delta)
         CropPlacement(s, spec).layers(main, np.ones((s, s), np.float32), 1.0, pts, lips)
         got = main[under]
-        want = np.float32(tint) - np.dot(np.float32(tint), np.float32((0.299, 0.587, 0.114)))  # its tint, not its lightness
+        want = np.float32(tint) - np.float32(tint) @ LUMA  # the skin's tint, not its lightness
         # the skin's tint, or less of it where the skin below is far (the fill fades): never the blush
         share = np.clip(got @ want / (want @ want), 0.0, 1.0)
         assert np.abs(got - share[:, None] * want).max() < 1.0, (pink, np.abs(got - share[:, None] * want).max())
