@@ -314,3 +314,21 @@ def test_the_under_eye_and_asymmetry_measures(face_and_regions):
     both[(reg["lid_left"] | reg["lid_right"]).astype(bool)] -= 30.0
     v = P.face_placement(img, np.clip(both, 0, 255).astype(np.uint8), lm).values
     assert v["lid_asymmetry"] < 0.1
+
+
+def test_a_clip_measures_the_same_however_busy_the_machine(monkeypatch):
+    """The clip's landmarks are smoothed over its own time, not the wall clock: a machine that takes ten seconds
+    a frame measures what an idle one does."""
+    import itertools
+
+    import livefilter.detect.tracker as tracker_module
+
+    clip = P.read_video(shared_path("video", "deepfacelive", "Obama_speaking.mp4"), 6)
+    assert P.video_rate(shared_path("video", "deepfacelive", "Obama_speaking.mp4")) > 0
+    idle = P.measure_look("glam", [], clip, sizes=("cpu",), four_faces=False)["cpu"]["video"]
+    slow = itertools.count(0.0, 10.0)
+    monkeypatch.setattr(tracker_module.time, "perf_counter", lambda: next(slow))
+    busy = P.measure_look("glam", [], clip, sizes=("cpu",), four_faces=False)["cpu"]["video"]
+    assert busy["faces"] == idle["faces"] == 6
+    for key in ("lips_delta_e", "under_eye_delta_l", "spill", "lip_texture"):
+        assert busy[key]["mean"] == pytest.approx(idle[key]["mean"], rel=1e-6, abs=1e-9), key

@@ -45,6 +45,7 @@ from training.eval.regions import DARKER, LIGHTER
 MIN_MOUTH_PX = 40  # an open mouth: this many pixels inside the inner lip contour (after a 1-px erosion)
 BAND = 0.06  # the spill band's width, as a fraction of the mouth width
 UNDER_EYE = 0.3  # the under-eye band's height, as a fraction of the eye width
+VIDEO_FPS = 30.0  # the frame rate a clip's landmarks are smoothed at where it does not give its own
 FRONTAL_RATIO = 0.6  # the nearer eye-to-nose distance over the further one, for "near-frontal"
 EVEN_LIGHT = 10.0  # both sides' input lightness (L) within this: lit alike (the same makeup reads darker in shade)
 MIN_CHANGE = 1.0  # lips changed by less than this mean ΔE have no spill to speak of
@@ -241,10 +242,12 @@ def verdict(summary: dict) -> dict[str, bool]:
 
 # -- running a look over photos and a video ----------------------------------------------------------
 def host_pipeline(look, size: str = "cpu", max_faces: int = 4, temporal: float = 0.0, registry=None,
-                  placement: bool = True):
+                  placement: bool = True, fps: float | None = VIDEO_FPS):
     """A host pipeline (onnxruntime on the CPU) running ``look`` (a name or a :class:`Look`) at its CPU or GPU
     input size, so the GPU size's placement is measured on any machine (the network is the same, the crops
-    larger). ``placement=False``: the residual as it was before the placement (for before/after tables)."""
+    larger). ``placement=False``: the residual as it was before the placement (for before/after tables).
+    ``fps``: the landmarks are smoothed over media time at this frame rate, so a clip measures the same on a
+    busy machine as on an idle one (None: over wall-clock time, as a live camera)."""
     from livefilter.looks.registry import LookRegistry
     from livefilter.pipeline.host import LiveControls, Pipeline
     from livefilter.pipeline.session import PipelineSettings, make_tracker, make_translator
@@ -253,7 +256,8 @@ def host_pipeline(look, size: str = "cpu", max_faces: int = 4, temporal: float =
         raise ValueError(f"size must be cpu or gpu, got {size!r}")
     registry = registry or LookRegistry()
     look = (registry.get(look) if isinstance(look, str) else look).sized_for(size == "gpu")
-    settings = PipelineSettings(look=look.name, max_faces=max_faces, detect_every=1, backend="onnxruntime-cpu")
+    settings = PipelineSettings(look=look.name, max_faces=max_faces, detect_every=1, backend="onnxruntime-cpu",
+                                tracker_fps=fps)
     controls = LiveControls(look=look.name, strength=look.default_strength, edits=look.edits)
     return Pipeline(make_tracker(settings), lambda name: look if name == look.name else registry.get(name),
                     lambda lk: make_translator(lk, "onnxruntime-cpu", max_faces), controls, max_faces=max_faces,
@@ -308,6 +312,15 @@ def read_photos(paths: list) -> list[np.ndarray]:
     return [load_rgb(p) for p in paths]
 
 
+def video_rate(path) -> float:
+    """A clip's frame rate (its video stream's average rate; :data:`VIDEO_FPS` where the file does not say)."""
+    import av
+
+    with av.open(str(path)) as c:
+        rate = c.streams.video[0].average_rate
+    return float(rate) if rate else VIDEO_FPS
+
+
 def read_video(path, frames: int) -> list[np.ndarray]:
     import av
 
@@ -317,13 +330,14 @@ def read_video(path, frames: int) -> list[np.ndarray]:
 
 def measure_look(look, photos: list[np.ndarray], video: list[np.ndarray] | None = None,
                  sizes: tuple[str, ...] = ("cpu", "gpu"), four_faces: bool = True, registry=None,
-                 placement: bool = True) -> dict:
+                 placement: bool = True, video_fps: float = VIDEO_FPS) -> dict:
     """The placement summary of one look (a name or a :class:`Look`): photos (one face per frame, and four
-    per frame in 2x2 mosaics), and a talking video (frame by frame, tracked as in a live run), at each input
-    size; each summary with the targets it meets (``targets``)."""
+    per frame in 2x2 mosaics), and a talking video (frame by frame, tracked as in a live run, its landmarks
+    smoothed over the clip's own time at ``video_fps``), at each input size; each summary with the targets it
+    meets (``targets``)."""
     report: dict = {}
     for size in sizes:
-        p = host_pipeline(look, size, registry=registry, placement=placement)
+        p = host_pipeline(look, size, registry=registry, placement=placement, fps=video_fps)
         entry = {"photos": summarise(run_frames(p, photos, reset_between=True))}
         if four_faces and len(photos) >= 4:
             cell = max(max(img.shape[:2]) for img in photos[:4])

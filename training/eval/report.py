@@ -94,7 +94,8 @@ def placement_report(look: Look, faces: Path | None, video: Path | None, frames:
     photos = placement.read_photos(_photo_paths(faces)[:MAX_FACES]) if faces is not None else []
     clip = placement.read_video(video, frames) if video is not None else None
     sizes = ("cpu", "gpu") if look.device_input_size and look.device_input_size != look.input_size else ("cpu",)
-    return placement.measure_look(look, photos, clip, sizes=sizes)
+    rate = placement.video_rate(video) if video is not None else placement.VIDEO_FPS
+    return placement.measure_look(look, photos, clip, sizes=sizes, video_fps=rate)
 
 
 def finish_report(faces: Path | None, video: Path | None, frames: int = 60) -> dict:
