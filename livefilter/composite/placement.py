@@ -201,15 +201,16 @@ class CropMaps:
         if spec.highlight:
             cv2.polylines(paint, [np.round(pts[list(NOSE_BRIDGE)] * 16).astype(np.int32)], False, 1,
                           max(1, round(0.05 * face_w)), cv2.LINE_8, 4)
-        # the under-eye zone takes the tint of the skin below it, never the blush: where the cheek apples reach
-        # up under the eyes (a smile, a full face) its core is the skin beside them, or nothing
-        # (the apples' soft edge counts as apple: the core is off wherever they reach 2 %)
-        np.maximum(m[7], m[8], out=self._f)
-        np.multiply(self._f, -1.0 / APPLE_EDGE, out=self._f)
-        np.add(self._f, 1.0, out=self._f)
-        np.clip(self._f, 0.0, 1.0, out=self._f)
-        m[4] *= self._f
         if spec.whole_face:
+            # the under-eye zone takes the tint of the skin below it, never the blush: where the cheek apples
+            # reach up under the eyes (a smile, a full face) its core is the skin beside them, or nothing (the
+            # apples' soft edge counts as apple: the core is off wherever they reach 2 %); a makeup look never
+            # reads the core, so it is left as it is
+            np.maximum(m[7], m[8], out=self._f)
+            np.multiply(self._f, -1.0 / APPLE_EDGE, out=self._f)
+            np.add(self._f, 1.0, out=self._f)
+            np.clip(self._f, 0.0, 1.0, out=self._f)
+            m[4] *= self._f
             m[9] = 1.0
         else:
             m[9] = self._soft(paint, 2.0)
