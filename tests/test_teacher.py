@@ -3,6 +3,7 @@ crops and masks, the packed data file, resume, the one-GPU script run on the CPU
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -949,3 +950,85 @@ def test_train_options_reach_the_run_config():
     assert cfg.w_lip_texture == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, lip_texture=2.0).w_lip_texture == 2.0
     assert cfg.w_renderer_cheek == 15.0  # the student's blush from the renderer, not the teacher
     assert _config(100, 4, 0, 2, "cpu", 0.25, renderer_cheek=0.0).w_renderer_cheek == 0.0
+
+
+def test_the_recipe_schedule_is_usable_and_sets_only_train_options():
+    """The recorded chain: every weight a segment sets is one of `train`'s options within its bounds, the
+    teacher comes first, and a run's step says which segment it is in (and where that segment restarted)."""
+    import inspect
+
+    from training.teacher.__main__ import _config
+    from training.teacher.schedule import RECIPE, WEIGHTS, check, position
+
+    check(RECIPE)
+    assert set(WEIGHTS) <= set(inspect.signature(_config).parameters)
+    assert not RECIPE[0].student_only and RECIPE[-1].student_only
+    assert position(0) == (0, 0) and position(RECIPE[0].until - 1) == (0, 0)
+    assert position(RECIPE[0].until) == (1, RECIPE[0].until)
+    assert position(RECIPE[-1].until) is None and position(10 ** 7) is None
+    last = RECIPE[-1]
+    cfg = _config(last.until, 4, 0, 2, "cpu", 0.25, restart_at=RECIPE[-2].until, student_only=True, **last.options())
+    assert cfg.student_only and cfg.restart_at == RECIPE[-2].until and cfg.w_student_lid == 3.0
+    assert cfg.w_student_desc == 2.0 and cfg.w_paint_pair == 10.0 and cfg.w_renderer_cheek == 15.0
+
+
+@pytest.mark.parametrize("items, text", [
+    ([{"until": 2, "student_only": True}], "first segment must train the teacher"),
+    ([{"until": 5}, {"until": 5}], "must increase"),
+    ([{"until": 5, "weights": {"lr": 1.0}}], "unknown segment weight"),
+    ([{"until": 5, "weights": {"desc_weight": float("nan")}}], "must be a number"),
+    ([{"until": 5, "weights": {"paint_share": 0.9}}], "must be a number in [0, 0.5]"),
+    ([{"until": "5"}], "integer until"),
+    ([{"until": 5, "extra": 1}], "must be an object with"),
+    ({"until": 5}, "JSON list"),
+    ([], "1 to 64 segments"),
+])
+def test_a_bad_schedule_is_refused_with_its_reason(tmp_path, items, text):
+    from livefilter.errors import LivefilterError
+    from training.teacher.schedule import read_schedule
+
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(items))
+    with pytest.raises(LivefilterError, match=re.escape(text)):
+        read_schedule(f)
+
+
+def test_rebuild_runs_its_schedule_and_continues_after_a_stop(tmp_path, pack_file):
+    """`rebuild` through its entry point: a time budget stops it inside the schedule, the same command goes on
+    from the checkpoint, each segment restarted where the last one ended, the last one the student alone."""
+    sched = tmp_path / "schedule.json"
+    sched.write_text(json.dumps([{"until": 1, "about": "[bold]first[/]"},
+                                 {"until": 2, "weights": {"desc_weight": 2.0}},
+                                 {"until": 3, "student_only": True, "weights": {"student_lid": 3.0}}]))
+    run = tmp_path / "run"
+    args = ("rebuild", "--run", str(run), "--data-file", str(pack_file), "--schedule", str(sched))
+    r = _teacher_cli(*args, "--max-seconds", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "segment 1/3" in r.stdout and "[bold]first[/]" in r.stdout and "complete" not in r.stdout
+    meta = load_checkpoint(run / "teacher.safetensors", {}, restore_rng=False)
+    assert 1 <= meta["step"] < 3
+    r = _teacher_cli(*args)
+    assert r.returncode == 0 and "at step 3 (the schedule is complete)" in r.stdout, r.stdout + r.stderr
+    meta = load_checkpoint(run / "teacher.safetensors", {}, restore_rng=False)
+    assert [h["step"] for h in meta["history"]] == [1, 2, 3]
+    assert ["pair" in h for h in meta["history"]] == [True, True, False]  # the last step: the student alone
+    assert meta["config"]["student_only"] and meta["config"]["restart_at"] == 2
+    assert meta["config"]["w_student_lid"] == 3.0 and meta["config"]["w_desc"] == 0.3  # the segment's own weights
+    r = _teacher_cli(*args)
+    assert r.returncode == 0 and "nothing to do" in r.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{\"until\": 0}]")
+    r = _teacher_cli("rebuild", "--run", str(run), "--schedule", str(bad))
+    assert r.returncode != 0 and "Traceback" not in r.stdout + r.stderr and "must increase" in r.stdout + r.stderr
+
+
+def test_read_meta_is_the_checkpoint_s_meta_without_its_tensors(tmp_path):
+    from training.checkpoint import read_meta
+
+    p = save_checkpoint(tmp_path / "c.safetensors", {"s": torch.nn.Linear(2, 2)}, meta={"step": 41, "seconds": 2.5})
+    assert read_meta(p) == load_checkpoint(p, {}, restore_rng=False) == {"step": 41, "seconds": 2.5}
+    p.write_bytes(p.read_bytes()[:20])
+    with pytest.raises(ModelError, match="not a valid livefilter checkpoint"):
+        read_meta(p)
+    with pytest.raises(ModelError, match="not found"):
+        read_meta(tmp_path / "none.safetensors")

@@ -67,6 +67,20 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, info
 
 
+def read_meta(path: Path) -> dict:
+    """The checkpoint's JSON meta (step, seconds, config, history) from its header, no tensors read."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads((f.metadata() or {}).get("livefilter", "{}")).get("meta", {})
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path} is not a valid livefilter checkpoint ({type(e).__name__})") from None
+
+
 def has_keys(path: Path, prefix: str | tuple[str, ...]) -> bool:
     """Whether the checkpoint holds any tensor whose name starts with ``prefix`` (or one of them; header only)."""
     from safetensors import safe_open

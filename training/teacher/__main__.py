@@ -150,7 +150,6 @@ def train(
     """Train the teacher and distil the student online; checkpoints every few minutes, Ctrl-C saves."""
     need_torch()
     from training.teacher.prepare import read_pack
-    from training.teacher.trainer import TeacherTrainer
 
     if restart_at and restart_at >= iterations:
         raise SettingError(f"--restart-at ({restart_at}) must be below --iterations ({iterations})")
@@ -160,18 +159,72 @@ def train(
                   lip_texture, renderer_cheek)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
+    step = _segment(run, pack, cfg, resume, max_seconds)
+    out.print(f"checkpoint: {escape(str(run / 'teacher.safetensors'))} at step {step}")
+
+
+def _segment(run: Path, pack, cfg, resume: bool = True, max_seconds: float | None = None, label: str = "teacher"):
+    """Train one segment (resuming the run's checkpoint); returns the step it stopped at."""
+    from training.teacher.trainer import TeacherTrainer
+
     trainer = TeacherTrainer(cfg, pack, run)
     if trainer.checkpoint_path().is_file() and not resume:
         raise SettingError(f"{run} already has a checkpoint; choose another --run or keep --resume")
-    if student_only and not (resume and trainer.checkpoint_path().is_file()):
+    if cfg.student_only and not (resume and trainer.checkpoint_path().is_file()):
         raise SettingError(f"--student-only distils from a trained teacher: {run} has no checkpoint to resume")
     if resume and trainer.resume():
         out.print(f"resuming at step {trainer.step}")
     with stop_on_signals() as stop, progress_bar() as bar:
-        task = bar.add_task("teacher", total=cfg.iterations, completed=trainer.step, info="")
+        task = bar.add_task(label, total=cfg.iterations, completed=trainer.step, info="")
         trainer.run(progress=lambda s, lg: bar.update(task, completed=s, info=f"student {lg['student']:.3f}"),
                     stop=stop, max_seconds=max_seconds)
-    out.print(f"checkpoint: {escape(str(trainer.checkpoint_path()))} at step {trainer.step}")
+    return trainer.step
+
+
+@app.command()
+def rebuild(
+    run: Path = typer.Option(Path("runs/teacher"), "--run", help="Run folder (checkpoint, history)."),
+    data_file: Path = typer.Option(None, "--data-file", help=f"Packed data file (default RUN/{DATA_FILE})."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64, help="CPU threads (1 on a shared machine)."),
+    max_seconds: float = typer.Option(None, "--max-seconds", min=1.0, help="Stop (and save) after this long."),
+    schedule_file: Path = typer.Option(None, "--schedule", help="A JSON list of segments instead of the recipe's "
+                                       "({\"until\": step, \"student_only\": bool, \"weights\": {option: value}})."),
+) -> None:
+    """Train the recorded recipe's whole schedule of segments (training/teacher/schedule.py) into RUN: from
+    scratch, or on from wherever the run's checkpoint stopped. Run it again after a stop; it continues."""
+    import time
+
+    need_torch()
+    from training.checkpoint import read_meta
+    from training.teacher.prepare import read_pack
+    from training.teacher.schedule import RECIPE, check, position, read_schedule
+
+    schedule = read_schedule(schedule_file) if schedule_file else RECIPE
+    check(schedule)
+    ckpt = run / "teacher.safetensors"
+    step = int(read_meta(ckpt).get("step", 0)) if ckpt.is_file() else 0
+    if position(step, schedule) is None:
+        out.print(f"{escape(str(run))} has finished the schedule (step {step}); nothing to do")
+        return
+    with out.status("reading the packed data"):
+        pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
+    t0 = time.perf_counter()
+    while (at := position(step, schedule)) is not None:
+        i, start = at
+        seg = schedule[i]
+        left = None if max_seconds is None else max_seconds - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            break
+        out.print(f"segment {i + 1}/{len(schedule)}, steps {start:,} -> {seg.until:,}: {escape(seg.about)}")
+        cfg = _config(seg.until, 4, 0, threads, "cpu", 0.25, restart_at=start, student_only=seg.student_only,
+                      **seg.options())
+        reached = _segment(run, pack, cfg, max_seconds=left, label=f"segment {i + 1}")
+        if reached < seg.until:  # stopped (Ctrl-C or the time budget): the checkpoint is saved
+            step = reached
+            break
+        step = reached
+    out.print(f"checkpoint: {escape(str(ckpt))} at step {step}"
+              + ("" if position(step, schedule) is not None else " (the schedule is complete)"))
 
 
 @app.command()
