@@ -7,6 +7,7 @@ distilled from it online (output + feature distillation) and published through t
 
     python -m training.teacher prepare   # one packed data file (JPEG crops, PNG masks, references)
     python -m training.teacher train     # teacher + online student distillation (resumable)
+    python -m training.teacher rebuild   # the recorded recipe's whole schedule of segments (resumable)
     python -m training.teacher publish   # the distilled student as look packs
     python -m training.teacher gpu-run   # the prepared one-GPU run (no network, time-boxed)
 """
