@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from conftest import REPO_ROOT, shared_path  # noqa: E402
 from livefilter.align.host import Aligner  # noqa: E402
 from livefilter.composite.regions import REGION_NAMES, face_regions  # noqa: E402
-from livefilter.errors import InputError, ModelError  # noqa: E402
+from livefilter.errors import InputError, ModelError, SettingError  # noqa: E402
 from livefilter.looks.code import CODE_DIM, LookCode  # noqa: E402
 from training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from training.data import prepare_crops  # noqa: E402
@@ -870,6 +870,13 @@ def test_gpu_run_on_the_cpu_with_a_tiny_budget(tmp_path, pack_file):
     alone = [h for h in history if "pair" not in h]
     assert summary["distil_steps"] >= 1 and len(alone) == summary["distil_steps"] and "pair" in history[0]
     assert all(h["step"] > summary["distil_from_step"] for h in alone)
+    # the distillation phase has the recipe's student-only terms; the teacher's phase its own
+    assert summary["config"]["w_student_lid"] == 0.0 and summary["config"]["w_student_desc"] == 0.0
+    assert summary["distil_config"]["student_only"] and summary["distil_config"]["w_student_lid"] == 3.0
+    assert summary["distil_config"]["w_student_desc"] == 2.0 and summary["distil_config"]["w_paint_pair"] == 10.0
+    from training.checkpoint import read_meta
+
+    assert read_meta(out / "teacher.safetensors")["config"] == summary["distil_config"]
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     assert torch.isfinite(s(x, torch.from_numpy(LookCode().vector())[None], torch.ones(1, 1))).all()
 
@@ -1032,3 +1039,14 @@ def test_read_meta_is_the_checkpoint_s_meta_without_its_tensors(tmp_path):
         read_meta(p)
     with pytest.raises(ModelError, match="not found"):
         read_meta(tmp_path / "none.safetensors")
+
+
+def test_reconfigure_takes_a_segment_s_terms_and_draws_and_keeps_its_networks(tmp_path, pack_file):
+    from training.teacher.prepare import read_pack
+
+    tr = TeacherTrainer(_tiny_cfg(), read_pack(pack_file, threads=2, limit=4), tmp_path)
+    s0, g0 = tr.S, tr.G
+    tr.reconfigure(_tiny_cfg(paint_share=0.5, w_student_lid=3.0))
+    assert tr.cfg.w_student_lid == 3.0 and tr.sampler.paint_share == 0.5 and tr.S is s0 and tr.G is g0
+    with pytest.raises(SettingError, match="networks"):
+        tr.reconfigure(_tiny_cfg(teacher=TeacherConfig(base=16, mid_blocks=1, cond_dim=16, ref_dim=8, ref_base=8)))

@@ -280,9 +280,16 @@ def gpu_run_cmd(
         raise LivefilterError("--device cuda: this torch sees no CUDA GPU")
     if not data_file.is_file():
         raise LivefilterError(f"packed data file not found: {data_file}")
-    cfg = _config(iterations, batch, seed, 2 if device == "cpu" else 16, device, gpu_share)
+    from training.teacher.schedule import RECIPE
+
+    threads = 2 if device == "cpu" else 16
+    cfg = _config(iterations, batch, seed, threads, device, gpu_share)
     cfg.checkpoint_every = 10 ** 9  # one checkpoint at the end: the budget is minutes
-    summary = gpu_run(data_file, out_dir, cfg, max_seconds, limit, distil_share=distil_share)
+    # the distillation phase has the terms of the recipe's student-only segment, as `rebuild` trains it
+    alone = next(seg for seg in reversed(RECIPE) if seg.student_only)
+    distil = _config(iterations, batch, seed, threads, device, gpu_share, student_only=True, **alone.options())
+    distil.checkpoint_every = cfg.checkpoint_every
+    summary = gpu_run(data_file, out_dir, cfg, max_seconds, limit, distil_share=distil_share, distil_cfg=distil)
     out.print(f"{summary['steps']} steps ({summary['distil_steps']} for the student alone) in "
               f"{summary['wall_seconds']} s on {escape(summary['hardware']['name'])}; "
               f"{escape(str(out_dir / 'gpu_run.json'))}")

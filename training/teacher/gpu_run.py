@@ -5,7 +5,8 @@
 Everything is read from the one packed file (``python -m training.teacher prepare`` writes it on any
 machine); the run trains the teacher and distils the student until ``--iterations`` or
 ``--max-seconds`` (whichever comes first), the last ``distil_share`` of the time a distillation phase (the
-student alone learns from the trained teacher: ``LIDS.md`` section 10), then writes ``teacher.safetensors``
+student alone learns from the trained teacher: ``LIDS.md`` section 10; with the terms of the recipe's
+student-only segment, ``schedule.py``), then writes ``teacher.safetensors``
 (every network and optimiser, resumable), ``family_student.safetensors`` (the student, ready for
 ``python -m training.teacher publish``) and ``gpu_run.json``: hardware, torch and CUDA versions, steps,
 wall time and the last losses.
@@ -17,7 +18,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -39,8 +40,9 @@ def hardware(device: str) -> dict:
 
 
 def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: float, limit: int | None = None,
-            progress=None, distil_share: float = 0.2) -> dict:
-    """Train from the packed file into ``out``; returns (and writes) the run's JSON summary."""
+            progress=None, distil_share: float = 0.2, distil_cfg: TeacherRunConfig | None = None) -> dict:
+    """Train from the packed file into ``out``; returns (and writes) the run's JSON summary. ``distil_cfg`` is
+    the distillation phase's configuration (the recipe's student-only segment; by default ``cfg``'s terms)."""
     t0 = time.perf_counter()
     if cfg.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
@@ -56,7 +58,7 @@ def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: floa
     trainer.run(progress=progress, max_seconds=budget * (1.0 - distil_share))
     distil_from, config = trainer.step, asdict(cfg)  # the run's configuration, before its distillation phase
     if distil_share > 0:
-        trainer.cfg.student_only = True
+        trainer.reconfigure(replace(distil_cfg or cfg, student_only=True))
         trainer.run(progress=progress, max_seconds=max(1e-3, budget - (time.perf_counter() - t_train)))
     if cfg.device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -70,6 +72,7 @@ def gpu_run(data_file: Path, out: Path, cfg: TeacherRunConfig, max_seconds: floa
                "steps_per_second": round(len(trainer.history) and trainer.step / max(trainer.seconds, 1e-6), 3),
                "distil_from_step": distil_from, "distil_steps": trainer.step - distil_from,
                "faces": len(pack.faces), "references": len(pack.ref_names), "config": config,
+               "distil_config": asdict(trainer.cfg) if distil_share > 0 else None,
                "last_losses": last, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     tmp = out / "gpu_run.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1) + "\n")

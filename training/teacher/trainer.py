@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from livefilter.composite.regions import REGION_NAMES
+from livefilter.errors import SettingError
 from livefilter.looks.code import CODE_DIM, FIELD_NAMES
 from livefilter.looks.region_stats import Recipe, encode_descriptors
 from training.checkpoint import has_keys, load_checkpoint, save_checkpoint
@@ -112,8 +113,7 @@ class TeacherTrainer:
             torch.set_num_threads(cfg.threads)
         self.cfg, self.pack, self.run_dir, self.dev = cfg, pack, Path(run_dir), cfg.device
         self.rng = np.random.default_rng(cfg.seed)
-        self.sampler = ConditionSampler(pack.info, pack.ref_names, pack.ref_kind, self.rng, cfg.paint_share,
-                                        cfg.eye_share, cfg.photo_dropout, cfg.cross_share, cfg.light_share)
+        self.sampler = self._sampler(cfg)
         self.G = TeacherG(cfg.teacher).to(self.dev)
         self.D = RegionDiscriminators().to(self.dev)
         self.S = Student(cfg.student).to(self.dev)
@@ -136,6 +136,17 @@ class TeacherTrainer:
             log.warning("identity term off: %s", e)
         self.step, self.seconds, self.history = 0, 0.0, []
         self._prepare_static()
+
+    def _sampler(self, cfg: TeacherRunConfig) -> ConditionSampler:
+        p = self.pack
+        return ConditionSampler(p.info, p.ref_names, p.ref_kind, self.rng, cfg.paint_share, cfg.eye_share,
+                                cfg.photo_dropout, cfg.cross_share, cfg.light_share)
+
+    def reconfigure(self, cfg: TeacherRunConfig) -> None:
+        """Go on with another segment's terms and draws (the networks, optimisers and step stay)."""
+        if (cfg.teacher, cfg.student, cfg.device) != (self.cfg.teacher, self.cfg.student, self.cfg.device):
+            raise SettingError("a segment keeps the run's networks and device")
+        self.cfg, self.sampler = cfg, self._sampler(cfg)
 
     # ---- data ---------------------------------------------------------------------------------
     def _prepare_static(self) -> None:
