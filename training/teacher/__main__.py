@@ -218,11 +218,9 @@ def rebuild(
         out.print(f"segment {i + 1}/{len(schedule)}, steps {start:,} -> {seg.until:,}: {escape(seg.about)}")
         cfg = _config(seg.until, 4, 0, threads, "cpu", 0.25, restart_at=start, student_only=seg.student_only,
                       **seg.options())
-        reached = _segment(run, pack, cfg, max_seconds=left, label=f"segment {i + 1}")
-        if reached < seg.until:  # stopped (Ctrl-C or the time budget): the checkpoint is saved
-            step = reached
+        step = _segment(run, pack, cfg, max_seconds=left, label=f"segment {i + 1}")
+        if step < seg.until:  # stopped (Ctrl-C or the time budget): the checkpoint is saved
             break
-        step = reached
     out.print(f"checkpoint: {escape(str(ckpt))} at step {step}"
               + ("" if position(step, schedule) is not None else " (the schedule is complete)"))
 
