@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -20,6 +19,7 @@ from livefilter.detect import TrackerConfig, create_tracker
 from livefilter.looks.registry import LookRegistry
 from livefilter.pipeline.session import PipelineSettings, build_pipeline
 from training.eval import metrics as M
+from training.eval.placement import read_video, video_rate
 
 VARIANTS = {
     "raw landmarks": {"smoothing": False, "temporal": 0.0},
@@ -28,14 +28,8 @@ VARIANTS = {
 }
 
 
-def _frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
-    with av.open(str(path)) as c:
-        fps = float(c.streams.video[0].average_rate or 30)
-        return [f.to_ndarray(format="rgb24") for _, f in zip(range(n), c.decode(video=0))], fps
-
-
 def measure(video: Path, look: str, variant: dict, frames: int = 90) -> dict:
-    imgs, fps = _frames(video, frames)
+    imgs, fps = read_video(video, frames), video_rate(video)
     tracker = create_tracker(TrackerConfig(fps=fps, smoothing=variant["smoothing"]))
     p = build_pipeline(PipelineSettings(look=look, temporal=variant["temporal"]), LookRegistry(), tracker=tracker)
     rt = p.runtime(look)
