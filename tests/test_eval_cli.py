@@ -26,6 +26,7 @@ def test_eval_report_for_the_shipped_look(tmp_path):
     if rep["identity"]["measured"]:
         assert rep["identity"]["same_person_rate"] >= 0.9
     assert rep["video"]["flicker_ratio"] > 0 and rep["video"]["seam_ratio"] > 0
+    assert rep["video"]["warped_flicker_ratio"] > 0
     assert out.with_suffix(".png").is_file()
     # the skin finish at strengths 0.5 and 1, on the same photos and video
     fin = rep["finish"]
@@ -34,6 +35,8 @@ def test_eval_report_for_the_shipped_look(tmp_path):
     assert full["hf_reduction"]["mean"] > half["hf_reduction"]["mean"] > 0
     assert abs(full["skin_delta_l"]["mean"]) <= 1.0
     assert 0 < fin["video"]["1"]["flicker_ratio"] <= 1.2
+    assert 0 < fin["video"]["1"]["warped_flicker_ratio"] <= 1.2
+    assert "motion-compensated" in r.output
     assert "skin finish (strength 1, lighter skin" in r.output
     assert "inner-mouth ΔE" in r.output and "stray colour" in r.output  # where the makeup lands, off the features too
 

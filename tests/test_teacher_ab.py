@@ -26,11 +26,12 @@ def _run(tmp_path, a, b, *extra):
 
 
 def test_self_comparison_gives_equal_numbers(tmp_path):
-    r, out = _run(tmp_path, LOOKS, LOOKS)
+    r, out = _run(tmp_path, LOOKS, LOOKS, "--frames", "4")
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(out.with_suffix(".json").read_text())
     a, b = doc["arms"]["A"]["bold-lip"], doc["arms"]["B"]["bold-lip"]
     assert a.keys() == b.keys() and {"lips distance ratio", "KID lips ×1000", "same person rate"} <= a.keys()
+    assert doc["frames"] == 4 and a["warped flicker ratio"] > 0 and a["frame change ratio"] > 0
     assert all(a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a)
     assert a["lips distance ratio"] < 0.8  # the lipstick moves the lips towards the references
     table = out.with_suffix(".md").read_text()
@@ -73,6 +74,8 @@ def test_better_follows_each_measures_direction():
     assert ab.better("KID eyes ×1000", 2.0, 2.0) == "="
     assert ab.better("KID eyes std ×1000", 1.0, 2.0) == ""
     assert ab.better("spill", float("nan"), 0.1) == ""
+    assert ab.better("warped flicker ratio", 1.05, 1.01) == "B"
+    assert ab.better("frame change ratio", 1.05, 1.01) == ""  # counts the makeup's own motion: no verdict
 
 
 def test_offset_distance_is_at_most_the_mean_distance():

@@ -260,8 +260,9 @@ def measure_photos(photos: list[np.ndarray], strengths=STRENGTHS, under_eye: flo
 
 
 def measure_video(frames: list[np.ndarray], strengths=STRENGTHS) -> dict:
-    """Flicker ratio of the finished face region on a video, tracked as in a live run, per strength."""
-    from training.eval.metrics import flicker_ratio
+    """Flicker ratios (plain and motion-compensated) of the finished face region on a video, tracked as in a
+    live run, per strength."""
+    from training.eval.metrics import flicker_ratio, warped_flicker_ratio
 
     tracker = _tracker()
     marks = []
@@ -281,5 +282,6 @@ def measure_video(frames: list[np.ndarray], strengths=STRENGTHS) -> dict:
             if lm is not None:
                 stage.apply(o, [lm], FinishSettings(s))
             outs.append(o)
-        out[f"{s:g}"] = {"flicker_ratio": round(flicker_ratio(frames, outs, region), 3)}
+        out[f"{s:g}"] = {"flicker_ratio": round(flicker_ratio(frames, outs, region), 3),
+                         "warped_flicker_ratio": round(warped_flicker_ratio(frames, outs, region), 3)}
     return out

@@ -70,6 +70,46 @@ def flicker_ratio(inputs: list[np.ndarray], outputs: list[np.ndarray], mask: np.
     return change(outputs) / base if base > 0 else float("inf")
 
 
+def warped_flicker_ratio(inputs: list[np.ndarray], outputs: list[np.ndarray],
+                         mask: np.ndarray | None = None) -> float:
+    """Motion-compensated flicker: the output's warping error relative to the input's (1.0 = no added flicker).
+
+    The warping error of a video (Lai et al., "Learning Blind Video Temporal Consistency", ECCV 2018) is the
+    mean |frame_t - frame_{t-1} warped to t| over pixels whose motion is known: the flow is measured on the
+    INPUT (OpenCV's DIS flow) and used for both videos, and pixels that fail the forward-backward check
+    (occluded, or where the flow is unreliable) are left out. Colour that moves with the content -- a
+    lipstick following the mouth -- is followed by the flow and costs nothing; colour that changes where the
+    content does not move is counted. ``flicker_ratio`` counts both, so a deeper makeup scores worse there
+    without flickering. ``mask`` (H, W) in [0, 1] weighs the styled region.
+    """
+    if len(inputs) != len(outputs) or len(inputs) < 2:
+        raise ValueError("warped_flicker_ratio needs two or more frames, as many outputs as inputs")
+    h, w = inputs[0].shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+    weight = np.ones((h, w), np.float32) if mask is None else np.asarray(mask, np.float32)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in inputs]
+    err_in = err_out = 0.0
+    for t in range(1, len(inputs)):
+        back = dis.calc(grey[t], grey[t - 1], None)  # where each pixel of frame t was in frame t-1
+        fwd = dis.calc(grey[t - 1], grey[t], None)
+        where = grid + back
+        fwd_at = cv2.remap(fwd, where[..., 0], where[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # forward-backward consistency (Sundaram et al. 2010): the two flows cancel where the motion is known
+        gap = ((back + fwd_at) ** 2).sum(-1)
+        known = gap < 0.01 * ((back ** 2).sum(-1) + (fwd_at ** 2).sum(-1)) + 0.5
+        inside = (where[..., 0] >= 0) & (where[..., 0] <= w - 1) & (where[..., 1] >= 0) & (where[..., 1] <= h - 1)
+        wt = weight * (known & inside)
+
+        def residual(frames: list[np.ndarray]) -> float:
+            prev = cv2.remap(frames[t - 1].astype(np.float32), where[..., 0], where[..., 1], cv2.INTER_LINEAR)
+            return float((np.abs(frames[t].astype(np.float32) - prev).mean(-1) * wt).sum())
+
+        err_in += residual(inputs)
+        err_out += residual(outputs)
+    return err_out / err_in if err_in > 0 else float("inf")
+
+
 def seam_ratio(image: np.ndarray, mask: np.ndarray, band: int = 3) -> float:
     """Gradient energy across the mask boundary relative to the mask interior (1.0 = invisible seam).
 

@@ -1,7 +1,9 @@
 """Temporal stability and seam study on real videos: each measure on and off, full pipeline.
 
 Flicker = mean frame-to-frame change of the output inside the styled face region divided by the
-input's own change there (1.0 = the look adds no flicker). Seam = colour-gradient energy on the
+input's own change there (1.0 = the look adds no flicker); the warped flicker is the same ratio after each
+frame's predecessor is moved onto it along the input's optical flow (``metrics.warped_flicker_ratio``), so
+makeup that moves with the face is not counted, only change the face's motion does not explain. Seam = colour-gradient energy on the
 composite mask's boundary relative to its interior, for the output and (as a reference) the input.
 """
 
@@ -46,7 +48,8 @@ def measure(video: Path, look: str, variant: dict, frames: int = 90) -> dict:
             seams.append((M.seam_ratio(out, mask), M.seam_ratio(img, mask)))
     region = np.clip(np.mean(masks, 0), 0, 1) if masks else None
     s_out, s_in = (float(np.nanmean([s[k] for s in seams])) for k in (0, 1))
-    return {"flicker_ratio": round(M.flicker_ratio(imgs, outs, region), 3), "seam_ratio": round(s_out, 3),
+    return {"flicker_ratio": round(M.flicker_ratio(imgs, outs, region), 3),
+            "warped_flicker_ratio": round(M.warped_flicker_ratio(imgs, outs, region), 3), "seam_ratio": round(s_out, 3),
             "seam_ratio_input": round(s_in, 3), "frames": len(imgs)}
 
 

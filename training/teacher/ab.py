@@ -18,7 +18,10 @@ the placement on the same photos, the flicker on the same clip. Per look of both
 * the placement measures (``training.eval.placement``: inner-mouth ΔE, spill, under-eye |ΔL|, lid /
   cheek asymmetry, lip texture, stray colour off the features) through the host pipeline at the CPU size;
 * skin |ΔL| per skin-tone group (ITA°), FaceNet same-person rate, flicker on a real clip
-  (``training.eval.stability``, temporal 0.5 as ``run``);
+  (``training.eval.stability``, temporal 0.5 as ``run``): the warped flicker ratio (motion-compensated: a
+  makeup that moves with the face is not flicker) decides the row; the plain frame change ratio, which also
+  counts the makeup's own motion (a deeper lipstick moving with the mouth changes more pixels), is shown
+  beside it without a verdict;
 * realism: KID (``training.teacher.kid``) of lip and eye patches of the styled faces against the same
   patches of real makeup photos (``faces/makeup_*/makeup``), with the unstyled faces' KID as the
   "no makeup" anchor.
@@ -237,7 +240,7 @@ def flicker(look: Look, video: Path, frames: int) -> dict[str, float]:
     from training.eval.stability import measure as stability
 
     r = stability(video, str(look.root), {"smoothing": True, "temporal": 0.5}, frames=frames)
-    return {"flicker ratio": r["flicker_ratio"]}
+    return {"warped flicker ratio": r["warped_flicker_ratio"], "frame change ratio": r["flicker_ratio"]}
 
 
 DIRECTION = {"distance ratio": LOWER, "offset ratio": LOWER, "skin |ΔL|": LOWER, "same person rate": HIGHER,
@@ -327,7 +330,9 @@ def markdown(doc: dict) -> str:
             rows.append(f"| {section} | {cell} | {fmt(a)} | {fmt(b)} | {better(name, a, b) if b is not None else ''} |")
     rows += ["", "Anchors (no makeup): " + ", ".join(f"{k} {v:.3f}" for k, v in doc["anchors"].items()), "",
              "Read the rows together: a look that changes less wins the do-no-harm rows (identity, skin |ΔL|, "
-             "flicker, placement) and loses the effect rows (distance and offset ratios, KID of the lips)."]
+             "flicker, placement) and loses the effect rows (distance and offset ratios, KID of the lips). The frame "
+             "change ratio has no verdict: it also counts the makeup's own motion with the face; the warped flicker "
+             "ratio, measured along the input's optical flow, counts only what the motion does not explain."]
     return "\n".join(rows) + "\n"
 
 
