@@ -35,8 +35,11 @@ def test_self_comparison_gives_equal_numbers(tmp_path):
     assert all(a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a)
     assert a["lips distance ratio"] < 0.8  # the lipstick moves the lips towards the references
     table = out.with_suffix(".md").read_text()
-    verdicts = [row.split("|")[-2].strip() for row in table.splitlines() if row.startswith("| bold-lip")]
+    verdicts = [row.split("|")[-3].strip() for row in table.splitlines() if row.startswith("| bold-lip")]
     assert verdicts and set(verdicts) <= {"=", ""} and "=" in verdicts
+    assert "B is better on 0 rows, A on 0" in table and "B on 0, A on 0" in table
+    spread = doc["spread"]["bold-lip"]
+    assert spread["KID lips ×1000"]["difference"] == 0 and spread["lips distance ratio"]["se"] == 0
     assert out.with_suffix(".png").is_file()
 
 
@@ -52,7 +55,10 @@ def test_a_look_without_its_lipstick_loses_on_the_lips(tmp_path):
     a, b = doc["arms"]["A"]["bold-lip"], doc["arms"]["B"]["bold-lip"]
     assert b["lips distance ratio"] > a["lips distance ratio"] + 0.2
     row = next(x for x in out.with_suffix(".md").read_text().splitlines() if "| lips distance ratio |" in x)
-    assert row.split("|")[-2].strip() == "A"
+    assert row.split("|")[-3].strip() == "A" and row.split("|")[-2].strip() == "yes"  # beyond the faces' spread
+    spread = doc["spread"]["bold-lip"]["lips distance ratio"]
+    assert spread["difference"] > 0.2 and 0 < spread["se"] < spread["difference"] / 4 and spread["sure"]
+    assert ab.tally(doc)["A sure"] >= 1
 
 
 def test_bad_arm_is_one_line_and_non_zero(tmp_path):

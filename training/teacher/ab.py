@@ -26,7 +26,11 @@ the placement on the same photos, the flicker on the same clip. Per look of both
   patches of real makeup photos (``faces/makeup_*/makeup``), with the unstyled faces' KID as the
   "no makeup" anchor.
 
-Writes ``OUT.json`` (everything), ``OUT.md`` (a table: measure, A, B, which is better) and ``OUT.png``
+Every row but the flicker's also gets its sampling spread (``training.teacher.halves``): the same row on
+200 random halves of the eval faces (and of the real makeup faces, and of the placement's faces), the same
+half for both arms; a difference beyond 1.96 of those standard errors is *sure*.
+
+Writes ``OUT.json`` (everything), ``OUT.md`` (a table: measure, A, B, which is better, sure) and ``OUT.png``
 (two darker and two lighter eval skins: input | A | B, with the lips and eyes at full resolution).
 A look set compared with itself gives equal numbers everywhere (the test of this script).
 """
@@ -51,10 +55,13 @@ from livefilter.cli.common import default_data, out
 from livefilter.errors import InputError, LivefilterError
 from livefilter.looks.schema import shown
 from livefilter.looks.pack import Look, load_look
+from training.teacher import halves as H
+from training.teacher.halves import Selection, Stat
 
 log = logging.getLogger(__name__)
 
 SIZE = 256
+HALF_SUBSETS = 20  # KID subsets on each half-sample (the full estimate takes 100)
 PATCH = 96
 MAKEUP_SETS = ("makeup_beautygan_honlan", "makeup_ybeauty", "makeup_elegant", "makeup_psgan")
 CREATED_SETS = {"honlan": "makeup_beautygan_honlan/makeup", "ybeauty": "makeup_ybeauty/makeup"}
@@ -183,27 +190,65 @@ def _ratios(after: dict, before: dict) -> dict[str, float]:
     return {r: (after[r] / before[r] if before[r] and np.isfinite(before[r]) else math.nan) for r in before}
 
 
+def _per_face_distance(stats: list, ref: dict[str, float], keys: tuple[str, ...]) -> np.ndarray:
+    """Each face's distance of one region's descriptors to the references (NaN where not measurable)."""
+    target = np.array([ref[k] for k in keys])
+    v = np.array([[s.relative()[k] for k in keys] for s in stats], np.float64)
+    return np.where(np.all(np.isfinite(v), 1), np.linalg.norm(v - target, axis=1), np.nan)
+
+
+def _offset(v: np.ndarray, target: np.ndarray, keep: np.ndarray) -> float:
+    """``offset_distance`` of one region on the faces ``keep``."""
+    v = v[keep]
+    v = v[np.all(np.isfinite(v), 1)]
+    return float(np.linalg.norm(v.mean(0) - target)) if len(v) else math.nan
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den and np.isfinite(den) else math.nan
+
+
 def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None,
-                emb: np.ndarray | None) -> tuple[dict, np.ndarray]:
-    """Region ratios, skin per tone group and identity of one look at the GPU size; also the styled crops."""
+                emb: np.ndarray | None) -> tuple[dict, np.ndarray, dict[str, Stat]]:
+    """Region ratios, skin per tone group and identity of one look at the GPU size; also the styled crops and
+    each row's statistic on a selection of the faces (for the half-samples, ``training.teacher.halves``)."""
+    from training.eval import identity
     from training.eval.look_effect import measure
-    from training.eval.regions import face_change
+    from training.eval.regions import DARKER, LIGHTER, REFERENCE_KEYS, face_change
 
     m, after = measure(look.sized_for(True), faces.crops, faces.marks, ref, input_embeddings=emb)
+    ch = [face_change(b, a, p) for b, a, p in zip(faces.crops, after, faces.marks)]
     res = {"skin |ΔL| lighter": m["skin_tone"]["lighter"]["skin_abs_delta_l"],
            "skin |ΔL| darker": m["skin_tone"]["darker"]["skin_abs_delta_l"]}
+    skin = np.array([abs(c.delta_l["skin"]) for c in ch], np.float64)
+    stats: dict[str, Stat] = {}
+    for label, members in (("lighter", LIGHTER), ("darker", DARKER)):
+        inside = np.array([c.group in members for c in ch])
+        stats[f"skin |ΔL| {label}"] = lambda s, inside=inside: H.nanmean(skin, s["faces"][inside[s["faces"]]])
     ident = m.get("identity", {})
     if ident.get("measured"):
         res["same person rate"] = ident["same_person_rate"]
         res["identity cosine"] = ident["cosine_mean"]
+        cos, thr = identity.cosine(emb if emb is not None else identity.embed(faces.crops),
+                                   identity.embed(after)), identity.threshold()
+        stats["same person rate"] = lambda s: float((cos[s["faces"]] >= thr).mean())
+        stats["identity cosine"] = lambda s: float(cos[s["faces"]].mean())
     if ref is not None:
         for r, v in _ratios(m["reference_distance_after"], m["reference_distance_before"]).items():
             res[f"{r} distance ratio"] = v
-        ch = [face_change(b, a, p) for b, a, p in zip(faces.crops, after, faces.marks)]
         o0, o1 = offset_distance([c.before for c in ch], ref), offset_distance([c.after for c in ch], ref)
         for r, v in _ratios(o1, o0).items():
             res[f"{r} offset ratio"] = v
-    return res, after
+        for r, keys in REFERENCE_KEYS.items():
+            d0, d1 = (_per_face_distance([getattr(c, w) for c in ch], ref, keys) for w in ("before", "after"))
+            v0, v1 = (np.array([[getattr(c, w).relative()[k] for k in keys] for c in ch], np.float64)
+                      for w in ("before", "after"))
+            target = np.array([ref[k] for k in keys])
+            stats[f"{r} distance ratio"] = lambda s, d0=d0, d1=d1: _ratio(H.nanmean(d1, s["faces"]),
+                                                                          H.nanmean(d0, s["faces"]))
+            stats[f"{r} offset ratio"] = lambda s, v0=v0, v1=v1, t=target: _ratio(_offset(v1, t, s["faces"]),
+                                                                                  _offset(v0, t, s["faces"]))
+    return res, after, stats
 
 
 def half(x, y) -> int:
@@ -212,15 +257,31 @@ def half(x, y) -> int:
     return max(2, min(len(x), len(y)) // 2)
 
 
-def realism(after: np.ndarray, faces: Faces, real: tuple) -> dict[str, float]:
+def realism(after: np.ndarray, faces: Faces, real: list[np.ndarray]) -> tuple[dict[str, float], dict[str, Stat]]:
+    """KID of the styled lip and eye patches against the real makeup photos' (``real``: lips, eyes features;
+    two eye patches a face), and each one's statistic on a selection of the eval faces and real faces."""
     from training.teacher import kid
 
     lips, eyes = patches(after, faces.marks)
     out_: dict[str, float] = {}
+    stats: dict[str, Stat] = {}
     for name, x, y in (("lips", lips, real[0]), ("eyes", eyes, real[1])):
-        k = kid.kid(kid.features(x).pool, y, subsets=100, subset_size=half(x, y))
+        fx = kid.features(x).pool
+        k = kid.kid(fx, y, subsets=100, subset_size=half(fx, y))
         out_[f"KID {name} ×1000"], out_[f"KID {name} std ×1000"] = 1000 * k["kid"], 1000 * k["std"]
-    return out_
+        per = len(fx) // len(faces.crops)  # patches a face: one lip, two eyes
+
+        def stat(s: Selection, fx=fx, y=y, per=per) -> float:
+            xs, ys = fx[_patches_of(s["faces"], per)], y[_patches_of(s["real"], per)]
+            return 1000 * kid.kid(xs, ys, subsets=HALF_SUBSETS, subset_size=half(xs, ys))["kid"]
+
+        stats[f"KID {name} ×1000"] = stat
+    return out_, stats
+
+
+def _patches_of(units: np.ndarray, per: int) -> np.ndarray:
+    """Indices of the patches of some faces when each face gave ``per`` consecutive patches."""
+    return (units[:, None] * per + np.arange(per)).ravel()
 
 
 PLACEMENT = {"inner_mouth_delta_e": ("inner-mouth ΔE", LOWER), "spill": ("spill", LOWER),
@@ -229,11 +290,21 @@ PLACEMENT = {"inner_mouth_delta_e": ("inner-mouth ΔE", LOWER), "spill": ("spill
              "stray_colour": ("stray colour (ΔE p95 off the features)", LOWER)}
 
 
-def placement(look: Look, photos: list[np.ndarray]) -> dict[str, float]:
+def placement(look: Look, photos: list[np.ndarray]) -> tuple[dict[str, float], dict[str, Stat], int]:
+    """The placement means over the faces of the photos through the host pipeline at the CPU size, each row's
+    statistic on a selection of those faces, and how many faces there were."""
     from training.eval import placement as P
 
-    s = P.measure_look(look, photos, None, sizes=("cpu",), four_faces=False)["cpu"]["photos"]
-    return {label: (math.nan if s[k]["mean"] is None else s[k]["mean"]) for k, (label, _) in PLACEMENT.items()}
+    found = P.run_frames(P.host_pipeline(look, "cpu"), photos, reset_between=True)
+    res: dict[str, float] = {}
+    stats: dict[str, Stat] = {}
+    for key, (label, _) in PLACEMENT.items():
+        src = "under_eye_delta_l" if key == "under_eye_abs_delta_l" else key
+        v = np.array([f.values[src] for f in found], np.float64)
+        v = np.abs(v) if src != key else v
+        res[label] = H.nanmean(v, np.arange(len(v)))
+        stats[label] = lambda s, v=v: H.nanmean(v, s["photos"])
+    return res, stats, len(found)
 
 
 def flicker(look: Look, video: Path, frames: int) -> dict[str, float]:
@@ -317,22 +388,69 @@ def lid_response(student: Look, faces: Faces, codes: dict) -> dict[str, dict[str
     return out
 
 
+def spreads(stats: dict[str, dict[str, dict[str, Stat]]], photo_faces: dict[str, dict[str, int]], n_faces: int,
+            n_real: int) -> dict[str, dict[str, dict]]:
+    """Section -> row -> B - A and its standard error from paired half-samples of the eval faces, the real
+    makeup faces and the placement's faces (``training.teacher.halves``). A placement row is left out when the
+    two arms' pipelines found a different number of faces in the photos (no pairing of its faces)."""
+    res: dict[str, dict[str, dict]] = {}
+    for section, a_stats in stats["A"].items():
+        b_stats = stats["B"].get(section, {})
+        photos = {arm: photo_faces[arm].get(section) for arm in ("A", "B")}
+        sizes = {"faces": n_faces, "real": n_real}
+        paired = photos["A"] is not None and photos["A"] == photos["B"]
+        if paired:
+            sizes["photos"] = photos["A"]
+        selections = H.halves(sizes)
+        placement_rows = {label for label, _ in PLACEMENT.values()}
+        res[section] = {row: H.spread(a_stats[row], b_stats[row], sizes, selections).as_dict()
+                        for row in a_stats if row in b_stats and (paired or row not in placement_rows)}
+    return res
+
+
 # -- the report --------------------------------------------------------------------------------------------
-def markdown(doc: dict) -> str:
-    rows = [f"A/B on {doc['faces']} eval faces ({', '.join(doc['eval_folders'])}); A = `{doc['a']}`, "
-            f"B = `{doc['b']}`. Realism features: {doc['feature_net']}.", "",
-            "| section | measure | A | B | better |", "|---|---|---|---|---|"]
+def verdicts(doc: dict) -> list[tuple[str, str, float, float, str, bool | None]]:
+    """(section, row, A, B, better, sure) for every row of arm A: ``better`` from the two values and the row's
+    direction, ``sure`` whether the difference is beyond the sampling spread (None: no spread measured)."""
+    out_ = []
+    spread = doc.get("spread", {})
     for section, measures in doc["arms"]["A"].items():
         for name, a in measures.items():
             b = doc["arms"]["B"].get(section, {}).get(name, math.nan)
-            fmt = (lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}")  # noqa: E731
-            cell = name.replace("|", "\\|")  # |ΔL| must not end a table cell
-            rows.append(f"| {section} | {cell} | {fmt(a)} | {fmt(b)} | {better(name, a, b) if b is not None else ''} |")
+            verdict = better(name, a, b)
+            sure = spread.get(section, {}).get(name, {}).get("sure") if verdict in ("A", "B") else None
+            out_.append((section, name, a, b, verdict, sure))
+    return out_
+
+
+def tally(doc: dict) -> dict[str, int]:
+    """Rows each arm is better on, and of those the rows beyond the sampling spread."""
+    rows = verdicts(doc)
+    return {f"{arm}{' sure' if sure else ''}": sum(v == arm and (s is True or not sure) for *_, v, s in rows)
+            for arm in ("A", "B") for sure in (False, True)}
+
+
+def markdown(doc: dict) -> str:
+    t = tally(doc)
+    fmt = (lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}")  # noqa: E731
+    rows = [f"A/B on {doc['faces']} eval faces ({', '.join(doc['eval_folders'])}); A = `{doc['a']}`, "
+            f"B = `{doc['b']}`. Realism features: {doc['feature_net']}.", "",
+            f"B is better on {t['B']} rows, A on {t['A']}."
+            + (f" Beyond the sampling spread (\"sure\": the difference is more than {H.Z} standard errors, from "
+               f"{doc.get('replicates', H.REPLICATES)} paired half-samples of the faces): B on {t['B sure']}, A on "
+               f"{t['A sure']}." if "spread" in doc else ""), "",
+            "| section | measure | A | B | better | sure |", "|---|---|---|---|---|---|"]
+    for section, name, a, b, verdict, sure in verdicts(doc):
+        cell = name.replace("|", "\\|")  # |ΔL| must not end a table cell
+        rows.append(f"| {section} | {cell} | {fmt(a)} | {fmt(b)} | {verdict} | "
+                    f"{'' if sure is None else ('yes' if sure else 'no')} |")
     rows += ["", "Anchors (no makeup): " + ", ".join(f"{k} {v:.3f}" for k, v in doc["anchors"].items()), "",
              "Read the rows together: a look that changes less wins the do-no-harm rows (identity, skin |ΔL|, "
              "flicker, placement) and loses the effect rows (distance and offset ratios, KID of the lips). The frame "
              "change ratio has no verdict: it also counts the makeup's own motion with the face; the warped flicker "
-             "ratio, measured along the input's optical flow, counts only what the motion does not explain."]
+             "ratio, measured along the input's optical flow, counts only what the motion does not explain. The "
+             "flicker rows come from one clip: they have no spread. With this many rows a few sure ones can still "
+             "be chance."]
     return "\n".join(rows) + "\n"
 
 
@@ -444,8 +562,11 @@ def _run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list
                  "sources": faces.sources, "feature_net": kid.FEATURE_NET, "looks": names, "anchors": anchors,
                  "clip": clip.name if video else None, "frames": frames if video else 0, "arms": {}}
     styled: dict[str, np.ndarray] = {}
+    stats: dict[str, dict[str, dict[str, Stat]]] = {}  # arm -> section -> row -> statistic on a selection
+    photo_faces: dict[str, dict[str, int]] = {}  # arm -> section -> faces the placement found in the photos
     for arm in arms:
         sections: dict[str, dict] = {}
+        stats[arm.label], photo_faces[arm.label] = {}, {}
         todo = [(n, arm.looks[n]) for n in names]
         if with_created:
             try:
@@ -455,17 +576,23 @@ def _run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list
                 log.warning("arm %s: created looks not measured: %s", arm.label, e)
         for name, look in todo:
             with out.status(f"arm {arm.label}: {name}"):
-                res, after = look_effect(look, faces, _references(data, look, ref_cache), emb)
-                res |= realism(after, faces, real)
+                res, after, st = look_effect(look, faces, _references(data, look, ref_cache), emb)
+                kids, kid_stats = realism(after, faces, real)
+                res, st = res | kids, st | kid_stats
                 if photos and not name.startswith("created"):
-                    res |= placement(look, photos)
+                    placed, placed_stats, photo_faces[arm.label][name] = placement(look, photos)
+                    res, st = res | placed, st | placed_stats
                 if video and not name.startswith("created"):
                     res |= flicker(look, video, frames)
             sections[name] = {k: float(v) for k, v in res.items()}
+            stats[arm.label][name] = st
             if name == (picture_look or names[0]):
                 styled[arm.label] = after
             log.info("arm %s %s: %s", arm.label, name, json.dumps(sections[name]))
         doc["arms"][arm.label] = sections
+    with out.status("the sampling spread of each row (paired half-samples)"):
+        doc["spread"] = spreads(stats, photo_faces, len(faces.crops), len(real[0]))
+    doc["replicates"] = H.REPLICATES
     from livefilter.infra.atomic import write_text
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
