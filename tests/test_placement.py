@@ -289,6 +289,63 @@ def test_stray_colour_sees_a_blotch_that_spill_does_not(face_and_regions):
     assert clean["stray_colour"] < 0.3 and v["stray_colour"] > 5.0
 
 
+def _smooth_lipstick(img, lm, sigma):
+    """The mouth box of ``img``, its lip coverage and a lipstick layer over it that also smooths the lips (a
+    student painting smoothly) by a Gaussian of ``sigma`` px (0: the lips' own lines)."""
+    from livefilter.composite.placement import GateGeometry, coverage
+
+    g = GateGeometry.of(lm, (0, 0), img.shape[1], img.shape[0])
+    x0, y0, x1, y1 = g.mouth_box
+    frame = img[y0:y1, x0:x1]
+    buf = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    lips = coverage(buf, g.outer - (x0, y0)) * (1.0 - coverage(buf, g.inner - (x0, y0)))
+    f = frame.astype(np.float32)
+    painted = (cv2.GaussianBlur(f, (0, 0), sigma) if sigma else f) * np.float32([1.0, 0.55, 0.6])
+    return frame, lips, (painted - f) * lips[..., None]
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5, 0.7])
+def test_the_lips_keep_their_own_detail_on_both_sides(face_and_regions, sigma):
+    """A deep lipstick, smoothed or not, gets its lightness detail back to the input's inside the lips (as
+    long as that takes at most MAX_DETAIL_GAIN), the same on the host and on the device."""
+    torch = pytest.importorskip("torch")
+    from livefilter.composite import device_placement as D
+    from livefilter.composite import placement as PL
+
+    img, lm, _ = face_and_regions
+    frame, lips, delta = _smooth_lipstick(img, lm, sigma)
+    inside = cv2.erode((lips > 0.99).astype(np.float32), np.ones((3, 3), np.uint8), borderValue=0)
+    def energy(d):  # mean squared 4-neighbour Laplacian of the lightness inside the lips
+        lap = cv2.Laplacian(PL.lightness(frame.astype(np.float32) + d), cv2.CV_32F, ksize=1)
+        return float((lap * lap * inside).sum() / inside.sum())
+
+    e_in, before = energy(0), energy(delta)
+    assert before < 0.9 * e_in  # the lipstick fades the lines
+    host = delta.copy()
+    gain = PL.keep_lip_texture(host, frame, lips)
+    after = energy(host)
+    if gain < PL.MAX_DETAIL_GAIN:
+        assert after == pytest.approx(e_in, rel=0.03)
+    else:  # more than the cap would give: as close as it allows, never past the input
+        assert before < after < e_in
+    dev = torch.from_numpy(delta.transpose(2, 0, 1).copy())
+    D.keep_lip_texture(dev, torch.from_numpy(frame.transpose(2, 0, 1).astype(np.float32)), torch.from_numpy(lips))
+    np.testing.assert_allclose(dev.numpy().transpose(1, 2, 0), host, atol=0.25)  # blur borders, float order
+
+
+def test_the_detail_step_solves_for_the_input_energy():
+    from livefilter.composite.placement import MAX_DETAIL_GAIN, detail_step
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=400).astype(np.float32), rng.normal(size=400).astype(np.float32)
+    target = float(((a + 0.3 * b) ** 2).mean())
+    assert detail_step(a, b, target) == pytest.approx(0.3, rel=1e-4)
+    assert detail_step(a, b, float((a * a).mean()) * 0.9) == 0.0  # already as detailed: never lowered
+    assert detail_step(a, b, 100 * target) == MAX_DETAIL_GAIN - 1.0  # capped
+    assert detail_step(a, 0 * b, 2 * target) == 0.0  # no detail to add
+    assert detail_step(a[:0], b[:0], target) == 0.0
+
+
 def test_a_flat_fill_loses_the_lip_texture(face_and_regions):
     img, lm, reg = face_and_regions
     flat = img.copy()

@@ -150,17 +150,22 @@ def _laplacian(device: str):
     return torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=device).view(1, 1, 3, 3)
 
 
-def detail_energy(L, inside):
-    """Mean squared 4-neighbour Laplacian of L over ``inside`` (OpenCV's ``Laplacian`` ksize=1, reflected)."""
+def laplacian(L):
+    """4-neighbour Laplacian of (H, W) L, reflected at the border (OpenCV's ``Laplacian`` ksize=1)."""
     import torch.nn.functional as F
 
-    lap = F.conv2d(F.pad(L[None, None], (1, 1, 1, 1), mode="reflect"), _laplacian(str(L.device)))[0, 0]
+    return F.conv2d(F.pad(L[None, None], (1, 1, 1, 1), mode="reflect"), _laplacian(str(L.device)))[0, 0]
+
+
+def detail_energy(L, inside):
+    """Mean squared 4-neighbour Laplacian of L over ``inside``."""
+    lap = laplacian(L)
     return (lap * lap * inside).sum() / inside.sum().clamp_min(1.0)
 
 
 def keep_lip_texture(delta, frame, lips):
     """:func:`livefilter.composite.placement.keep_lip_texture` on the device: (3, h, w) ``delta`` in place over
-    ``frame`` (3, h, w) float, lip coverage (h, w). No host wait: the gain stays a device tensor."""
+    ``frame`` (3, h, w) float, lip coverage (h, w). No host wait: the step stays a device tensor."""
     import torch
 
     if delta.shape[1] < 3 or delta.shape[2] < 3:
@@ -170,11 +175,16 @@ def keep_lip_texture(delta, frame, lips):
     # well inside the lips (a pixel in from the antialiased edge), as the host's 3x3 erosion
     inside = -F.max_pool2d(-F.pad((lips > 0.99).float()[None, None], (1, 1, 1, 1), value=0.0), 3, 1)[0, 0]
     out = frame + delta
-    e_in, e_out = detail_energy(lightness(frame), inside), detail_energy(lightness(out), inside)
-    usable = (inside.sum() >= 8) & (e_out > 1e-6)
-    gain = torch.where(usable, (e_in / e_out.clamp_min(1e-6)).sqrt().clamp(1.0, MAX_DETAIL_GAIN), 1.0)
-    detail = out - blur(out[None], gaussian(DETAIL_KSIZE, DETAIL_SIGMA, str(out.device)))[0]
-    delta += (gain - 1.0) * detail * lips
+    detail = (out - blur(out[None], gaussian(DETAIL_KSIZE, DETAIL_SIGMA, str(out.device)))[0]) * lips
+    # the host's detail_step: the positive root of mean((a + t b)^2) = the input's energy, on the device
+    a = laplacian(lightness(out))
+    b = laplacian(lightness(out + detail)) - a
+    n = inside.sum()
+    aa, ab, bb = (a * a * inside).sum(), (a * b * inside).sum(), (b * b * inside).sum()
+    short = n * detail_energy(lightness(frame), inside) - aa
+    step = ((ab * ab + bb * short.clamp_min(0.0)).sqrt() - ab) / bb.clamp_min(1e-9)
+    usable = (n >= 8) & (aa > 1e-6 * n) & (short > 0) & (bb > 1e-9)
+    delta += torch.where(usable, step.clamp(0.0, MAX_DETAIL_GAIN - 1.0), 0.0) * detail
     return delta
 
 
