@@ -168,6 +168,30 @@ def test_strength_interpolates_inside_the_network():
     assert np.abs(half - mid).mean() < 1.0
 
 
+def test_a_look_through_the_runtime_is_what_a_viewer_sees():
+    """``apply_look(placement=True)``: the crops through the runtime's whole composite. The makeup is the
+    same colour on the lips, nothing lands outside the regions the look paints, and a crop of another size
+    than the look's is a clear error."""
+    from livefilter.composite.regions import face_regions
+    from livefilter.errors import InputError
+    from training.eval.look_effect import apply_look
+    from training.eval.regions import face_change, summarise
+
+    look = load_look(PACKAGED_LOOKS_DIR / "bold-lip")  # lips and eyes, skin left as it is
+    crops, marks = _eval_faces(6)
+    raw, seen = apply_look(look, crops, marks), apply_look(look, crops, marks, placement=True)
+    s_raw, s_seen = (summarise([face_change(b, a, p) for b, a, p in zip(crops, x, marks)]) for x in (raw, seen))
+    assert s_seen["lips"]["delta_e"] >= 6 and abs(s_seen["lips"]["delta_e"] - s_raw["lips"]["delta_e"]) < 5
+    changed = np.abs(seen.astype(int) - crops).max(-1) > 2
+    painted = [face_regions(p, crops.shape[1]).measure for p in marks]
+    near = np.stack([cv2.dilate(((m["lips"] > 0) | (m["eyelids"] > 0)).astype(np.uint8), np.ones((9, 9), np.uint8))
+                     for m in painted]).astype(bool)
+    # the bare network also tints the skin; through the runtime only the lips and lids change
+    assert changed[~near].mean() < 0.002 < (np.abs(raw.astype(int) - crops).max(-1) > 2)[~near].mean()
+    with pytest.raises(InputError, match="through the runtime"):
+        apply_look(look.sized_for(True), crops, marks, placement=True)
+
+
 def _tiny_data_root(tmp: Path) -> Path:
     """A data root with a few real faces, makeup and style references (copied from ../shared/data)."""
     root = tmp / "data"

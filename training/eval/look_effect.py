@@ -19,15 +19,21 @@ from training.eval.regions import face_change, reference_distance, summarise
 
 
 def apply_look(look: Look, crops: np.ndarray, landmarks: np.ndarray, strength: float | None = None,
-               code: np.ndarray | None = None, translator: OnnxRuntimeTranslator | None = None) -> np.ndarray:
+               code: np.ndarray | None = None, translator: OnnxRuntimeTranslator | None = None,
+               placement: bool = False) -> np.ndarray:
     """Styled crops composited under the runtime's face-oval mask (occluders cut out; a stylised look's head
-    mask), in crop space."""
+    mask), in crop space. ``placement``: through the runtime's whole composite instead, as a viewer sees the
+    look (:class:`~livefilter.pipeline.host.LookRuntime`'s blender: the makeup placed by region, the lip line
+    and the mouth and eye openings exact, the lips' detail kept), with each crop as the frame; the crops must
+    be the look's input size."""
     translator = translator or OnnxRuntimeTranslator(look)
     style = np.asarray(code if code is not None else look.style_code, np.float32)
     s = look.default_strength if strength is None else strength
-    masker = head_masker(crops.shape[1]) if spec_for_look(look).head else LandmarkMasker(crops.shape[1])
     eye = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
     out = np.empty_like(crops)
+    if placement:
+        return _through_runtime(look, translator, crops, landmarks, style, s, out)
+    masker = head_masker(crops.shape[1]) if spec_for_look(look).head else LandmarkMasker(crops.shape[1])
     for i in range(0, len(crops), 4):
         c = np.ascontiguousarray(crops[i:i + 4])
         styled = translator(c, style, np.full(len(c), s, np.float32)).astype(np.float32)
@@ -37,12 +43,35 @@ def apply_look(look: Look, crops: np.ndarray, landmarks: np.ndarray, strength: f
     return out
 
 
+def _through_runtime(look: Look, translator, crops: np.ndarray, landmarks: np.ndarray, style: np.ndarray,
+                     strength: float, out: np.ndarray) -> np.ndarray:
+    from livefilter.errors import InputError
+    from livefilter.pipeline.host import LookRuntime
+
+    if crops.shape[1] != look.input_size:
+        raise InputError(f"crops of {crops.shape[1]} px through the runtime of a {look.input_size} px look")
+    rt = LookRuntime(look, translator, 4, placement=True)
+    eye = np.array([[[1, 0, 0], [0, 1, 0]]], np.float64)
+    alpha = np.float32([1.0 if rt.strength_in_network else strength])
+    for i in range(0, len(crops), 4):
+        c = np.ascontiguousarray(crops[i:i + 4])
+        styled = translator(c, style, np.full(len(c), strength, np.float32))
+        for j in range(len(c)):
+            lm = np.asarray(landmarks[i + j], np.float64)
+            out[i + j] = c[j]
+            rt.blender.blend(out[i + j], c[j:j + 1], styled[j:j + 1], eye, alpha,
+                             [rt.masker.face(lm, eye[0], 0, c[j])], [lm])
+    return out
+
+
 def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict[str, float] | None,
-            strength: float | None = None, input_embeddings: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+            strength: float | None = None, input_embeddings: np.ndarray | None = None,
+            placement: bool = False) -> tuple[dict, np.ndarray]:
     """Region change, reference distance and identity of ``look`` on aligned faces; also the styled crops.
 
-    ``input_embeddings`` (FaceNet embeddings of ``crops``) saves recomputing them for every look."""
-    after = apply_look(look, crops, landmarks, strength)
+    ``input_embeddings`` (FaceNet embeddings of ``crops``) saves recomputing them for every look;
+    ``placement``: the crops through the runtime's whole composite (:func:`apply_look`)."""
+    after = apply_look(look, crops, landmarks, strength, placement=placement)
     changes = [face_change(b, a, p) for b, a, p in zip(crops, after, landmarks)]
     res = summarise(changes)
     if ref_desc is not None:

@@ -6,8 +6,11 @@
 with a ``look.json``) or a trained family run (a folder with ``family_student.safetensors`` and
 ``family.json``: published into a scratch folder first, with ``training.makeup.publish``). Both arms are
 measured on the same faces: the whole eval folders (``training.makeup.dataset.EVAL_FOLDERS``, never in
-any training run), aligned at 256 px (the GPU input size), the same ``--faces`` of them for every look;
-the placement on the same photos, the flicker on the same clip. Per look of both arms (same name):
+any training run), aligned at 256 px (the GPU input size), the same ``--faces`` of them for every look,
+each styled through the runtime's whole composite as a viewer sees it (the makeup placed by region, the lip
+line and the openings exact, the lips' detail kept; ``training.eval.look_effect.apply_look`` with
+``placement``), not the bare network under the face oval; the placement on the same photos, the flicker on
+the same clip. Per look of both arms (same name):
 
 * reference distances (lips, eyelids, cheeks; ``training.eval.regions.reference_distance``) after / before
   as a ratio, and the *offset* ratio: the distance of the faces' MEAN descriptors to the references
@@ -210,13 +213,15 @@ def _ratio(num: float, den: float) -> float:
 
 def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None,
                 emb: np.ndarray | None) -> tuple[dict, np.ndarray, dict[str, Stat]]:
-    """Region ratios, skin per tone group and identity of one look at the GPU size; also the styled crops and
-    each row's statistic on a selection of the faces (for the half-samples, ``training.teacher.halves``)."""
+    """Region ratios, skin per tone group and identity of one look at the GPU size, through the runtime's whole
+    composite (what a viewer sees: the makeup placed by region, the lip line exact, the lips' detail kept);
+    also the styled crops and each row's statistic on a selection of the faces (for the half-samples,
+    ``training.teacher.halves``)."""
     from training.eval import identity
     from training.eval.look_effect import measure
     from training.eval.regions import DARKER, LIGHTER, REFERENCE_KEYS, face_change
 
-    m, after = measure(look.sized_for(True), faces.crops, faces.marks, ref, input_embeddings=emb)
+    m, after = measure(look.sized_for(True), faces.crops, faces.marks, ref, input_embeddings=emb, placement=True)
     ch = [face_change(b, a, p) for b, a, p in zip(faces.crops, after, faces.marks)]
     res = {"skin |ΔL| lighter": m["skin_tone"]["lighter"]["skin_abs_delta_l"],
            "skin |ΔL| darker": m["skin_tone"]["darker"]["skin_abs_delta_l"]}
