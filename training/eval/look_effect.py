@@ -2,8 +2,9 @@
 
 Shared by ``livefilter eval``, the family publisher and the tests, so every number about a look is
 measured one way: the runtime's onnxruntime translator, composited under the runtime's face-oval
-mask (occluders cut out; a stylised look's: the head) in crop space, then compared region by region
-(``training.eval.regions``) and by a real face recogniser (``training.eval.identity``).
+mask (occluders cut out; a stylised look's: the head) in crop space, or through the runtime's whole
+composite (``placement``: what a viewer sees), then compared region by region (``training.eval.regions``)
+and by a real face recogniser (``training.eval.identity``).
 """
 
 from __future__ import annotations
