@@ -40,6 +40,7 @@ def test_self_comparison_gives_equal_numbers(tmp_path):
     assert "B is better on 0 rows, A on 0" in table and "B on 0, A on 0" in table
     spread = doc["spread"]["bold-lip"]
     assert spread["KID lips ×1000"]["difference"] == 0 and spread["lips distance ratio"]["se"] == 0
+    assert "warped flicker ratio" not in spread  # 3 frame pairs: no blocks to halve
     assert out.with_suffix(".png").is_file()
 
 
@@ -127,3 +128,26 @@ def test_convergence_tells_a_pigment_from_an_offset():
     half = before + 0.5 * (-18.0 - before)
     assert ab.convergence(before, half) == pytest.approx(-0.5)
     assert math.isnan(ab.convergence(np.full(3, -10.0), np.full(3, -12.0)))
+
+
+def test_spreads_pair_each_kind_of_unit_and_leave_out_what_does_not_pair():
+    """A flicker row on the clip's blocks, a placement row on the photos' faces, a face row: each judged on
+    its own units; a placement whose arms found different faces, or a clip too short to halve, gets none."""
+    rng = np.random.default_rng(0)
+    per_block = rng.uniform(1.0, 2.0, 12)
+    photo = rng.normal(0.1, 0.05, 40)
+    face = rng.normal(0.5, 0.2, 38)
+
+    def stats(shift):
+        return {"glam": {"warped flicker ratio": lambda s: float((per_block[s["blocks"]] * (1 + shift)).mean()),
+                         "spill": lambda s: float(photo[s["photos"]].mean()),
+                         "lips distance ratio": lambda s: float(face[s["faces"]].mean() + shift)}}
+
+    units = {"photos": {"A": {"glam": 40}, "B": {"glam": 40}}, "blocks": {"A": {"glam": 12}, "B": {"glam": 12}}}
+    got = ab.spreads({"A": stats(0.0), "B": stats(0.05)}, units, 38, 20)["glam"]
+    assert got["warped flicker ratio"]["sure"] and got["lips distance ratio"]["sure"]
+    assert got["spill"]["difference"] == 0 and got["spill"]["sure"] is False
+    units["photos"]["B"]["glam"] = 39
+    units["blocks"] = {"A": {"glam": 2}, "B": {"glam": 2}}
+    got = ab.spreads({"A": stats(0.0), "B": stats(0.05)}, units, 38, 20)["glam"]
+    assert set(got) == {"lips distance ratio"}

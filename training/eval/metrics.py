@@ -82,6 +82,14 @@ def warped_flicker_ratio(inputs: list[np.ndarray], outputs: list[np.ndarray],
     content does not move is counted. ``flicker_ratio`` counts both, so a deeper makeup scores worse there
     without flickering. ``mask`` (H, W) in [0, 1] weighs the styled region.
     """
+    out, inp = warping_errors(inputs, outputs, mask)
+    return float(out.sum() / inp.sum()) if inp.sum() > 0 else float("inf")
+
+
+def warping_errors(inputs: list[np.ndarray], outputs: list[np.ndarray],
+                   mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of consecutive frames, the output's and the input's summed warping error
+    (:func:`warped_flicker_ratio` is the ratio of their sums)."""
     if len(inputs) != len(outputs) or len(inputs) < 2:
         raise ValueError("warped_flicker_ratio needs two or more frames, as many outputs as inputs")
     h, w = inputs[0].shape[:2]
@@ -89,7 +97,7 @@ def warped_flicker_ratio(inputs: list[np.ndarray], outputs: list[np.ndarray],
     weight = np.ones((h, w), np.float32) if mask is None else np.asarray(mask, np.float32)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in inputs]
-    err_in = err_out = 0.0
+    err_out, err_in = np.zeros(len(inputs) - 1), np.zeros(len(inputs) - 1)
     for t in range(1, len(inputs)):
         back = dis.calc(grey[t], grey[t - 1], None)  # where each pixel of frame t was in frame t-1
         fwd = dis.calc(grey[t - 1], grey[t], None)
@@ -105,9 +113,8 @@ def warped_flicker_ratio(inputs: list[np.ndarray], outputs: list[np.ndarray],
             prev = cv2.remap(frames[t - 1].astype(np.float32), where[..., 0], where[..., 1], cv2.INTER_LINEAR)
             return float((np.abs(frames[t].astype(np.float32) - prev).mean(-1) * wt).sum())
 
-        err_in += residual(inputs)
-        err_out += residual(outputs)
-    return err_out / err_in if err_in > 0 else float("inf")
+        err_in[t - 1], err_out[t - 1] = residual(inputs), residual(outputs)
+    return err_out, err_in
 
 
 def seam_ratio(image: np.ndarray, mask: np.ndarray, band: int = 3) -> float:

@@ -30,7 +30,9 @@ VARIANTS = {
 }
 
 
-def measure(video: Path, look: str, variant: dict, frames: int = 90) -> dict:
+def measure(video: Path, look: str, variant: dict, frames: int = 90, pair_errors: bool = False) -> dict:
+    """Flicker (plain and warped) and seam of ``look`` on the first ``frames`` of ``video``; ``pair_errors``:
+    also each pair of consecutive frames' warping errors, output and input (``metrics.warping_errors``)."""
     imgs, fps = read_video(video, frames), video_rate(video)
     tracker = create_tracker(TrackerConfig(fps=fps, smoothing=variant["smoothing"]))
     p = build_pipeline(PipelineSettings(look=look, temporal=variant["temporal"]), LookRegistry(), tracker=tracker)
@@ -48,9 +50,13 @@ def measure(video: Path, look: str, variant: dict, frames: int = 90) -> dict:
             seams.append((M.seam_ratio(out, mask), M.seam_ratio(img, mask)))
     region = np.clip(np.mean(masks, 0), 0, 1) if masks else None
     s_out, s_in = (float(np.nanmean([s[k] for s in seams])) for k in (0, 1))
-    return {"flicker_ratio": round(M.flicker_ratio(imgs, outs, region), 3),
-            "warped_flicker_ratio": round(M.warped_flicker_ratio(imgs, outs, region), 3), "seam_ratio": round(s_out, 3),
-            "seam_ratio_input": round(s_in, 3), "frames": len(imgs)}
+    e_out, e_in = M.warping_errors(imgs, outs, region)
+    res = {"flicker_ratio": round(M.flicker_ratio(imgs, outs, region), 3),
+           "warped_flicker_ratio": round(float(e_out.sum() / e_in.sum()) if e_in.sum() > 0 else float("inf"), 3),
+           "seam_ratio": round(s_out, 3), "seam_ratio_input": round(s_in, 3), "frames": len(imgs)}
+    if pair_errors:
+        res["pair_errors"] = {"output": e_out.tolist(), "input": e_in.tolist()}
+    return res
 
 
 def study(videos: list[Path], look: str, out: Path | None = None) -> dict:

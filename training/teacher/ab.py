@@ -29,9 +29,10 @@ the same clip. Per look of both arms (same name):
   patches of real makeup photos (``faces/makeup_*/makeup``), with the unstyled faces' KID as the
   "no makeup" anchor.
 
-Every row but the flicker's also gets its sampling spread (``training.teacher.halves``): the same row on
-200 random halves of the eval faces (and of the real makeup faces, and of the placement's faces), the same
-half for both arms; a difference beyond 1.96 of those standard errors is *sure*.
+Every row with a verdict gets its sampling spread (``training.teacher.halves``): the same row on 200 random
+halves of the eval faces (and of the real makeup faces, the placement's faces, the clip's blocks of five
+consecutive frame pairs), the same half for both arms; a difference beyond 1.96 of those standard errors is
+*sure*.
 
 Writes ``OUT.json`` (everything), ``OUT.md`` (a table: measure, A, B, which is better, sure) and ``OUT.png``
 (two darker and two lighter eval skins: input | A | B, with the lips and eyes at full resolution).
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 
 SIZE = 256
 HALF_SUBSETS = 20  # KID subsets on each half-sample (the full estimate takes 100)
+FLICKER_BLOCK = 5  # consecutive frame pairs of the clip that make one unit of the flicker's spread
 PATCH = 96
 MAKEUP_SETS = ("makeup_beautygan_honlan", "makeup_ybeauty", "makeup_elegant", "makeup_psgan")
 CREATED_SETS = {"honlan": "makeup_beautygan_honlan/makeup", "ybeauty": "makeup_ybeauty/makeup"}
@@ -312,11 +314,19 @@ def placement(look: Look, photos: list[np.ndarray]) -> tuple[dict[str, float], d
     return res, stats, len(found)
 
 
-def flicker(look: Look, video: Path, frames: int) -> dict[str, float]:
+def flicker(look: Look, video: Path, frames: int) -> tuple[dict[str, float], dict[str, Stat], int]:
+    """The warped flicker and the frame change ratios on the clip, the warped one's statistic on a selection of
+    blocks of consecutive frame pairs, and how many blocks there are."""
     from training.eval.stability import measure as stability
 
-    r = stability(video, str(look.root), {"smoothing": True, "temporal": 0.5}, frames=frames)
-    return {"warped flicker ratio": r["warped_flicker_ratio"], "frame change ratio": r["flicker_ratio"]}
+    r = stability(video, str(look.root), {"smoothing": True, "temporal": 0.5}, frames=frames, pair_errors=True)
+    e_out, e_in = (np.asarray(r["pair_errors"][k], np.float64) for k in ("output", "input"))
+    # a block of FLICKER_BLOCK consecutive pairs is one unit: a pair's error follows its neighbours' motion
+    n = len(e_out) // FLICKER_BLOCK
+    b_out, b_in = (x[:n * FLICKER_BLOCK].reshape(n, FLICKER_BLOCK).sum(1) for x in (e_out, e_in))
+    stat = lambda s: _ratio(float(b_out[s["blocks"]].sum()), float(b_in[s["blocks"]].sum()))  # noqa: E731
+    return ({"warped flicker ratio": r["warped_flicker_ratio"], "frame change ratio": r["flicker_ratio"]},
+            {"warped flicker ratio": stat}, n)
 
 
 DIRECTION = {"distance ratio": LOWER, "offset ratio": LOWER, "skin |ΔL|": LOWER, "same person rate": HIGHER,
@@ -393,23 +403,28 @@ def lid_response(student: Look, faces: Faces, codes: dict) -> dict[str, dict[str
     return out
 
 
-def spreads(stats: dict[str, dict[str, dict[str, Stat]]], photo_faces: dict[str, dict[str, int]], n_faces: int,
-            n_real: int) -> dict[str, dict[str, dict]]:
+def spreads(stats: dict[str, dict[str, dict[str, Stat]]], units: dict[str, dict[str, dict[str, int]]],
+            n_faces: int, n_real: int) -> dict[str, dict[str, dict]]:
     """Section -> row -> B - A and its standard error from paired half-samples of the eval faces, the real
-    makeup faces and the placement's faces (``training.teacher.halves``). A placement row is left out when the
-    two arms' pipelines found a different number of faces in the photos (no pairing of its faces)."""
+    makeup faces, and, per section, the placement's faces and the clip's blocks of frame pairs (``units``:
+    kind -> arm -> section -> count; ``training.teacher.halves``). A row on a kind of unit the two arms
+    counted differently (a pipeline that found other faces in the photos) has no spread: its units do not
+    pair; nor has one with too few units of its kind (a clip of a few frames)."""
+    rows_of = {"photos": {label for label, _ in PLACEMENT.values()}, "blocks": {"warped flicker ratio"}}
     res: dict[str, dict[str, dict]] = {}
     for section, a_stats in stats["A"].items():
         b_stats = stats["B"].get(section, {})
-        photos = {arm: photo_faces[arm].get(section) for arm in ("A", "B")}
         sizes = {"faces": n_faces, "real": n_real}
-        paired = photos["A"] is not None and photos["A"] == photos["B"]
-        if paired:
-            sizes["photos"] = photos["A"]
+        unpaired: set[str] = set()
+        for kind, counts in units.items():
+            a, b = counts["A"].get(section), counts["B"].get(section)
+            if a is not None and a == b and a >= H.MIN_UNITS:
+                sizes[kind] = a
+            else:
+                unpaired |= rows_of[kind]
         selections = H.halves(sizes)
-        placement_rows = {label for label, _ in PLACEMENT.values()}
         res[section] = {row: H.spread(a_stats[row], b_stats[row], sizes, selections).as_dict()
-                        for row in a_stats if row in b_stats and (paired or row not in placement_rows)}
+                        for row in a_stats if row in b_stats and row not in unpaired}
     return res
 
 
@@ -453,9 +468,8 @@ def markdown(doc: dict) -> str:
              "Read the rows together: a look that changes less wins the do-no-harm rows (identity, skin |ΔL|, "
              "flicker, placement) and loses the effect rows (distance and offset ratios, KID of the lips). The frame "
              "change ratio has no verdict: it also counts the makeup's own motion with the face; the warped flicker "
-             "ratio, measured along the input's optical flow, counts only what the motion does not explain. The "
-             "flicker rows come from one clip: they have no spread. With this many rows a few sure ones can still "
-             "be chance."]
+             "ratio, measured along the input's optical flow, counts only what the motion does not explain; its spread "
+             "comes from blocks of one clip's frames. With this many rows a few sure ones can still be chance."]
     return "\n".join(rows) + "\n"
 
 
@@ -569,9 +583,10 @@ def _run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list
     styled: dict[str, np.ndarray] = {}
     stats: dict[str, dict[str, dict[str, Stat]]] = {}  # arm -> section -> row -> statistic on a selection
     photo_faces: dict[str, dict[str, int]] = {}  # arm -> section -> faces the placement found in the photos
+    blocks: dict[str, dict[str, int]] = {}  # arm -> section -> blocks of frame pairs of the clip
     for arm in arms:
         sections: dict[str, dict] = {}
-        stats[arm.label], photo_faces[arm.label] = {}, {}
+        stats[arm.label], photo_faces[arm.label], blocks[arm.label] = {}, {}, {}
         todo = [(n, arm.looks[n]) for n in names]
         if with_created:
             try:
@@ -588,7 +603,8 @@ def _run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list
                     placed, placed_stats, photo_faces[arm.label][name] = placement(look, photos)
                     res, st = res | placed, st | placed_stats
                 if video and not name.startswith("created"):
-                    res |= flicker(look, video, frames)
+                    flickers, flicker_stats, blocks[arm.label][name] = flicker(look, video, frames)
+                    res, st = res | flickers, st | flicker_stats
             sections[name] = {k: float(v) for k, v in res.items()}
             stats[arm.label][name] = st
             if name == (picture_look or names[0]):
@@ -596,7 +612,7 @@ def _run(a: Path, b: Path, out_path: Path, data: Path, n_faces: int, looks: list
             log.info("arm %s %s: %s", arm.label, name, json.dumps(sections[name]))
         doc["arms"][arm.label] = sections
     with out.status("the sampling spread of each row (paired half-samples)"):
-        doc["spread"] = spreads(stats, photo_faces, len(faces.crops), len(real[0]))
+        doc["spread"] = spreads(stats, {"photos": photo_faces, "blocks": blocks}, len(faces.crops), len(real[0]))
     doc["replicates"] = H.REPLICATES
     from livefilter.infra.atomic import write_text
 
