@@ -151,3 +151,18 @@ def test_spreads_pair_each_kind_of_unit_and_leave_out_what_does_not_pair():
     units["blocks"] = {"A": {"glam": 2}, "B": {"glam": 2}}
     got = ab.spreads({"A": stats(0.0), "B": stats(0.05)}, units, 38, 20)["glam"]
     assert set(got) == {"lips distance ratio"}
+
+
+def test_the_ship_rule_needs_no_sure_loss_and_sure_wins_on_lids_and_realism():
+    def doc(rows):  # rows: (name, A, B, sure)
+        return {"arms": {"A": {"glam": {n: a for n, a, _, _ in rows}}, "B": {"glam": {n: b for n, _, b, _ in rows}}},
+                "spread": {"glam": {n: {"sure": s} for n, _, _, s in rows}}}
+
+    wins = [("eyelids distance ratio", 0.7, 0.4, True), ("KID lips ×1000", 12.0, 9.0, True)]
+    assert ab.ship(doc(wins))[0]
+    assert ab.ship(doc(wins + [("identity cosine", 0.95, 0.94, False)]))[0]  # A's win within the spread: a tie
+    ships, reasons = ab.ship(doc(wins + [("identity cosine", 0.95, 0.90, True)]))
+    assert not ships and "glam: identity cosine" in reasons[0]
+    assert not ab.ship(doc(wins + [("spill", 0.1, 0.2, None)]))[0]  # a loss without a spread counts
+    assert not ab.ship(doc(wins[:1]))[0] and not ab.ship(doc(wins[1:]))[0]  # lids and realism both needed
+    assert not ab.ship(doc([("eyelids distance ratio", 0.7, 0.4, False), wins[1]]))[0]

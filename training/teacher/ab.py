@@ -34,7 +34,12 @@ halves of the eval faces (and of the real makeup faces, the placement's faces, t
 consecutive frame pairs), the same half for both arms; a difference beyond 1.96 of those standard errors is
 *sure*.
 
-Writes ``OUT.json`` (everything), ``OUT.md`` (a table: measure, A, B, which is better, sure) and ``OUT.png``
+B ships (``ship``) when no row is A's beyond the spread (a row A wins without a spread counts against B) and
+B wins an eyelids row and a KID row beyond it: at least as good on every measure, better on lid fidelity and
+realism.
+
+Writes ``OUT.json`` (everything), ``OUT.md`` (the counts, the ship rule's answer with its reasons, and a table:
+measure, A, B, which is better, sure) and ``OUT.png``
 (two darker and two lighter eval skins: input | A | B, with the lips and eyes at full resolution).
 A look set compared with itself gives equal numbers everywhere (the test of this script).
 """
@@ -450,6 +455,21 @@ def tally(doc: dict) -> dict[str, int]:
             for arm in ("A", "B") for sure in (False, True)}
 
 
+def ship(doc: dict) -> tuple[bool, list[str]]:
+    """The rule B ships by: at least as good on every measure (no row A wins beyond the sampling spread; a row
+    A wins that has no spread counts against B), and better on lid fidelity (an eyelids row B wins beyond the
+    spread) and on realism (a KID row B wins beyond the spread). Also the reasons, one line each."""
+    rows = verdicts(doc)
+    against = [f"{sec}: {name}" for sec, name, _, _, v, sure in rows if v == "A" and sure is not False]
+    lids = [f"{sec}: {name}" for sec, name, _, _, v, sure in rows if v == "B" and sure and name.startswith("eyelids")]
+    real = [f"{sec}: {name}" for sec, name, _, _, v, sure in rows if v == "B" and sure and name.startswith("KID")]
+    reasons = [f"A better beyond the spread (or without one) on {len(against)} rows"
+               + (": " + "; ".join(against) if against else ""),
+               f"B better on lid fidelity beyond the spread on {len(lids)} rows",
+               f"B better on realism (KID) beyond the spread on {len(real)} rows"]
+    return not against and bool(lids) and bool(real), reasons
+
+
 def markdown(doc: dict) -> str:
     t = tally(doc)
     fmt = (lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}")  # noqa: E731
@@ -458,8 +478,12 @@ def markdown(doc: dict) -> str:
             f"B is better on {t['B']} rows, A on {t['A']}."
             + (f" Beyond the sampling spread (\"sure\": the difference is more than {H.Z} standard errors, from "
                f"{doc.get('replicates', H.REPLICATES)} paired half-samples of the faces): B on {t['B sure']}, A on "
-               f"{t['A sure']}." if "spread" in doc else ""), "",
-            "| section | measure | A | B | better | sure |", "|---|---|---|---|---|---|"]
+               f"{t['A sure']}." if "spread" in doc else ""), ""]
+    if "spread" in doc:
+        ships, reasons = ship(doc)
+        rows += [f"**B {'ships' if ships else 'does not ship'}** (at least as good on every measure, better on lid "
+                 "fidelity and realism):", *[f"- {r}" for r in reasons], ""]
+    rows += ["| section | measure | A | B | better | sure |", "|---|---|---|---|---|---|"]
     for section, name, a, b, verdict, sure in verdicts(doc):
         cell = name.replace("|", "\\|")  # |ΔL| must not end a table cell
         rows.append(f"| {section} | {cell} | {fmt(a)} | {fmt(b)} | {verdict} | "
