@@ -10,4 +10,6 @@ distilled from it online (output + feature distillation) and published through t
     python -m training.teacher rebuild   # the recorded recipe's whole schedule of segments (resumable)
     python -m training.teacher publish   # the distilled student as look packs
     python -m training.teacher gpu-run   # the prepared one-GPU run (no network, time-boxed)
+    python -m training.teacher.ab        # two look sets on the eval faces, as a viewer sees them, each row
+                                         # with its sampling spread (``halves``) and the ship rule's answer
 """
