@@ -52,9 +52,8 @@ def finish_lines(finish: dict) -> list[tuple[str, bool]]:
                           + ("all targets met" if not bad else "missed: " + ", ".join(bad)), not bad))
     for strength, v in finish.get("video", {}).items():
         if isinstance(v, dict):
-            warped = f" (motion-compensated {v['warped_flicker_ratio']:.2f}x)" if "warped_flicker_ratio" in v else ""
-            lines.append((f"(strength {strength}, video): flicker {v['flicker_ratio']:.2f}x{warped}",
-                          v["flicker_ratio"] <= 1.2))
+            lines.append((f"(strength {strength}, video): flicker {v['flicker_ratio']:.2f}x (motion-compensated "
+                          f"{v['warped_flicker_ratio']:.2f}x)", v["flicker_ratio"] <= 1.2))
     return lines
 
 

@@ -30,10 +30,10 @@ def apply_look(look: Look, crops: np.ndarray, landmarks: np.ndarray, strength: f
     translator = translator or OnnxRuntimeTranslator(look)
     style = np.asarray(code if code is not None else look.style_code, np.float32)
     s = look.default_strength if strength is None else strength
-    eye = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
     out = np.empty_like(crops)
     if placement:
         return _through_runtime(look, translator, crops, landmarks, style, s, out)
+    eye = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
     masker = head_masker(crops.shape[1]) if spec_for_look(look).head else LandmarkMasker(crops.shape[1])
     for i in range(0, len(crops), 4):
         c = np.ascontiguousarray(crops[i:i + 4])
@@ -67,11 +67,12 @@ def _through_runtime(look: Look, translator, crops: np.ndarray, landmarks: np.nd
 
 def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict[str, float] | None,
             strength: float | None = None, input_embeddings: np.ndarray | None = None,
-            placement: bool = False) -> tuple[dict, np.ndarray]:
+            placement: bool = False, with_identity: bool = True) -> tuple[dict, np.ndarray]:
     """Region change, reference distance and identity of ``look`` on aligned faces; also the styled crops.
 
     ``input_embeddings`` (FaceNet embeddings of ``crops``) saves recomputing them for every look;
-    ``placement``: the crops through the runtime's whole composite (:func:`apply_look`)."""
+    ``placement``: the crops through the runtime's whole composite (:func:`apply_look`); ``with_identity``
+    False leaves the identity to the caller (no "identity" entry)."""
     after = apply_look(look, crops, landmarks, strength, placement=placement)
     changes = [face_change(b, a, p) for b, a, p in zip(crops, after, landmarks)]
     res = summarise(changes)
@@ -79,9 +80,9 @@ def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict
         res["reference_distance_before"] = reference_distance([c.before for c in changes], ref_desc)
         res["reference_distance_after"] = reference_distance([c.after for c in changes], ref_desc)
     reason = identity.unavailable_reason()
-    if reason is None:
+    if with_identity and reason is None:
         e0 = identity.embed(crops) if input_embeddings is None else input_embeddings
         res["identity"] = identity.compare(e0, identity.embed(after))
-    else:
+    elif with_identity:
         res["identity"] = identity.not_measured(reason)
     return res, after

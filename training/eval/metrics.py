@@ -82,8 +82,12 @@ def warped_flicker_ratio(inputs: list[np.ndarray], outputs: list[np.ndarray],
     content does not move is counted. ``flicker_ratio`` counts both, so a deeper makeup scores worse there
     without flickering. ``mask`` (H, W) in [0, 1] weighs the styled region.
     """
-    out, inp = warping_errors(inputs, outputs, mask)
-    return float(out.sum() / inp.sum()) if inp.sum() > 0 else float("inf")
+    return warped_ratio(*warping_errors(inputs, outputs, mask))
+
+
+def warped_ratio(err_out: np.ndarray, err_in: np.ndarray) -> float:
+    """The warped flicker ratio of per-pair warping errors (:func:`warping_errors`)."""
+    return float(err_out.sum() / err_in.sum()) if err_in.sum() > 0 else float("inf")
 
 
 def warping_errors(inputs: list[np.ndarray], outputs: list[np.ndarray],

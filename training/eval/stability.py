@@ -52,7 +52,7 @@ def measure(video: Path, look: str, variant: dict, frames: int = 90, pair_errors
     s_out, s_in = (float(np.nanmean([s[k] for s in seams])) for k in (0, 1))
     e_out, e_in = M.warping_errors(imgs, outs, region)
     res = {"flicker_ratio": round(M.flicker_ratio(imgs, outs, region), 3),
-           "warped_flicker_ratio": round(float(e_out.sum() / e_in.sum()) if e_in.sum() > 0 else float("inf"), 3),
+           "warped_flicker_ratio": round(M.warped_ratio(e_out, e_in), 3),
            "seam_ratio": round(s_out, 3), "seam_ratio_input": round(s_in, 3), "frames": len(imgs)}
     if pair_errors:
         res["pair_errors"] = {"output": e_out.tolist(), "input": e_in.tolist()}

@@ -228,7 +228,7 @@ def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None,
     from training.eval.look_effect import measure
     from training.eval.regions import DARKER, LIGHTER, REFERENCE_KEYS, face_change
 
-    m, after = measure(look.sized_for(True), faces.crops, faces.marks, ref, input_embeddings=emb, placement=True)
+    m, after = measure(look.sized_for(True), faces.crops, faces.marks, ref, placement=True, with_identity=False)
     ch = [face_change(b, a, p) for b, a, p in zip(faces.crops, after, faces.marks)]
     res = {"skin |ΔL| lighter": m["skin_tone"]["lighter"]["skin_abs_delta_l"],
            "skin |ΔL| darker": m["skin_tone"]["darker"]["skin_abs_delta_l"]}
@@ -237,12 +237,12 @@ def look_effect(look: Look, faces: Faces, ref: dict[str, float] | None,
     for label, members in (("lighter", LIGHTER), ("darker", DARKER)):
         inside = np.array([c.group in members for c in ch])
         stats[f"skin |ΔL| {label}"] = lambda s, inside=inside: H.nanmean(skin, s["faces"][inside[s["faces"]]])
-    ident = m.get("identity", {})
-    if ident.get("measured"):
+    if identity.unavailable_reason() is None:  # FaceNet once on the styled faces: the rows and their per-face cosines
+        e0, e1 = emb if emb is not None else identity.embed(faces.crops), identity.embed(after)
+        ident = identity.compare(e0, e1)
         res["same person rate"] = ident["same_person_rate"]
         res["identity cosine"] = ident["cosine_mean"]
-        cos, thr = identity.cosine(emb if emb is not None else identity.embed(faces.crops),
-                                   identity.embed(after)), identity.threshold()
+        cos, thr = identity.cosine(e0, e1), identity.threshold()
         stats["same person rate"] = lambda s: float((cos[s["faces"]] >= thr).mean())
         stats["identity cosine"] = lambda s: float(cos[s["faces"]].mean())
     if ref is not None:
@@ -322,6 +322,7 @@ def placement(look: Look, photos: list[np.ndarray]) -> tuple[dict[str, float], d
 def flicker(look: Look, video: Path, frames: int) -> tuple[dict[str, float], dict[str, Stat], int]:
     """The warped flicker and the frame change ratios on the clip, the warped one's statistic on a selection of
     blocks of consecutive frame pairs, and how many blocks there are."""
+    from training.eval.metrics import warped_ratio
     from training.eval.stability import measure as stability
 
     r = stability(video, str(look.root), {"smoothing": True, "temporal": 0.5}, frames=frames, pair_errors=True)
@@ -329,7 +330,7 @@ def flicker(look: Look, video: Path, frames: int) -> tuple[dict[str, float], dic
     # a block of FLICKER_BLOCK consecutive pairs is one unit: a pair's error follows its neighbours' motion
     n = len(e_out) // FLICKER_BLOCK
     b_out, b_in = (x[:n * FLICKER_BLOCK].reshape(n, FLICKER_BLOCK).sum(1) for x in (e_out, e_in))
-    stat = lambda s: _ratio(float(b_out[s["blocks"]].sum()), float(b_in[s["blocks"]].sum()))  # noqa: E731
+    stat = lambda s: warped_ratio(b_out[s["blocks"]], b_in[s["blocks"]])  # noqa: E731
     return ({"warped flicker ratio": r["warped_flicker_ratio"], "frame change ratio": r["flicker_ratio"]},
             {"warped flicker ratio": stat}, n)
 
