@@ -79,10 +79,11 @@ def measure(look: Look, crops: np.ndarray, landmarks: np.ndarray, ref_desc: dict
     if ref_desc is not None:
         res["reference_distance_before"] = reference_distance([c.before for c in changes], ref_desc)
         res["reference_distance_after"] = reference_distance([c.after for c in changes], ref_desc)
-    reason = identity.unavailable_reason()
-    if with_identity and reason is None:
-        e0 = identity.embed(crops) if input_embeddings is None else input_embeddings
-        res["identity"] = identity.compare(e0, identity.embed(after))
-    elif with_identity:
-        res["identity"] = identity.not_measured(reason)
+    if with_identity:
+        reason = identity.unavailable_reason()
+        if reason is None:
+            e0 = identity.embed(crops) if input_embeddings is None else input_embeddings
+            res["identity"] = identity.compare(e0, identity.embed(after))
+        else:
+            res["identity"] = identity.not_measured(reason)
     return res, after
