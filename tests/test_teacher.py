@@ -777,6 +777,30 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     assert detail["student"] > plain["student"] * 1.0001
 
 
+def test_motion_loss_charges_a_change_that_does_not_move_with_the_face():
+    g = torch.Generator().manual_seed(3)
+    img = torch.rand(2, 3, 32, 32, generator=g)
+    one = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    moved = L.translate(img, one)  # a whole pixel: the crop moved right, and the second one up
+    assert torch.allclose(moved[0, :, :, 1:], img[0, :, :, :-1], atol=1e-5)
+    assert torch.allclose(moved[1, :, :-1], img[1, :, 1:], atol=1e-5)
+    shift = torch.tensor([[1.5, 0.5], [-1.0, 0.75]])  # sub-pixel, as between two frames
+    noise = 2.0 / 255 * torch.randn(img.shape, generator=g)
+    # a change that moves with the face costs nothing, and neither does the camera's noise passed through
+    assert L.motion_consistency_loss(lambda x: x, img, img, shift, noise).item() == pytest.approx(0.0, abs=1e-5)
+    darker = lambda x: 0.8 * x  # noqa: E731 (a shade that goes wherever the face goes)
+    assert L.motion_consistency_loss(darker, img, darker(img), shift).item() == pytest.approx(0.0, abs=1e-4)
+    # a spot that stays where it is while the face moves is flicker; a stronger one costs more
+    spot = torch.zeros(1, 3, 32, 32)
+    spot[..., 10:14, 10:14] = 1.0
+    costs = [L.motion_consistency_loss(lambda x: x + a * spot, img, img + a * spot, shift, noise).item()
+             for a in (0.1, 0.3)]
+    assert 0.5 < costs[0] < costs[1]
+    bias = torch.zeros(1, 3, 32, 32, requires_grad=True)  # and its gradient reaches what drew it
+    L.motion_consistency_loss(lambda x: x + bias + 0.2 * spot, img, img + bias + 0.2 * spot, shift).backward()
+    assert bias.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("field, weight, teacher_log, student_log, steps, size", [
     ("w_student_desc", 2.0, None, "student_desc", 1, 64),  # the measured colour target, for the student too
     ("w_place", 3.0, "place", "student_place", 1, 64),  # nothing changes where the look does not paint
@@ -789,6 +813,8 @@ def test_student_detail_term_adds_the_laplacian_against_the_teacher(tmp_path, pa
     # gradient are zero, so both students take the same first step and the term shows on the second (at 128 px:
     # at 64 the lips a pixel in from their edge are too small a region to measure)
     ("w_lip_texture", 4.0, None, "lip_texture", 2, 128),
+    # the look follows the moved face: zero for the identity student too, so it shows on the second step
+    ("w_student_motion", 2.0, None, "student_motion", 2, 64),
 ])
 def test_a_student_term_adds_exactly_its_weight(tmp_path, pack_file, field, weight, teacher_log, student_log,
                                                 steps, size):
@@ -957,6 +983,7 @@ def test_train_options_reach_the_run_config():
     assert cfg.w_lip_texture == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, lip_texture=2.0).w_lip_texture == 2.0
     assert cfg.w_renderer_cheek == 15.0  # the student's blush from the renderer, not the teacher
     assert _config(100, 4, 0, 2, "cpu", 0.25, renderer_cheek=0.0).w_renderer_cheek == 0.0
+    assert cfg.w_student_motion == 0.0 and _config(100, 4, 0, 2, "cpu", 0.25, student_motion=1.5).w_student_motion == 1.5
 
 
 def test_the_recipe_schedule_is_usable_and_sets_only_train_options():

@@ -28,6 +28,7 @@ STUDENT_CHEEK = 0.0  # the same for the student, against the teacher's output (3
 STUDENT_LID = 0.0  # the same local colour term on the eye shadow, for the student
 CROSS_SHARE = 0.3  # draws whose lips, cheeks and skin come from another draw: created looks' lips 0.55 -> 0.49
 LIP_TEXTURE = 0.0  # the student's lips keep the input's lines (Laplacian of lightness): see LIDS.md section 14
+STUDENT_MOTION = 0.0  # the student's output moves with the face (flicker): see LIDS.md section 18
 RENDERER_CHEEK = 15.0  # the student's cheek colour against the renderer's: glam cheeks 1.02 -> 0.84 (sections 14, 15)
 LIGHT_SHARE = 0.25  # draws given a lighter-than-plain eye shadow, other fields kept: the first lighter lid learned
 PHOTO_DROPOUT = 0.3  # draws whose photos the teacher does not see: its code-alone path learns the looks' codes
@@ -59,7 +60,7 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
             student_cheek: float = STUDENT_CHEEK, photo_dropout: float = PHOTO_DROPOUT, student_only: bool = False,
             place_peak: float = PLACE_PEAK, student_lid: float = STUDENT_LID, cross_share: float = CROSS_SHARE,
             light_share: float = LIGHT_SHARE, lip_texture: float = LIP_TEXTURE,
-            renderer_cheek: float = RENDERER_CHEEK):
+            renderer_cheek: float = RENDERER_CHEEK, student_motion: float = STUDENT_MOTION):
     from training.teacher.trainer import TeacherRunConfig
 
     share = round(4 * gpu_share)
@@ -73,7 +74,8 @@ def _config(iterations: int, batch: int, seed: int, threads: int, device: str, g
                             w_spread=spread_weight, w_cheek_colour=cheek_weight, w_student_cheek=student_cheek,
                             photo_dropout=photo_dropout, student_only=student_only, w_place_peak=place_peak,
                             w_student_lid=student_lid, cross_share=cross_share, light_share=light_share,
-                            w_lip_texture=lip_texture, w_renderer_cheek=renderer_cheek)
+                            w_lip_texture=lip_texture, w_renderer_cheek=renderer_cheek,
+                            w_student_motion=student_motion)
 
 
 @app.command()
@@ -138,6 +140,11 @@ def train(
                                          help="Weight of the cheek colour target for the student against the "
                                               "renderer's output (makeup looks), beside or instead of "
                                               "--student-cheek's teacher."),
+    student_motion: float = typer.Option(STUDENT_MOTION, "--student-motion", min=0.0, max=100.0,
+                                         help="Weight of the motion term for the student: its output on the face "
+                                              "moved by a sub-pixel shift (with camera-like noise) against its "
+                                              "output moved the same way, so the look follows the face on a live "
+                                              "feed instead of flickering."),
     student_only: bool = typer.Option(False, "--student-only",
                                       help="A distillation segment: only the student learns; the trained teacher "
                                            "and discriminators are left as they are (a few times faster a step)."),
@@ -156,7 +163,7 @@ def train(
     cfg = _config(iterations, batch, seed, threads, "cpu", gpu_share, paint_share, restart_at, paint_weight,
                   eye_share, student_detail, desc_weight, student_desc, place_weight, spread_weight, cheek_weight,
                   student_cheek, photo_dropout, student_only, place_peak, student_lid, cross_share, light_share,
-                  lip_texture, renderer_cheek)
+                  lip_texture, renderer_cheek, student_motion)
     with out.status("reading the packed data"):
         pack = read_pack(data_file or run / DATA_FILE, threads=max(2, threads))
     step = _segment(run, pack, cfg, resume, max_seconds)

@@ -23,7 +23,7 @@ WEIGHTS: dict[str, tuple[float, float]] = {
     "desc_weight": (0.0, 100.0), "student_desc": (0.0, 100.0), "place_weight": (0.0, 100.0),
     "place_peak": (0.0, 100.0), "spread_weight": (0.0, 100.0), "cheek_weight": (0.0, 100.0),
     "student_cheek": (0.0, 100.0), "student_lid": (0.0, 100.0), "lip_texture": (0.0, 100.0),
-    "renderer_cheek": (0.0, 100.0),
+    "renderer_cheek": (0.0, 100.0), "student_motion": (0.0, 100.0),
 }
 MAX_SEGMENTS, MAX_STEPS, MAX_FILE = 64, 10_000_000, 64 * 1024
 

@@ -89,6 +89,8 @@ class TeacherRunConfig:
     w_student_lid: float = 0.0  # the same local colour term on the eye shadow, for the student
     w_lip_texture: float = 0.0  # the student: the lips' Laplacian of lightness as the INPUT has it (their lines)
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
+    w_student_motion: float = 0.0  # the student's output follows the face when it moves (flicker; LIDS.md section 18)
+    motion_shift: float = 1.5  # ... moved by up to this many pixels each way, with camera-like noise
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
@@ -392,6 +394,8 @@ class TeacherTrainer:
             ("student_spread", c.w_spread, lambda: L.spread_loss(s_lab, in_lab, b["masks"], b["code"], 1 - paint)),
             # and the lipstick keeps the lips' own lines, which the teacher's smoother lips would take away
             ("lip_texture", c.w_lip_texture, lambda: L.lip_texture_loss(s_lab, in_lab, b["masks"], 1 - paint)),
+            # and its output moves with the face, as the live feed's next frame asks (no term saw motion before)
+            ("student_motion", c.w_student_motion, lambda: self._motion_term(img, s_out, b["code"])),
         )
         s_lab = rgb_to_lab(s_out) if c.w_student_detail or any(wt for _, wt, _ in extra) else None
         t_lab = rgb_to_lab(t_out) if c.w_student_detail or c.w_student_cheek or c.w_student_lid else None
@@ -411,6 +415,17 @@ class TeacherTrainer:
         logs["size"] = size
         self.step += 1
         return logs
+
+    def _motion_term(self, img: torch.Tensor, s_out: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """The student on the batch moved by a random sub-pixel shift, with sensor-like noise (sigma 2 levels),
+        against its output moved the same way (``losses.motion_consistency_loss``). The draws come from the
+        step's own generator, so turning the term on leaves every other draw of the run as it was."""
+        n, lim = len(img), self.cfg.motion_shift
+        rng = np.random.default_rng([self.cfg.seed, self.step, 0x6D6F])
+        shift = torch.from_numpy(rng.uniform(-lim, lim, (n, 2)).astype(np.float32)).to(img.device)
+        noise = torch.from_numpy(rng.normal(0.0, 2.0 / 255, tuple(img.shape)).astype(np.float32)).to(img.device)
+        ones = torch.ones(n, 1, device=img.device)
+        return L.motion_consistency_loss(lambda im: (self.S(im * 2 - 1, code, ones) + 1) / 2, img, s_out, shift, noise)
 
     # ---- checkpoints --------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
