@@ -2,6 +2,7 @@
 crops and masks, the packed data file, resume, the one-GPU script run on the CPU, and CLI errors."""
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -784,12 +785,20 @@ def test_motion_loss_charges_a_change_that_does_not_move_with_the_face():
     moved = L.translate(img, one)  # a whole pixel: the crop moved right, and the second one up
     assert torch.allclose(moved[0, :, :, 1:], img[0, :, :, :-1], atol=1e-5)
     assert torch.allclose(moved[1, :, :-1], img[1, :, 1:], atol=1e-5)
+    ramp = torch.arange(32.0).view(1, 1, 1, 32).expand(1, 1, 32, 32)  # twice as large about the centre, then 1 px on
+    zoomed = L.translate(ramp, torch.tensor([[1.0, 0.0]]), None, torch.tensor([2.0]))
+    assert torch.allclose(zoomed[0, 0, 16, 8:12], torch.tensor([11.25, 11.75, 12.25, 12.75]), atol=1e-4)
+    quarter = L.translate(img, torch.zeros(2, 2), torch.full((2,), math.pi / 2))  # a quarter turn
+    assert torch.allclose(quarter, torch.rot90(img, -1, (2, 3)), atol=1e-4)
     shift = torch.tensor([[1.5, 0.5], [-1.0, 0.75]])  # sub-pixel, as between two frames
     noise = 2.0 / 255 * torch.randn(img.shape, generator=g)
     # a change that moves with the face costs nothing, and neither does the camera's noise passed through
     assert L.motion_consistency_loss(lambda x: x, img, img, shift, noise).item() == pytest.approx(0.0, abs=1e-5)
     darker = lambda x: 0.8 * x  # noqa: E731 (a shade that goes wherever the face goes)
     assert L.motion_consistency_loss(darker, img, darker(img), shift).item() == pytest.approx(0.0, abs=1e-4)
+    turn, scale = torch.tensor([0.03, -0.02]), torch.tensor([1.02, 0.97])  # and as the aligned crop turns and scales
+    assert L.motion_consistency_loss(darker, img, darker(img), shift, turn=turn, scale=scale).item() == \
+        pytest.approx(0.0, abs=1e-4)
     # a spot that stays where it is while the face moves is flicker; a stronger one costs more
     spot = torch.zeros(1, 3, 32, 32)
     spot[..., 10:14, 10:14] = 1.0

@@ -313,21 +313,29 @@ def spread_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, masks: torch.Tensor
     return total / 100.0
 
 
-def translate(img: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``img`` (B, C, H, W) moved by ``shift`` (B, 2: x and y in pixels, sub-pixel allowed): bilinear, the edges
-    replicated."""
+def translate(img: torch.Tensor, shift: torch.Tensor, turn: torch.Tensor | None = None,
+              scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``img`` (B, C, H, W, square) moved by ``shift`` (B, 2: x and y in pixels, sub-pixel allowed), and turned by
+    ``turn`` (B, radians) and scaled by ``scale`` (B) about its centre, as an aligned crop moves between two
+    frames: bilinear, the edges replicated."""
     n, _, h, w = img.shape
-    theta = torch.zeros(n, 2, 3, dtype=img.dtype, device=img.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-    theta[:, 0, 2] = -2.0 * shift[:, 0].to(img) / w  # the output at u samples the input at u - shift
-    theta[:, 1, 2] = -2.0 * shift[:, 1].to(img) / h
+    turn = torch.zeros(n) if turn is None else turn
+    scale = torch.ones(n) if scale is None else scale
+    c, s = torch.cos(turn).to(img), torch.sin(turn).to(img)
+    k = 1.0 / scale.to(img)
+    # the output at u samples the input at (R(-turn) / scale)(u - shift), in grid_sample's [-1, 1] coordinates
+    inv = torch.stack([torch.stack([c * k, s * k], 1), torch.stack([-s * k, c * k], 1)], 1)
+    t = torch.stack([2.0 * shift[:, 0].to(img) / w, 2.0 * shift[:, 1].to(img) / h], 1)
+    theta = torch.cat([inv, -(inv @ t.unsqueeze(2))], 2)
     grid = F.affine_grid(theta, list(img.shape), align_corners=False)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def motion_consistency_loss(student, img: torch.Tensor, out: torch.Tensor, shift: torch.Tensor,
-                            noise: torch.Tensor | None = None, margin: int = 3) -> torch.Tensor:
-    """What the student changes on the face moved by ``shift`` (with ``noise`` added, as a camera's next frame
+                            noise: torch.Tensor | None = None, margin: int = 3, turn: torch.Tensor | None = None,
+                            scale: torch.Tensor | None = None) -> torch.Tensor:
+    """What the student changes on the face moved by ``shift`` (turned by ``turn``, scaled by ``scale``; with
+    ``noise`` added, as a camera's next frame
     has) against what it changes on the face, moved the same way: the mean absolute difference of the two
     residuals in 8-bit levels, ``margin`` pixels off the crop's edges. Residuals, so the noise itself passes
     through for free and the term never asks the student to smooth it away.
@@ -336,10 +344,10 @@ def motion_consistency_loss(student, img: torch.Tensor, out: torch.Tensor, shift
     the live feed shows what it does instead as flicker (LIDS.md section 18). This is the single-frame
     regulariser of Eilertsen et al. (CVPR 2019): a stable network's output moves with its input. ``student``
     maps RGB in [0, 1] to RGB in [0, 1]; ``out`` is its output on ``img``."""
-    moved = translate(img, shift)
+    moved = translate(img, shift, turn, scale)
     if noise is not None:
         moved = (moved + noise).clamp(0.0, 1.0)
-    diff = (student(moved) - moved) - translate(out - img, shift)
+    diff = (student(moved) - moved) - translate(out - img, shift, turn, scale)
     if margin:
         diff = diff[..., margin:-margin, margin:-margin]
     return diff.abs().mean() * 255.0

@@ -90,7 +90,9 @@ class TeacherRunConfig:
     w_lip_texture: float = 0.0  # the student: the lips' Laplacian of lightness as the INPUT has it (their lines)
     w_spread: float = 0.0  # teacher and student: inside lips and lid, colour proportional to the renderer's weight
     w_student_motion: float = 0.0  # the student's output follows the face when it moves (flicker; LIDS.md section 18)
-    motion_shift: float = 1.5  # ... moved by up to this many pixels each way, with camera-like noise
+    motion_shift: float = 1.5  # ... moved by up to this many pixels each way, with camera-like noise,
+    motion_turn: float = 2.0  # ... turned by up to this many degrees and scaled by up to this share, as the
+    motion_scale: float = 0.03  # aligned crop of a talking face turns and scales between frames (section 18)
     adv_start: int = 200  # adversarial, cycle and identity terms start once the makeup losses converge
     cycle_every: int = 4
     id_every: int = 2
@@ -420,12 +422,15 @@ class TeacherTrainer:
         """The student on the batch moved by a random sub-pixel shift, with sensor-like noise (sigma 2 levels),
         against its output moved the same way (``losses.motion_consistency_loss``). The draws come from the
         step's own generator, so turning the term on leaves every other draw of the run as it was."""
-        n, lim = len(img), self.cfg.motion_shift
-        rng = np.random.default_rng([self.cfg.seed, self.step, 0x6D6F])
-        shift = torch.from_numpy(rng.uniform(-lim, lim, (n, 2)).astype(np.float32)).to(img.device)
+        c, n = self.cfg, len(img)
+        rng = np.random.default_rng([c.seed, self.step, 0x6D6F])
+        draw = lambda lim, shape: torch.from_numpy(rng.uniform(-lim, lim, shape).astype(np.float32))  # noqa: E731
+        shift, turn, scale = draw(c.motion_shift, (n, 2)), draw(np.radians(c.motion_turn), n), 1 + draw(c.motion_scale, n)
         noise = torch.from_numpy(rng.normal(0.0, 2.0 / 255, tuple(img.shape)).astype(np.float32)).to(img.device)
         ones = torch.ones(n, 1, device=img.device)
-        return L.motion_consistency_loss(lambda im: (self.S(im * 2 - 1, code, ones) + 1) / 2, img, s_out, shift, noise)
+        return L.motion_consistency_loss(lambda im: (self.S(im * 2 - 1, code, ones) + 1) / 2, img, s_out,
+                                         shift.to(img.device), noise, turn=turn.to(img.device),
+                                         scale=scale.to(img.device))
 
     # ---- checkpoints --------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
