@@ -142,10 +142,10 @@ def train(
                                               "--student-cheek's teacher."),
     student_motion: float = typer.Option(STUDENT_MOTION, "--student-motion", min=0.0, max=100.0,
                                          help="Weight of the motion term for the student: what it changes on the "
-                                              "face moved by a sub-pixel shift (with camera-like noise) against "
-                                              "what it changes on the face, moved the same way, so the look "
-                                              "follows the face on a live feed (off by default: at 1.0 it left "
-                                              "the clip's flicker as it was)."),
+                                              "face moved by a sub-pixel shift, a small turn and scale (with "
+                                              "camera-like noise) against what it changes on the face, moved the "
+                                              "same way, so the look follows the face on a live feed (off by "
+                                              "default; see training/teacher/LIDS.md section 18)."),
     student_only: bool = typer.Option(False, "--student-only",
                                       help="A distillation segment: only the student learns; the trained teacher "
                                            "and discriminators are left as they are (a few times faster a step)."),
