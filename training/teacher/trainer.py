@@ -419,13 +419,14 @@ class TeacherTrainer:
         return logs
 
     def _motion_term(self, img: torch.Tensor, s_out: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        """The student on the batch moved by a random sub-pixel shift, with sensor-like noise (sigma 2 levels),
-        against its output moved the same way (``losses.motion_consistency_loss``). The draws come from the
-        step's own generator, so turning the term on leaves every other draw of the run as it was."""
+        """The student on the batch moved by a random sub-pixel shift, turn and scale, with sensor-like noise
+        (sigma 2 levels), against its output moved the same way (``losses.motion_consistency_loss``). The draws
+        come from the step's own generator, so turning the term on leaves every other draw of the run as it was."""
         c, n = self.cfg, len(img)
         rng = np.random.default_rng([c.seed, self.step, 0x6D6F])
         draw = lambda lim, shape: torch.from_numpy(rng.uniform(-lim, lim, shape).astype(np.float32))  # noqa: E731
-        shift, turn, scale = draw(c.motion_shift, (n, 2)), draw(np.radians(c.motion_turn), n), 1 + draw(c.motion_scale, n)
+        shift, turn = draw(c.motion_shift, (n, 2)), draw(np.radians(c.motion_turn), n)
+        scale = 1 + draw(c.motion_scale, n)
         noise = torch.from_numpy(rng.normal(0.0, 2.0 / 255, tuple(img.shape)).astype(np.float32)).to(img.device)
         ones = torch.ones(n, 1, device=img.device)
         return L.motion_consistency_loss(lambda im: (self.S(im * 2 - 1, code, ones) + 1) / 2, img, s_out,
