@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -315,18 +316,22 @@ def spread_loss(out_lab: torch.Tensor, in_lab: torch.Tensor, masks: torch.Tensor
 
 def translate(img: torch.Tensor, shift: torch.Tensor, turn: torch.Tensor | None = None,
               scale: torch.Tensor | None = None) -> torch.Tensor:
-    """``img`` (B, C, H, W, square) moved by ``shift`` (B, 2: x and y in pixels, sub-pixel allowed), and turned by
+    """``img`` (B, C, H, W) moved by ``shift`` (B, 2: x and y in pixels, sub-pixel allowed), and turned by
     ``turn`` (B, radians) and scaled by ``scale`` (B) about its centre, as an aligned crop moves between two
-    frames: bilinear, the edges replicated."""
+    frames: bilinear, the edges replicated. The moves are host-side draws (small tensors); the sampling
+    geometry is the aligner's (``affine_to_theta``)."""
+    from livefilter.align.device import affine_to_theta
+
     n, _, h, w = img.shape
-    turn = torch.zeros(n) if turn is None else turn
-    scale = torch.ones(n) if scale is None else scale
-    c, s = torch.cos(turn).to(img), torch.sin(turn).to(img)
-    k = 1.0 / scale.to(img)
-    # the output at u samples the input at (R(-turn) / scale)(u - shift), in grid_sample's [-1, 1] coordinates
-    inv = torch.stack([torch.stack([c * k, s * k], 1), torch.stack([-s * k, c * k], 1)], 1)
-    t = torch.stack([2.0 * shift[:, 0].to(img) / w, 2.0 * shift[:, 1].to(img) / h], 1)
-    theta = torch.cat([inv, -(inv @ t.unsqueeze(2))], 2)
+    t = shift.detach().cpu().double().numpy()
+    a = np.zeros(n) if turn is None else turn.detach().cpu().double().numpy()
+    k = 1.0 / (np.ones(n) if scale is None else scale.detach().cpu().double().numpy())
+    c, s = np.cos(a) * k, np.sin(a) * k
+    # the output's pixel u samples the input at centre + (R(-turn) / scale)(u - shift - centre)
+    inv = np.stack([np.stack([c, s], 1), np.stack([-s, c], 1)], 1)
+    centre = np.array([(w - 1) / 2, (h - 1) / 2])
+    m = np.concatenate([inv, (centre - np.einsum("nij,nj->ni", inv, t + centre))[..., None]], 2)
+    theta = torch.from_numpy(affine_to_theta(m, (h, w), (h, w))).to(img)
     grid = F.affine_grid(theta, list(img.shape), align_corners=False)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -335,9 +340,8 @@ def motion_consistency_loss(student, img: torch.Tensor, out: torch.Tensor, shift
                             noise: torch.Tensor | None = None, margin: int = 3, turn: torch.Tensor | None = None,
                             scale: torch.Tensor | None = None) -> torch.Tensor:
     """What the student changes on the face moved by ``shift`` (turned by ``turn``, scaled by ``scale``; with
-    ``noise`` added, as a camera's next frame
-    has) against what it changes on the face, moved the same way: the mean absolute difference of the two
-    residuals in 8-bit levels, ``margin`` pixels off the crop's edges. Residuals, so the noise itself passes
+    ``noise`` added, as a camera's next frame has) against what it changes on the face, moved the same way: the
+    mean absolute difference of the two residuals in 8-bit levels, ``margin`` pixels off the crop's edges. Residuals, so the noise itself passes
     through for free and the term never asks the student to smooth it away.
 
     The student learns from still crops only, so nothing asks its output to follow the face when it moves;

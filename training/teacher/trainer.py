@@ -430,8 +430,7 @@ class TeacherTrainer:
         noise = torch.from_numpy(rng.normal(0.0, 2.0 / 255, tuple(img.shape)).astype(np.float32)).to(img.device)
         ones = torch.ones(n, 1, device=img.device)
         return L.motion_consistency_loss(lambda im: (self.S(im * 2 - 1, code, ones) + 1) / 2, img, s_out,
-                                         shift.to(img.device), noise, turn=turn.to(img.device),
-                                         scale=scale.to(img.device))
+                                         shift, noise, turn=turn, scale=scale)  # the moves stay host-side draws
 
     # ---- checkpoints --------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
